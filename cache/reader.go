@@ -1,0 +1,138 @@
+package cache
+
+import (
+	"fmt"
+	"io"
+)
+
+// Reader streams bytes [off, off+n) of one object version: from memory where
+// the chunks are held, else from the flights fetching them, as their bytes
+// arrive. It implements io.WriterTo so a server can hand it the connection
+// and no byte is copied through an intermediate buffer. A Reader is not safe
+// for concurrent use; Close returns it to its Store.
+type Reader struct {
+	s        *Store
+	meta     *Meta
+	pos, end int64
+
+	idx  int64   // chunk of cur or f; -1 for none
+	cur  []byte  // the chunk's bytes, when memory had it
+	f    *flight // the chunk's flight, when it did not
+	err  error
+	hits int // chunks served from memory
+	miss int // chunks served from flights
+}
+
+// NewReader returns a Reader of bytes [off, off+n) of meta's version. The
+// range must lie within the object.
+func (s *Store) NewReader(meta *Meta, off, n int64) *Reader {
+	r, _ := s.readers.Get().(*Reader)
+	if r == nil {
+		r = new(Reader)
+	}
+	*r = Reader{s: s, meta: meta, pos: off, end: off + n, idx: -1}
+	if off < 0 || n < 0 || off+n > meta.Size {
+		r.err = fmt.Errorf("range [%d,%d) outside %s (%d bytes)", off, off+n, meta.Key, meta.Size)
+	}
+	return r
+}
+
+// next returns the next bytes available at r.pos, blocking until at least one
+// is, without consuming them.
+func (r *Reader) next() ([]byte, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	if r.pos >= r.end {
+		return nil, io.EOF
+	}
+	c := r.s.chunk
+	idx := r.pos / c
+	if idx != r.idx {
+		r.idx = idx
+		r.cur, r.f = r.s.chunkFor(r.meta, idx)
+		if r.f != nil {
+			r.miss++
+			for a := int64(1); a <= int64(r.s.opt.ReadAhead) && (idx+a)*c < r.end; a++ {
+				r.s.prefetch(r.meta, idx+a)
+			}
+		} else {
+			r.hits++
+		}
+	}
+	lo, hi := int(r.pos-idx*c), int(min(c, r.end-idx*c))
+	if r.cur != nil {
+		if len(r.cur) < hi {
+			r.err = fmt.Errorf("chunk %d of %s holds %d bytes, want %d", idx, r.meta.Key, len(r.cur), hi)
+			return nil, r.err
+		}
+		return r.cur[lo:hi], nil
+	}
+	f := r.f
+	<-f.ready
+	switch {
+	case f.err != nil:
+		r.err = f.err
+	case f.meta.version != r.meta.version:
+		r.err = fmt.Errorf("%s: %w", r.meta.Key, ErrVersionChanged)
+	case len(f.buf) < hi:
+		r.err = fmt.Errorf("chunk %d of %s has %d bytes, want %d: %w", idx, r.meta.Key, len(f.buf), hi, ErrVersionChanged)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	n, err := f.wait(lo)
+	if n > lo {
+		return f.buf[lo:min(n, hi)], nil
+	}
+	r.err = fmt.Errorf("%s: %w", r.meta.Key, err)
+	return nil, r.err
+}
+
+// Read implements io.Reader.
+func (r *Reader) Read(p []byte) (int, error) {
+	b, err := r.next()
+	if err != nil {
+		return 0, err
+	}
+	n := copy(p, b)
+	r.pos += int64(n)
+	return n, nil
+}
+
+// WriteTo writes the rest of the range to w, each piece as soon as it is
+// available.
+func (r *Reader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		b, err := r.next()
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+		n, err := w.Write(b)
+		total += int64(n)
+		r.pos += int64(n)
+		if err != nil {
+			r.err = err
+			return total, err
+		}
+	}
+}
+
+// Chunks returns how many chunks the reader has taken from memory and how
+// many from flights so far.
+func (r *Reader) Chunks() (hits, misses int) { return r.hits, r.miss }
+
+// Close releases the Reader; it must not be used afterwards. Flights it
+// joined carry on for the cache.
+func (r *Reader) Close() error {
+	s := r.s
+	*r = Reader{}
+	if s != nil {
+		s.readers.Put(r)
+	}
+	return nil
+}

@@ -1,0 +1,424 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"edgecache/origin"
+)
+
+// Source fetches bytes [off, off+n) of the object at key; n < 0 asks for the
+// whole object. *origin.Client implements it; tests put anything behind it.
+// The answer must already be checked for consistency (status, Content-Range,
+// length): the Store trusts Offset, Length and Size.
+type Source interface {
+	Fetch(ctx context.Context, key string, off, n int64) (*origin.Response, error)
+}
+
+// Options configure a Store. Zero fields take the documented defaults.
+type Options struct {
+	ChunkSize   int64         // bytes per chunk; default 1 MiB
+	Memory      int64         // memory tier budget in bytes; default 512 MiB
+	NegativeTTL time.Duration // how long 404/410 answers are remembered; 0 disables
+	DefaultTTL  time.Duration // freshness when the origin gives none; default 1h
+	ReadAhead   int           // chunks a missing read fetches ahead of itself, within its range; default 1
+	Retries     int           // resumed fetches after a chunk fetch fails mid-body; default 1
+	MaxObjects  int           // object index entries; default Memory/ChunkSize*4, at least 65536
+	Logger      *slog.Logger  // default slog.Default()
+	Now         func() time.Time
+}
+
+// Status says how Lookup found an object.
+type Status int
+
+const (
+	// Hit: the object's version was known and fresh (or a 404/410 remembered).
+	Hit Status = iota
+	// Miss: the object was unknown; the origin was asked.
+	Miss
+	// Revalidated: the stored version was stale; the origin was asked again.
+	Revalidated
+)
+
+// Stats are a Store's counters since it was made.
+type Stats struct {
+	ChunkHits      int64 // chunks read from memory
+	ChunkMisses    int64 // chunks read from a flight (started or joined)
+	Flights        int64 // chunk fetches started
+	FlightErrors   int64 // chunk fetches that failed
+	OriginBytes    int64 // payload bytes received from the source
+	MemoryBytes    int64 // payload bytes held by the memory tier
+	NegativeHits   int64 // lookups answered by a remembered 404/410
+	VersionChanges int64 // times the origin answered with a new version of a known object
+}
+
+// ErrVersionChanged means the origin changed the object while a reader was
+// assembling a response from the old version; the response must be aborted.
+var ErrVersionChanged = errors.New("object changed at the origin during the response")
+
+// Store is the cache: the object index, the memory tier and the fetch group.
+// It is safe for concurrent use.
+type Store struct {
+	src     Source
+	opt     Options
+	chunk   int64
+	mem     *Memory
+	objs    *objects
+	flights *group
+	log     *slog.Logger
+
+	ctx    context.Context // flights run under it; Close cancels it
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	readers sync.Pool
+
+	chunkHits, chunkMisses, nFlights, flightErrors atomic.Int64
+	originBytes, negHits, versionChanges           atomic.Int64
+}
+
+// New returns a Store filling from src.
+func New(src Source, opt Options) *Store {
+	if opt.ChunkSize <= 0 {
+		opt.ChunkSize = 1 << 20
+	}
+	if opt.Memory <= 0 {
+		opt.Memory = 512 << 20
+	}
+	if opt.DefaultTTL <= 0 {
+		opt.DefaultTTL = time.Hour
+	}
+	if opt.ReadAhead <= 0 {
+		opt.ReadAhead = 1
+	}
+	if opt.Retries < 0 {
+		opt.Retries = 0
+	} else if opt.Retries == 0 {
+		opt.Retries = 1
+	}
+	if opt.MaxObjects <= 0 {
+		opt.MaxObjects = max(65536, int(opt.Memory/opt.ChunkSize)*4)
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Store{
+		src:     src,
+		opt:     opt,
+		chunk:   opt.ChunkSize,
+		mem:     NewMemory(opt.Memory, opt.ChunkSize),
+		objs:    newObjects(opt.MaxObjects),
+		flights: newGroup(),
+		log:     opt.Logger,
+		ctx:     ctx,
+		cancel:  cancel,
+	}
+}
+
+// ChunkSize returns the chunk size in bytes.
+func (s *Store) ChunkSize() int64 { return s.chunk }
+
+// Close stops every flight in progress and waits for them to end.
+func (s *Store) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// Stats returns the Store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		ChunkHits:      s.chunkHits.Load(),
+		ChunkMisses:    s.chunkMisses.Load(),
+		Flights:        s.nFlights.Load(),
+		FlightErrors:   s.flightErrors.Load(),
+		OriginBytes:    s.originBytes.Load(),
+		MemoryBytes:    s.mem.Bytes(),
+		NegativeHits:   s.negHits.Load(),
+		VersionChanges: s.versionChanges.Load(),
+	}
+}
+
+// Lookup returns the current version of the object at key. It does not
+// retain key (it copies it when it must), so key may view a request buffer.
+//
+// Lookup returns the current version of the object at key. If the object is
+// unknown or stale it asks the origin for the chunk holding byte at (at < 0:
+// the first chunk), and returns as soon as the origin's answer headers are in
+// (the chunk keeps streaming in for whoever reads it). Origin failures come
+// back as the origin package's errors (*origin.StatusError, timeouts); a
+// remembered 404/410 comes back as its *origin.StatusError with Status Hit.
+func (s *Store) Lookup(ctx context.Context, key string, at int64) (*Meta, Status, error) {
+	now := s.opt.Now()
+	status := Miss
+	if e, ok := s.objs.get(key); ok {
+		switch {
+		case e.meta == nil && now.Before(e.negUntil):
+			s.negHits.Add(1)
+			return nil, Hit, e.negErr
+		case e.meta != nil && e.meta.Fresh(now):
+			return e.meta, Hit, nil
+		case e.meta != nil:
+			status = Revalidated
+			if at >= e.meta.Size {
+				at = 0
+			}
+		}
+	}
+	idx := int64(0)
+	if at > 0 {
+		idx = at / s.chunk
+	}
+	meta, err := s.fetchMeta(ctx, key, idx)
+	var se *origin.StatusError
+	if errors.As(err, &se) && se.Code == http.StatusRequestedRangeNotSatisfiable && se.Size >= 0 {
+		// Asked past the end: the answer told the size.
+		if se.Size == 0 {
+			meta = s.emptyMeta(key, se.Header, now)
+			err = nil
+		} else if idx != 0 {
+			meta, err = s.fetchMeta(ctx, key, 0)
+		}
+	}
+	if err != nil {
+		if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusGone) && s.opt.NegativeTTL > 0 {
+			s.objs.put(strings.Clone(key), objEntry{negErr: se, negUntil: now.Add(s.opt.NegativeTTL)})
+		}
+		return nil, status, err
+	}
+	return meta, status, nil
+}
+
+// fetchMeta joins or starts the flight of chunk idx (even if memory holds
+// it: the point is to ask the origin) and waits for its answer headers.
+func (s *Store) fetchMeta(ctx context.Context, key string, idx int64) (*Meta, error) {
+	f := s.flight(chunkID{key, idx}, nil)
+	select {
+	case <-f.ready:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for %s: %w", key, ctx.Err())
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	return f.meta, nil
+}
+
+// emptyMeta is the version of a zero-length object, known from a 416 answer.
+func (s *Store) emptyMeta(key string, h http.Header, now time.Time) *Meta {
+	r := &origin.Response{ETag: h.Get("ETag"), ContentType: h.Get("Content-Type"),
+		CacheControl: h.Get("Cache-Control"), Expires: h.Get("Expires"), Age: h.Get("Age")}
+	r.LastModified, _ = http.ParseTime(h.Get("Last-Modified"))
+	r.Date, _ = http.ParseTime(h.Get("Date"))
+	m := metaFrom(strings.Clone(key), r, now, s.opt.DefaultTTL)
+	s.learn(m)
+	return m
+}
+
+// learn records the version the origin just answered with.
+func (s *Store) learn(m *Meta) {
+	if m.NoStore {
+		s.objs.remove(m.Key)
+		return
+	}
+	if e, ok := s.objs.get(m.Key); ok && e.meta != nil && e.meta.version != m.version {
+		s.versionChanges.Add(1)
+		s.log.Info("object changed at the origin", "key", m.Key, "old", e.meta.version, "new", m.version)
+	}
+	s.objs.put(m.Key, objEntry{meta: m})
+}
+
+// chunkFor returns chunk idx of meta's version: its bytes if memory holds
+// them, else the flight that is fetching it (started if need be).
+func (s *Store) chunkFor(meta *Meta, idx int64) ([]byte, *flight) {
+	id := chunkID{meta.Key, idx}
+	for {
+		if c, ok := s.mem.get(id); ok && c.version == meta.version {
+			s.chunkHits.Add(1)
+			return c.data, nil
+		}
+		if f := s.flight(id, meta); f != nil {
+			s.chunkMisses.Add(1)
+			return nil, f
+		}
+	}
+}
+
+// prefetch starts fetching chunk idx of meta's version unless memory holds it
+// or it is being fetched already.
+func (s *Store) prefetch(meta *Meta, idx int64) {
+	id := chunkID{meta.Key, idx}
+	if !s.mem.contains(id, meta.version) {
+		s.flight(id, meta)
+	}
+}
+
+// flight joins the flight for id, or starts one. With want set, memory is
+// checked again under the group lock so that a flight that completed since
+// the caller looked is not repeated: then it returns nil and the caller looks
+// in memory again.
+func (s *Store) flight(id chunkID, want *Meta) *flight {
+	g := s.flights.shard(id)
+	g.mu.Lock()
+	if f := g.m[id]; f != nil {
+		g.mu.Unlock()
+		return f
+	}
+	if want != nil && s.mem.contains(id, want.version) {
+		g.mu.Unlock()
+		return nil // it completed between the caller's look and now
+	}
+	id.key = strings.Clone(id.key) // the caller's key may view a request buffer
+	f := newFlight(id)
+	g.m[id] = f
+	g.mu.Unlock()
+	s.nFlights.Add(1)
+	s.wg.Add(1)
+	go s.run(f)
+	return f
+}
+
+// settle removes a finished flight from the group.
+func (s *Store) settle(f *flight) {
+	g := s.flights.shard(f.id)
+	g.mu.Lock()
+	if g.m[f.id] == f {
+		delete(g.m, f.id)
+	}
+	g.mu.Unlock()
+}
+
+// run fetches one chunk: it publishes the version as soon as the headers are
+// in, streams the body into the flight buffer, resumes once or more after a
+// failure mid-body, and stores the complete chunk in memory.
+func (s *Store) run(f *flight) {
+	defer s.wg.Done()
+	key, off := f.id.key, f.id.idx*s.chunk
+	resp, err := s.src.Fetch(s.ctx, key, off, s.chunk)
+	if err != nil {
+		s.flightErrors.Add(1)
+		s.settle(f)
+		f.fail(err)
+		return
+	}
+	meta := metaFrom(key, resp, s.opt.Now(), s.opt.DefaultTTL)
+	if resp.Offset != off {
+		if resp.Offset != 0 || resp.Status != http.StatusOK {
+			resp.Body.Close()
+			s.flightErrors.Add(1)
+			s.settle(f)
+			f.fail(fmt.Errorf("chunk %d of %s: origin answered from byte %d: %w", f.id.idx, key, resp.Offset, origin.ErrInconsistent))
+			return
+		}
+	}
+	if off >= resp.Size && !(off == 0 && resp.Size == 0) {
+		resp.Body.Close()
+		s.flightErrors.Add(1)
+		s.settle(f)
+		f.fail(fmt.Errorf("chunk %d of %s: object has only %d bytes: %w", f.id.idx, key, resp.Size, origin.ErrInconsistent))
+		return
+	}
+	s.learn(meta)
+	if resp.Offset == 0 && off > 0 {
+		s.runWhole(f, meta, resp)
+		return
+	}
+	f.start(meta, int(min(s.chunk, resp.Size-off)))
+	body := resp.Body
+	for attempt := 0; ; attempt++ {
+		err = f.fill(body)
+		body.Close()
+		if err == nil || attempt >= s.opt.Retries || s.ctx.Err() != nil {
+			break
+		}
+		have := int64(f.filled())
+		s.log.Warn("chunk fetch failed mid-body; resuming", "key", key, "chunk", f.id.idx, "have", have, "err", err)
+		r2, err2 := s.src.Fetch(s.ctx, key, off+have, int64(len(f.buf))-have)
+		if err2 != nil {
+			err = fmt.Errorf("%w (resume: %w)", err, err2)
+			break
+		}
+		if r2.Offset != off+have || metaFrom(key, r2, meta.FetchedAt, 0).version != meta.version {
+			r2.Body.Close()
+			err = fmt.Errorf("%w (resume: %w)", err, ErrVersionChanged)
+			break
+		}
+		body = r2.Body
+	}
+	s.originBytes.Add(int64(f.filled()))
+	s.complete(f, meta, err)
+}
+
+// complete stores a full chunk, takes the flight out of the group (in that
+// order, so a newcomer finds the chunk in one place or the other, and never
+// joins a flight that has failed), then wakes the flight's readers.
+func (s *Store) complete(f *flight, meta *Meta, err error) {
+	if err == nil && !meta.NoStore {
+		s.mem.add(f.id, &chunk{version: meta.version, data: f.buf})
+	}
+	if err != nil {
+		s.flightErrors.Add(1)
+		s.log.Warn("chunk fetch failed", "key", f.id.key, "chunk", f.id.idx, "err", err)
+	}
+	s.settle(f)
+	f.end(err)
+}
+
+// runWhole handles an origin that ignored the Range header and sent the whole
+// object: the chunks before the wanted one are stored as they stream past,
+// the wanted one is streamed to its readers, and a few after it are stored
+// too before the connection is dropped.
+func (s *Store) runWhole(f *flight, meta *Meta, resp *origin.Response) {
+	defer resp.Body.Close()
+	const after = 4
+	f.start(meta, int(min(s.chunk, resp.Size-f.id.idx*s.chunk)))
+	store := func(j int64) error {
+		buf := make([]byte, min(s.chunk, resp.Size-j*s.chunk))
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			return fmt.Errorf("chunk %d of %s: %w", j, meta.Key, err)
+		}
+		s.originBytes.Add(int64(len(buf)))
+		if !meta.NoStore {
+			s.mem.add(chunkID{meta.Key, j}, &chunk{version: meta.version, data: buf})
+		}
+		return nil
+	}
+	for j := int64(0); j < f.id.idx; j++ {
+		if err := store(j); err != nil {
+			s.complete(f, meta, err)
+			return
+		}
+	}
+	err := f.fill(resp.Body)
+	s.originBytes.Add(int64(f.filled()))
+	s.complete(f, meta, err)
+	for j := f.id.idx + 1; err == nil && j <= f.id.idx+after && j*s.chunk < resp.Size; j++ {
+		err = store(j)
+	}
+}
+
+// Residency counts the chunks of [off, off+n) of meta's version that memory
+// holds, and the chunks in all.
+func (s *Store) Residency(meta *Meta, off, n int64) (held, total int) {
+	if n <= 0 {
+		return 0, 0
+	}
+	for idx := off / s.chunk; idx*s.chunk < off+n; idx++ {
+		total++
+		if s.mem.contains(chunkID{meta.Key, idx}, meta.version) {
+			held++
+		}
+	}
+	return held, total
+}

@@ -1,0 +1,516 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"edgecache/origin"
+)
+
+// content returns the deterministic bytes of key at [off, off+n).
+func content(key string, off, n int64) []byte {
+	p := make([]byte, n)
+	origin.FillContent(key, off, p)
+	return p
+}
+
+// fakeSource serves objects of the given sizes from content(), and counts
+// what it was asked. Hooks let tests slow down, break or change answers.
+type fakeSource struct {
+	mu      sync.Mutex
+	sizes   map[string]int64
+	etags   map[string]string
+	calls   atomic.Int64
+	bytes   atomic.Int64
+	whole   bool                                      // ignore ranges: answer 200 with the whole object
+	gate    chan struct{}                             // if set, every Read waits for a token
+	breakAt int64                                     // if > 0, the first fetch's body fails after this many bytes
+	fail    func(key string, off int64) error         // if set and non-nil, Fetch fails with it
+	delay   time.Duration                             // before the answer headers
+	log     []string                                  // "key off n" of every fetch
+	broken  atomic.Bool                               // breakAt used up
+	onFetch func(key string, off, n int64)            // observer
+	header  func(key string, r *origin.Response)      // final tweaks to the answer
+	_       func(ctx context.Context) context.Context // unused
+}
+
+func newFake(sizes map[string]int64) *fakeSource {
+	return &fakeSource{sizes: sizes, etags: map[string]string{}}
+}
+
+func (f *fakeSource) Fetch(ctx context.Context, key string, off, n int64) (*origin.Response, error) {
+	f.calls.Add(1)
+	f.mu.Lock()
+	f.log = append(f.log, fmt.Sprintf("%s %d %d", key, off, n))
+	size, ok := f.sizes[key]
+	etag := f.etags[key]
+	f.mu.Unlock()
+	if f.onFetch != nil {
+		f.onFetch(key, off, n)
+	}
+	if f.delay > 0 {
+		time.Sleep(f.delay)
+	}
+	if f.fail != nil {
+		if err := f.fail(key, off); err != nil {
+			return nil, err
+		}
+	}
+	if !ok {
+		return nil, &origin.StatusError{Code: http.StatusNotFound, Path: key, Size: -1}
+	}
+	if etag == "" {
+		etag = `"v1"`
+	}
+	r := &origin.Response{Status: 206, Offset: off, Size: size, ETag: etag, CacheControl: "max-age=3600", ContentType: "video/mp4"}
+	if f.whole || n < 0 {
+		r.Status, r.Offset, r.Length = 200, 0, size
+	} else {
+		if off >= size {
+			h := http.Header{}
+			h.Set("ETag", etag)
+			return nil, &origin.StatusError{Code: 416, Path: key, Size: size, Header: h}
+		}
+		r.Length = min(n, size-off)
+	}
+	body := &fakeBody{f: f, data: content(key, r.Offset, r.Length)}
+	if f.breakAt > 0 && !f.broken.Swap(true) {
+		body.data = body.data[:min(int64(len(body.data)), f.breakAt)]
+		body.err = errors.New("connection reset")
+	}
+	r.Body = body
+	if f.header != nil {
+		f.header(key, r)
+	}
+	return r, nil
+}
+
+type fakeBody struct {
+	f    *fakeSource
+	data []byte
+	err  error
+}
+
+func (b *fakeBody) Read(p []byte) (int, error) {
+	if b.f.gate != nil {
+		<-b.f.gate
+	}
+	if len(b.data) == 0 {
+		if b.err != nil {
+			return 0, b.err
+		}
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), 64<<10)], b.data)
+	b.data = b.data[n:]
+	b.f.bytes.Add(int64(n))
+	return n, nil
+}
+
+func (b *fakeBody) Close() error { return nil }
+
+const testChunk = 64 << 10
+
+func newTestStore(t *testing.T, src Source) *Store {
+	t.Helper()
+	s := New(src, Options{ChunkSize: testChunk, Memory: 64 * testChunk * 16, NegativeTTL: time.Minute})
+	t.Cleanup(s.Close)
+	return s
+}
+
+func readRange(t *testing.T, s *Store, key string, off, n int64) []byte {
+	t.Helper()
+	meta, _, err := s.Lookup(context.Background(), key, off)
+	if err != nil {
+		t.Fatalf("Lookup(%s, %d): %v", key, off, err)
+	}
+	if n < 0 {
+		n = meta.Size - off
+	}
+	r := s.NewReader(meta, off, n)
+	defer r.Close()
+	var buf bytes.Buffer
+	if _, err := r.WriteTo(&buf); err != nil {
+		t.Fatalf("read %s [%d,+%d): %v", key, off, n, err)
+	}
+	return buf.Bytes()
+}
+
+func TestReadRanges(t *testing.T) {
+	size := int64(5*testChunk + 1234) // short last chunk
+	src := newFake(map[string]int64{"/a": size, "/tiny": 10})
+	s := newTestStore(t, src)
+	cases := []struct {
+		name   string
+		key    string
+		off, n int64
+	}{
+		{"whole", "/a", 0, -1},
+		{"first byte", "/a", 0, 1},
+		{"inside one chunk", "/a", 100, 1000},
+		{"cross one boundary", "/a", testChunk - 10, 20},
+		{"cross several", "/a", testChunk/2 + 3, 3*testChunk + 7},
+		{"short last chunk", "/a", 5 * testChunk, 1234},
+		{"last byte", "/a", size - 1, 1},
+		{"exactly a chunk", "/a", 2 * testChunk, testChunk},
+		{"tiny whole", "/tiny", 0, -1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for pass := 0; pass < 2; pass++ { // cold, then warm
+				got := readRange(t, s, tc.key, tc.off, tc.n)
+				n := tc.n
+				if n < 0 {
+					n = src.sizes[tc.key] - tc.off
+				}
+				if want := content(tc.key, tc.off, n); !bytes.Equal(got, want) {
+					t.Fatalf("pass %d: bytes differ from the origin's (got %d bytes, want %d)", pass, len(got), len(want))
+				}
+			}
+		})
+	}
+	// Everything was read twice; the origin must have sent each chunk once.
+	if got, want := src.bytes.Load(), size+10; got != want {
+		t.Errorf("origin sent %d bytes, want %d (each byte once)", got, want)
+	}
+}
+
+func TestReadWithRead(t *testing.T) {
+	src := newFake(map[string]int64{"/a": 3*testChunk + 5})
+	s := newTestStore(t, src)
+	meta, _, err := s.Lookup(context.Background(), "/a", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.NewReader(meta, 7, meta.Size-7)
+	defer r.Close()
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, content("/a", 7, meta.Size-7)) {
+		t.Fatal("bytes differ")
+	}
+}
+
+func TestCollapse(t *testing.T) {
+	const chunks = 8
+	src := newFake(map[string]int64{"/c": chunks * testChunk})
+	src.delay = 20 * time.Millisecond
+	s := newTestStore(t, src)
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			meta, _, err := s.Lookup(context.Background(), "/c", 0)
+			if err != nil {
+				errs <- err
+				return
+			}
+			r := s.NewReader(meta, 0, meta.Size)
+			defer r.Close()
+			var b bytes.Buffer
+			if _, err := r.WriteTo(&b); err != nil {
+				errs <- err
+				return
+			}
+			if !bytes.Equal(b.Bytes(), content("/c", 0, meta.Size)) {
+				errs <- errors.New("bytes differ")
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := src.calls.Load(); got != chunks {
+		t.Errorf("origin saw %d fetches, want %d: %v", got, chunks, src.log)
+	}
+	if got := src.bytes.Load(); got != chunks*testChunk {
+		t.Errorf("origin sent %d bytes, want %d", got, chunks*testChunk)
+	}
+}
+
+// A waiter must see the first bytes of a chunk before the chunk is complete.
+func TestReadWhileWrite(t *testing.T) {
+	src := newFake(map[string]int64{"/s": testChunk})
+	src.gate = make(chan struct{})
+	s := newTestStore(t, src)
+	done := make(chan struct{})
+	var meta *Meta
+	go func() {
+		defer close(done)
+		var err error
+		meta, _, err = s.Lookup(context.Background(), "/s", 0)
+		if err != nil {
+			t.Error(err)
+		}
+	}()
+	<-done
+	if meta == nil {
+		t.FailNow()
+	}
+	r := s.NewReader(meta, 0, meta.Size)
+	defer r.Close()
+	src.gate <- struct{}{} // let exactly one body read through (64 KiB max, but the fake caps reads)
+	p := make([]byte, 10)
+	n, err := r.Read(p)
+	if err != nil || n == 0 {
+		t.Fatalf("first read: %d, %v", n, err)
+	}
+	if !bytes.Equal(p[:n], content("/s", 0, int64(n))) {
+		t.Fatal("first bytes differ")
+	}
+	close(src.gate)
+	rest, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(append(p[:n], rest...), content("/s", 0, testChunk)) {
+		t.Fatal("bytes differ")
+	}
+}
+
+// The first reader goes away mid-chunk; the flight completes for the cache
+// and another reader gets every byte, with one origin fetch.
+func TestAbandonedReader(t *testing.T) {
+	src := newFake(map[string]int64{"/ab": 2 * testChunk})
+	src.gate = make(chan struct{})
+	s := newTestStore(t, src)
+	var meta *Meta
+	go func() { src.gate <- struct{}{} }()
+	meta, _, err := s.Lookup(context.Background(), "/ab", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1 := s.NewReader(meta, 0, meta.Size)
+	p := make([]byte, 100)
+	if _, err := r1.Read(p); err != nil {
+		t.Fatal(err)
+	}
+	r1.Close() // the player seeks away
+	close(src.gate)
+	got := readRange(t, s, "/ab", 0, -1)
+	if !bytes.Equal(got, content("/ab", 0, 2*testChunk)) {
+		t.Fatal("bytes differ")
+	}
+	if c := src.calls.Load(); c != 2 {
+		t.Fatalf("origin fetches: %d, want 2 (%v)", c, src.log)
+	}
+}
+
+func TestResumeAfterBrokenBody(t *testing.T) {
+	src := newFake(map[string]int64{"/r": testChunk})
+	src.breakAt = 1000
+	s := newTestStore(t, src)
+	got := readRange(t, s, "/r", 0, -1)
+	if !bytes.Equal(got, content("/r", 0, testChunk)) {
+		t.Fatal("bytes differ")
+	}
+	if src.log[1] != fmt.Sprintf("/r 1000 %d", testChunk-1000) {
+		t.Fatalf("resume fetch was %q", src.log[1])
+	}
+}
+
+func TestBrokenBodyNoRetries(t *testing.T) {
+	src := newFake(map[string]int64{"/r": testChunk})
+	src.breakAt = 1000
+	src.gate = make(chan struct{})
+	s := New(src, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Retries: -1})
+	defer s.Close()
+	meta, _, err := s.Lookup(context.Background(), "/r", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.NewReader(meta, 0, meta.Size)
+	defer r.Close()
+	go func() { src.gate <- struct{}{} }() // one body read: the 1000 bytes before the break
+	p := make([]byte, testChunk)
+	n, err := r.Read(p)
+	if err != nil || n == 0 || n > 1000 {
+		t.Fatalf("first read: %d, %v", n, err)
+	}
+	close(src.gate)
+	rest, err := io.ReadAll(r)
+	if err == nil {
+		t.Fatal("a broken body must surface as an error")
+	}
+	got := append(p[:n], rest...)
+	if !bytes.Equal(got, content("/r", 0, int64(len(got)))) {
+		t.Fatal("bytes before the break differ")
+	}
+	// The broken chunk was not stored: the next read refetches it.
+	if held, _ := s.Residency(meta, 0, meta.Size); held != 0 {
+		t.Fatal("a broken chunk was stored")
+	}
+	got = readRange(t, s, "/r", 0, -1)
+	if !bytes.Equal(got, content("/r", 0, testChunk)) {
+		t.Fatal("bytes differ")
+	}
+}
+
+func TestOriginIgnoresRange(t *testing.T) {
+	size := int64(6*testChunk + 99)
+	src := newFake(map[string]int64{"/w": size})
+	src.whole = true
+	s := newTestStore(t, src)
+	got := readRange(t, s, "/w", 3*testChunk+5, 100)
+	if !bytes.Equal(got, content("/w", 3*testChunk+5, 100)) {
+		t.Fatal("bytes differ")
+	}
+	// Chunks 0..2 were stored while streaming past.
+	meta, _, _ := s.Lookup(context.Background(), "/w", 0)
+	if held, _ := s.Residency(meta, 0, 3*testChunk); held != 3 {
+		t.Fatalf("held %d of the 3 chunks before the wanted one", held)
+	}
+	// The chunks after the wanted one are stored in the background, once
+	// the wanted one is complete.
+	for i := 0; i < 100; i++ {
+		if held, total := s.Residency(meta, 0, size); held == total {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	calls := src.calls.Load()
+	got = readRange(t, s, "/w", 0, -1)
+	if !bytes.Equal(got, content("/w", 0, size)) {
+		t.Fatal("bytes differ")
+	}
+	if src.calls.Load() != calls {
+		t.Fatalf("the whole object should have been stored from the first answer; %d more fetches", src.calls.Load()-calls)
+	}
+}
+
+func TestNegativeCaching(t *testing.T) {
+	src := newFake(map[string]int64{})
+	s := newTestStore(t, src)
+	for i := 0; i < 3; i++ {
+		_, st, err := s.Lookup(context.Background(), "/missing", 0)
+		var se *origin.StatusError
+		if !errors.As(err, &se) || se.Code != 404 {
+			t.Fatalf("lookup %d: %v", i, err)
+		}
+		if i > 0 && st != Hit {
+			t.Fatalf("lookup %d: status %v, want Hit", i, st)
+		}
+	}
+	if c := src.calls.Load(); c != 1 {
+		t.Fatalf("origin asked %d times, want 1", c)
+	}
+}
+
+func TestEmptyObject(t *testing.T) {
+	src := newFake(map[string]int64{"/e": 0})
+	s := newTestStore(t, src)
+	meta, _, err := s.Lookup(context.Background(), "/e", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Size != 0 || meta.ETag != `"v1"` {
+		t.Fatalf("meta %+v", meta)
+	}
+}
+
+func TestLookupPastEnd(t *testing.T) {
+	src := newFake(map[string]int64{"/p": 2 * testChunk})
+	s := newTestStore(t, src)
+	meta, _, err := s.Lookup(context.Background(), "/p", 10*testChunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Size != 2*testChunk {
+		t.Fatalf("size %d", meta.Size)
+	}
+}
+
+func TestVersionChange(t *testing.T) {
+	src := newFake(map[string]int64{"/v": 4 * testChunk})
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	s := New(src, Options{ChunkSize: testChunk, Memory: 64 * testChunk, Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	defer s.Close()
+	old, _, err := s.Lookup(context.Background(), "/v", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The origin changes the object; a reader of the old version that needs a
+	// chunk not in memory must fail, never mix versions.
+	src.mu.Lock()
+	src.etags["/v"] = `"v2"`
+	src.mu.Unlock()
+	r := s.NewReader(old, 0, old.Size)
+	var b bytes.Buffer
+	_, err = r.WriteTo(&b)
+	if !errors.Is(err, ErrVersionChanged) {
+		t.Fatalf("err = %v, want ErrVersionChanged", err)
+	}
+	if b.Len() != testChunk {
+		t.Fatalf("served %d bytes of the old version before failing, want one chunk", b.Len())
+	}
+	// Once stale, the lookup finds the new version.
+	now.Add(int64(2 * time.Hour))
+	meta, st, err := s.Lookup(context.Background(), "/v", 0)
+	if err != nil || st != Revalidated || meta.ETag != `"v2"` {
+		t.Fatalf("after expiry: %v %v %+v", err, st, meta)
+	}
+	if s.Stats().VersionChanges == 0 {
+		t.Fatal("version change not counted")
+	}
+}
+
+func TestMemoryBudget(t *testing.T) {
+	sizes := map[string]int64{}
+	for i := 0; i < 50; i++ {
+		sizes["/m"+strconv.Itoa(i)] = 4 * testChunk
+	}
+	src := newFake(sizes)
+	budget := int64(32 * testChunk)
+	s := New(src, Options{ChunkSize: testChunk, Memory: budget})
+	defer s.Close()
+	for k := range sizes {
+		got := readRange(t, s, k, 0, -1)
+		if !bytes.Equal(got, content(k, 0, 4*testChunk)) {
+			t.Fatal("bytes differ")
+		}
+		if b := s.mem.Bytes(); b > budget {
+			t.Fatalf("memory tier holds %d bytes, budget %d", b, budget)
+		}
+	}
+}
+
+func TestFreshness(t *testing.T) {
+	cases := []struct {
+		cc, expires string
+		ttl         time.Duration
+		noStore     bool
+	}{
+		{"", "", time.Hour, false},
+		{"max-age=60", "", time.Minute, false},
+		{"public, max-age=60, s-maxage=10", "", 10 * time.Second, false},
+		{"no-cache", "", 0, false},
+		{"private, max-age=60", "", 0, true},
+		{"no-store", "", 0, true},
+		{"", "Thu, 01 Jan 2026 00:01:00 GMT", time.Minute, false},
+		{"", "garbage", 0, false},
+		{`max-age="30"`, "", 30 * time.Second, false},
+	}
+	date := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range cases {
+		ttl, ns := freshness(tc.cc, tc.expires, date, time.Hour)
+		if ttl != tc.ttl || ns != tc.noStore {
+			t.Errorf("freshness(%q, %q) = %v, %v; want %v, %v", tc.cc, tc.expires, ttl, ns, tc.ttl, tc.noStore)
+		}
+	}
+}

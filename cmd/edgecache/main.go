@@ -1,0 +1,89 @@
+// Command edgecache is an edge CDN cache daemon for video segments: it
+// serves HTTP Range requests from memory, fetching missing chunks from one
+// origin with collapsed, streamed fetches.
+//
+// Subcommands:
+//
+//	edgecache serve --origin URL [--listen ADDR] [--mem SIZE] [--config FILE]
+//	edgecache demo                     synthetic origin + cache on loopback
+//	edgecache origin --listen ADDR     the synthetic origin alone
+//	edgecache config check FILE        validate a config file
+//	edgecache version
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+)
+
+const usage = `edgecache: an edge cache for video segments
+
+usage:
+  edgecache serve --origin URL [--listen ADDR] [--mem SIZE] [--config FILE]
+  edgecache demo [--listen ADDR] [--origin-listen ADDR]
+  edgecache origin [--listen ADDR] [--size SIZE] [--delay DURATION]
+  edgecache config check FILE
+  edgecache version
+
+Run "edgecache COMMAND --help" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one subcommand and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(args[1:], stderr)
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
+	case "origin":
+		return cmdOrigin(args[1:], stderr)
+	case "config":
+		return cmdConfig(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case "help", "--help", "-h", "-help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "edgecache: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+// versionString names the build: module version, VCS revision, Go version.
+func versionString() string {
+	v, rev, dirty := "(devel)", "", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "+dirty"
+				}
+			}
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev != "" {
+		v += " " + rev + dirty
+	}
+	return fmt.Sprintf("edgecache %s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}

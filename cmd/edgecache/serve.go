@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"edgecache/cache"
+	"edgecache/config"
+	"edgecache/origin"
+	"edgecache/server"
+)
+
+// serveFlags are the flags of serve; set ones override the config file.
+type serveFlags struct {
+	configFile, origin, listen, mem, chunk, logLevel string
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.configFile, "config", "", "YAML config `file` (flags override it)")
+	fs.StringVar(&f.origin, "origin", "", "origin base `URL`, e.g. http://127.0.0.1:8081")
+	fs.StringVar(&f.listen, "listen", "", "content listener `address` (default :8080)")
+	fs.StringVar(&f.mem, "mem", "", "memory tier `size`, e.g. 512MiB")
+	fs.StringVar(&f.chunk, "chunk-size", "", "chunk `size`, e.g. 1MiB")
+	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
+}
+
+// load builds the configuration: defaults, then the file, then set flags.
+func (f *serveFlags) load(fs *flag.FlagSet) (*config.Config, error) {
+	cfg := config.Default()
+	if f.configFile != "" {
+		var err error
+		if cfg, err = config.Load(f.configFile); err != nil {
+			var errs config.Errors
+			// A file that misses only what a flag supplies is fine: validate again below.
+			if !errors.As(err, &errs) || cfg == nil {
+				return nil, err
+			}
+		}
+	}
+	var errs config.Errors
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "origin":
+			cfg.Origin.URL = f.origin
+		case "listen":
+			cfg.Listen = f.listen
+		case "mem":
+			n, err := config.ParseSize(f.mem)
+			if err != nil {
+				errs = append(errs, &config.Error{Field: "--mem", Msg: err.Error()})
+			}
+			cfg.Cache.Memory = n
+		case "chunk-size":
+			n, err := config.ParseSize(f.chunk)
+			if err != nil {
+				errs = append(errs, &config.Error{Field: "--chunk-size", Msg: err.Error()})
+			}
+			cfg.Cache.ChunkSize = n
+		case "log-level":
+			cfg.Log.Level = f.logLevel
+		}
+	})
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func cmdServe(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f serveFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := f.load(fs)
+	if err != nil {
+		fmt.Fprintf(stderr, "edgecache: %v\n", err)
+		return 1
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, log, nil); err != nil {
+		log.Error("edgecache stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs the cache until ctx ends, then drains in-flight responses.
+// If ready is not nil it receives the listener's address once serving.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<- string) error {
+	client, err := origin.NewClient(cfg.Origin.URL, origin.Options{
+		ConnectTimeout:   cfg.Origin.ConnectTimeout.D(),
+		FirstByteTimeout: cfg.Origin.FirstByteTimeout.D(),
+		IdleTimeout:      cfg.Origin.IdleTimeout.D(),
+		MaxConnsPerHost:  cfg.Origin.MaxConns,
+	})
+	if err != nil {
+		return fmt.Errorf("origin.url: %w", err)
+	}
+	defer client.Close()
+	store := cache.New(client, cache.Options{
+		ChunkSize:   int64(cfg.Cache.ChunkSize),
+		Memory:      int64(cfg.Cache.Memory),
+		NegativeTTL: cfg.Cache.NegativeTTL.D(),
+		DefaultTTL:  cfg.Cache.DefaultTTL.D(),
+		Logger:      log,
+	})
+	defer store.Close()
+	srv := server.New(store, server.Options{
+		MaxPathLength:  cfg.Server.MaxPathLength,
+		KeyQueryParams: cfg.Cache.KeyQueryParams,
+		MaxRanges:      cfg.Server.MaxRanges,
+		MinSendRate:    int64(cfg.Server.MinSendRate),
+		ReadTimeout:    cfg.Server.ReadTimeout.D(),
+		IdleTimeout:    cfg.Server.IdleTimeout.D(),
+		Logger:         log,
+	})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("edgecache serving", "listen", ln.Addr().String(), "origin", cfg.Origin.URL,
+		"memory", cfg.Cache.Memory.String(), "chunk_size", cfg.Cache.ChunkSize.String(), "version", versionString())
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("content listener: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining responses in progress")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

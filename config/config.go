@@ -1,0 +1,361 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Config is the whole configuration of the edgecache daemon. The zero
+// value is not useful: start from Default, Load or Parse.
+type Config struct {
+	// Listen is the content listener's address, host:port. Default ":8080".
+	Listen string `yaml:"listen"`
+	// Origin is how the cache talks to the origin server.
+	Origin Origin `yaml:"origin"`
+	// Cache is the cache store.
+	Cache Cache `yaml:"cache"`
+	// Server is the client-facing HTTP server.
+	Server Server `yaml:"server"`
+	// Log is the daemon's log output.
+	Log Log `yaml:"log"`
+
+	// file is the name the config was parsed from ("" for Default).
+	file string
+	// lines maps the dotted path of every field set from the file to the
+	// line of its key (of its item, for list elements).
+	lines map[string]int
+	// vals holds the value of every leaf field as parsed, so that Validate
+	// only points into the file for values that were not changed since.
+	vals map[string]any
+}
+
+// Origin configures the connection to the origin server.
+type Origin struct {
+	// URL is the origin's base URL: http or https, with a host, without a
+	// query or fragment. Required; there is no default.
+	URL string `yaml:"url"`
+	// ConnectTimeout bounds establishing a connection (TCP and TLS) to
+	// the origin. Default 3s.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+	// FirstByteTimeout bounds the wait for the first byte of the origin's
+	// response after sending a request. Default 15s.
+	FirstByteTimeout Duration `yaml:"first_byte_timeout"`
+	// IdleTimeout bounds how long an idle keep-alive connection to the
+	// origin is kept, and how long a response body may stall. Default 15s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxConns is the most connections open to the origin at once,
+	// 1..65536. Default 512.
+	MaxConns int `yaml:"max_conns"`
+}
+
+// Cache configures the cache store.
+type Cache struct {
+	// ChunkSize is the unit objects are fetched and stored in,
+	// 64KiB..64MiB. Default 1MiB.
+	ChunkSize Size `yaml:"chunk_size"`
+	// Memory is the size of the memory tier; at least 4 × ChunkSize.
+	// Default 512MiB.
+	Memory Size `yaml:"memory"`
+	// NegativeTTL is how long origin 404 and 410 answers are remembered;
+	// 0 disables negative caching. Default 10s.
+	NegativeTTL Duration `yaml:"negative_ttl"`
+	// DefaultTTL is the freshness lifetime of a response for which the
+	// origin sent neither Cache-Control nor Expires. Default 1h.
+	DefaultTTL Duration `yaml:"default_ttl"`
+	// KeyQueryParams names the query parameters that are part of the
+	// cache key; all others are ignored. Names are non-empty and contain
+	// no '&', '=' or whitespace. Default: none.
+	KeyQueryParams []string `yaml:"key_query_params"`
+}
+
+// Server configures the client-facing HTTP server.
+type Server struct {
+	// ReadTimeout bounds reading one request's headers. Default 30s.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// IdleTimeout bounds how long a keep-alive connection waits for the
+	// next request. Default 120s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MinSendRate is the slowest a client may read, in bytes per second:
+	// a response's write deadline is 10s + size/MinSendRate. Default 64KiB.
+	MinSendRate Size `yaml:"min_send_rate"`
+	// MaxPathLength is the longest request path served, 1..65536; longer
+	// paths get 400. Default 4096.
+	MaxPathLength int `yaml:"max_path_length"`
+	// MaxRanges is the most ranges served in one multi-range request,
+	// 1..1024; a request with more gets the full object (200). Default 16.
+	MaxRanges int `yaml:"max_ranges"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is the least severe level logged: debug, info, warn or error.
+	// Default info.
+	Level string `yaml:"level"`
+	// Format is the log line format: text or json. Default text.
+	Format string `yaml:"format"`
+}
+
+// Limits enforced by Validate.
+const (
+	minChunkSize     = 64 * KiB // smallest Cache.ChunkSize
+	maxChunkSize     = 64 * MiB // largest Cache.ChunkSize
+	minMemoryChunks  = 4        // Cache.Memory must hold this many chunks
+	maxOriginConns   = 65536    // largest Origin.MaxConns
+	maxPathLengthMax = 65536    // largest Server.MaxPathLength
+	maxRangesMax     = 1024     // largest Server.MaxRanges
+)
+
+// Default returns a configuration with every default filled in. Origin.URL,
+// which has no default, is empty, so it does not validate as is.
+func Default() *Config {
+	return &Config{
+		Listen: ":8080",
+		Origin: Origin{
+			ConnectTimeout:   Duration(3 * time.Second),
+			FirstByteTimeout: Duration(15 * time.Second),
+			IdleTimeout:      Duration(15 * time.Second),
+			MaxConns:         512,
+		},
+		Cache: Cache{
+			ChunkSize:      1 * MiB,
+			Memory:         512 * MiB,
+			NegativeTTL:    Duration(10 * time.Second),
+			DefaultTTL:     Duration(time.Hour),
+			KeyQueryParams: []string{},
+		},
+		Server: Server{
+			ReadTimeout:   Duration(30 * time.Second),
+			IdleTimeout:   Duration(120 * time.Second),
+			MinSendRate:   64 * KiB,
+			MaxPathLength: 4096,
+			MaxRanges:     16,
+		},
+		Log: Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads the YAML file at path and returns Parse(path, data). An error
+// reading the file is returned as is (an *fs.PathError).
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes data, a YAML document, over Default() and validates the
+// result; name (usually the file name) is used in error messages.
+//
+// Every error found is returned, as Errors sorted by line. If the document
+// does not decode (syntax error, unknown field, wrong type, duplicate key,
+// malformed value) the Config is nil. If it decodes but fails validation,
+// Parse returns both the Config and the errors, so a caller may fix fields
+// (e.g. from command-line flags) and call Validate again.
+func Parse(name string, data []byte) (*Config, error) {
+	c := Default()
+	d := decodeYAML(name, data, c)
+	c.file, c.lines = name, d.lines
+	c.vals = map[string]any{}
+	snapshot(reflect.ValueOf(c).Elem(), "", c.vals)
+	errs := append(d.errs, c.check(d.isBad)...)
+	sortErrors(errs)
+	switch {
+	case len(d.errs) > 0:
+		return nil, errs
+	case len(errs) > 0:
+		return c, errs
+	}
+	return c, nil
+}
+
+// Validate checks the values: ranges, origin.url, chunk_size against
+// memory, the log level and format. It returns nil or Errors. An error
+// about a value that came from the file names its file and line; one about
+// a value set since (or never from a file) has neither.
+func (c *Config) Validate() error {
+	if errs := c.check(nil); len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// check runs every semantic check and returns the errors found. Checks
+// involving a field for which bad (if not nil) is true are skipped: that
+// field failed to decode and holds its default, not what the file says.
+func (c *Config) check(bad func(path string) bool) Errors {
+	k := &checker{c: c, bad: bad}
+	k.listen("listen", c.Listen)
+
+	o := &c.Origin
+	k.originURL("origin.url", o.URL)
+	k.positive("origin.connect_timeout", o.ConnectTimeout)
+	k.positive("origin.first_byte_timeout", o.FirstByteTimeout)
+	k.positive("origin.idle_timeout", o.IdleTimeout)
+	k.intRange("origin.max_conns", o.MaxConns, 1, maxOriginConns)
+
+	ca := &c.Cache
+	chunkOK := k.sizeRange("cache.chunk_size", ca.ChunkSize, minChunkSize, maxChunkSize)
+	if chunkOK && !k.skip("cache.chunk_size") && ca.Memory/minMemoryChunks < ca.ChunkSize {
+		k.fail("cache.memory", ca.Memory, "%s is less than %d × chunk_size (%s): want at least %s",
+			ca.Memory, minMemoryChunks, ca.ChunkSize, minMemoryChunks*ca.ChunkSize)
+	}
+	if ca.NegativeTTL < 0 {
+		k.fail("cache.negative_ttl", ca.NegativeTTL, "must be >= 0 (0 disables), got %s", ca.NegativeTTL)
+	}
+	k.positive("cache.default_ttl", ca.DefaultTTL)
+	for i, p := range ca.KeyQueryParams {
+		if p == "" || strings.ContainsAny(p, "&=") || strings.IndexFunc(p, unicode.IsSpace) >= 0 {
+			k.fail(fmt.Sprintf("cache.key_query_params[%d]", i), ca.KeyQueryParams,
+				"%q is not a query parameter name (want non-empty, without '&', '=' or whitespace)", p)
+		}
+	}
+
+	s := &c.Server
+	k.positive("server.read_timeout", s.ReadTimeout)
+	k.positive("server.idle_timeout", s.IdleTimeout)
+	if s.MinSendRate <= 0 {
+		k.fail("server.min_send_rate", s.MinSendRate, "must be > 0 (bytes per second), got %s", s.MinSendRate)
+	}
+	k.intRange("server.max_path_length", s.MaxPathLength, 1, maxPathLengthMax)
+	k.intRange("server.max_ranges", s.MaxRanges, 1, maxRangesMax)
+
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		k.fail("log.level", c.Log.Level, "%q is not a log level (want debug, info, warn or error)", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		k.fail("log.format", c.Log.Format, "%q is not a log format (want text or json)", c.Log.Format)
+	}
+	return k.errs
+}
+
+// checker collects the errors of check.
+type checker struct {
+	c    *Config
+	bad  func(path string) bool
+	errs Errors
+}
+
+// skip reports whether errors about the field at path are left out.
+func (k *checker) skip(path string) bool {
+	return k.bad != nil && k.bad(path)
+}
+
+// fail records an error about the field at path, whose current value is
+// cur (for a list element: the whole list).
+func (k *checker) fail(path string, cur any, format string, args ...any) {
+	if k.skip(path) {
+		return
+	}
+	file, line := k.c.where(path, cur)
+	k.errs = append(k.errs, &Error{File: file, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (k *checker) positive(path string, d Duration) {
+	if d <= 0 {
+		k.fail(path, d, "must be > 0, got %s", d)
+	}
+}
+
+func (k *checker) intRange(path string, n, lo, hi int) {
+	if n < lo || n > hi {
+		k.fail(path, n, "%d is out of range (%d..%d)", n, lo, hi)
+	}
+}
+
+func (k *checker) sizeRange(path string, s, lo, hi Size) bool {
+	if s < lo || s > hi {
+		k.fail(path, s, "%s is out of range (%s..%s)", s, lo, hi)
+		return false
+	}
+	return true
+}
+
+func (k *checker) listen(path, addr string) {
+	if addr == "" {
+		k.fail(path, addr, "required (want host:port, e.g. :8080 or 127.0.0.1:8080)")
+		return
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		k.fail(path, addr, "%q is not a listen address (want host:port, e.g. :8080 or 127.0.0.1:8080)", addr)
+	}
+}
+
+func (k *checker) originURL(path, raw string) {
+	if raw == "" {
+		k.fail(path, raw, "required: the origin's base URL, e.g. http://origin.example.com")
+		return
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		if ue, ok := err.(*url.Error); ok {
+			err = ue.Err
+		}
+		k.fail(path, raw, "%q is not a URL: %v", raw, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		k.fail(path, raw, "%q: want an http:// or https:// URL", raw)
+	case u.Host == "" || u.Hostname() == "":
+		k.fail(path, raw, "%q has no host", raw)
+	case u.RawQuery != "" || u.ForceQuery:
+		k.fail(path, raw, "%q has a query; the origin URL cannot", raw)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		k.fail(path, raw, "%q has a fragment; the origin URL cannot", raw)
+	}
+}
+
+// where returns the file and line to report for the field at path whose
+// current value is cur: those of the file when the value still is the one
+// parsed from it, none otherwise.
+func (c *Config) where(path string, cur any) (string, int) {
+	key := path
+	if _, ok := c.vals[key]; !ok {
+		if i := strings.LastIndexByte(key, '['); i >= 0 {
+			key = key[:i]
+		}
+	}
+	v, ok := c.vals[key]
+	if !ok || !reflect.DeepEqual(v, cur) {
+		return "", 0
+	}
+	return c.file, c.lines[path]
+}
+
+// snapshot records in out a copy of every leaf field of v, by dotted path.
+// Lists of mappings are recorded whole and element by element.
+func snapshot(v reflect.Value, path string, out map[string]any) {
+	t := v.Type()
+	switch {
+	case reflect.PointerTo(t).Implements(textUnmarshalerType):
+	case t.Kind() == reflect.Struct:
+		fs := fieldsOf(t)
+		for _, name := range fs.names {
+			snapshot(v.Field(fs.index[name]), join(path, name), out)
+		}
+		return
+	case t.Kind() == reflect.Slice:
+		c := reflect.MakeSlice(t, v.Len(), v.Len())
+		reflect.Copy(c, v)
+		if v.IsNil() {
+			c = reflect.Zero(t)
+		}
+		out[path] = c.Interface()
+		if t.Elem().Kind() == reflect.Struct {
+			for i := range v.Len() {
+				snapshot(v.Index(i), fmt.Sprintf("%s[%d]", path, i), out)
+			}
+		}
+		return
+	}
+	out[path] = v.Interface()
+}

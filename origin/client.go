@@ -1,0 +1,554 @@
+package origin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	DefaultConnectTimeout   = 3 * time.Second
+	DefaultFirstByteTimeout = 15 * time.Second
+	DefaultIdleTimeout      = 15 * time.Second
+	DefaultMaxConnsPerHost  = 512
+
+	maxDrain = 64 << 10 // error bodies up to this size are drained for reuse
+)
+
+// ErrInconsistent is wrapped by Fetch errors for answers that do not match
+// the request (wrong Content-Range, missing length, ...).
+var ErrInconsistent = errors.New("inconsistent origin response")
+
+// Options configures a Client. Zero values select the defaults.
+type Options struct {
+	ConnectTimeout   time.Duration // dial timeout (default 3s)
+	FirstByteTimeout time.Duration // request sent → response headers (default 15s); Transport.ResponseHeaderTimeout
+	IdleTimeout      time.Duration // longest gap between two body reads that deliver bytes (default 15s)
+	MaxConnsPerHost  int           // default 512; also MaxIdleConnsPerHost
+}
+
+// Client fetches byte ranges of objects from one origin over net/http. It
+// is safe for concurrent use.
+type Client struct {
+	base   string // scheme://host[/prefix], no trailing slash
+	host   string
+	scheme string
+	opt    Options
+	tr     *http.Transport
+	hc     *http.Client
+}
+
+// Response is a validated origin answer to Fetch. The caller must close
+// Body.
+type Response struct {
+	Status       int       // 200 or 206
+	Offset       int64     // object offset of Body's first byte (0 for 200)
+	Length       int64     // bytes Body delivers
+	Size         int64     // total object size (from Content-Range on 206, Content-Length on 200)
+	ETag         string    // ETag header, verbatim
+	LastModified time.Time // zero if absent/unparseable
+	ContentType  string    // Content-Type header
+	CacheControl string    // Cache-Control header
+	Expires      string    // Expires header
+	Age          string    // Age header
+	Date         time.Time // zero if absent/unparseable
+	// Body delivers exactly Length bytes, then io.EOF. A body that ends
+	// early yields an error wrapping io.ErrUnexpectedEOF; a stall longer
+	// than Options.IdleTimeout yields a *TimeoutError.
+	Body io.ReadCloser
+}
+
+// StatusError is returned by Fetch for answers other than 200 and 206.
+type StatusError struct {
+	Code int    // HTTP status code
+	Path string // requested path
+	// Size is the object size from "Content-Range: bytes */N" on a 416,
+	// -1 if unknown.
+	Size int64
+	// Header holds a copy of the answer's headers (ETag, Last-Modified,
+	// Content-Type, Cache-Control, ...).
+	Header http.Header
+}
+
+// Error implements error: "origin <path>: status <code> <text>".
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("origin %s: status %d %s", e.Path, e.Code, http.StatusText(e.Code))
+}
+
+// StatusCode returns the HTTP status code.
+func (e *StatusError) StatusCode() int { return e.Code }
+
+// Timeout phases of a TimeoutError.
+const (
+	PhaseConnect   = "connect"
+	PhaseFirstByte = "first byte"
+	PhaseIdle      = "idle"
+)
+
+// TimeoutError reports that a fetch exceeded one of the Options timeouts.
+// Its Timeout method returns true.
+type TimeoutError struct {
+	Phase string        // PhaseConnect, PhaseFirstByte or PhaseIdle
+	Path  string        // requested path
+	After time.Duration // the timeout that expired
+	Bytes int64         // body bytes delivered before an idle timeout
+	Err   error         // underlying transport error, if any
+}
+
+// Error implements error; the message names the phase and the path.
+func (e *TimeoutError) Error() string {
+	switch e.Phase {
+	case PhaseIdle:
+		return fmt.Sprintf("origin idle timeout (no data for %v) fetching %s after %d bytes", e.After, e.Path, e.Bytes)
+	default:
+		return fmt.Sprintf("origin %s timeout after %v fetching %s", e.Phase, e.After, e.Path)
+	}
+}
+
+// Timeout reports true: the error is a timeout.
+func (e *TimeoutError) Timeout() bool { return true }
+
+// Unwrap returns the underlying transport error, if any.
+func (e *TimeoutError) Unwrap() error { return e.Err }
+
+// errConnectTimeout marks dial errors caused by Options.ConnectTimeout.
+type errConnectTimeout struct{ err error }
+
+func (e *errConnectTimeout) Error() string { return "connect timeout: " + e.err.Error() }
+func (e *errConnectTimeout) Unwrap() error { return e.err }
+func (e *errConnectTimeout) Timeout() bool { return true }
+
+// NewClient returns a Client for the origin at base, e.g.
+// "http://127.0.0.1:8081" or "https://origin.example/prefix". base must be
+// an http or https URL with a host and may carry a path prefix, but no
+// query, fragment or user info.
+func NewClient(base string, opt Options) (*Client, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, fmt.Errorf("origin: bad base URL %q: %w", base, err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("origin: base URL %q: scheme must be http or https", base)
+	case u.Host == "" || u.Hostname() == "":
+		return nil, fmt.Errorf("origin: base URL %q: no host", base)
+	case u.User != nil:
+		return nil, fmt.Errorf("origin: base URL %q: user info not supported", base)
+	case u.RawQuery != "" || u.ForceQuery:
+		return nil, fmt.Errorf("origin: base URL %q: query not allowed", base)
+	case u.Fragment != "" || strings.Contains(base, "#"):
+		return nil, fmt.Errorf("origin: base URL %q: fragment not allowed", base)
+	case u.Opaque != "":
+		return nil, fmt.Errorf("origin: base URL %q: not a hierarchical URL", base)
+	}
+	if opt.ConnectTimeout <= 0 {
+		opt.ConnectTimeout = DefaultConnectTimeout
+	}
+	if opt.FirstByteTimeout <= 0 {
+		opt.FirstByteTimeout = DefaultFirstByteTimeout
+	}
+	if opt.IdleTimeout <= 0 {
+		opt.IdleTimeout = DefaultIdleTimeout
+	}
+	if opt.MaxConnsPerHost <= 0 {
+		opt.MaxConnsPerHost = DefaultMaxConnsPerHost
+	}
+	c := &Client{
+		base:   u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
+		host:   u.Host,
+		scheme: u.Scheme,
+		opt:    opt,
+	}
+	dialer := &net.Dialer{Timeout: opt.ConnectTimeout, KeepAlive: 30 * time.Second}
+	c.tr = &http.Transport{
+		Proxy:                  nil,
+		DialContext:            connectTimeoutDial(dialer.DialContext, opt.ConnectTimeout),
+		TLSHandshakeTimeout:    opt.ConnectTimeout,
+		DisableCompression:     true,
+		MaxConnsPerHost:        opt.MaxConnsPerHost,
+		MaxIdleConnsPerHost:    opt.MaxConnsPerHost,
+		MaxIdleConns:           opt.MaxConnsPerHost,
+		IdleConnTimeout:        90 * time.Second,
+		ResponseHeaderTimeout:  opt.FirstByteTimeout,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	c.hc = &http.Client{
+		Transport: c.tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse // redirects surface as StatusError
+		},
+	}
+	return c, nil
+}
+
+// dialFunc is the signature of net.Dialer.DialContext.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// connectTimeoutDial bounds dial by timeout and marks the errors caused by
+// that bound, so Fetch can tell a connect timeout from a caller deadline.
+func connectTimeoutDial(dial dialFunc, timeout time.Duration) dialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		conn, err := dial(dctx, network, addr)
+		if err != nil && ctx.Err() == nil && errors.Is(dctx.Err(), context.DeadlineExceeded) {
+			return nil, &errConnectTimeout{err}
+		}
+		return conn, err
+	}
+}
+
+// Close closes idle connections. In-flight fetches are not interrupted.
+func (c *Client) Close() { c.tr.CloseIdleConnections() }
+
+// Fetch asks for bytes [off, off+n) of the object at path and validates
+// the answer. path is an already-escaped absolute path, optionally with a
+// "?query"; it is appended to the base URL verbatim. n < 0 asks for the
+// whole object (no Range header) when off is 0, and for the bytes from off
+// to the end ("Range: bytes=off-") otherwise. An origin that ignores the range and
+// answers 200 is accepted (Response.Offset is then 0).
+//
+// Errors: *StatusError for statuses other than 200/206; *TimeoutError for
+// connect and first-byte timeouts; errors wrapping ErrInconsistent for
+// answers that do not match the request; otherwise the transport error,
+// wrapped, or the cause of ctx if ctx ended.
+func (c *Client) Fetch(ctx context.Context, path string, off, n int64) (*Response, error) {
+	if !strings.HasPrefix(path, "/") {
+		return nil, fmt.Errorf("origin %s: path must be absolute", path)
+	}
+	if strings.Contains(path, "#") {
+		return nil, fmt.Errorf("origin %s: path must not contain a fragment", path)
+	}
+	if off < 0 || n == 0 || (n > 0 && off > (1<<62)-n) {
+		return nil, fmt.Errorf("origin %s: invalid range off=%d n=%d", path, off, n)
+	}
+
+	fctx, cancel := context.WithCancelCause(ctx)
+	req, err := http.NewRequestWithContext(fctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		cancel(nil)
+		return nil, fmt.Errorf("origin %s: %w", path, err)
+	}
+	// The base ends in its host or a path prefix and path starts with "/",
+	// so the host cannot change; check anyway.
+	if req.URL.Host != c.host || req.URL.Scheme != c.scheme || req.URL.User != nil {
+		cancel(nil)
+		return nil, fmt.Errorf("origin %s: path changes the origin URL", path)
+	}
+	req.Header.Set("User-Agent", "edgecache")
+	req.Header.Set("Accept-Encoding", "identity")
+	switch {
+	case n > 0:
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-"+strconv.FormatInt(off+n-1, 10))
+	case off > 0:
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-")
+	}
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		cancel(nil)
+		return nil, c.transportError(ctx, path, err)
+	}
+
+	r, err := c.validate(path, off, n, resp)
+	if err != nil {
+		// Bound the drain: a stalled error body must not hang Fetch.
+		t := time.AfterFunc(c.opt.IdleTimeout, func() { cancel(errIdleFired) })
+		drainClose(resp)
+		t.Stop()
+		cancel(nil)
+		return nil, err
+	}
+	b := &body{
+		rc:     resp.Body,
+		ctx:    ctx,
+		fctx:   fctx,
+		cancel: cancel,
+		path:   path,
+		want:   r.Length,
+		idle:   c.opt.IdleTimeout,
+	}
+	b.timer = time.AfterFunc(b.idle, func() { cancel(errIdleFired) })
+	b.timer.Stop() // armed by Read
+	r.Body = b
+	return r, nil
+}
+
+// transportError classifies an error of http.Client.Do.
+func (c *Client) transportError(ctx context.Context, path string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // its message repeats the URL; we name the path
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("origin %s: %w", path, context.Cause(ctx))
+	}
+	var ct *errConnectTimeout
+	if errors.As(err, &ct) {
+		return &TimeoutError{Phase: PhaseConnect, Path: path, After: c.opt.ConnectTimeout, Err: ct.err}
+	}
+	var te interface{ Timeout() bool }
+	if errors.As(err, &te) && te.Timeout() {
+		if strings.Contains(err.Error(), "TLS handshake timeout") {
+			return &TimeoutError{Phase: PhaseConnect, Path: path, After: c.opt.ConnectTimeout, Err: err}
+		}
+		return &TimeoutError{Phase: PhaseFirstByte, Path: path, After: c.opt.FirstByteTimeout, Err: err}
+	}
+	return fmt.Errorf("origin %s: %w", path, err)
+}
+
+// validate checks resp against the request for [off, off+n) and builds the
+// Response (without Body).
+func (c *Client) validate(path string, off, n int64, resp *http.Response) (*Response, error) {
+	h := resp.Header
+	asked := "whole object"
+	switch {
+	case n > 0:
+		asked = fmt.Sprintf("bytes %d-%d", off, off+n-1)
+	case off > 0:
+		asked = fmt.Sprintf("bytes %d-", off)
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("origin %s: asked %s, got %d: %s: %w",
+			path, asked, resp.StatusCode, fmt.Sprintf(format, args...), ErrInconsistent)
+	}
+	r := &Response{Status: resp.StatusCode}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		if resp.ContentLength < 0 {
+			return nil, bad("no Content-Length")
+		}
+		r.Offset, r.Length, r.Size = 0, resp.ContentLength, resp.ContentLength
+	case http.StatusPartialContent:
+		cr := h.Get("Content-Range")
+		a, b, size, ok := parseContentRange(cr)
+		if !ok {
+			return nil, bad("bad Content-Range %q", cr)
+		}
+		end := size
+		if n > 0 {
+			end = min(off+n, size)
+		}
+		if a != off || b != end-1 {
+			return nil, bad("Content-Range %q, want bytes %d-%d/%d", cr, off, end-1, size)
+		}
+		if resp.ContentLength >= 0 && resp.ContentLength != b-a+1 {
+			return nil, bad("Content-Length %d with Content-Range %q", resp.ContentLength, cr)
+		}
+		r.Offset, r.Length, r.Size = a, b-a+1, size
+	case http.StatusRequestedRangeNotSatisfiable:
+		size := int64(-1)
+		if cr := h.Get("Content-Range"); strings.HasPrefix(cr, "bytes */") {
+			if v, err := strconv.ParseInt(cr[len("bytes */"):], 10, 64); err == nil && v >= 0 {
+				size = v
+			}
+		}
+		return nil, &StatusError{Code: resp.StatusCode, Path: path, Size: size, Header: h.Clone()}
+	default:
+		return nil, &StatusError{Code: resp.StatusCode, Path: path, Size: -1, Header: h.Clone()}
+	}
+	if ce := h.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, bad("Content-Encoding %q", ce)
+	}
+	r.ETag = h.Get("ETag")
+	r.ContentType = h.Get("Content-Type")
+	r.CacheControl = h.Get("Cache-Control")
+	r.Expires = h.Get("Expires")
+	r.Age = h.Get("Age")
+	if v := h.Get("Last-Modified"); v != "" {
+		r.LastModified, _ = http.ParseTime(v)
+	}
+	if v := h.Get("Date"); v != "" {
+		r.Date, _ = http.ParseTime(v)
+	}
+	return r, nil
+}
+
+// parseContentRange parses "bytes a-b/size" with a <= b < size.
+func parseContentRange(s string) (a, b, size int64, ok bool) {
+	rest, found := strings.CutPrefix(s, "bytes ")
+	if !found {
+		return 0, 0, 0, false
+	}
+	rng, sz, found := strings.Cut(strings.TrimSpace(rest), "/")
+	if !found {
+		return 0, 0, 0, false
+	}
+	as, bs, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, 0, false
+	}
+	var err error
+	if a, err = parseDigits(as); err != nil {
+		return 0, 0, 0, false
+	}
+	if b, err = parseDigits(bs); err != nil {
+		return 0, 0, 0, false
+	}
+	if size, err = parseDigits(sz); err != nil {
+		return 0, 0, 0, false
+	}
+	if a > b || b >= size {
+		return 0, 0, 0, false
+	}
+	return a, b, size, true
+}
+
+// parseDigits parses a non-empty string of ASCII digits.
+func parseDigits(s string) (int64, error) {
+	if s == "" {
+		return 0, errors.New("empty")
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, errors.New("not a number")
+		}
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+// drainClose reads a small remaining body so the connection can be reused,
+// then closes it.
+func drainClose(resp *http.Response) {
+	if resp.ContentLength <= maxDrain {
+		_, _ = io.CopyN(io.Discard, resp.Body, maxDrain+1)
+	}
+	_ = resp.Body.Close()
+}
+
+// body wraps a response body: it delivers exactly want bytes, reports
+// short bodies as io.ErrUnexpectedEOF and enforces the idle timeout.
+//
+// The idle timer is armed while a Read waits for the origin and stopped
+// when a Read delivers bytes, so time the caller spends between Reads
+// (e.g. writing to a slow client) is not charged to the origin. When it
+// fires, the fetch context is cancelled, which aborts the blocked Read.
+//
+// Read must not be called concurrently with itself; Close may be called
+// concurrently with Read to abort it.
+type body struct {
+	rc     io.ReadCloser
+	ctx    context.Context // caller's context
+	fctx   context.Context // per-fetch context, cancelled by the idle timer
+	cancel context.CancelCauseFunc
+	path   string
+	want   int64
+	got    int64
+	idle   time.Duration
+	timer  *time.Timer // idle timer, created stopped
+	eof    bool        // underlying body reported io.EOF
+	err    error       // sticky error
+	closed atomic.Bool
+}
+
+// errIdleFired is the cancellation cause set by the idle timer.
+var errIdleFired = errors.New("origin idle timer fired")
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.closed.Load() {
+		return 0, fmt.Errorf("origin %s: read after close", b.path)
+	}
+	if b.got >= b.want {
+		return 0, b.finish()
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if rem := b.want - b.got; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	b.arm()
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.got += int64(n)
+		b.timer.Stop()
+	}
+	switch {
+	case err == nil:
+	case err == io.EOF:
+		b.eof = true
+		if b.got < b.want {
+			b.timer.Stop()
+			b.err = b.short(io.ErrUnexpectedEOF)
+		} else {
+			err = nil // reported by the next Read via finish
+		}
+	default:
+		b.timer.Stop()
+		b.err = b.readError(err)
+	}
+	if b.err != nil {
+		return n, b.err
+	}
+	return n, nil
+}
+
+// arm starts (or restarts) the idle timer.
+func (b *body) arm() { b.timer.Reset(b.idle) }
+
+// finish is called once want bytes were delivered. It checks that the
+// origin has nothing more to send (so the connection is reused) and sets
+// io.EOF as the sticky result.
+func (b *body) finish() error {
+	if !b.eof {
+		var one [1]byte
+		b.arm()
+		n, err := b.rc.Read(one[:])
+		b.timer.Stop()
+		switch {
+		case n > 0:
+			b.err = fmt.Errorf("origin %s: body longer than the %d bytes announced: %w", b.path, b.want, ErrInconsistent)
+			return b.err
+		case err == nil, err == io.EOF:
+		default:
+			b.err = b.readError(err)
+			return b.err
+		}
+	}
+	b.err = io.EOF
+	return b.err
+}
+
+// short returns the error for a body that ended early.
+func (b *body) short(err error) error {
+	return fmt.Errorf("origin %s: body ended after %d of %d bytes: %w", b.path, b.got, b.want, err)
+}
+
+// readError classifies an error of the underlying body.
+func (b *body) readError(err error) error {
+	if errors.Is(context.Cause(b.fctx), errIdleFired) && b.ctx.Err() == nil {
+		return &TimeoutError{Phase: PhaseIdle, Path: b.path, After: b.idle, Bytes: b.got}
+	}
+	if b.ctx.Err() != nil {
+		return fmt.Errorf("origin %s: after %d of %d bytes: %w", b.path, b.got, b.want, context.Cause(b.ctx))
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return b.short(err)
+	}
+	return fmt.Errorf("origin %s: reading body after %d of %d bytes: %w", b.path, b.got, b.want, err)
+}
+
+// Close stops the idle timer, closes the underlying body and releases the
+// fetch context.
+func (b *body) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	b.timer.Stop()
+	err := b.rc.Close()
+	b.cancel(nil)
+	return err
+}

@@ -1,0 +1,79 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"edgecache/cache"
+	"edgecache/origin"
+)
+
+// staticSource serves objects from the synthetic content, in memory, so
+// the benchmark measures the server, not an origin.
+type staticSource struct{}
+
+func (staticSource) Fetch(_ context.Context, key string, off, n int64) (*origin.Response, error) {
+	size, ok := origin.NewSynthetic(origin.SyntheticOptions{}).SizeOf(key)
+	if !ok {
+		return nil, &origin.StatusError{Code: 404, Path: key, Size: -1}
+	}
+	n = min(n, size-off)
+	r := origin.NewContentReader(key, size)
+	r.Seek(off, io.SeekStart)
+	return &origin.Response{Status: 206, Offset: off, Length: n, Size: size, ETag: origin.SyntheticETag(key, size),
+		CacheControl: "max-age=86400", ContentType: "video/iso.segment",
+		Body: io.NopCloser(io.LimitReader(r, n))}, nil
+}
+
+// BenchmarkHitPath measures one memory-hit request through the handler and
+// the response writer, without the network: parsing the target and Range,
+// lookup, headers, and writing the body.
+func BenchmarkHitPath(b *testing.B) {
+	cases := []struct {
+		name, path, rng string
+		size            int64
+	}{
+		{"SMALL-4K", "/s/4K/small.m4s", "", 4 << 10},
+		{"HIT-1M", "/s/1M/hot.m4s", "", 1 << 20},
+		{"RANGE-256K", "/s/8M/range.m4s", "bytes=1000000-1262143", 256 << 10},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			store := cache.New(staticSource{}, cache.Options{ChunkSize: 1 << 20, Memory: 64 << 20, DefaultTTL: time.Hour})
+			defer store.Close()
+			s := New(store, Options{})
+			var req fasthttp.Request
+			req.SetRequestURI(tc.path)
+			if tc.rng != "" {
+				req.Header.Set("Range", tc.rng)
+			}
+			var ctx fasthttp.RequestCtx
+			bw := bufio.NewWriterSize(io.Discard, 4096)
+			serve := func() {
+				ctx.Init(&req, nil, nil)
+				s.Handle(&ctx)
+				if err := ctx.Response.Write(bw); err != nil {
+					b.Fatal(err)
+				}
+				bw.Flush()
+				if c := ctx.Response.StatusCode(); c != 200 && c != 206 {
+					b.Fatalf("status %d", c)
+				}
+			}
+			for i := 0; i < 3; i++ {
+				serve() // warm the cache
+			}
+			b.SetBytes(tc.size)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				serve()
+			}
+		})
+	}
+}

@@ -1,0 +1,554 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"edgecache/cache"
+	"edgecache/origin"
+)
+
+// harness is a cache in front of an in-process synthetic origin, all on
+// 127.0.0.1 ports picked by the kernel.
+type harness struct {
+	t      *testing.T
+	syn    *origin.Synthetic
+	origin *httptest.Server
+	store  *cache.Store
+	base   string // the cache's URL
+	client *http.Client
+}
+
+type harnessOptions struct {
+	chunk, mem   int64
+	originHandle http.Handler // in front of the synthetic origin, if set
+	originURL    string       // use this origin URL instead (e.g. a dead port)
+	timeouts     origin.Options
+}
+
+func newHarness(t *testing.T, ho harnessOptions) *harness {
+	t.Helper()
+	h := &harness{t: t, syn: origin.NewSynthetic(origin.SyntheticOptions{})}
+	var handler http.Handler = h.syn
+	if ho.originHandle != nil {
+		handler = ho.originHandle
+	}
+	h.origin = httptest.NewServer(handler)
+	t.Cleanup(h.origin.Close)
+	url := h.origin.URL
+	if ho.originURL != "" {
+		url = ho.originURL
+	}
+	client, err := origin.NewClient(url, ho.timeouts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	if ho.chunk == 0 {
+		ho.chunk = 1 << 20
+	}
+	if ho.mem == 0 {
+		ho.mem = 256 << 20
+	}
+	h.store = cache.New(client, cache.Options{ChunkSize: ho.chunk, Memory: ho.mem, NegativeTTL: time.Minute})
+	t.Cleanup(h.store.Close)
+	srv := New(h.store, Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	h.base = "http://" + ln.Addr().String()
+	h.client = &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 200}}
+	t.Cleanup(h.client.CloseIdleConnections)
+	return h
+}
+
+// waitHeld waits until every chunk of key is in the memory tier.
+func (h *harness) waitHeld(key string) {
+	h.t.Helper()
+	for i := 0; i < 500; i++ {
+		meta, _, err := h.store.Lookup(context.Background(), key, 0)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if held, total := h.store.Residency(meta, 0, meta.Size); held == total {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.t.Fatalf("%s never landed in memory", key)
+}
+
+// get performs a request through the cache and reads the whole body.
+func (h *harness) do(method, path string, hdr ...string) (*http.Response, []byte) {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.base+path, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	return resp, body
+}
+
+// originBytes returns what the origin holds at [off, off+n) of path.
+func originBytes(path string, off, n int64) []byte {
+	p := make([]byte, n)
+	origin.FillContent(path, off, p)
+	return p
+}
+
+// raw sends a literal request on a new connection and returns the response.
+func (h *harness) raw(req string) (*http.Response, []byte) {
+	h.t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(h.base, "http://"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		h.t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		h.t.Fatalf("%q: %v", req, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
+}
+
+func TestFullGet(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	const path = "/s/3000000/full.m4s"
+	for i, wantStatus := range []string{"edgecache; fwd=miss; stored", "edgecache; hit; detail=mem"} {
+		if i > 0 {
+			h.waitHeld(path)
+		}
+		resp, body := h.do("GET", path)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if !bytes.Equal(body, originBytes(path, 0, 3000000)) {
+			t.Fatalf("request %d: body differs from the origin's (%d bytes)", i, len(body))
+		}
+		checkHeaders(t, resp, map[string]string{
+			"Accept-Ranges":  "bytes",
+			"ETag":           origin.SyntheticETag(path, 3000000),
+			"Content-Type":   "video/iso.segment",
+			"Content-Length": "3000000",
+			"Cache-Status":   wantStatus,
+			"Last-Modified":  "Mon, 01 Jan 2024 00:00:00 GMT",
+		})
+		if _, err := strconv.Atoi(resp.Header.Get("Age")); err != nil {
+			t.Errorf("Age %q", resp.Header.Get("Age"))
+		}
+	}
+	if st := h.syn.Stats(); st.Bytes != 3000000 {
+		t.Errorf("origin sent %d bytes, want 3000000 (once)", st.Bytes)
+	}
+}
+
+func checkHeaders(t *testing.T, resp *http.Response, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if got := resp.Header.Get(k); got != v {
+			t.Errorf("%s: %q, want %q", k, got, v)
+		}
+	}
+}
+
+func TestRanges(t *testing.T) {
+	const size = 3000000
+	const path = "/s/3000000/r.m4s"
+	cases := []struct {
+		rng        string
+		start, end int64 // inclusive
+	}{
+		{"bytes=0-0", 0, 0},
+		{"bytes=100-2000000", 100, 2000000},
+		{"bytes=1048575-1048576", 1048575, 1048576},
+		{"bytes=-500", size - 500, size - 1},
+		{"bytes=2999000-", 2999000, size - 1},
+		{"bytes=2097152-", 2097152, size - 1}, // the short last chunk
+		{"bytes=5-9999999", 5, size - 1},
+		{"bytes=-99999999", 0, size - 1},
+		{"bytes=1048576-2097151", 1048576, 2097151},
+	}
+	for _, cold := range []bool{true, false} {
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("%s/cold=%v", tc.rng, cold), func(t *testing.T) {
+				h := newHarness(t, harnessOptions{})
+				if !cold {
+					h.do("GET", path)
+				}
+				resp, body := h.do("GET", path, "Range", tc.rng)
+				if resp.StatusCode != 206 {
+					t.Fatalf("status %d", resp.StatusCode)
+				}
+				want := fmt.Sprintf("bytes %d-%d/%d", tc.start, tc.end, size)
+				if cr := resp.Header.Get("Content-Range"); cr != want {
+					t.Fatalf("Content-Range %q, want %q", cr, want)
+				}
+				if !bytes.Equal(body, originBytes(path, tc.start, tc.end-tc.start+1)) {
+					t.Fatal("body differs from the origin's")
+				}
+			})
+		}
+	}
+}
+
+func TestHead(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	resp, body := h.do("HEAD", "/s/5000/h")
+	if resp.StatusCode != 200 || len(body) != 0 || resp.ContentLength != 5000 {
+		t.Fatalf("HEAD: %d, body %d, length %d", resp.StatusCode, len(body), resp.ContentLength)
+	}
+	resp, _ = h.do("HEAD", "/s/5000/h", "Range", "bytes=10-19")
+	if resp.StatusCode != 206 || resp.ContentLength != 10 || resp.Header.Get("Content-Range") != "bytes 10-19/5000" {
+		t.Fatalf("ranged HEAD: %d %d %q", resp.StatusCode, resp.ContentLength, resp.Header.Get("Content-Range"))
+	}
+	// The HEAD started filling the cache; once the fill lands the GET is a
+	// hit and byte-exact.
+	h.waitHeld("/s/5000/h")
+	resp, body = h.do("GET", "/s/5000/h")
+	if !bytes.Equal(body, originBytes("/s/5000/h", 0, 5000)) || resp.Header.Get("Cache-Status") != "edgecache; hit; detail=mem" {
+		t.Fatalf("GET after HEAD: %q", resp.Header.Get("Cache-Status"))
+	}
+}
+
+func TestConditional(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	const path = "/s/70000/c"
+	etag := origin.SyntheticETag(path, 70000)
+	cases := []struct {
+		name   string
+		hdr    []string
+		status int
+		start  int64
+		n      int64
+	}{
+		{"if-none-match hit", []string{"If-None-Match", etag}, 304, 0, 0},
+		{"if-none-match list", []string{"If-None-Match", `"x", ` + etag}, 304, 0, 0},
+		{"if-none-match other", []string{"If-None-Match", `"x"`}, 200, 0, 70000},
+		{"if-modified-since later", []string{"If-Modified-Since", "Tue, 02 Jan 2024 00:00:00 GMT"}, 304, 0, 0},
+		{"if-modified-since earlier", []string{"If-Modified-Since", "Sun, 31 Dec 2023 00:00:00 GMT"}, 200, 0, 70000},
+		{"if-match fails", []string{"If-Match", `"nope"`}, 412, 0, 0},
+		{"if-range etag matches", []string{"Range", "bytes=10-19", "If-Range", etag}, 206, 10, 10},
+		{"if-range etag differs", []string{"Range", "bytes=10-19", "If-Range", `"old"`}, 200, 0, 70000},
+		{"if-range date matches", []string{"Range", "bytes=10-19", "If-Range", "Mon, 01 Jan 2024 00:00:00 GMT"}, 206, 10, 10},
+		{"if-range date differs", []string{"Range", "bytes=10-19", "If-Range", "Mon, 01 Jan 2024 00:00:01 GMT"}, 200, 0, 70000},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := h.do("GET", path, tc.hdr...)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			if resp.StatusCode == 304 {
+				if len(body) != 0 || resp.Header.Get("ETag") != etag {
+					t.Fatalf("304 with body %d, ETag %q", len(body), resp.Header.Get("ETag"))
+				}
+				return
+			}
+			if tc.status < 300 && !bytes.Equal(body, originBytes(path, tc.start, tc.n)) {
+				t.Fatal("body differs from the origin's")
+			}
+		})
+	}
+}
+
+func TestUnsatisfiable(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	for _, warm := range []bool{false, true} {
+		resp, body := h.do("GET", "/s/1000/u", "Range", "bytes=5000-")
+		if resp.StatusCode != 416 || resp.Header.Get("Content-Range") != "bytes */1000" {
+			t.Fatalf("warm=%v: %d %q", warm, resp.StatusCode, resp.Header.Get("Content-Range"))
+		}
+		if !strings.HasSuffix(string(body), "\n") || strings.Count(string(body), "\n") != 1 {
+			t.Fatalf("body %q is not one line", body)
+		}
+	}
+	resp, _ := h.do("GET", "/s/0/empty", "Range", "bytes=0-")
+	if resp.StatusCode != 416 || resp.Header.Get("Content-Range") != "bytes */0" {
+		t.Fatalf("empty object: %d %q", resp.StatusCode, resp.Header.Get("Content-Range"))
+	}
+	resp, body := h.do("GET", "/s/0/empty")
+	if resp.StatusCode != 200 || len(body) != 0 {
+		t.Fatalf("empty object GET: %d, %d bytes", resp.StatusCode, len(body))
+	}
+}
+
+func TestIgnoredRanges(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	const path = "/s/100000/i"
+	many := "bytes=" + strings.Repeat("0-1,", 16) + "2-3"
+	for _, rng := range []string{"bytes=abc", "bytes=5-2", "items=0-1", "bytes=-", many} {
+		resp, body := h.do("GET", path, "Range", rng)
+		if resp.StatusCode != 200 || !bytes.Equal(body, originBytes(path, 0, 100000)) {
+			t.Fatalf("Range %q: status %d, %d bytes", rng, resp.StatusCode, len(body))
+		}
+	}
+}
+
+func TestMultipart(t *testing.T) {
+	const size = 3000000
+	const path = "/s/3000000/mp.m4s"
+	h := newHarness(t, harnessOptions{})
+	want := [][2]int64{{0, 9}, {1048570, 1048580}, {size - 5, size - 1}}
+	for pass := 0; pass < 2; pass++ {
+		resp, body := h.do("GET", path, "Range", "bytes=0-9, 1048570-1048580,-5")
+		if resp.StatusCode != 206 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if resp.ContentLength != int64(len(body)) {
+			t.Fatalf("Content-Length %d, body %d", resp.ContentLength, len(body))
+		}
+		mt, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+		if err != nil || mt != "multipart/byteranges" {
+			t.Fatalf("Content-Type %q", resp.Header.Get("Content-Type"))
+		}
+		mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+		for i, w := range want {
+			p, err := mr.NextPart()
+			if err != nil {
+				t.Fatalf("part %d: %v", i, err)
+			}
+			if cr := p.Header.Get("Content-Range"); cr != fmt.Sprintf("bytes %d-%d/%d", w[0], w[1], size) {
+				t.Fatalf("part %d Content-Range %q", i, cr)
+			}
+			if ct := p.Header.Get("Content-Type"); ct != "video/iso.segment" {
+				t.Fatalf("part %d Content-Type %q", i, ct)
+			}
+			got, _ := io.ReadAll(p)
+			if !bytes.Equal(got, originBytes(path, w[0], w[1]-w[0]+1)) {
+				t.Fatalf("part %d differs from the origin's", i)
+			}
+		}
+		if _, err := mr.NextPart(); err != io.EOF {
+			t.Fatalf("after the last part: %v", err)
+		}
+	}
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	for _, m := range []string{"POST", "PUT", "DELETE", "OPTIONS", "PATCH"} {
+		resp, _ := h.do(m, "/s/10/x")
+		if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
+			t.Errorf("%s: %d, Allow %q", m, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	}
+	if n := h.syn.Stats().Requests; n != 0 {
+		t.Errorf("origin saw %d requests", n)
+	}
+}
+
+func TestBadTargets(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	for _, target := range []string{
+		"/s/10/../../etc/passwd",
+		"/s/10/%2e%2e/x",
+		"/s/10/..%2F..%2Fx",
+		"/s/10/a%00b",
+		"/s/10/a%zzb",
+		"/" + strings.Repeat("a", 5000),
+		"*",
+	} {
+		resp, body := h.raw("GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if resp.StatusCode != 400 {
+			t.Errorf("%.40q: status %d, want 400 (%q)", target, resp.StatusCode, body)
+		}
+	}
+	if n := h.syn.Stats().Requests; n != 0 {
+		t.Errorf("origin saw %d requests for bad targets", n)
+	}
+}
+
+// An absolute-form target is served from the configured origin, never from
+// the host it names: the cache is not an open proxy.
+func TestAbsoluteFormIsNotProxied(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	resp, body := h.raw("GET http://evil.example:9/s/100/abs HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+	if resp.StatusCode != 200 || !bytes.Equal(body, originBytes("/s/100/abs", 0, 100)) {
+		t.Fatalf("status %d, %d bytes", resp.StatusCode, len(body))
+	}
+	// Two spellings of one path are one object.
+	h.waitHeld("/s/100/abs")
+	resp, body = h.do("GET", "/s//100/./ab%73")
+	if resp.StatusCode != 200 || !bytes.Equal(body, originBytes("/s/100/abs", 0, 100)) || resp.Header.Get("Cache-Status") != "edgecache; hit; detail=mem" {
+		t.Fatalf("respelled path: %d %q", resp.StatusCode, resp.Header.Get("Cache-Status"))
+	}
+}
+
+func TestOriginNotFound(t *testing.T) {
+	var hits atomic.Int64
+	syn := origin.NewSynthetic(origin.SyntheticOptions{})
+	counting := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		syn.ServeHTTP(w, r)
+	})
+	h := newHarness(t, harnessOptions{originHandle: counting})
+	for _, tc := range []struct {
+		path string
+		code int
+	}{{"/nope", 404}, {"/gone/x", 410}} {
+		for i := 0; i < 3; i++ {
+			resp, _ := h.do("GET", tc.path)
+			if resp.StatusCode != tc.code {
+				t.Fatalf("%s: %d, want %d", tc.path, resp.StatusCode, tc.code)
+			}
+		}
+	}
+	if n := hits.Load(); n != 2 {
+		t.Fatalf("origin saw %d requests, want 2 (negative answers are cached)", n)
+	}
+}
+
+func TestOriginDown(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	h := newHarness(t, harnessOptions{originURL: dead})
+	resp, body := h.do("GET", "/s/100/x")
+	if resp.StatusCode != 502 || strings.Count(string(body), "\n") != 1 {
+		t.Fatalf("status %d, body %q", resp.StatusCode, body)
+	}
+}
+
+func TestOriginTimeout(t *testing.T) {
+	release := make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	h := newHarness(t, harnessOptions{originHandle: slow, timeouts: origin.Options{FirstByteTimeout: 200 * time.Millisecond}})
+	defer close(release)
+	resp, body := h.do("GET", "/s/100/x")
+	if resp.StatusCode != 504 || strings.Count(string(body), "\n") != 1 {
+		t.Fatalf("status %d, body %q", resp.StatusCode, body)
+	}
+}
+
+// 100 concurrent cold requests for one 8 MiB object cost the origin exactly
+// 8 chunk requests and 8 MiB.
+func TestCollapse(t *testing.T) {
+	delayed := func(syn http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(20 * time.Millisecond) // widen the window
+			syn.ServeHTTP(w, r)
+		})
+	}
+	var h *harness
+	syn := origin.NewSynthetic(origin.SyntheticOptions{})
+	h = newHarness(t, harnessOptions{originHandle: delayed(syn)})
+	const path = "/s/8M/collapse.m4s"
+	want := originBytes(path, 0, 8<<20)
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	start := make(chan struct{})
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			resp, err := h.client.Get(h.base + path)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if !bytes.Equal(body, want) {
+				errs <- fmt.Errorf("body differs (%d bytes)", len(body))
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	st := syn.Stats()
+	if st.Requests != 8 || st.Bytes != 8<<20 {
+		t.Fatalf("origin saw %d requests and %d bytes, want 8 and %d", st.Requests, st.Bytes, 8<<20)
+	}
+}
+
+// A player that abandons an open-ended range leaves nothing stuck: the chunk
+// it started completes for the cache, and the next reader gets every byte.
+func TestAbandonedOpenRange(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	const path = "/s/64M/abandon.m4s"
+	resp, err := h.client.Do(mustReq(t, h.base+path, "Range", "bytes=0-"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1000)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf, originBytes(path, 0, 1000)) {
+		t.Fatal("first bytes differ")
+	}
+	resp.Body.Close() // the player seeks away
+	h.client.CloseIdleConnections()
+	resp2, body := h.do("GET", path, "Range", "bytes=0-1048575")
+	if resp2.StatusCode != 206 || !bytes.Equal(body, originBytes(path, 0, 1<<20)) {
+		t.Fatalf("second reader: %d", resp2.StatusCode)
+	}
+	// Give flights started by the abandoned reader time to end, then check
+	// the origin was not asked for the whole 64 MiB.
+	time.Sleep(200 * time.Millisecond)
+	if st := h.syn.Stats(); st.Bytes > 8<<20 {
+		t.Fatalf("origin sent %d bytes for an abandoned open-ended range", st.Bytes)
+	}
+}
+
+func mustReq(t *testing.T, url string, hdr ...string) *http.Request {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	return req
+}
