@@ -104,15 +104,5 @@ func (m *Memory) add(id chunkID, c *chunk) {
 	s.mu.Unlock()
 }
 
-// remove drops the chunk if it still holds the given version.
-func (m *Memory) remove(id chunkID, version string) {
-	s := m.shard(id)
-	s.mu.Lock()
-	if c, ok := s.lru.Peek(id); ok && c.version == version {
-		s.lru.Remove(id)
-	}
-	s.mu.Unlock()
-}
-
 // Bytes returns the payload bytes currently held.
 func (m *Memory) Bytes() int64 { return m.bytes.Load() }

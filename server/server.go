@@ -120,6 +120,8 @@ func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 // Handle answers one request. It is the fasthttp handler of the content
 // listener.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	// Header names below are written canonically ("ETag", not "Etag").
+	ctx.Response.Header.DisableNormalizing()
 	m := ctx.Method()
 	head := bytes.Equal(m, methodHead)
 	if !head && !bytes.Equal(m, methodGet) {

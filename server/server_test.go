@@ -83,6 +83,16 @@ func newHarness(t *testing.T, ho harnessOptions) *harness {
 	return h
 }
 
+// request builds a request for path on the cache.
+func (h *harness) request(method, path string) *http.Request {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.base+path, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return req
+}
+
 // waitHeld waits until every chunk of key is in the memory tier.
 func (h *harness) waitHeld(key string) {
 	h.t.Helper()
@@ -102,10 +112,7 @@ func (h *harness) waitHeld(key string) {
 // get performs a request through the cache and reads the whole body.
 func (h *harness) do(method, path string, hdr ...string) (*http.Response, []byte) {
 	h.t.Helper()
-	req, err := http.NewRequest(method, h.base+path, nil)
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	req := h.request(method, path)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
