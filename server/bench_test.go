@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -30,6 +31,19 @@ func (staticSource) Fetch(_ context.Context, key string, off, n int64) (*origin.
 		Body: io.NopCloser(io.LimitReader(r, n))}, nil
 }
 
+// benchConn stands in for a client connection: deadlines are accepted and
+// nothing else is used.
+type benchConn struct{ net.Conn }
+
+func (benchConn) SetWriteDeadline(time.Time) error { return nil }
+func (benchConn) SetReadDeadline(time.Time) error  { return nil }
+func (benchConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+func (benchConn) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+type benchLogger struct{}
+
+func (benchLogger) Printf(string, ...any) {}
+
 // BenchmarkHitPath measures one memory-hit request through the handler and
 // the response writer, without the network: parsing the target and Range,
 // lookup, headers, and writing the body.
@@ -41,6 +55,9 @@ func BenchmarkHitPath(b *testing.B) {
 		{"SMALL-4K", "/s/4K/small.m4s", "", 4 << 10},
 		{"HIT-1M", "/s/1M/hot.m4s", "", 1 << 20},
 		{"RANGE-256K", "/s/8M/range.m4s", "bytes=1000000-1262143", 256 << 10},
+		// Chunk assembly: one range stitched from five 1 MiB chunks.
+		{"SPAN-4M", "/s/8M/span.m4s", "bytes=500000-4694303", 4 << 20},
+		{"MULTIPART-2", "/s/8M/multi.m4s", "bytes=0-99,2000000-2000099", 200},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
@@ -55,7 +72,8 @@ func BenchmarkHitPath(b *testing.B) {
 			var ctx fasthttp.RequestCtx
 			bw := bufio.NewWriterSize(io.Discard, 4096)
 			serve := func() {
-				ctx.Init(&req, nil, nil)
+				ctx.Init2(benchConn{}, benchLogger{}, false)
+				req.CopyTo(&ctx.Request)
 				s.Handle(&ctx)
 				if err := ctx.Response.Write(bw); err != nil {
 					b.Fatal(err)

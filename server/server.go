@@ -80,11 +80,13 @@ func New(store *cache.Store, opt Options) *Server {
 	s.status.negMiss = n + "; fwd=miss; stored; detail=negative"
 	s.status.originErr = n + "; fwd=miss; detail=origin-error"
 	s.fs = &fasthttp.Server{
-		Handler:                       s.Handle,
-		Name:                          opt.Name,
-		ReadTimeout:                   opt.ReadTimeout,
-		IdleTimeout:                   opt.IdleTimeout,
-		ReadBufferSize:                opt.MaxPathLength + 8192,
+		Handler:        s.Handle,
+		Name:           opt.Name,
+		ReadTimeout:    opt.ReadTimeout,
+		IdleTimeout:    opt.IdleTimeout,
+		ReadBufferSize: opt.MaxPathLength + 8192,
+		// Headers plus a small object leave in one write(2).
+		WriteBufferSize:               32 << 10,
 		MaxRequestBodySize:            64 << 10,
 		NoDefaultContentType:          true,
 		DisablePreParseMultipartForm:  true,
