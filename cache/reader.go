@@ -100,6 +100,10 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// flightWriteMax is the most WriteTo writes at once from a chunk that is
+// still being fetched.
+const flightWriteMax = 128 << 10
+
 // WriteTo writes the rest of the range to w, each piece as soon as it is
 // available.
 func (r *Reader) WriteTo(w io.Writer) (int64, error) {
@@ -111,6 +115,12 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 		}
 		if err != nil {
 			return total, err
+		}
+		if r.cur == nil && len(b) > flightWriteMax {
+			// Bytes still arriving are shared by every waiter: hand them
+			// out in slices so one waiter's large write does not hold the
+			// others' first bytes back.
+			b = b[:flightWriteMax]
 		}
 		n, err := w.Write(b)
 		total += int64(n)
