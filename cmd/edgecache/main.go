@@ -26,6 +26,9 @@ usage:
   edgecache demo [--listen ADDR] [--origin-listen ADDR]
   edgecache origin [--listen ADDR] [--size SIZE] [--delay DURATION]
   edgecache config check FILE
+  edgecache bench --target URL [--duration 30s] [--json] ...
+  edgecache bench replay --trace FILE --target URL
+  edgecache bench simulate --trace FILE [--size 1%,5%,10%] [--policy ...]
   edgecache version
 
 Run "edgecache COMMAND --help" for a command's flags.
@@ -50,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdOrigin(args[1:], stderr)
 	case "config":
 		return cmdConfig(args[1:], stdout, stderr)
+	case "bench":
+		return cmdBench(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
