@@ -339,7 +339,8 @@ func (w *worker) verify(rq Request, off int64, p []byte) error {
 }
 
 // cacheHit classifies an answer: 1 if its Cache-Status (first member) has
-// the hit parameter or its X-Cache starts with HIT, 0 if one of them says
+// the hit parameter or its X-Cache (or nginx's X-Cache-Status) starts with
+// HIT, 0 if one of them says
 // otherwise, -1 if it carries neither.
 func cacheHit(h *fasthttp.ResponseHeader) int8 {
 	if v := h.Peek("Cache-Status"); len(v) > 0 {
@@ -348,7 +349,11 @@ func cacheHit(h *fasthttp.ResponseHeader) int8 {
 		}
 		return 0
 	}
-	if v := h.Peek("X-Cache"); len(v) > 0 {
+	v := h.Peek("X-Cache")
+	if len(v) == 0 {
+		v = h.Peek("X-Cache-Status") // nginx's $upstream_cache_status, as ../shared/peers sets it
+	}
+	if len(v) > 0 {
 		if len(v) >= 3 && bytes.EqualFold(v[:3], []byte("HIT")) {
 			return 1
 		}
