@@ -3,6 +3,8 @@ package cache
 import (
 	"fmt"
 	"io"
+
+	"edgecache/cache/disk"
 )
 
 // Reader streams bytes [off, off+n) of one object version: from memory where
@@ -15,11 +17,13 @@ type Reader struct {
 	meta     *Meta
 	pos, end int64
 
-	idx  int64   // chunk of cur or f; -1 for none
-	cur  []byte  // the chunk's bytes, when memory had it
-	f    *flight // the chunk's flight, when it did not
+	idx  int64       // chunk of cur, dc or f; -1 for none
+	cur  []byte      // the chunk's bytes, when memory had it
+	dc   *disk.Chunk // the chunk's file, when only the disk tier had it
+	f    *flight     // the chunk's flight, when neither had it
+	buf  []byte      // read buffer for dc when the writer cannot take a file
 	err  error
-	hits int // chunks served from memory
+	hits int // chunks served from memory or disk
 	miss int // chunks served from flights
 }
 
@@ -30,7 +34,7 @@ func (s *Store) NewReader(meta *Meta, off, n int64) *Reader {
 	if r == nil {
 		r = new(Reader)
 	}
-	*r = Reader{s: s, meta: meta, pos: off, end: off + n, idx: -1}
+	*r = Reader{s: s, meta: meta, pos: off, end: off + n, idx: -1, buf: r.buf}
 	if off < 0 || n < 0 || off+n > meta.Size {
 		r.err = fmt.Errorf("range [%d,%d) outside %s (%d bytes)", off, off+n, meta.Key, meta.Size)
 	}
@@ -49,16 +53,7 @@ func (r *Reader) next() ([]byte, error) {
 	c := r.s.chunk
 	idx := r.pos / c
 	if idx != r.idx {
-		r.idx = idx
-		r.cur, r.f = r.s.chunkFor(r.meta, idx)
-		if r.f != nil {
-			r.miss++
-			for a := int64(1); a <= int64(r.s.opt.ReadAhead) && (idx+a)*c < r.end; a++ {
-				r.s.prefetch(r.meta, idx+a)
-			}
-		} else {
-			r.hits++
-		}
+		r.select_(idx)
 	}
 	lo, hi := int(r.pos-idx*c), int(min(c, r.end-idx*c))
 	if r.cur != nil {
@@ -67,6 +62,17 @@ func (r *Reader) next() ([]byte, error) {
 			return nil, r.err
 		}
 		return r.cur[lo:hi], nil
+	}
+	if r.dc != nil {
+		if r.buf == nil {
+			r.buf = make([]byte, diskReadBuf)
+		}
+		k := min(hi-lo, len(r.buf))
+		if _, err := r.dc.ReadAt(r.buf[:k], int64(lo)); err != nil {
+			r.err = fmt.Errorf("chunk %d of %s on disk: %w: %w", idx, r.meta.Key, errDiskRead, err)
+			return nil, r.err
+		}
+		return r.buf[:k], nil
 	}
 	f := r.f
 	<-f.ready
@@ -100,6 +106,9 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// diskReadBuf is the read buffer of a Reader copying from a disk chunk.
+const diskReadBuf = 256 << 10
+
 // flightWriteMax is the most WriteTo writes at once from a chunk that is
 // still being fetched.
 const flightWriteMax = 128 << 10
@@ -108,7 +117,21 @@ const flightWriteMax = 128 << 10
 // available.
 func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	var total int64
+	rf, _ := w.(io.ReaderFrom)
 	for {
+		if rf != nil && r.err == nil && r.pos < r.end {
+			if idx := r.pos / r.s.chunk; idx != r.idx {
+				r.select_(idx)
+			}
+			if r.dc != nil {
+				n, err := r.sendFile(rf)
+				total += n
+				if err != nil {
+					return total, err
+				}
+				continue
+			}
+		}
 		b, err := r.next()
 		if err == io.EOF {
 			return total, nil
@@ -132,15 +155,70 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	}
 }
 
-// Chunks returns how many chunks the reader has taken from memory and how
-// many from flights so far.
+// select_ makes chunk idx the current one: from memory, disk or a flight.
+func (r *Reader) select_(idx int64) {
+	if r.dc != nil {
+		r.dc.Close()
+		r.dc = nil
+	}
+	r.idx = idx
+	r.cur, r.dc, r.f = r.s.chunkFor(r.meta, idx)
+	if r.f == nil {
+		r.hits++
+		return
+	}
+	r.miss++
+	c := r.s.chunk
+	for a := int64(1); a <= int64(r.s.opt.ReadAhead) && (idx+a)*c < r.end; a++ {
+		r.s.prefetch(r.meta, idx+a)
+	}
+}
+
+// sendFile hands the current disk chunk's part of the range to rf as a
+// file section, which a TCP connection sends with sendfile(2).
+func (r *Reader) sendFile(rf io.ReaderFrom) (int64, error) {
+	c := r.s.chunk
+	lo := r.pos - r.idx*c
+	n := min(r.dc.Len(), r.end-r.idx*c) - lo
+	f, off := r.dc.Section(lo, n)
+	if f == nil {
+		// The disk store's files are not OS files (tests): copy instead.
+		b, err := r.next()
+		if err != nil {
+			return 0, err
+		}
+		m, err := rf.(io.Writer).Write(b)
+		r.pos += int64(m)
+		return int64(m), err
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		r.err = fmt.Errorf("chunk %d of %s on disk: %w: %w", r.idx, r.meta.Key, errDiskRead, err)
+		return 0, r.err
+	}
+	m, err := rf.ReadFrom(&io.LimitedReader{R: f, N: n})
+	r.pos += m
+	if err == nil && m < n {
+		err = fmt.Errorf("chunk %d of %s on disk: %w: file ended after %d of %d bytes", r.idx, r.meta.Key, errDiskRead, m, n)
+	}
+	if err != nil {
+		r.err = err
+	}
+	return m, err
+}
+
+// Chunks returns how many chunks the reader has taken from memory or disk,
+// and how many from flights, so far.
 func (r *Reader) Chunks() (hits, misses int) { return r.hits, r.miss }
 
 // Close releases the Reader; it must not be used afterwards. Flights it
 // joined carry on for the cache.
 func (r *Reader) Close() error {
 	s := r.s
-	*r = Reader{}
+	if r.dc != nil {
+		r.dc.Close()
+	}
+	buf := r.buf
+	*r = Reader{buf: buf}
 	if s != nil {
 		s.readers.Put(r)
 	}

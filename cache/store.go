@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"edgecache/cache/disk"
 	"edgecache/origin"
 )
 
@@ -32,6 +33,8 @@ type Options struct {
 	ReadAhead   int           // chunks a missing read fetches ahead of itself, within its range; default 1
 	Retries     int           // resumed fetches after a chunk fetch fails mid-body; default 1
 	MaxObjects  int           // object index entries; default Memory/ChunkSize*4, at least 65536
+	Disk        *disk.Store   // the disk tier under memory; nil for memory only. The Store does not close it.
+	DiskWriters int           // concurrent chunk writes to the disk tier; default 4
 	Logger      *slog.Logger  // default slog.Default()
 	Now         func() time.Time
 }
@@ -50,14 +53,19 @@ const (
 
 // Stats are a Store's counters since it was made.
 type Stats struct {
-	ChunkHits      int64 // chunks read from memory
-	ChunkMisses    int64 // chunks read from a flight (started or joined)
-	Flights        int64 // chunk fetches started
-	FlightErrors   int64 // chunk fetches that failed
-	OriginBytes    int64 // payload bytes received from the source
-	MemoryBytes    int64 // payload bytes held by the memory tier
-	NegativeHits   int64 // lookups answered by a remembered 404/410
-	VersionChanges int64 // times the origin answered with a new version of a known object
+	ChunkHits       int64 // chunks read from memory
+	ChunkMisses     int64 // chunks read from a flight (started or joined)
+	Flights         int64 // chunk fetches started
+	FlightErrors    int64 // chunk fetches that failed
+	OriginBytes     int64 // payload bytes received from the source
+	MemoryBytes     int64 // payload bytes held by the memory tier
+	NegativeHits    int64 // lookups answered by a remembered 404/410
+	VersionChanges  int64 // times the origin answered with a new version of a known object
+	DiskHits        int64 // chunks read from the disk tier
+	Promotions      int64 // disk chunks copied into memory on their second hit
+	DiskWrites      int64 // chunks written to the disk tier
+	DiskWriteErrors int64 // chunk writes the disk tier refused or failed
+	DiskWriteSkips  int64 // chunks not written because the disk queue was full
 }
 
 // ErrVersionChanged means the origin changed the object while a reader was
@@ -75,14 +83,18 @@ type Store struct {
 	flights *group
 	log     *slog.Logger
 
+	disk   *diskTier       // nil without a disk tier
 	ctx    context.Context // flights run under it; Close cancels it
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // flights
+	dwg    sync.WaitGroup // disk writers
 
 	readers sync.Pool
 
 	chunkHits, chunkMisses, nFlights, flightErrors atomic.Int64
 	originBytes, negHits, versionChanges           atomic.Int64
+	diskHits, promotions                           atomic.Int64
+	diskWrites, diskWriteErrors, diskWriteSkipped  atomic.Int64
 }
 
 // New returns a Store filling from src.
@@ -113,8 +125,11 @@ func New(src Source, opt Options) *Store {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.DiskWriters <= 0 {
+		opt.DiskWriters = 4
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Store{
+	s := &Store{
 		src:     src,
 		opt:     opt,
 		chunk:   opt.ChunkSize,
@@ -125,6 +140,14 @@ func New(src Source, opt Options) *Store {
 		ctx:     ctx,
 		cancel:  cancel,
 	}
+	if opt.Disk != nil {
+		s.disk = newDiskTier(opt.Disk, opt.DiskWriters, int(opt.Memory/opt.ChunkSize))
+		for range opt.DiskWriters {
+			s.dwg.Add(1)
+			go s.diskWriter()
+		}
+	}
+	return s
 }
 
 // ChunkSize returns the chunk size in bytes.
@@ -134,27 +157,35 @@ func (s *Store) ChunkSize() int64 { return s.chunk }
 func (s *Store) Close() {
 	s.cancel()
 	s.wg.Wait()
+	if s.disk != nil {
+		close(s.disk.queue) // no flight is left to queue a write
+		s.dwg.Wait()
+	}
 }
 
 // Stats returns the Store's counters.
 func (s *Store) Stats() Stats {
 	return Stats{
-		ChunkHits:      s.chunkHits.Load(),
-		ChunkMisses:    s.chunkMisses.Load(),
-		Flights:        s.nFlights.Load(),
-		FlightErrors:   s.flightErrors.Load(),
-		OriginBytes:    s.originBytes.Load(),
-		MemoryBytes:    s.mem.Bytes(),
-		NegativeHits:   s.negHits.Load(),
-		VersionChanges: s.versionChanges.Load(),
+		ChunkHits:       s.chunkHits.Load(),
+		ChunkMisses:     s.chunkMisses.Load(),
+		Flights:         s.nFlights.Load(),
+		FlightErrors:    s.flightErrors.Load(),
+		OriginBytes:     s.originBytes.Load(),
+		MemoryBytes:     s.mem.Bytes(),
+		NegativeHits:    s.negHits.Load(),
+		VersionChanges:  s.versionChanges.Load(),
+		DiskHits:        s.diskHits.Load(),
+		Promotions:      s.promotions.Load(),
+		DiskWrites:      s.diskWrites.Load(),
+		DiskWriteErrors: s.diskWriteErrors.Load(),
+		DiskWriteSkips:  s.diskWriteSkipped.Load(),
 	}
 }
 
 // Lookup returns the current version of the object at key. It does not
 // retain key (it copies it when it must), so key may view a request buffer.
-//
-// Lookup returns the current version of the object at key. If the object is
-// unknown or stale it asks the origin for the chunk holding byte at (at < 0:
+// If the object is unknown to memory and the disk tier holds a fresh version,
+// that version is the answer. If the object is unknown or stale it asks the origin for the chunk holding byte at (at < 0:
 // the first chunk), and returns as soon as the origin's answer headers are in
 // (the chunk keeps streaming in for whoever reads it). Origin failures come
 // back as the origin package's errors (*origin.StatusError, timeouts); a
@@ -162,7 +193,14 @@ func (s *Store) Stats() Stats {
 func (s *Store) Lookup(ctx context.Context, key string, at int64) (*Meta, Status, error) {
 	now := s.opt.Now()
 	status := Miss
-	if e, ok := s.objs.get(key); ok {
+	e, ok := s.objs.get(key)
+	if !ok {
+		if m := s.diskObject(key); m != nil {
+			s.learn(m)
+			e, ok = objEntry{meta: m}, true
+		}
+	}
+	if ok {
 		switch {
 		case e.meta == nil && now.Before(e.negUntil):
 			s.negHits.Add(1)
@@ -240,17 +278,21 @@ func (s *Store) learn(m *Meta) {
 }
 
 // chunkFor returns chunk idx of meta's version: its bytes if memory holds
-// them, else the flight that is fetching it (started if need be).
-func (s *Store) chunkFor(meta *Meta, idx int64) ([]byte, *flight) {
+// them, else its open file if the disk tier does, else the flight that is
+// fetching it (started if need be).
+func (s *Store) chunkFor(meta *Meta, idx int64) ([]byte, *disk.Chunk, *flight) {
 	id := chunkID{meta.Key, idx}
 	for {
 		if c, ok := s.mem.get(id); ok && c.version == meta.version {
 			s.chunkHits.Add(1)
-			return c.data, nil
+			return c.data, nil, nil
+		}
+		if dc, data := s.diskChunk(meta, idx); dc != nil || data != nil {
+			return data, dc, nil
 		}
 		if f := s.flight(id, meta); f != nil {
 			s.chunkMisses.Add(1)
-			return nil, f
+			return nil, nil, f
 		}
 	}
 }
@@ -259,7 +301,7 @@ func (s *Store) chunkFor(meta *Meta, idx int64) ([]byte, *flight) {
 // or it is being fetched already.
 func (s *Store) prefetch(meta *Meta, idx int64) {
 	id := chunkID{meta.Key, idx}
-	if !s.mem.contains(id, meta.version) {
+	if !s.mem.contains(id, meta.version) && !s.onDisk(meta, idx) {
 		s.flight(id, meta)
 	}
 }
@@ -364,8 +406,8 @@ func (s *Store) run(f *flight) {
 // order, so a newcomer finds the chunk in one place or the other, and never
 // joins a flight that has failed), then wakes the flight's readers.
 func (s *Store) complete(f *flight, meta *Meta, err error) {
-	if err == nil && !meta.NoStore {
-		s.mem.add(f.id, &chunk{version: meta.version, data: f.buf})
+	if err == nil {
+		s.keep(f.id, meta, f.buf)
 	}
 	if err != nil {
 		s.flightErrors.Add(1)
@@ -389,9 +431,7 @@ func (s *Store) runWhole(f *flight, meta *Meta, resp *origin.Response) {
 			return fmt.Errorf("chunk %d of %s: %w", j, meta.Key, err)
 		}
 		s.originBytes.Add(int64(len(buf)))
-		if !meta.NoStore {
-			s.mem.add(chunkID{meta.Key, j}, &chunk{version: meta.version, data: buf})
-		}
+		s.keep(chunkID{meta.Key, j}, meta, buf)
 		return nil
 	}
 	for j := int64(0); j < f.id.idx; j++ {
@@ -409,16 +449,19 @@ func (s *Store) runWhole(f *flight, meta *Meta, resp *origin.Response) {
 }
 
 // Residency counts the chunks of [off, off+n) of meta's version that memory
-// holds, and the chunks in all.
-func (s *Store) Residency(meta *Meta, off, n int64) (held, total int) {
+// holds, those only the disk tier holds, and the chunks in all.
+func (s *Store) Residency(meta *Meta, off, n int64) (mem, disk, total int) {
 	if n <= 0 {
-		return 0, 0
+		return 0, 0, 0
 	}
 	for idx := off / s.chunk; idx*s.chunk < off+n; idx++ {
 		total++
-		if s.mem.contains(chunkID{meta.Key, idx}, meta.version) {
-			held++
+		switch {
+		case s.mem.contains(chunkID{meta.Key, idx}, meta.version):
+			mem++
+		case s.onDisk(meta, idx):
+			disk++
 		}
 	}
-	return held, total
+	return mem, disk, total
 }

@@ -352,7 +352,7 @@ func TestBrokenBodyNoRetries(t *testing.T) {
 		t.Fatal("bytes before the break differ")
 	}
 	// The broken chunk was not stored: the next read refetches it.
-	if held, _ := s.Residency(meta, 0, meta.Size); held != 0 {
+	if held, _, _ := s.Residency(meta, 0, meta.Size); held != 0 {
 		t.Fatal("a broken chunk was stored")
 	}
 	got = readRange(t, s, "/r", 0, -1)
@@ -372,13 +372,13 @@ func TestOriginIgnoresRange(t *testing.T) {
 	}
 	// Chunks 0..2 were stored while streaming past.
 	meta, _, _ := s.Lookup(context.Background(), "/w", 0)
-	if held, _ := s.Residency(meta, 0, 3*testChunk); held != 3 {
+	if held, _, _ := s.Residency(meta, 0, 3*testChunk); held != 3 {
 		t.Fatalf("held %d of the 3 chunks before the wanted one", held)
 	}
 	// The chunks after the wanted one are stored in the background, once
 	// the wanted one is complete.
 	for i := 0; i < 100; i++ {
-		if held, total := s.Residency(meta, 0, size); held == total {
+		if held, _, total := s.Residency(meta, 0, size); held == total {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -72,6 +72,30 @@ type Cache struct {
 	// cache key; all others are ignored. Names are non-empty and contain
 	// no '&', '=' or whitespace. Default: none.
 	KeyQueryParams []string `yaml:"key_query_params"`
+	// Disks are the disk tier's cache directories, one per physical disk,
+	// each with its byte budget. Default: none (memory only).
+	Disks []Disk `yaml:"disks"`
+	// DiskStateFile records the disks taken out of service after I/O
+	// errors, so they stay out across restarts until cleared with
+	// "edgecache disk clear". Default: edgecache-disks.state in the parent
+	// directory of the first disk.
+	DiskStateFile string `yaml:"disk_state_file"`
+	// Fsync is when chunk files are flushed to stable storage: "none"
+	// (default; a crash may lose the last seconds of writes, never exposes a
+	// torn chunk) or "always" (fsync every chunk file and its directory
+	// before it becomes visible).
+	Fsync string `yaml:"fsync"`
+}
+
+// Disk is one cache directory of the disk tier.
+type Disk struct {
+	// Path is the directory; it must exist and be writable at start.
+	Path string `yaml:"path"`
+	// Size is the byte budget of the directory, as the OS counts usage.
+	Size Size `yaml:"size"`
+	// Optional makes a missing or unwritable directory at start a logged
+	// warning instead of a start-up error.
+	Optional bool `yaml:"optional"`
 }
 
 // Server configures the client-facing HTTP server.
@@ -106,6 +130,7 @@ const (
 	minChunkSize     = 64 * KiB // smallest Cache.ChunkSize
 	maxChunkSize     = 64 * MiB // largest Cache.ChunkSize
 	minMemoryChunks  = 4        // Cache.Memory must hold this many chunks
+	minDiskChunks    = 16       // each Disk.Size must hold this many chunks
 	maxOriginConns   = 65536    // largest Origin.MaxConns
 	maxPathLengthMax = 65536    // largest Server.MaxPathLength
 	maxRangesMax     = 1024     // largest Server.MaxRanges
@@ -128,6 +153,8 @@ func Default() *Config {
 			NegativeTTL:    Duration(10 * time.Second),
 			DefaultTTL:     Duration(time.Hour),
 			KeyQueryParams: []string{},
+			Disks:          []Disk{},
+			Fsync:          "none",
 		},
 		Server: Server{
 			ReadTimeout:   Duration(30 * time.Second),
@@ -215,6 +242,27 @@ func (c *Config) check(bad func(path string) bool) Errors {
 			k.fail(fmt.Sprintf("cache.key_query_params[%d]", i), ca.KeyQueryParams,
 				"%q is not a query parameter name (want non-empty, without '&', '=' or whitespace)", p)
 		}
+	}
+
+	seen := map[string]bool{}
+	for i, d := range ca.Disks {
+		path := fmt.Sprintf("cache.disks[%d]", i)
+		switch {
+		case d.Path == "":
+			k.fail(path+".path", d.Path, "is empty: want the cache directory")
+		case seen[d.Path]:
+			k.fail(path+".path", d.Path, "%q is listed twice", d.Path)
+		}
+		seen[d.Path] = true
+		if d.Size < minDiskChunks*ca.ChunkSize {
+			k.fail(path+".size", d.Size, "%s is less than %d × chunk_size: want at least %s",
+				d.Size, minDiskChunks, minDiskChunks*ca.ChunkSize)
+		}
+	}
+	switch ca.Fsync {
+	case "none", "always":
+	default:
+		k.fail("cache.fsync", ca.Fsync, "%q is not an fsync policy (want none or always)", ca.Fsync)
 	}
 
 	s := &c.Server

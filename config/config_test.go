@@ -23,7 +23,7 @@ func TestDefault(t *testing.T) {
 		Origin: Origin{ConnectTimeout: Duration(3 * time.Second), FirstByteTimeout: Duration(15 * time.Second),
 			IdleTimeout: Duration(15 * time.Second), MaxConns: 512},
 		Cache: Cache{ChunkSize: MiB, Memory: 512 * MiB, NegativeTTL: Duration(10 * time.Second),
-			DefaultTTL: Duration(time.Hour), KeyQueryParams: []string{}},
+			DefaultTTL: Duration(time.Hour), KeyQueryParams: []string{}, Disks: []Disk{}, Fsync: "none"},
 		Server: Server{ReadTimeout: Duration(30 * time.Second), IdleTimeout: Duration(120 * time.Second),
 			MinSendRate: 64 * KiB, MaxPathLength: 4096, MaxRanges: 16},
 		Log: Log{Level: "info", Format: "text"},

@@ -41,7 +41,11 @@ func documentPaths(n *yaml.Node, prefix string, out map[string]bool) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			path := join(prefix, k.Value)
-			out[path] = strings.TrimSpace(k.HeadComment+k.LineComment) != ""
+			c := k.HeadComment + k.LineComment + v.LineComment
+			if i == 0 {
+				c += n.HeadComment // a list item's first key: the comment sits on the item
+			}
+			out[path] = strings.TrimSpace(c) != ""
 			documentPaths(v, path, out)
 		}
 	case yaml.SequenceNode:
@@ -88,6 +92,7 @@ func TestExampleYAML(t *testing.T) {
 	// The values listed are the defaults.
 	want := Default()
 	want.Origin.URL = cfg.Origin.URL
+	want.Cache.Disks = cfg.Cache.Disks // the default is none; the example shows the form
 	if !reflect.DeepEqual(exported(cfg), exported(want)) {
 		t.Errorf("example.yaml values differ from Default():\n got %+v\nwant %+v", exported(cfg), exported(want))
 	}

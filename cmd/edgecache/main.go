@@ -1,13 +1,15 @@
 // Command edgecache is an edge CDN cache daemon for video segments: it
-// serves HTTP Range requests from memory, fetching missing chunks from one
-// origin with collapsed, streamed fetches.
+// serves HTTP Range requests from memory and disk, fetching missing chunks
+// from one origin with collapsed, streamed fetches.
 //
 // Subcommands:
 //
-//	edgecache serve --origin URL [--listen ADDR] [--mem SIZE] [--config FILE]
+//	edgecache serve --origin URL [--listen ADDR] [--mem SIZE] [--disk PATH:SIZE] [--config FILE]
 //	edgecache demo                     synthetic origin + cache on loopback
 //	edgecache origin --listen ADDR     the synthetic origin alone
 //	edgecache config check FILE        validate a config file
+//	edgecache bench ...                player workload, trace replay, policy simulation
+//	edgecache disk clear PATH          put a disk taken out of service back
 //	edgecache version
 package main
 
@@ -22,13 +24,14 @@ import (
 const usage = `edgecache: an edge cache for video segments
 
 usage:
-  edgecache serve --origin URL [--listen ADDR] [--mem SIZE] [--config FILE]
+  edgecache serve --origin URL [--listen ADDR] [--mem SIZE] [--disk PATH:SIZE ...] [--config FILE]
   edgecache demo [--listen ADDR] [--origin-listen ADDR]
   edgecache origin [--listen ADDR] [--size SIZE] [--delay DURATION]
   edgecache config check FILE
   edgecache bench --target URL [--duration 30s] [--json] ...
   edgecache bench replay --trace FILE --target URL
   edgecache bench simulate --trace FILE [--size 1%,5%,10%] [--policy ...]
+  edgecache disk clear [--config FILE | --state FILE] PATH
   edgecache version
 
 Run "edgecache COMMAND --help" for a command's flags.
@@ -53,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdOrigin(args[1:], stderr)
 	case "config":
 		return cmdConfig(args[1:], stdout, stderr)
+	case "disk":
+		return cmdDisk(args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(args[1:], stdout, stderr)
 	case "version", "--version", "-version":

@@ -10,10 +10,12 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"edgecache/cache"
+	"edgecache/cache/disk"
 	"edgecache/config"
 	"edgecache/origin"
 	"edgecache/server"
@@ -22,6 +24,7 @@ import (
 // serveFlags are the flags of serve; set ones override the config file.
 type serveFlags struct {
 	configFile, origin, listen, mem, chunk, logLevel string
+	disks                                            []string // PATH:SIZE, repeatable
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -31,6 +34,21 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.mem, "mem", "", "memory tier `size`, e.g. 512MiB")
 	fs.StringVar(&f.chunk, "chunk-size", "", "chunk `size`, e.g. 1MiB")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
+	fs.Func("disk", "disk tier directory and budget `PATH:SIZE`, e.g. /srv/cache1:2TiB (repeatable; replaces cache.disks)",
+		func(v string) error { f.disks = append(f.disks, v); return nil })
+}
+
+// parseDisk parses a --disk value, PATH:SIZE.
+func parseDisk(v string) (config.Disk, error) {
+	i := strings.LastIndexByte(v, ':')
+	if i <= 0 {
+		return config.Disk{}, fmt.Errorf("%q: want PATH:SIZE, e.g. /srv/cache1:2TiB", v)
+	}
+	size, err := config.ParseSize(v[i+1:])
+	if err != nil {
+		return config.Disk{}, fmt.Errorf("%q: %w", v, err)
+	}
+	return config.Disk{Path: v[:i], Size: size}, nil
 }
 
 // load builds the configuration: defaults, then the file, then set flags.
@@ -67,6 +85,16 @@ func (f *serveFlags) load(fs *flag.FlagSet) (*config.Config, error) {
 			cfg.Cache.ChunkSize = n
 		case "log-level":
 			cfg.Log.Level = f.logLevel
+		case "disk":
+			cfg.Cache.Disks = nil
+			for _, v := range f.disks {
+				d, err := parseDisk(v)
+				if err != nil {
+					errs = append(errs, &config.Error{Field: "--disk", Msg: err.Error()})
+					continue
+				}
+				cfg.Cache.Disks = append(cfg.Cache.Disks, d)
+			}
 		}
 	})
 	if len(errs) > 0 {
@@ -128,11 +156,28 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 		return fmt.Errorf("origin.url: %w", err)
 	}
 	defer client.Close()
+	var ds *disk.Store
+	if len(cfg.Cache.Disks) > 0 {
+		dirs := make([]disk.Dir, len(cfg.Cache.Disks))
+		for i, d := range cfg.Cache.Disks {
+			dirs[i] = disk.Dir{Path: d.Path, Size: int64(d.Size), Optional: d.Optional}
+		}
+		if ds, err = disk.Open(disk.Options{Dirs: dirs, StateFile: cfg.Cache.DiskStateFile,
+			Fsync: cfg.Cache.Fsync, Logger: log}); err != nil {
+			return fmt.Errorf("cache.disks: %w", err)
+		}
+		defer func() {
+			if err := ds.Close(); err != nil {
+				log.Error("closing the disk tier", "err", err)
+			}
+		}()
+	}
 	store := cache.New(client, cache.Options{
 		ChunkSize:   int64(cfg.Cache.ChunkSize),
 		Memory:      int64(cfg.Cache.Memory),
 		NegativeTTL: cfg.Cache.NegativeTTL.D(),
 		DefaultTTL:  cfg.Cache.DefaultTTL.D(),
+		Disk:        ds,
 		Logger:      log,
 	})
 	defer store.Close()

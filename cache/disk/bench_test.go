@@ -1,0 +1,208 @@
+package disk
+
+import (
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func benchOpen(b *testing.B, dirs []Dir) *Store {
+	b.Helper()
+	s, err := Open(Options{Dirs: dirs, StateFile: filepath.Join(filepath.Dir(dirs[0].Path), "state"),
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	<-s.Ready()
+	return s
+}
+
+// inject adds n synthetic 1 MiB chunks (perKey per object, metaLen bytes of
+// meta per object) to d's index without writing chunk files.
+func inject(s *Store, d *disk, n, perKey, metaLen int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now().UnixNano()
+	meta := make([]byte, metaLen)
+	var o *object
+	for i := 0; i < n; i++ {
+		if i%perKey == 0 {
+			key := fmt.Sprintf("/vod/title%06d/video/1080p/seg-%05d.m4s", i/perKey/100, i/perKey%100)
+			o = &object{key: key, hash: keyHash(key), version: fmt.Sprintf(`"%016x"`, i), meta: meta, written: now}
+			s.objects[key] = o
+		}
+		idx := int64(i % perKey)
+		hlen := headerLen(len(o.key), len(o.version), len(meta))
+		e := &entry{obj: o, index: idx, version: o.version, plen: 1 << 20, written: now, lastUse: now + int64(i),
+			hlen: int32(hlen), disk: uint16(d.i), state: stateLive}
+		o.refs++
+		h := handle(o.hash, idx)
+		s.idx[h] = e
+		d.pol.Add(h, blocks(int64(hlen)+e.plen))
+	}
+}
+
+// BenchmarkLoadSnapshot1M measures Open until Ready with a snapshot of one
+// million chunks (250k objects of 4 chunks, 200 bytes of meta each).
+func BenchmarkLoadSnapshot1M(b *testing.B) {
+	const n = 1_000_000
+	root := b.TempDir()
+	dir := filepath.Join(root, "disk0")
+	os.Mkdir(dir, 0o755)
+	dirs := []Dir{{Path: dir, Size: 4 << 40}}
+	s := benchOpen(b, dirs)
+	inject(s, s.disks[0], n, 4, 200)
+	t0 := time.Now()
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	writeTook := time.Since(t0)
+	snap, err := os.ReadFile(filepath.Join(dir, snapName))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		if err := os.WriteFile(filepath.Join(dir, snapName), snap, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		s := benchOpen(b, dirs)
+		b.StopTimer()
+		if got := s.Stats().Disks[0].Chunks; got != n {
+			b.Fatalf("loaded %d chunks, want %d", got, n)
+		}
+		s.shutdown(false)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(len(snap))/n, "snapshot-B/chunk")
+	b.ReportMetric(writeTook.Seconds(), "write-s")
+}
+
+// BenchmarkScan100k measures Open until Ready by scanning 100k chunk files
+// (1 KiB payloads) on one disk, with a warm page cache unless
+// EDGECACHE_BENCH_DROP_CACHES=1 (root: drops the page cache before each scan).
+func BenchmarkScan100k(b *testing.B) {
+	const n = 100_000
+	root := b.TempDir()
+	dir := filepath.Join(root, "disk0")
+	os.Mkdir(dir, 0o755)
+	dirs := []Dir{{Path: dir, Size: 4 << 30}}
+	s := benchOpen(b, dirs)
+	p := make([]byte, 1024)
+	for i := 0; i < n; i++ {
+		id := ID{Key: fmt.Sprintf("/vod/title%06d/video/1080p/seg-%05d.m4s", i/400, i/4%100), Index: int64(i % 4)}
+		if err := s.Put(id, `"0123456789abcdef"`, make([]byte, 200), p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s.shutdown(false)
+	drop := os.Getenv("EDGECACHE_BENCH_DROP_CACHES") == "1"
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if drop {
+			b.StopTimer()
+			exec := func() error { return os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0) }
+			if err := exec(); err != nil {
+				b.Fatalf("drop caches: %v", err)
+			}
+			b.StartTimer()
+		}
+		s := benchOpen(b, dirs)
+		b.StopTimer()
+		if got := s.Stats().Disks[0].Chunks; got != n {
+			b.Fatalf("scanned %d chunks, want %d", got, n)
+		}
+		s.shutdown(false)
+		b.StartTimer()
+	}
+	perFile := b.Elapsed().Seconds() / float64(b.N) / n
+	b.ReportMetric(1/perFile, "files/s")
+	b.ReportMetric(perFile*1e6, "s/1M-files")
+}
+
+// BenchmarkPut measures storing 1 MiB chunks, with eviction running, for
+// each fsync policy.
+func BenchmarkPut(b *testing.B) {
+	for _, fsync := range []string{"none", "always"} {
+		b.Run("fsync="+fsync, func(b *testing.B) {
+			root := b.TempDir()
+			dir := filepath.Join(root, "disk0")
+			os.Mkdir(dir, 0o755)
+			s, err := Open(Options{Dirs: []Dir{{Path: dir, Size: 256 << 20}}, StateFile: filepath.Join(root, "state"),
+				Fsync: fsync, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.shutdown(false)
+			<-s.Ready()
+			p := payload(ID{Key: "x"}, "v", 1<<20)
+			b.SetBytes(int64(len(p)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := s.Put(ID{Key: fmt.Sprintf("/put/%d", i/4), Index: int64(i % 4)}, "v", make([]byte, 200), p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkGet1MiB measures Get, reading the whole payload through ReadAt,
+// and Close, for a chunk already verified and for the first read after a
+// load (which verifies the payload checksum).
+func BenchmarkGet1MiB(b *testing.B) {
+	for _, first := range []bool{false, true} {
+		name := "verified"
+		if first {
+			name = "first-read"
+		}
+		b.Run(name, func(b *testing.B) {
+			root := b.TempDir()
+			dir := filepath.Join(root, "disk0")
+			os.Mkdir(dir, 0o755)
+			s := benchOpen(b, []Dir{{Path: dir, Size: 1 << 30}})
+			defer s.shutdown(false)
+			const chunks = 64
+			for i := 0; i < chunks; i++ {
+				id := ID{Key: "/get", Index: int64(i)}
+				if err := s.Put(id, "v", nil, payload(id, "v", 1<<20)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			buf := make([]byte, 1<<20)
+			b.SetBytes(1 << 20)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				id := ID{Key: "/get", Index: int64(i % chunks)}
+				if first {
+					s.mu.Lock()
+					s.idx[handle(keyHash(id.Key), id.Index)].verified = false
+					s.mu.Unlock()
+				}
+				c, err := s.Get(id, "v")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.ReadAt(buf, 0); err != nil {
+					b.Fatal(err)
+				}
+				c.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkChecksum1MiB is the CRC-32C of 1 MiB in memory.
+func BenchmarkChecksum1MiB(b *testing.B) {
+	p := payload(ID{Key: "x"}, "v", 1<<20)
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		crc32.Checksum(p, castagnoli)
+	}
+}

@@ -1,0 +1,99 @@
+// Package disk is the disk tier of the cache: a persistent, crash-safe chunk
+// store over one or more cache directories (one per physical disk), each
+// with a byte budget.
+//
+// The cache cuts objects into fixed-size chunks (chunk i holds bytes
+// [i·C, min((i+1)·C, size))). A Store keeps chunk payloads in files, finds
+// them again after a restart, clean or not, and never hands out a byte that
+// is not the one stored.
+//
+// # Files
+//
+// A cache dir holds:
+//
+//	chunks/<2 hex>/<16 hex>-<index>   one file per chunk
+//	tmp/                              chunks being written; emptied by Open
+//	index.snap                        index snapshot written by Close
+//	lock                              flock'ed while a Store has the dir open
+//
+// <16 hex> is the 64-bit FNV-1a hash of the object key, <2 hex> its first two
+// digits, <index> the chunk index in decimal. A chunk file is a header (see
+// header.go: magic "ECCHUNK1", format version, header length, chunk index,
+// payload length, write time, CRC-32C of the payload, key, version, meta, and
+// a CRC-32C of the header itself) followed by the payload. Put writes the
+// file under tmp/ and renames it into place, so a chunk file is complete or
+// absent. Two keys whose hashes collide share a file name: the newest write
+// wins and the other chunk is simply gone (Get checks the key in the header,
+// so it is never served for the wrong key).
+//
+// # Placement
+//
+// A chunk goes to the disk with the highest weighted rendezvous score of the
+// chunk's handle (a hash of key and index) among the disks in service,
+// weighted by budget. Placing chunks rather than whole objects spreads a hot
+// object's load over every disk. Losing a disk moves only that disk's share.
+// The in-memory index (handle → disk, size, version, last use, verified) is
+// the source of truth: after the disk set changes, chunks stay where they
+// are and are still found.
+//
+// # Index
+//
+// The index lives in memory. Open starts loading it in the background, one
+// goroutine per disk: from the disk's index snapshot when Close left a valid
+// one, else by scanning every chunk header (a few goroutines per disk). The
+// snapshot is renamed away by Open and deleted once loaded, so a crash later
+// can never load a stale one: after a kill -9 the next Open scans. Ready is
+// closed when every disk is loaded; meanwhile Put works and Get finds what is
+// already known. Chunks written by Put while loading may take a disk past its
+// budget until loading completes; the loaded chunks are then offered to the
+// policy, which evicts down to the budget.
+//
+// # Budgets and eviction
+//
+// Each disk has an eviction policy from edgecache/cache/policy ("lru" by
+// default) over its chunks, by bytes: a file counts as its size rounded up to
+// 4 KiB. Put reserves the chunk's bytes before writing (evicting other chunks
+// and deleting their files first, outside the lock), so the chunk files on a
+// disk never exceed its budget plus the chunks being written at that moment.
+// Directory blocks are not counted.
+//
+// # Integrity
+//
+// Get checks the header on every call (magic, CRC, key, index, version,
+// length, file size) and, the first time a chunk is read after it was loaded
+// from disk, the payload CRC-32C. Chunks written by this process are trusted.
+// A damaged or vanished file is dropped from the index (and deleted) and
+// reported as ErrNotFound, so the cache refetches it.
+//
+// # Durability: Options.Fsync
+//
+// "none" (the default) relies on the rename: a process crash loses nothing
+// (the page cache survives it); a power loss may lose chunks written in the
+// last seconds, or leave them empty or partial, which the length and checksum
+// checks catch. "always" fsyncs each file before its rename and its directory
+// after, so a chunk that Put returned for survives power loss; the cost is
+// measured in BenchmarkPut (see the numbers in the package README note of
+// the issue). Snapshots and the state file are always fsynced.
+//
+// # Disks out of service
+//
+// An I/O error other than not-found (a failed write, rename, read or
+// delete; ENOSPC, EROFS, EIO, ...) takes the disk out of service: one log
+// line "disk taken out of service" with its path and error, a counter in
+// Stats, its index entries dropped (its files stay), and Puts go to the
+// other disks. The disk is recorded in the state file (Options.StateFile),
+// rewritten atomically, so it stays out across restarts until the operator
+// clears it with ClearOutOfService (the CLI's command for it) after fixing
+// the disk; its chunks are then found again by a scan. The state file is
+// JSON:
+//
+//	{
+//	  "version": 1,
+//	  "out_of_service": [
+//	    {"path": "/srv/cache2", "since": "2025-01-02T03:04:05Z", "error": "write /srv/cache2/tmp/...: input/output error"}
+//	  ]
+//	}
+//
+// A missing state file means every disk is in service. Deleting an entry by
+// hand (daemon stopped) is equivalent to ClearOutOfService.
+package disk

@@ -1,0 +1,94 @@
+package disk
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+)
+
+// FS is the file system a Store works on: the few operations it uses. The
+// default is OSFS. Tests wrap it to inject faults (EIO, ENOSPC, EROFS, ...).
+// Every method reports errors as the os package does (*fs.PathError etc.),
+// so that errors.Is(err, fs.ErrNotExist) identifies a missing file.
+type FS interface {
+	// Open opens a file for reading.
+	Open(name string) (File, error)
+	// OpenFile opens a file with os.OpenFile's flags and permissions.
+	OpenFile(name string, flag int, perm fs.FileMode) (File, error)
+	// Rename atomically replaces newpath with oldpath.
+	Rename(oldpath, newpath string) error
+	// Remove removes a file or an empty directory.
+	Remove(name string) error
+	// MkdirAll creates a directory and any missing parents.
+	MkdirAll(path string, perm fs.FileMode) error
+	// ReadDir lists a directory.
+	ReadDir(name string) ([]fs.DirEntry, error)
+	// Stat describes a file, following symbolic links.
+	Stat(name string) (fs.FileInfo, error)
+}
+
+// File is an open file of an FS. Files opened by OSFS are *os.File, which
+// Chunk.Section hands out for sendfile.
+type File interface {
+	io.Reader
+	io.ReaderAt
+	io.Writer
+	io.Closer
+	// Sync commits the file (or directory) to stable storage.
+	Sync() error
+	// Stat describes the open file.
+	Stat() (fs.FileInfo, error)
+}
+
+// OSFS is the FS of the operating system, through the os package.
+type OSFS struct{}
+
+// Open implements FS.
+func (OSFS) Open(name string) (File, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// OpenFile implements FS.
+func (OSFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Rename implements FS.
+func (OSFS) Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
+
+// Remove implements FS.
+func (OSFS) Remove(name string) error { return os.Remove(name) }
+
+// MkdirAll implements FS.
+func (OSFS) MkdirAll(path string, perm fs.FileMode) error { return os.MkdirAll(path, perm) }
+
+// ReadDir implements FS.
+func (OSFS) ReadDir(name string) ([]fs.DirEntry, error) { return os.ReadDir(name) }
+
+// Stat implements FS.
+func (OSFS) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
+
+// notExist reports whether err says a file is missing.
+func notExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// truncated reports whether err is a read that ended early: the file is
+// shorter than its header says, a corruption rather than a disk failure.
+func truncated(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// diskFault reports whether err is a failure of the disk itself (EIO, ENOSPC,
+// EROFS, EACCES, ...) rather than a missing or damaged file.
+func diskFault(err error) bool {
+	return err != nil && !notExist(err) && !truncated(err) &&
+		!errors.Is(err, errCorrupt) && !errors.Is(err, errChecksum) && !errors.Is(err, errForeign)
+}

@@ -1,0 +1,1060 @@
+package disk
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"edgecache/cache/policy"
+)
+
+// Dir is one cache directory (one per physical disk).
+type Dir struct {
+	// Path is the directory. It must exist (it is usually the disk's mount
+	// point or a directory on it); Open creates its subdirectories.
+	Path string
+	// Size is the byte budget of the chunk files in Path, counted as the OS
+	// counts usage: every file's size rounded up to 4 KiB blocks.
+	Size int64
+	// Optional makes a missing or unwritable directory at Open a logged skip
+	// instead of an error.
+	Optional bool
+}
+
+// Options configure a Store. Zero fields take the documented defaults.
+type Options struct {
+	// Dirs are the cache directories; at least one.
+	Dirs []Dir
+	// StateFile is the JSON file recording disks taken out of service (see
+	// the package doc). Default: "edgecache-disks.state" in the parent of the
+	// first dir (e.g. /srv/edgecache-disks.state for /srv/cache1). Put it on
+	// a disk that is not a cache disk, e.g. /var/lib/edgecache/disks.state.
+	StateFile string
+	// Fsync is "none" (the default) or "always"; see the package doc.
+	Fsync string
+	// Policy names the eviction policy of package edgecache/cache/policy used
+	// per disk; default "lru".
+	Policy string
+	// Logger receives the store's logs; default slog.Default().
+	Logger *slog.Logger
+	// FS is the file system; default OSFS. Tests inject faults through it.
+	FS FS
+}
+
+// ID names one chunk: chunk Index of the object Key.
+type ID struct {
+	Key   string
+	Index int64
+}
+
+var (
+	// ErrNotFound is returned by Get when the chunk is absent, of another
+	// version, damaged, or the store is closed.
+	ErrNotFound = errors.New("disk: chunk not found")
+	// ErrClosed is returned by Put after Close.
+	ErrClosed = errors.New("disk: store closed")
+	// ErrNoDisk is returned by Put when no disk is in service.
+	ErrNoDisk = errors.New("disk: no cache disk in service")
+)
+
+// blockSize is the unit in which file sizes count against a budget.
+const blockSize = 4096
+
+// blocks returns n rounded up to whole blocks: the usage of an n-byte file.
+func blocks(n int64) int64 { return (n + blockSize - 1) &^ (blockSize - 1) }
+
+// Entry states.
+const (
+	stateWriting uint8 = iota // reserved, file being written; invisible to Get
+	stateLive                 // renamed into place
+)
+
+// object is what the index knows of one key: its interned name and hash,
+// and the newest version and meta seen among its chunks.
+type object struct {
+	key     string
+	hash    uint64
+	version string
+	meta    []byte
+	written int64 // of the chunk that gave version and meta; 0 until one is live
+	refs    int   // entries referring to it
+}
+
+// entry is one indexed chunk. An entry is in Store.idx until it is dropped;
+// its fields are guarded by Store.mu.
+type entry struct {
+	obj      *object
+	index    int64
+	version  string
+	plen     int64 // payload length
+	written  int64 // Unix ns the chunk was stored
+	lastUse  int64 // Unix ns of the last Get (or written)
+	hlen     int32 // header length
+	disk     uint16
+	state    uint8
+	dead     bool // a writing entry dropped before its commit: the writer deletes its file
+	verified bool // payload checksum checked since it was loaded from disk
+}
+
+// disk is one configured directory.
+type disk struct {
+	i        int
+	path     string
+	chunks   string
+	tmp      string
+	budget   int64
+	seed     uint64
+	weight   float64
+	optional bool
+	lock     File
+
+	// guarded by Store.mu
+	inService bool
+	reason    string // why not in service
+	loaded    bool   // index fully loaded: a snapshot may be written at Close
+	pol       policy.Policy
+}
+
+func (d *disk) chunkPath(kh uint64, index int64) string {
+	return d.chunks + "/" + chunkName(kh, index)
+}
+
+// pending is a file queued for deletion; its path is marked busy until done.
+type pending struct {
+	d    *disk
+	path string
+	ch   chan struct{}
+}
+
+// Store is a persistent chunk store over one or more disks. It is safe for
+// concurrent use.
+type Store struct {
+	fs         FS
+	log        *slog.Logger
+	fsync      bool
+	policyName string
+	statePath  string
+	nonce      string
+	disks      []*disk
+	tmpSeq     atomic.Uint64
+	bufs       sync.Pool // *[]byte for checksum verification
+
+	mu      sync.Mutex
+	idx     map[uint64]*entry  // handle → entry (live or writing)
+	objects map[string]*object // key → object, while it has entries
+	busy    map[string]chan struct{}
+	pending []pending // deletions queued by the current lock holder
+	live    []*disk   // disks in service, for placement
+	closed  bool
+
+	stateMu sync.Mutex     // serializes state file updates
+	ops     sync.WaitGroup // in-flight Get/Put/Remove, waited for by Close
+	loadWG  sync.WaitGroup
+	ready   chan struct{}
+	stop    chan struct{}
+
+	hits, misses, puts, rejected, evictions atomic.Int64
+	checksumFailures, corrupt, ioErrors     atomic.Int64
+	outOfService                            atomic.Int64
+}
+
+// Open opens the store: it checks that every dir exists and is writable
+// (an error naming the dir, unless the dir is Optional), skips the dirs
+// listed out of service in the state file (one log line each), removes
+// orphaned temp files, and starts loading the index in the background: from
+// each dir's snapshot when there is a valid one, else by scanning the chunk
+// headers. Ready tells when loading is done.
+func Open(opt Options) (*Store, error) {
+	if len(opt.Dirs) == 0 {
+		return nil, errors.New("disk: no cache dirs configured")
+	}
+	if len(opt.Dirs) > 1<<16 {
+		return nil, fmt.Errorf("disk: %d cache dirs, at most %d", len(opt.Dirs), 1<<16)
+	}
+	s := &Store{
+		fs:         opt.FS,
+		log:        opt.Logger,
+		policyName: opt.Policy,
+		statePath:  opt.StateFile,
+		idx:        make(map[uint64]*entry),
+		objects:    make(map[string]*object),
+		busy:       make(map[string]chan struct{}),
+		ready:      make(chan struct{}),
+		stop:       make(chan struct{}),
+		nonce:      strconv.FormatInt(time.Now().UnixNano(), 36) + "." + strconv.Itoa(os.Getpid()),
+	}
+	s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
+	if s.fs == nil {
+		s.fs = OSFS{}
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.policyName == "" {
+		s.policyName = "lru"
+	}
+	switch opt.Fsync {
+	case "", "none":
+	case "always":
+		s.fsync = true
+	default:
+		return nil, fmt.Errorf("disk: fsync policy %q: want \"none\" or \"always\"", opt.Fsync)
+	}
+	if s.statePath == "" {
+		s.statePath = filepath.Join(filepath.Dir(cleanPath(opt.Dirs[0].Path)), "edgecache-disks.state")
+	}
+	st, err := readState(s.fs, s.statePath)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]outOfService, len(st.OutOfService))
+	for _, o := range st.OutOfService {
+		out[o.Path] = o
+	}
+
+	seen := make(map[string]bool)
+	for i, dc := range opt.Dirs {
+		if dc.Path == "" {
+			s.unlockAll()
+			return nil, fmt.Errorf("disk: cache dir %d has no path", i)
+		}
+		path := cleanPath(dc.Path)
+		if seen[path] {
+			s.unlockAll()
+			return nil, fmt.Errorf("disk: cache dir %s configured twice", path)
+		}
+		seen[path] = true
+		if dc.Size <= 0 {
+			s.unlockAll()
+			return nil, fmt.Errorf("disk: cache dir %s: size must be > 0 bytes, got %d", path, dc.Size)
+		}
+		d := &disk{
+			i:        i,
+			path:     path,
+			chunks:   filepath.Join(path, "chunks"),
+			tmp:      filepath.Join(path, "tmp"),
+			budget:   dc.Size,
+			seed:     mix64(keyHash(path)),
+			weight:   float64(dc.Size),
+			optional: dc.Optional,
+		}
+		s.disks = append(s.disks, d)
+		if o, ok := out[path]; ok {
+			d.reason = fmt.Sprintf("listed out of service in %s since %s: %s", s.statePath, o.Since.Format(time.RFC3339), o.Error)
+			s.log.Warn("disk out of service, skipped", "path", path, "state_file", s.statePath,
+				"since", o.Since, "error", o.Error)
+			continue
+		}
+		if err := s.prepare(d); err != nil {
+			if d.lock != nil {
+				d.lock.Close()
+				d.lock = nil
+			}
+			if dc.Optional {
+				d.reason = err.Error()
+				s.log.Warn("optional cache dir unusable, skipped", "path", path, "error", err)
+				continue
+			}
+			s.unlockAll()
+			return nil, err
+		}
+		pol, err := policy.New(s.policyName, d.budget, func(h uint64, _ int64) { s.evicted(d, h) })
+		if err != nil {
+			s.unlockAll()
+			return nil, fmt.Errorf("disk: cache dir %s: %w", path, err)
+		}
+		d.pol = pol
+		d.inService = true
+	}
+	s.mu.Lock()
+	s.replaceLocked()
+	s.mu.Unlock()
+
+	for _, d := range s.disks {
+		if d.inService {
+			s.loadWG.Add(1)
+			go s.load(d)
+		}
+	}
+	go func() {
+		s.loadWG.Wait()
+		close(s.ready)
+	}()
+	return s, nil
+}
+
+// prepare checks and sets up one dir: subdirectories, lock, a probe write,
+// orphaned temp files, and the snapshot to load.
+func (s *Store) prepare(d *disk) error {
+	fi, err := s.fs.Stat(d.path)
+	if err != nil {
+		if notExist(err) {
+			return fmt.Errorf("disk: cache dir %s does not exist: %w", d.path, err)
+		}
+		return fmt.Errorf("disk: cache dir %s: %w", d.path, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("disk: cache dir %s is not a directory", d.path)
+	}
+	unwritable := func(err error) error {
+		return fmt.Errorf("disk: cache dir %s is not writable: %w", d.path, err)
+	}
+	for _, p := range []string{d.chunks, d.tmp} {
+		if err := s.fs.MkdirAll(p, 0o755); err != nil {
+			return unwritable(err)
+		}
+	}
+	lockName := filepath.Join(d.path, "lock")
+	f, err := s.fs.OpenFile(lockName, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return unwritable(err)
+	}
+	d.lock = f
+	if err := lockFile(f, lockName); err != nil {
+		return fmt.Errorf("disk: cache dir %s: %w", d.path, err)
+	}
+	probe := filepath.Join(d.tmp, "probe."+s.nonce)
+	if err := writeFileSync(s.fs, probe, make([]byte, blockSize)); err != nil {
+		return unwritable(err)
+	}
+	if err := s.fs.Remove(probe); err != nil {
+		return unwritable(err)
+	}
+	ents, err := s.fs.ReadDir(d.tmp)
+	if err != nil {
+		return fmt.Errorf("disk: cache dir %s: %w", d.path, err)
+	}
+	removed := 0
+	for _, e := range ents {
+		if err := s.fs.Remove(filepath.Join(d.tmp, e.Name())); err != nil && !notExist(err) {
+			return unwritable(err)
+		}
+		removed++
+	}
+	if removed > 0 {
+		s.log.Info("removed orphaned temp files", "path", d.tmp, "files", removed)
+	}
+	for i := 0; i < 256; i++ {
+		sub := filepath.Join(d.chunks, chunkName(uint64(i)<<56, 0)[:2])
+		if err := s.fs.MkdirAll(sub, 0o755); err != nil {
+			return unwritable(err)
+		}
+	}
+	// A leftover .load snapshot belongs to a run that crashed after loading
+	// it: the files may have changed since, so it must not be used.
+	snap, load := filepath.Join(d.path, snapName), filepath.Join(d.path, snapLoadName)
+	for _, p := range []string{load, filepath.Join(d.path, snapTmpName)} {
+		if err := s.fs.Remove(p); err != nil && !notExist(err) {
+			return unwritable(err)
+		}
+	}
+	if err := s.fs.Rename(snap, load); err != nil && !notExist(err) {
+		return unwritable(err)
+	}
+	return nil
+}
+
+func (s *Store) unlockAll() {
+	for _, d := range s.disks {
+		if d.lock != nil {
+			d.lock.Close()
+			d.lock = nil
+		}
+	}
+}
+
+// replaceLocked rebuilds the list of disks in service used for placement.
+func (s *Store) replaceLocked() {
+	s.live = s.live[:0:0]
+	for _, d := range s.disks {
+		if d.inService {
+			s.live = append(s.live, d)
+		}
+	}
+}
+
+// Ready returns a channel closed when the index of every disk is loaded.
+// Before that, Get finds only what has been loaded or Put so far, and Put
+// works.
+func (s *Store) Ready() <-chan struct{} { return s.ready }
+
+// entryPath returns the chunk file path of e.
+func (s *Store) entryPath(e *entry) string {
+	return s.disks[e.disk].chunkPath(e.obj.hash, e.index)
+}
+
+// dropLocked removes e (under handle h) from the index, if it is still
+// there, and reports whether it was. It does not touch the policy. A writing
+// entry is marked dead (its writer deletes the file); a live one's file is
+// queued for deletion when del is set.
+func (s *Store) dropLocked(h uint64, e *entry, del bool) bool {
+	if s.idx[h] != e {
+		return false
+	}
+	delete(s.idx, h)
+	o := e.obj
+	o.refs--
+	if o.refs == 0 && s.objects[o.key] == o {
+		delete(s.objects, o.key)
+	}
+	if e.state == stateWriting {
+		e.dead = true
+		return true
+	}
+	if del {
+		s.queueDeleteLocked(s.disks[e.disk], s.entryPath(e))
+	}
+	return true
+}
+
+// queueDeleteLocked marks path busy and queues it for deletion after the
+// lock is released (see takePendingLocked and unlink). A busy path is left
+// alone: its writer replaces it, or its deleter is already on it.
+func (s *Store) queueDeleteLocked(d *disk, path string) {
+	if _, ok := s.busy[path]; ok {
+		return
+	}
+	ch := make(chan struct{})
+	s.busy[path] = ch
+	s.pending = append(s.pending, pending{d: d, path: path, ch: ch})
+}
+
+func (s *Store) takePendingLocked() []pending {
+	p := s.pending
+	s.pending = nil
+	return p
+}
+
+// releaseLocked ends a busy mark.
+func (s *Store) releaseLocked(path string, ch chan struct{}) {
+	if s.busy[path] == ch {
+		delete(s.busy, path)
+		close(ch)
+	}
+}
+
+// unlink deletes queued files, outside the lock, then releases their marks.
+// A failure other than not-found takes the disk out of service.
+func (s *Store) unlink(ps []pending) {
+	if len(ps) == 0 {
+		return
+	}
+	type failure struct {
+		d   *disk
+		err error
+	}
+	var failed []failure
+	for _, p := range ps {
+		if err := s.fs.Remove(p.path); err != nil && !notExist(err) {
+			failed = append(failed, failure{p.d, err})
+		}
+	}
+	s.mu.Lock()
+	for _, p := range ps {
+		s.releaseLocked(p.path, p.ch)
+	}
+	s.mu.Unlock()
+	for _, f := range failed {
+		s.diskFailed(f.d, fmt.Errorf("disk: remove chunk: %w", f.err))
+	}
+}
+
+// evicted is the policy's eviction callback for disk d; it runs under s.mu.
+func (s *Store) evicted(d *disk, h uint64) {
+	e := s.idx[h]
+	if e == nil || int(e.disk) != d.i {
+		return
+	}
+	s.evictions.Add(1)
+	s.dropLocked(h, e, true)
+}
+
+// diskFailed takes d out of service after the I/O error err: its index
+// entries are dropped (their files stay), placement moves to the other
+// disks, and the disk is recorded in the state file.
+func (s *Store) diskFailed(d *disk, err error) {
+	s.ioErrors.Add(1)
+	s.mu.Lock()
+	if !d.inService {
+		s.mu.Unlock()
+		return
+	}
+	d.inService = false
+	d.reason = err.Error()
+	d.pol = nil
+	n := 0
+	for h, e := range s.idx {
+		if int(e.disk) == d.i {
+			s.dropLocked(h, e, false)
+			n++
+		}
+	}
+	s.replaceLocked()
+	s.mu.Unlock()
+	s.outOfService.Add(1)
+	s.log.Error("disk taken out of service", "path", d.path, "error", err, "chunks_dropped", n,
+		"state_file", s.statePath)
+	s.stateMu.Lock()
+	serr := addOutOfService(s.fs, s.statePath, d.path, time.Now(), err)
+	s.stateMu.Unlock()
+	if serr != nil {
+		s.log.Error("cannot record disk out of service in state file", "path", d.path, "error", serr)
+	}
+}
+
+// Put stores payload as chunk id of the given version, with meta (opaque
+// bytes the caller stores with the chunk, returned by Meta). The chunk goes
+// to its rendezvous disk among those in service: Put reserves its size in
+// that disk's budget (evicting and deleting other chunks first), writes a
+// temp file and renames it into place; Get sees the chunk only after the
+// rename. A write that fails with an I/O error takes the disk out of service
+// and Put tries the next disk. A chunk the eviction policy declines to admit
+// is not stored and Put returns nil.
+func (s *Store) Put(id ID, version string, meta []byte, payload []byte) error {
+	switch {
+	case id.Key == "" || len(id.Key) > MaxKeyLen:
+		return fmt.Errorf("disk: put: key length %d not in [1, %d]", len(id.Key), MaxKeyLen)
+	case id.Index < 0:
+		return fmt.Errorf("disk: put %q: negative chunk index %d", id.Key, id.Index)
+	case len(version) > MaxVersionLen:
+		return fmt.Errorf("disk: put %q: version of %d bytes, at most %d", id.Key, len(version), MaxVersionLen)
+	case len(meta) > MaxMetaLen:
+		return fmt.Errorf("disk: put %q: meta of %d bytes, at most %d", id.Key, len(meta), MaxMetaLen)
+	}
+	kh := keyHash(id.Key)
+	h := handle(kh, id.Index)
+	written := time.Now().UnixNano()
+	plen := int64(len(payload))
+	hdr := make([]byte, 0, headerLen(len(id.Key), len(version), len(meta)))
+	hdr = appendHeader(hdr, id.Key, version, meta, id.Index, plen, written, crc32.Checksum(payload, castagnoli))
+	size := blocks(int64(len(hdr)) + plen)
+	meta = bytes.Clone(meta)
+	for attempt := 0; ; attempt++ {
+		r, err := s.reserve(id, kh, h, version, written, len(hdr), plen, size)
+		if err != nil {
+			return err
+		}
+		if r.wait != nil {
+			<-r.wait
+			continue
+		}
+		s.unlink(r.victims)
+		if r.e == nil {
+			return nil // not admitted
+		}
+		err = s.write(r.d, r.path, hdr, payload)
+		if err == nil {
+			s.commit(h, &r, meta)
+			return nil
+		}
+		s.abort(h, &r)
+		if !diskFault(err) {
+			return err
+		}
+		s.diskFailed(r.d, err)
+		if attempt >= len(s.disks) {
+			return err
+		}
+	}
+}
+
+// reservation is a Put's claim: the disk, the path (marked busy with ch) and
+// the writing entry holding its bytes in the disk's policy.
+type reservation struct {
+	d       *disk
+	path    string
+	ch      chan struct{}
+	e       *entry
+	victims []pending
+	wait    chan struct{} // path busy: wait for it and try again
+}
+
+func (s *Store) reserve(id ID, kh, h uint64, version string, written int64, hlen int, plen, size int64) (reservation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return reservation{}, ErrClosed
+	}
+	d := place(h, s.live)
+	if d == nil {
+		return reservation{}, ErrNoDisk
+	}
+	if size > d.budget {
+		return reservation{}, fmt.Errorf("disk: put %q chunk %d: %d bytes exceed the budget of %s (%d bytes)",
+			id.Key, id.Index, size, d.path, d.budget)
+	}
+	path := d.chunkPath(kh, id.Index)
+	if ch, ok := s.busy[path]; ok {
+		return reservation{wait: ch}, nil
+	}
+	if old := s.idx[h]; old != nil {
+		oldPath := s.entryPath(old)
+		if old.state == stateWriting {
+			return reservation{wait: s.busy[oldPath]}, nil
+		}
+		s.disks[old.disk].pol.Remove(h)
+		// A file at the same path is replaced by the rename.
+		s.dropLocked(h, old, oldPath != path)
+	}
+	o := s.objects[id.Key]
+	if o == nil {
+		o = &object{key: id.Key, hash: kh}
+		s.objects[id.Key] = o
+	}
+	o.refs++
+	if version == o.version {
+		version = o.version
+	}
+	e := &entry{obj: o, index: id.Index, version: version, plen: plen, written: written, lastUse: written,
+		hlen: int32(hlen), disk: uint16(d.i), state: stateWriting, verified: true}
+	s.idx[h] = e
+	ch := make(chan struct{})
+	s.busy[path] = ch
+	ok := d.pol.Add(h, size)
+	r := reservation{d: d, path: path, ch: ch, e: e}
+	if !ok || e.dead {
+		s.rejected.Add(1)
+		s.dropLocked(h, e, false)
+		s.releaseLocked(path, ch)
+		r = reservation{}
+	} else {
+		s.ops.Add(1)
+	}
+	r.victims = s.takePendingLocked()
+	return r, nil
+}
+
+// write stores hdr and payload at path through a temp file.
+func (s *Store) write(d *disk, path string, hdr, payload []byte) error {
+	tmp := d.tmp + "/" + s.nonce + "." + strconv.FormatUint(s.tmpSeq.Add(1), 36)
+	f, err := s.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if notExist(err) { // tmp/ removed behind our back
+		if err = s.fs.MkdirAll(d.tmp, 0o755); err == nil {
+			f, err = s.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("disk: store chunk %s: %w", path, err)
+	}
+	_, err = f.Write(hdr)
+	if err == nil {
+		_, err = f.Write(payload)
+	}
+	if err == nil && s.fsync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = s.fs.Rename(tmp, path)
+		if notExist(err) { // chunks/xx/ removed behind our back
+			if err = s.fs.MkdirAll(filepath.Dir(path), 0o755); err == nil {
+				err = s.fs.Rename(tmp, path)
+			}
+		}
+	}
+	if err != nil {
+		_ = s.fs.Remove(tmp)
+		return fmt.Errorf("disk: store chunk %s: %w", path, err)
+	}
+	if s.fsync {
+		if err := syncDir(s.fs, filepath.Dir(path)); err != nil {
+			return fmt.Errorf("disk: store chunk %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// commit makes a written chunk visible, or deletes it when its entry was
+// dropped while it was being written.
+func (s *Store) commit(h uint64, r *reservation, meta []byte) {
+	defer s.ops.Done()
+	s.mu.Lock()
+	e := r.e
+	if !e.dead {
+		e.state = stateLive
+		if o := e.obj; e.written >= o.written {
+			o.version, o.meta, o.written = e.version, meta, e.written
+		}
+		s.releaseLocked(r.path, r.ch)
+		s.mu.Unlock()
+		s.puts.Add(1)
+		return
+	}
+	s.mu.Unlock()
+	err := s.fs.Remove(r.path)
+	s.mu.Lock()
+	s.releaseLocked(r.path, r.ch)
+	s.mu.Unlock()
+	if diskFault(err) {
+		s.diskFailed(r.d, fmt.Errorf("disk: remove chunk: %w", err))
+	}
+}
+
+// abort undoes a reservation whose write failed.
+func (s *Store) abort(h uint64, r *reservation) {
+	defer s.ops.Done()
+	s.mu.Lock()
+	if !r.e.dead && s.idx[h] == r.e {
+		r.d.pol.Remove(h)
+		s.dropLocked(h, r.e, false)
+	}
+	s.mu.Unlock()
+	// The path may hold our renamed file (a failed directory sync) or an
+	// older version the reservation displaced: either is now nobody's.
+	_ = s.fs.Remove(r.path)
+	s.mu.Lock()
+	s.releaseLocked(r.path, r.ch)
+	s.mu.Unlock()
+}
+
+// Get opens chunk id of the given version. It returns (nil, ErrNotFound)
+// when the chunk is absent or of another version. The header is checked on
+// every Get; the payload checksum is verified on the first Get after the
+// chunk was loaded from disk (a mismatch is counted and logged, the file
+// deleted, and ErrNotFound returned). A damaged or vanished file is dropped
+// from the index and reported as ErrNotFound: Get never hands out wrong
+// bytes. The caller must Close the Chunk.
+func (s *Store) Get(id ID, version string) (*Chunk, error) {
+	kh := keyHash(id.Key)
+	h := handle(kh, id.Index)
+	now := time.Now().UnixNano()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.misses.Add(1)
+		return nil, ErrNotFound
+	}
+	e := s.idx[h]
+	if e == nil {
+		if d := place(h, s.live); d != nil {
+			d.pol.Get(h) // record the miss for frequency-aware policies
+		}
+	}
+	if e == nil || e.state != stateLive || e.index != id.Index || e.obj.key != id.Key || e.version != version {
+		s.mu.Unlock()
+		s.misses.Add(1)
+		return nil, ErrNotFound
+	}
+	d := s.disks[e.disk]
+	d.pol.Get(h)
+	e.lastUse = now
+	hlen, plen, verified := int64(e.hlen), e.plen, e.verified
+	s.ops.Add(1)
+	s.mu.Unlock()
+	defer s.ops.Done()
+
+	path := d.chunkPath(kh, id.Index)
+	c, err := s.open(d, path, id, version, hlen, plen, verified)
+	if err == nil {
+		if !verified {
+			s.mu.Lock()
+			if s.idx[h] == e {
+				e.verified = true
+			}
+			s.mu.Unlock()
+		}
+		s.hits.Add(1)
+		return c, nil
+	}
+	s.misses.Add(1)
+	if diskFault(err) {
+		s.diskFailed(d, err)
+		return nil, ErrNotFound
+	}
+	// A foreign file (a valid chunk of another key) is left to its owner;
+	// anything else damaged is deleted.
+	del := !notExist(err) && !errors.Is(err, errForeign)
+	s.mu.Lock()
+	current := s.idx[h] == e
+	if current {
+		d.pol.Remove(h)
+		s.dropLocked(h, e, del)
+	}
+	ps := s.takePendingLocked()
+	s.mu.Unlock()
+	s.unlink(ps)
+	if !current {
+		// Replaced, evicted or removed since we looked it up: we may have
+		// opened its successor, or nothing. Just a miss.
+		return nil, ErrNotFound
+	}
+	switch {
+	case notExist(err):
+		s.log.Debug("chunk file vanished, dropped", "path", path)
+	case errors.Is(err, errForeign):
+		s.log.Warn("chunk file holds another chunk, dropped from the index", "path", path, "error", err)
+	case errors.Is(err, errChecksum):
+		s.checksumFailures.Add(1)
+		s.log.Warn("chunk checksum mismatch, dropped", "path", path, "key", id.Key, "index", id.Index)
+	default:
+		s.corrupt.Add(1)
+		s.log.Warn("damaged chunk file, dropped", "path", path, "error", err)
+	}
+	return nil, ErrNotFound
+}
+
+var (
+	errChecksum = errors.New("payload checksum mismatch")
+	errForeign  = errors.New("chunk file holds another chunk")
+)
+
+// open opens and checks a chunk file.
+func (s *Store) open(d *disk, path string, id ID, version string, hlen, plen int64, verified bool) (*Chunk, error) {
+	f, err := s.fs.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("disk: open chunk: %w", err)
+	}
+	c := &Chunk{f: f, off: hlen, n: plen, s: s, d: d}
+	if err := s.check(c, path, id, version, verified); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *Store) check(c *Chunk, path string, id ID, version string, verified bool) error {
+	buf := make([]byte, c.off)
+	if _, err := c.f.ReadAt(buf, 0); err != nil {
+		return fmt.Errorf("disk: read chunk header %s: %w", path, err)
+	}
+	hd, err := decodeHeader(buf)
+	if err != nil {
+		return fmt.Errorf("disk: chunk %s: %w", path, err)
+	}
+	if string(hd.key) != id.Key {
+		return fmt.Errorf("disk: chunk %s: %w: key %q", path, errForeign, hd.key)
+	}
+	if hd.index != id.Index || string(hd.version) != version || hd.plen != c.n {
+		return fmt.Errorf("disk: chunk %s: %w: header says index %d, version %q, %d bytes; index has %d, %q, %d",
+			path, errCorrupt, hd.index, hd.version, hd.plen, id.Index, version, c.n)
+	}
+	fi, err := c.f.Stat()
+	if err != nil {
+		return fmt.Errorf("disk: stat chunk %s: %w", path, err)
+	}
+	if fi.Size() != c.off+c.n {
+		return fmt.Errorf("disk: chunk %s: %w: %d bytes, want %d", path, errCorrupt, fi.Size(), c.off+c.n)
+	}
+	if verified {
+		return nil
+	}
+	sum, err := s.checksum(c.f, c.off, c.n)
+	if err != nil {
+		return fmt.Errorf("disk: read chunk %s: %w", path, err)
+	}
+	if sum != hd.crc {
+		return fmt.Errorf("disk: chunk %s: %w", path, errChecksum)
+	}
+	return nil
+}
+
+// checksum returns the CRC-32C of n bytes of f at off.
+func (s *Store) checksum(f io.ReaderAt, off, n int64) (uint32, error) {
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	buf := *bp
+	var crc uint32
+	for done := int64(0); done < n; {
+		m := min(int64(len(buf)), n-done)
+		k, err := f.ReadAt(buf[:m], off+done)
+		crc = crc32.Update(crc, castagnoli, buf[:k])
+		done += int64(k)
+		if err != nil && (done < n || !errors.Is(err, io.EOF)) {
+			return 0, err
+		}
+	}
+	return crc, nil
+}
+
+// Meta returns the newest version and meta stored for key among its indexed
+// chunks, so that after a restart the cache knows objects without asking the
+// origin. The meta slice must not be modified.
+func (s *Store) Meta(key string) (version string, meta []byte, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[key]
+	if o == nil || o.written == 0 {
+		return "", nil, false
+	}
+	return o.version, o.meta, true
+}
+
+// Remove deletes chunk id (any version) if it is stored.
+func (s *Store) Remove(id ID) {
+	h := handle(keyHash(id.Key), id.Index)
+	s.mu.Lock()
+	e := s.idx[h]
+	if s.closed || e == nil || e.obj.key != id.Key || e.index != id.Index {
+		s.mu.Unlock()
+		return
+	}
+	s.disks[e.disk].pol.Remove(h)
+	s.dropLocked(h, e, true)
+	ps := s.takePendingLocked()
+	s.ops.Add(1)
+	s.mu.Unlock()
+	s.unlink(ps)
+	s.ops.Done()
+}
+
+// Close stops loading, waits for in-flight Get, Put and Remove calls, writes
+// each fully loaded disk's index snapshot (atomically: temp file and rename)
+// and releases the dirs. Chunks already handed out stay readable until they
+// are closed. Close is idempotent.
+func (s *Store) Close() error { return s.shutdown(true) }
+
+func (s *Store) shutdown(snapshot bool) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.loadWG.Wait()
+	s.ops.Wait()
+	var errs []error
+	if snapshot {
+		for _, d := range s.disks {
+			if err := s.writeSnapshot(d); err != nil {
+				s.log.Error("cannot write index snapshot", "path", d.path, "error", err)
+				errs = append(errs, err)
+			}
+		}
+	}
+	s.unlockAll()
+	return errors.Join(errs...)
+}
+
+// Stats are a Store's counters since Open and its disks' state.
+type Stats struct {
+	// Ready reports whether the index is loaded.
+	Ready bool
+	// Disks lists every configured dir, in configuration order.
+	Disks []DiskStats
+	// Hits and Misses count Get results.
+	Hits, Misses int64
+	// Puts counts chunks stored; Rejected those the policy did not admit.
+	Puts, Rejected int64
+	// Evictions counts chunks evicted to stay within budget.
+	Evictions int64
+	// ChecksumFailures counts payloads whose checksum did not match;
+	// Corrupt other damaged chunk files found (bad header, wrong length).
+	ChecksumFailures, Corrupt int64
+	// IOErrors counts disk I/O failures; OutOfService disks taken out of
+	// service since Open.
+	IOErrors, OutOfService int64
+}
+
+// DiskStats describes one cache dir.
+type DiskStats struct {
+	Path      string
+	InService bool
+	Reason    string // why it is not in service
+	Budget    int64  // byte budget
+	Bytes     int64  // bytes held (including writes in flight), in 4 KiB blocks
+	Chunks    int    // chunks held (including writes in flight)
+}
+
+// Stats returns the store's counters and disk states.
+func (s *Store) Stats() Stats {
+	st := Stats{
+		Hits: s.hits.Load(), Misses: s.misses.Load(),
+		Puts: s.puts.Load(), Rejected: s.rejected.Load(),
+		Evictions:        s.evictions.Load(),
+		ChecksumFailures: s.checksumFailures.Load(), Corrupt: s.corrupt.Load(),
+		IOErrors: s.ioErrors.Load(), OutOfService: s.outOfService.Load(),
+	}
+	select {
+	case <-s.ready:
+		st.Ready = true
+	default:
+	}
+	s.mu.Lock()
+	for _, d := range s.disks {
+		ds := DiskStats{Path: d.path, InService: d.inService, Reason: d.reason, Budget: d.budget}
+		if d.pol != nil {
+			ds.Bytes, ds.Chunks = d.pol.Bytes(), d.pol.Len()
+		}
+		st.Disks = append(st.Disks, ds)
+	}
+	s.mu.Unlock()
+	return st
+}
+
+// Chunk is an open chunk payload returned by Get. It holds its own file
+// descriptor, so it stays readable even if the chunk is evicted meanwhile.
+// A Chunk is not safe for concurrent use of Section's file offset, but
+// ReadAt may be called concurrently.
+type Chunk struct {
+	f   File
+	off int64 // file offset of the payload
+	n   int64 // payload length
+	s   *Store
+	d   *disk
+}
+
+// Len returns the payload length.
+func (c *Chunk) Len() int64 { return c.n }
+
+// ReadAt reads payload bytes at payload offset off, as io.ReaderAt. A file
+// that shrank behind the store's back gives io.ErrUnexpectedEOF, never
+// wrong bytes; an I/O error takes the disk out of service.
+func (c *Chunk) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("disk: chunk read at negative offset %d", off)
+	}
+	if off >= c.n {
+		return 0, io.EOF
+	}
+	short := false
+	if int64(len(p)) > c.n-off {
+		p, short = p[:c.n-off], true
+	}
+	n, err := c.f.ReadAt(p, c.off+off)
+	switch {
+	case err == nil && short:
+		err = io.EOF
+	case err != nil && n < len(p) && truncated(err):
+		err = io.ErrUnexpectedEOF
+	case err != nil && n == len(p) && errors.Is(err, io.EOF):
+		if !short {
+			err = nil
+		}
+	case diskFault(err):
+		c.s.diskFailed(c.d, fmt.Errorf("disk: read chunk: %w", err))
+	}
+	return n, err
+}
+
+// Section returns, for sendfile, the chunk's underlying file and the
+// absolute file offset of payload byte off (the header is skipped). off and
+// n must satisfy 0 <= off <= off+n <= Len(), else f is nil; f is also nil
+// when the store's FS does not hand out *os.File (then use ReadAt). The file
+// belongs to the Chunk: the caller may Seek it and read or sendfile from it,
+// but must not close it, and it stays valid until Close.
+func (c *Chunk) Section(off, n int64) (f *os.File, fileOff int64) {
+	if off < 0 || n < 0 || off > c.n-n {
+		return nil, 0
+	}
+	of, ok := c.f.(*os.File)
+	if !ok {
+		return nil, 0
+	}
+	return of, c.off + off
+}
+
+// Close releases the chunk's file.
+func (c *Chunk) Close() error { return c.f.Close() }

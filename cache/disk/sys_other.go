@@ -1,0 +1,16 @@
+//go:build !unix
+
+package disk
+
+// lockFile does nothing where flock is not available.
+func lockFile(File, string) error { return nil }
+
+func openScanDir(FS, string) int { return -1 }
+
+func closeScanDir(int) {}
+
+// readHead reads the start of the file name in dir into buf and returns the
+// bytes read and the file's size.
+func readHead(fsys FS, _ int, dir, name string, buf []byte) (int, int64, error) {
+	return readHeadFS(fsys, dir+"/"+name, buf)
+}
