@@ -39,7 +39,7 @@ type Server struct {
 	topt   TargetOptions
 	log    *slog.Logger
 	fs     *fasthttp.Server
-	status struct{ hit, hitPartial, miss, stale, negHit, negMiss, originErr string }
+	status struct{ hit, hitDisk, hitPartial, miss, stale, negHit, negMiss, originErr string }
 }
 
 // New returns a Server in front of store.
@@ -73,6 +73,7 @@ func New(store *cache.Store, opt Options) *Server {
 	}
 	n := opt.Name
 	s.status.hit = n + "; hit; detail=mem"
+	s.status.hitDisk = n + "; hit; detail=disk"
 	s.status.hitPartial = n + "; fwd=partial; stored"
 	s.status.miss = n + "; fwd=miss; stored"
 	s.status.stale = n + "; fwd=stale; stored"
@@ -162,11 +163,11 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 
 	switch Evaluate(conditions(&ctx.Request.Header), Validators{ETag: meta.ETag, LastModified: meta.LastModified}) {
 	case OutcomeNotModified:
-		h.Set("Cache-Status", s.lookupStatus(st, 1, 1))
+		h.Set("Cache-Status", s.lookupStatus(st, 1, 0, 1))
 		ctx.SetStatusCode(http.StatusNotModified)
 		return
 	case OutcomePreconditionFailed:
-		h.Set("Cache-Status", s.lookupStatus(st, 1, 1))
+		h.Set("Cache-Status", s.lookupStatus(st, 1, 0, 1))
 		s.plain(ctx, http.StatusPreconditionFailed, "precondition failed")
 		return
 	}
@@ -180,7 +181,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		ranges, err = Resolve(rangeBuf[:0], specs, meta.Size)
 		if err != nil {
 			h.Set("Content-Range", "bytes */"+strconv.FormatInt(meta.Size, 10))
-			h.Set("Cache-Status", s.lookupStatus(st, 1, 1))
+			h.Set("Cache-Status", s.lookupStatus(st, 1, 0, 1))
 			s.plain(ctx, http.StatusRequestedRangeNotSatisfiable, "range not satisfiable")
 			return
 		}
@@ -209,15 +210,15 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 
 // single answers with one span of the object as the body.
 func (s *Server) single(ctx *fasthttp.RequestCtx, meta *cache.Meta, st cache.Status, head bool, code int, off, n int64) {
-	held, total := s.store.Residency(meta, off, n)
-	ctx.Response.Header.Set("Cache-Status", s.lookupStatus(st, held, total))
+	inMem, onDisk, total := s.store.Residency(meta, off, n)
+	ctx.Response.Header.Set("Cache-Status", s.lookupStatus(st, inMem, onDisk, total))
 	ctx.SetStatusCode(code)
 	if head || n == 0 {
 		ctx.Response.Header.SetContentLength(int(n))
 		return
 	}
 	s.deadline(ctx, n)
-	if held < total {
+	if inMem+onDisk < total {
 		ctx.Response.ImmediateHeaderFlush = true // a miss: let the player see headers while bytes arrive
 	}
 	ctx.SetBodyStream(s.store.NewReader(meta, off, n), int(n))
@@ -243,16 +244,18 @@ func (s *Server) setValidators(h *fasthttp.ResponseHeader, meta *cache.Meta) {
 	h.SetBytesV("Age", strconv.AppendInt(buf[:0], max(age, 0), 10))
 }
 
-// lookupStatus is the Cache-Status value for an answer built from held of
-// total chunks in memory.
-func (s *Server) lookupStatus(st cache.Status, held, total int) string {
+// lookupStatus is the Cache-Status value for an answer built from total
+// chunks, inMem of them held in memory and onDisk only on disk.
+func (s *Server) lookupStatus(st cache.Status, inMem, onDisk, total int) string {
 	switch {
 	case st == cache.Revalidated:
 		return s.status.stale
 	case st == cache.Miss:
 		return s.status.miss
-	case held < total:
+	case inMem+onDisk < total:
 		return s.status.hitPartial
+	case onDisk > 0:
+		return s.status.hitDisk
 	}
 	return s.status.hit
 }
@@ -311,7 +314,7 @@ func (s *Server) multipart(ctx *fasthttp.RequestCtx, meta *cache.Meta, st cache.
 		ct = "application/octet-stream"
 	}
 	body := &multipartBody{store: s.store, meta: meta}
-	held, total := 0, 0
+	inMem, onDisk, total := 0, 0, 0
 	var size int64
 	for i, r := range ranges {
 		var hdr string
@@ -322,13 +325,13 @@ func (s *Server) multipart(ctx *fasthttp.RequestCtx, meta *cache.Meta, st cache.
 			boundary, ct, r.Start, r.Start+r.Length-1, meta.Size)
 		body.parts = append(body.parts, part{header: hdr, off: r.Start, n: r.Length})
 		size += int64(len(hdr)) + r.Length
-		h, t := s.store.Residency(meta, r.Start, r.Length)
-		held, total = held+h, total+t
+		m, d, t := s.store.Residency(meta, r.Start, r.Length)
+		inMem, onDisk, total = inMem+m, onDisk+d, total+t
 	}
 	body.trailer = "\r\n--" + boundary + "--\r\n"
 	size += int64(len(body.trailer))
 
-	ctx.Response.Header.Set("Cache-Status", s.lookupStatus(st, held, total))
+	ctx.Response.Header.Set("Cache-Status", s.lookupStatus(st, inMem, onDisk, total))
 	ctx.Response.Header.SetContentType("multipart/byteranges; boundary=" + boundary)
 	ctx.SetStatusCode(http.StatusPartialContent)
 	if head {

@@ -101,7 +101,7 @@ func (h *harness) waitHeld(key string) {
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		if held, total := h.store.Residency(meta, 0, meta.Size); held == total {
+		if held, _, total := h.store.Residency(meta, 0, meta.Size); held == total {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
