@@ -6,6 +6,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -142,5 +145,81 @@ func TestDiskTierCorruptChunkRefetched(t *testing.T) {
 	}
 	if n := src.calls.Load(); n != 3 {
 		t.Fatalf("origin asked %d times, want 3 (each corrupt chunk refetched)", n)
+	}
+}
+
+// faultFS is the OS file system with writes under the cache dir d1 that
+// fail with EIO once armed (the state file, outside it, stays writable).
+type faultFS struct {
+	disk.OSFS
+	armed atomic.Bool
+}
+
+type faultFile struct {
+	disk.File
+	fs *faultFS
+}
+
+func (f *faultFS) OpenFile(name string, flag int, perm os.FileMode) (disk.File, error) {
+	file, err := f.OSFS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.Contains(name, string(filepath.Separator)+"d1"+string(filepath.Separator)) {
+		return file, nil
+	}
+	return faultFile{file, f}, nil
+}
+
+func (f faultFile) Write(p []byte) (int, error) {
+	if f.fs.armed.Load() {
+		return 0, &os.PathError{Op: "write", Path: "chunk", Err: syscall.EIO}
+	}
+	return f.File.Write(p)
+}
+
+// A disk that starts failing is taken out of service; the Store keeps
+// serving every byte correctly from memory and the origin.
+func TestDiskTierFaultKeepsServing(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "d1"), 0o755)
+	fsys := &faultFS{}
+	ds, err := disk.Open(disk.Options{
+		Dirs:      []disk.Dir{{Path: filepath.Join(dir, "d1"), Size: 64 * testChunk}},
+		StateFile: filepath.Join(dir, "disks.state"),
+		FS:        fsys,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	<-ds.Ready()
+	sizes := map[string]int64{"/a": 3 * testChunk, "/b": 4*testChunk + 5}
+	src := newFake(sizes)
+	s := New(src, Options{ChunkSize: testChunk, Memory: 2 * testChunk, Disk: ds})
+	defer s.Close()
+	if got := readRange(t, s, "/a", 0, -1); !bytes.Equal(got, content("/a", 0, sizes["/a"])) {
+		t.Fatal("/a differs")
+	}
+	fsys.armed.Store(true)
+	for round := 0; round < 3; round++ {
+		for key, size := range sizes {
+			if got := readRange(t, s, key, 0, -1); !bytes.Equal(got, content(key, 0, size)) {
+				t.Fatalf("round %d: %s differs from the origin's bytes", round, key)
+			}
+		}
+	}
+	var out bool
+	for i := 0; i < 200 && !out; i++ {
+		st := ds.Stats()
+		out = len(st.Disks) == 1 && !st.Disks[0].InService
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !out {
+		t.Fatal("the failing disk is still in service")
+	}
+	state, err := os.ReadFile(filepath.Join(dir, "disks.state"))
+	if err != nil || !bytes.Contains(state, []byte("d1")) {
+		t.Fatalf("state file does not record the disk: %q, %v", state, err)
 	}
 }
