@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -71,14 +73,34 @@ func FuzzDecodeHeader(f *testing.F) {
 }
 
 func FuzzDecodeSnapshot(f *testing.F) {
+	dirs, state := mkdirs(f, 1, 1<<20)
+	log, _ := newLog(f)
+	s, err := Open(Options{Dirs: dirs, StateFile: state, Logger: log})
+	if err != nil {
+		f.Fatal(err)
+	}
+	<-s.Ready()
+	for i := 0; i < 5; i++ {
+		s.Put(ID{Key: "/k", Index: int64(i)}, "v", []byte("meta"), []byte("payload"))
+	}
+	s.Put(ID{Key: "/k2", Index: 3}, "v2", nil, nil)
+	s.Close()
+	snap, err := os.ReadFile(filepath.Join(dirs[0].Path, snapName))
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := decodeSnapshot(snap); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(snap[:len(snap)-4])
 	f.Add([]byte(snapMagic))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		lr, err := decodeSnapshot(b)
+		lr, err := decodeSnapshotBody(b)
 		if err != nil {
 			return
 		}
 		for _, r := range lr.recs {
-			if int(r.obj) >= len(lr.objs) || r.index < 0 || r.plen < 0 {
+			if int(r.obj) >= len(lr.objs) || r.index < 0 || r.plen < 0 || r.hlen < minHeader {
 				t.Fatalf("bad record accepted: %+v", r)
 			}
 		}

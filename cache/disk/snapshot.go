@@ -273,10 +273,21 @@ func decodeSnapshot(b []byte) (*loadResult, error) {
 	if got, want := crc32.Checksum(body, castagnoli), le.Uint32(b[len(b)-4:]); got != want {
 		return nil, fmt.Errorf("%w: snapshot checksum %08x, want %08x", errCorrupt, got, want)
 	}
-	if v := le.Uint32(b[8:]); v != snapVersion {
+	return decodeSnapshotBody(body)
+}
+
+// decodeSnapshotBody decodes a snapshot whose checksum was verified (body is
+// the file without its trailing CRC). It never trusts the counts: a crafted
+// body cannot make it panic or allocate more than a few times its size.
+func decodeSnapshotBody(body []byte) (*loadResult, error) {
+	le := binary.LittleEndian
+	if len(body) < snapFixed || string(body[:8]) != snapMagic {
+		return nil, fmt.Errorf("%w: not a snapshot", errCorrupt)
+	}
+	if v := le.Uint32(body[8:]); v != snapVersion {
 		return nil, fmt.Errorf("%w: snapshot format version %d", errCorrupt, v)
 	}
-	nobj, nent := le.Uint64(b[16:]), le.Uint64(b[24:])
+	nobj, nent := le.Uint64(body[16:]), le.Uint64(body[24:])
 	// Each object takes at least 4 bytes and each entry at least 7.
 	if nobj > uint64(len(body))/4 || nent > uint64(len(body))/7 || nobj > 1<<31 {
 		return nil, fmt.Errorf("%w: snapshot counts %d/%d do not fit its size", errCorrupt, nobj, nent)

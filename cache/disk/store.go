@@ -210,7 +210,7 @@ func Open(opt Options) (*Store, error) {
 		return nil, fmt.Errorf("disk: fsync policy %q: want \"none\" or \"always\"", opt.Fsync)
 	}
 	if s.statePath == "" {
-		s.statePath = filepath.Join(filepath.Dir(cleanPath(opt.Dirs[0].Path)), "edgecache-disks.state")
+		s.statePath = DefaultStateFile(opt.Dirs[0].Path)
 	}
 	st, err := readState(s.fs, s.statePath)
 	if err != nil {
@@ -276,7 +276,7 @@ func Open(opt Options) (*Store, error) {
 		d.inService = true
 	}
 	s.mu.Lock()
-	s.replaceLocked()
+	s.refreshLiveLocked()
 	s.mu.Unlock()
 
 	for _, d := range s.disks {
@@ -335,6 +335,10 @@ func (s *Store) prepare(d *disk) error {
 	}
 	removed := 0
 	for _, e := range ents {
+		if e.IsDir() {
+			s.log.Warn("unexpected directory in temp dir, ignored", "path", filepath.Join(d.tmp, e.Name()))
+			continue
+		}
 		if err := s.fs.Remove(filepath.Join(d.tmp, e.Name())); err != nil && !notExist(err) {
 			return unwritable(err)
 		}
@@ -372,8 +376,8 @@ func (s *Store) unlockAll() {
 	}
 }
 
-// replaceLocked rebuilds the list of disks in service used for placement.
-func (s *Store) replaceLocked() {
+// refreshLiveLocked rebuilds the list of disks in service used for placement.
+func (s *Store) refreshLiveLocked() {
 	s.live = s.live[:0:0]
 	for _, d := range s.disks {
 		if d.inService {
@@ -498,7 +502,7 @@ func (s *Store) diskFailed(d *disk, err error) {
 			n++
 		}
 	}
-	s.replaceLocked()
+	s.refreshLiveLocked()
 	s.mu.Unlock()
 	s.outOfService.Add(1)
 	s.log.Error("disk taken out of service", "path", d.path, "error", err, "chunks_dropped", n,
@@ -598,8 +602,8 @@ func (s *Store) reserve(id ID, kh, h uint64, version string, written int64, hlen
 	}
 	if old := s.idx[h]; old != nil {
 		oldPath := s.entryPath(old)
-		if old.state == stateWriting {
-			return reservation{wait: s.busy[oldPath]}, nil
+		if ch := s.busy[oldPath]; ch != nil && old.state == stateWriting {
+			return reservation{wait: ch}, nil // another Put of this chunk
 		}
 		s.disks[old.disk].pol.Remove(h)
 		// A file at the same path is replaced by the rename.

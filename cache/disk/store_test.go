@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"edgecache/cache/policy"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -36,6 +38,9 @@ func TestRoundTrip(t *testing.T) {
 				want := payload(id, "v1", n)
 				mustGet(t, s, id, "v1", want)
 				mustMiss(t, s, id, "v2")
+				if !s.Has(id, "v1") || s.Has(id, "v2") {
+					t.Errorf("Has(%v) disagrees with Get", id)
+				}
 
 				// Section gives the file and the offset of the payload.
 				c, err := s.Get(id, "v1")
@@ -885,4 +890,57 @@ func TestEvictionOnLoad(t *testing.T) {
 	}
 	mustGet(t, s, ids[len(ids)-1], "etag-1", payload(ids[len(ids)-1], "etag-1", 60_000))
 	mustMiss(t, s, ids[0], "etag-1")
+}
+
+func TestPolicies(t *testing.T) {
+	for _, name := range policy.Names() {
+		t.Run(name, func(t *testing.T) {
+			const budget = 2 << 20
+			dirs, state := mkdirs(t, 2, budget)
+			opt := Options{Dirs: dirs, StateFile: state, Policy: name}
+			s, _ := open(t, opt)
+			var ids []ID
+			for i := 0; i < 3*2*budget/(64<<10); i++ {
+				id := ID{Key: fmt.Sprintf("/p/%d", i%40), Index: int64(i / 40)}
+				if err := s.Put(id, "v", nil, payload(id, "v", 60_000)); err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, id)
+				if i%3 == 0 { // some reuse for the frequency-aware policies
+					if c, err := s.Get(ids[i/2], "v"); err == nil {
+						c.Close()
+					}
+				}
+			}
+			check := func(s *Store) int {
+				found := 0
+				for _, id := range ids {
+					c, err := s.Get(id, "v")
+					if err != nil {
+						continue
+					}
+					if !bytes.Equal(readAll(t, c), payload(id, "v", 60_000)) {
+						t.Fatalf("wrong bytes for %v", id)
+					}
+					c.Close()
+					found++
+				}
+				for i, d := range s.Stats().Disks {
+					if d.Bytes > budget || usage(t, dirs[i].Path) > budget {
+						t.Errorf("%s over budget: %+v", d.Path, d)
+					}
+				}
+				return found
+			}
+			n := check(s)
+			if n == 0 {
+				t.Fatal("nothing kept")
+			}
+			s.Close()
+			s2, _ := open(t, opt)
+			if n2 := check(s2); n2 != n {
+				t.Errorf("%d chunks before restart, %d after", n, n2)
+			}
+		})
+	}
 }
