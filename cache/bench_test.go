@@ -13,7 +13,7 @@ func BenchmarkMemoryHit(b *testing.B) {
 	for _, size := range []int64{4 << 10, 256 << 10, 1 << 20} {
 		b.Run(strconv.FormatInt(size>>10, 10)+"KiB", func(b *testing.B) {
 			src := newFake(map[string]int64{"/hot": size})
-			s := New(src, Options{ChunkSize: 1 << 20, Memory: 64 << 20})
+			s := mustNew(b, src, Options{ChunkSize: 1 << 20, Memory: 64 << 20})
 			defer s.Close()
 			ctx := context.Background()
 			warm, _, err := s.Lookup(ctx, "/hot", 0)

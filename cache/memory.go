@@ -1,12 +1,12 @@
 package cache
 
 import (
+	"fmt"
 	"hash/maphash"
-	"math"
 	"sync"
 	"sync/atomic"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"edgecache/cache/policy"
 )
 
 // chunkID names one chunk of one object.
@@ -21,9 +21,11 @@ type chunk struct {
 	data    []byte
 }
 
-// Memory is a byte-budgeted LRU of chunk payloads, sharded by chunk hash so
+// Memory is a byte-budgeted cache of chunk payloads, sharded by chunk hash so
 // that concurrent hits on different chunks do not share a lock. Each shard
-// holds an equal share of the budget.
+// holds an equal share of the budget and decides what to keep with a
+// replacement policy from package policy (the same interface the disk tier
+// evicts through; LRU by default).
 type Memory struct {
 	seed   maphash.Seed
 	shards []memShard
@@ -32,16 +34,28 @@ type Memory struct {
 
 type memShard struct {
 	mu     sync.Mutex
-	lru    *simplelru.LRU[chunkID, *chunk]
+	chunks map[chunkID]*memEntry
+	byH    map[uint64]chunkID // policy handle → chunk, for evictions
+	pol    policy.Policy
 	bytes  int64
 	budget int64
+	m      *Memory
 	_      [40]byte // keep neighbouring shards' locks off one cache line
 }
 
-// NewMemory returns a memory tier holding at most budget payload bytes.
-// chunkSize is used to pick a shard count that leaves every shard room for
-// several chunks.
-func NewMemory(budget, chunkSize int64) *Memory {
+type memEntry struct {
+	c *chunk
+	h uint64 // the chunk's handle in pol: its 64-bit hash
+}
+
+// NewMemory returns a memory tier holding at most budget payload bytes,
+// evicting by the named policy ("" for lru; see policy.Names). chunkSize is
+// used to pick a shard count that leaves every shard room for several
+// chunks.
+func NewMemory(budget, chunkSize int64, policyName string) (*Memory, error) {
+	if policyName == "" {
+		policyName = "lru"
+	}
 	n := 64
 	for n > 1 && budget/int64(n) < 8*chunkSize {
 		n /= 2
@@ -49,59 +63,98 @@ func NewMemory(budget, chunkSize int64) *Memory {
 	m := &Memory{seed: maphash.MakeSeed(), shards: make([]memShard, n)}
 	for i := range m.shards {
 		s := &m.shards[i]
-		s.budget = budget / int64(n)
-		s.lru, _ = simplelru.NewLRU[chunkID, *chunk](math.MaxInt32, func(_ chunkID, c *chunk) {
-			s.bytes -= int64(len(c.data))
-			m.bytes.Add(-int64(len(c.data)))
-		})
+		s.budget = max(budget/int64(n), 1)
+		s.m = m
+		s.chunks = map[chunkID]*memEntry{}
+		s.byH = map[uint64]chunkID{}
+		pol, err := policy.New(policyName, s.budget, s.evicted)
+		if err != nil {
+			return nil, fmt.Errorf("memory tier: %w", err)
+		}
+		s.pol = pol
 	}
-	return m
+	return m, nil
 }
 
-func (m *Memory) shard(id chunkID) *memShard {
+// evicted is the policy's eviction callback; the shard lock is held.
+func (s *memShard) evicted(h uint64, size int64) {
+	id, ok := s.byH[h]
+	if !ok {
+		return
+	}
+	delete(s.byH, h)
+	delete(s.chunks, id)
+	s.bytes -= size
+	s.m.bytes.Add(-size)
+}
+
+// shard returns the shard of id and id's policy handle, a 64-bit hash that
+// stays the same across evictions so frequency-aware policies remember it.
+func (m *Memory) shard(id chunkID) (*memShard, uint64) {
 	h := maphash.String(m.seed, id.key) ^ (uint64(id.idx) * 0x9e3779b97f4a7c15)
-	return &m.shards[h%uint64(len(m.shards))]
+	h ^= h >> 29
+	return &m.shards[h%uint64(len(m.shards))], h
 }
 
-// get returns the chunk and marks it recently used.
+// get returns the chunk and records the access (a miss too: frequency-aware
+// policies count them).
 func (m *Memory) get(id chunkID) (*chunk, bool) {
-	s := m.shard(id)
+	s, h := m.shard(id)
 	s.mu.Lock()
-	c, ok := s.lru.Get(id)
+	e, ok := s.chunks[id]
+	s.pol.Get(h)
 	s.mu.Unlock()
-	return c, ok
+	if !ok {
+		return nil, false
+	}
+	return e.c, true
 }
 
 // contains reports whether the chunk of that version is held, without
-// touching its recency.
+// recording a hit.
 func (m *Memory) contains(id chunkID, version string) bool {
-	s := m.shard(id)
+	s, _ := m.shard(id)
 	s.mu.Lock()
-	c, ok := s.lru.Peek(id)
+	e, ok := s.chunks[id]
 	s.mu.Unlock()
-	return ok && c.version == version
+	return ok && e.c.version == version
 }
 
-// add stores a chunk, replacing any other version of it, and evicts least
-// recently used chunks until the shard is within its budget. A chunk larger
-// than a shard's budget is not stored.
+// add stores a chunk, replacing any other version of it; the policy evicts
+// other chunks to make room first, so the shard never holds more than its
+// budget, or declines the chunk. A chunk larger than a shard's budget is not
+// stored.
 func (m *Memory) add(id chunkID, c *chunk) {
-	s := m.shard(id)
+	s, h := m.shard(id)
 	size := int64(len(c.data))
-	if size > s.budget {
+	if size > s.budget || size == 0 {
 		return
 	}
 	s.mu.Lock()
-	// Add of an existing key does not call the eviction callback: remove first.
-	// Make room first, so the byte count never exceeds the budget.
-	s.lru.Remove(id)
-	for s.bytes+size > s.budget {
-		s.lru.RemoveOldest()
+	defer s.mu.Unlock()
+	if e, ok := s.chunks[id]; ok {
+		s.drop(id, e) // another version, or a refetch: replaced below
 	}
-	s.lru.Add(id, c)
+	if other, ok := s.byH[h]; ok {
+		s.drop(other, s.chunks[other]) // a hash collision: the newcomer wins
+	}
+	s.chunks[id] = &memEntry{c: c, h: h}
+	s.byH[h] = id
 	s.bytes += size
 	m.bytes.Add(size)
-	s.mu.Unlock()
+	if !s.pol.Add(h, size) {
+		s.drop(id, s.chunks[id]) // declined by the policy
+	}
+}
+
+// drop removes a held chunk from the shard and its policy; the lock is held.
+func (s *memShard) drop(id chunkID, e *memEntry) {
+	size := int64(len(e.c.data))
+	s.pol.Remove(e.h)
+	delete(s.byH, e.h)
+	delete(s.chunks, id)
+	s.bytes -= size
+	s.m.bytes.Add(-size)
 }
 
 // Bytes returns the payload bytes currently held.

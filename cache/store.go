@@ -33,6 +33,7 @@ type Options struct {
 	ReadAhead   int           // chunks a missing read fetches ahead of itself, within its range; default 1
 	Retries     int           // resumed fetches after a chunk fetch fails mid-body; default 1
 	MaxObjects  int           // object index entries; default Memory/ChunkSize*4, at least 65536
+	Policy      string        // memory tier replacement policy (see package policy); default "lru"
 	Disk        *disk.Store   // the disk tier under memory; nil for memory only. The Store does not close it.
 	DiskWriters int           // concurrent chunk writes to the disk tier; default 4
 	Logger      *slog.Logger  // default slog.Default()
@@ -97,8 +98,9 @@ type Store struct {
 	diskWrites, diskWriteErrors, diskWriteSkipped  atomic.Int64
 }
 
-// New returns a Store filling from src.
-func New(src Source, opt Options) *Store {
+// New returns a Store filling from src. It fails only for an unknown
+// Options.Policy.
+func New(src Source, opt Options) (*Store, error) {
 	if opt.ChunkSize <= 0 {
 		opt.ChunkSize = 1 << 20
 	}
@@ -128,12 +130,16 @@ func New(src Source, opt Options) *Store {
 	if opt.DiskWriters <= 0 {
 		opt.DiskWriters = 4
 	}
+	mem, err := NewMemory(opt.Memory, opt.ChunkSize, opt.Policy)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
 		src:     src,
 		opt:     opt,
 		chunk:   opt.ChunkSize,
-		mem:     NewMemory(opt.Memory, opt.ChunkSize),
+		mem:     mem,
 		objs:    newObjects(opt.MaxObjects),
 		flights: newGroup(),
 		log:     opt.Logger,
@@ -147,7 +153,7 @@ func New(src Source, opt Options) *Store {
 			go s.diskWriter()
 		}
 	}
-	return s
+	return s, nil
 }
 
 // ChunkSize returns the chunk size in bytes.

@@ -122,7 +122,7 @@ const testChunk = 64 << 10
 
 func newTestStore(t *testing.T, src Source) *Store {
 	t.Helper()
-	s := New(src, Options{ChunkSize: testChunk, Memory: 64 * testChunk * 16, NegativeTTL: time.Minute})
+	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 64 * testChunk * 16, NegativeTTL: time.Minute})
 	t.Cleanup(s.Close)
 	return s
 }
@@ -328,7 +328,7 @@ func TestBrokenBodyNoRetries(t *testing.T) {
 	src := newFake(map[string]int64{"/r": testChunk})
 	src.breakAt = 1000
 	src.gate = make(chan struct{})
-	s := New(src, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Retries: -1})
+	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Retries: -1})
 	defer s.Close()
 	meta, _, err := s.Lookup(context.Background(), "/r", 0)
 	if err != nil {
@@ -439,7 +439,7 @@ func TestVersionChange(t *testing.T) {
 	src := newFake(map[string]int64{"/v": 4 * testChunk})
 	var now atomic.Int64
 	now.Store(time.Now().UnixNano())
-	s := New(src, Options{ChunkSize: testChunk, Memory: 64 * testChunk, Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 64 * testChunk, Now: func() time.Time { return time.Unix(0, now.Load()) }})
 	defer s.Close()
 	old, _, err := s.Lookup(context.Background(), "/v", 0)
 	if err != nil {
@@ -477,7 +477,7 @@ func TestMemoryBudget(t *testing.T) {
 	}
 	src := newFake(sizes)
 	budget := int64(32 * testChunk)
-	s := New(src, Options{ChunkSize: testChunk, Memory: budget})
+	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: budget})
 	defer s.Close()
 	for k := range sizes {
 		got := readRange(t, s, k, 0, -1)
@@ -513,4 +513,14 @@ func TestFreshness(t *testing.T) {
 			t.Errorf("freshness(%q, %q) = %v, %v; want %v, %v", tc.cc, tc.expires, ttl, ns, tc.ttl, tc.noStore)
 		}
 	}
+}
+
+// mustNew is New for tests.
+func mustNew(tb testing.TB, src Source, opt Options) *Store {
+	tb.Helper()
+	s, err := New(src, opt)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }

@@ -46,7 +46,7 @@ func TestDiskTierSurvivesRestart(t *testing.T) {
 
 	src := newFake(sizes)
 	ds := openDisk(t, dir, 64*testChunk)
-	s := New(src, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds})
+	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds})
 	for _, key := range []string{"/movie", "/small"} {
 		if got := readRange(t, s, key, 0, -1); !bytes.Equal(got, content(key, 0, sizes[key])) {
 			t.Fatalf("%s: first read differs", key)
@@ -64,7 +64,7 @@ func TestDiskTierSurvivesRestart(t *testing.T) {
 	dead.fail = func(key string, off int64) error { return errors.New("origin must not be asked") }
 	ds = openDisk(t, dir, 64*testChunk)
 	defer ds.Close()
-	s = New(dead, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds})
+	s = mustNew(t, dead, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds})
 	defer s.Close()
 	for round := 0; round < 2; round++ {
 		for _, tc := range []struct {
@@ -108,7 +108,7 @@ func TestDiskTierCorruptChunkRefetched(t *testing.T) {
 	dir := t.TempDir()
 	sizes := map[string]int64{"/c": 3 * testChunk}
 	ds := openDisk(t, dir, 64*testChunk)
-	s := New(newFake(sizes), Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds})
+	s := mustNew(t, newFake(sizes), Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds})
 	readRange(t, s, "/c", 0, -1)
 	s.Close()
 	ds.Close()
@@ -138,7 +138,7 @@ func TestDiskTierCorruptChunkRefetched(t *testing.T) {
 	src := newFake(sizes)
 	ds = openDisk(t, dir, 64*testChunk)
 	defer ds.Close()
-	s = New(src, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds})
+	s = mustNew(t, src, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds})
 	defer s.Close()
 	if got := readRange(t, s, "/c", 0, -1); !bytes.Equal(got, content("/c", 0, sizes["/c"])) {
 		t.Fatal("served bytes differ from the origin's after corruption")
@@ -196,7 +196,7 @@ func TestDiskTierFaultKeepsServing(t *testing.T) {
 	<-ds.Ready()
 	sizes := map[string]int64{"/a": 3 * testChunk, "/b": 4*testChunk + 5}
 	src := newFake(sizes)
-	s := New(src, Options{ChunkSize: testChunk, Memory: 2 * testChunk, Disk: ds})
+	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 2 * testChunk, Disk: ds})
 	defer s.Close()
 	if got := readRange(t, s, "/a", 0, -1); !bytes.Equal(got, content("/a", 0, sizes["/a"])) {
 		t.Fatal("/a differs")

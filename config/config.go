@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -72,6 +73,9 @@ type Cache struct {
 	// cache key; all others are ignored. Names are non-empty and contain
 	// no '&', '=' or whitespace. Default: none.
 	KeyQueryParams []string `yaml:"key_query_params"`
+	// Policy is the replacement policy of the memory tier and of each
+	// disk: lru, 2q, arc, s3fifo or tinylfu. Default lru.
+	Policy string `yaml:"policy"`
 	// Disks are the disk tier's cache directories, one per physical disk,
 	// each with its byte budget. Default: none (memory only).
 	Disks []Disk `yaml:"disks"`
@@ -86,6 +90,10 @@ type Cache struct {
 	// before it becomes visible).
 	Fsync string `yaml:"fsync"`
 }
+
+// Policies are the names cache.policy accepts: those of package
+// edgecache/cache/policy (a test keeps the two lists equal).
+var Policies = []string{"lru", "2q", "arc", "s3fifo", "tinylfu"}
 
 // Disk is one cache directory of the disk tier.
 type Disk struct {
@@ -153,6 +161,7 @@ func Default() *Config {
 			NegativeTTL:    Duration(10 * time.Second),
 			DefaultTTL:     Duration(time.Hour),
 			KeyQueryParams: []string{},
+			Policy:         "lru",
 			Disks:          []Disk{},
 			Fsync:          "none",
 		},
@@ -258,6 +267,9 @@ func (c *Config) check(bad func(path string) bool) Errors {
 			k.fail(path+".size", d.Size, "%s is less than %d × chunk_size: want at least %s",
 				d.Size, minDiskChunks, minDiskChunks*ca.ChunkSize)
 		}
+	}
+	if !slices.Contains(Policies, ca.Policy) {
+		k.fail("cache.policy", ca.Policy, "%q is not a policy (want one of %s)", ca.Policy, strings.Join(Policies, ", "))
 	}
 	switch ca.Fsync {
 	case "none", "always":

@@ -6,9 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"edgecache/cache/policy"
 )
 
 // exported returns a copy of c without its unexported bookkeeping.
@@ -23,7 +26,7 @@ func TestDefault(t *testing.T) {
 		Origin: Origin{ConnectTimeout: Duration(3 * time.Second), FirstByteTimeout: Duration(15 * time.Second),
 			IdleTimeout: Duration(15 * time.Second), MaxConns: 512},
 		Cache: Cache{ChunkSize: MiB, Memory: 512 * MiB, NegativeTTL: Duration(10 * time.Second),
-			DefaultTTL: Duration(time.Hour), KeyQueryParams: []string{}, Disks: []Disk{}, Fsync: "none"},
+			DefaultTTL: Duration(time.Hour), KeyQueryParams: []string{}, Policy: "lru", Disks: []Disk{}, Fsync: "none"},
 		Server: Server{ReadTimeout: Duration(30 * time.Second), IdleTimeout: Duration(120 * time.Second),
 			MinSendRate: 64 * KiB, MaxPathLength: 4096, MaxRanges: 16},
 		Log: Log{Level: "info", Format: "text"},
@@ -266,5 +269,11 @@ func TestLoad(t *testing.T) {
 	_, err = Load(filepath.Join(dir, "missing.yaml"))
 	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Fatalf("Load(missing) = %v", err)
+	}
+}
+
+func TestPoliciesMatchPackagePolicy(t *testing.T) {
+	if !slices.Equal(Policies, policy.Names()) {
+		t.Fatalf("config.Policies %q, policy.Names() %q", Policies, policy.Names())
 	}
 }

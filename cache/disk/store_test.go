@@ -781,7 +781,9 @@ func TestBudget(t *testing.T) {
 			t.Errorf("%s: %d bytes on disk, %d accounted", d.Path, u, d.Bytes)
 		}
 	}
-	if st.Evictions == 0 || st.Puts != int64(total) {
+	// A chunk still being written may be evicted by another writer's
+	// reservation; then its Put stores nothing and is not counted.
+	if st.Evictions == 0 || st.Puts > int64(total) || st.Puts < int64(total-writers) {
 		t.Errorf("stats: %+v", st)
 	}
 }

@@ -1,25 +1,41 @@
 package policy
 
-const lruResident uint8 = 1
+import (
+	"math"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+)
 
 // LRU is the classic least-recently-used policy by bytes: a hit moves the
 // entry to the front, and entries are evicted from the back until the new
 // one fits. It admits every entry that fits the capacity.
 //
+// It is golang-lru's simplelru (an LRU by entry count) with a byte budget
+// on top: entries are evicted in a loop while the new one does not fit, and
+// a resident entry is removed before it is re-added with its new size (an
+// Add of an existing key would not call the eviction callback).
+//
 // An LRU is not safe for concurrent use.
 type LRU struct {
 	capacity int64
+	bytes    int64
 	onEvict  Evicted
-	idx      index
-	ll       list
+	quiet    bool // the callback is for Remove and re-Add, not an eviction
+	lru      *simplelru.LRU[uint64, int64]
 }
 
 // NewLRU returns an empty LRU policy of capacity bytes. onEvict may be nil.
 // It panics if capacity <= 0.
 func NewLRU(capacity int64, onEvict Evicted) *LRU {
 	checkCapacity("lru", capacity)
-	p := &LRU{capacity: capacity, onEvict: onEvict, idx: newIndex()}
-	p.ll.init()
+	p := &LRU{capacity: capacity, onEvict: onEvict}
+	// The entry count is bounded by the byte budget, not by simplelru.
+	p.lru, _ = simplelru.NewLRU[uint64, int64](math.MaxInt32, func(key uint64, size int64) {
+		p.bytes -= size
+		if !p.quiet && p.onEvict != nil {
+			p.onEvict(key, size)
+		}
+	})
 	return p
 }
 
@@ -27,54 +43,39 @@ func NewLRU(capacity int64, onEvict Evicted) *LRU {
 func (p *LRU) Name() string { return "lru" }
 
 // Len returns the number of resident entries.
-func (p *LRU) Len() int { return p.ll.len }
+func (p *LRU) Len() int { return p.lru.Len() }
 
 // Bytes returns the total size of the resident entries.
-func (p *LRU) Bytes() int64 { return p.ll.bytes }
+func (p *LRU) Bytes() int64 { return p.bytes }
 
 // Capacity returns the byte budget.
 func (p *LRU) Capacity() int64 { return p.capacity }
 
 // Get reports whether key is resident and, if so, moves it to the front.
 func (p *LRU) Get(key uint64) bool {
-	e := p.idx.get(key)
-	if e == nil {
-		return false
-	}
-	p.ll.moveToFront(e)
-	return true
+	_, ok := p.lru.Get(key)
+	return ok
 }
 
 // Add admits key of size bytes at the front, evicting from the back until it
 // fits; a resident key gets the new size and moves to the front. It returns
 // false only when size is not in (0, Capacity()].
 func (p *LRU) Add(key uint64, size int64) bool {
-	e := p.idx.get(key)
+	p.Remove(key)
 	if !acceptable(size, p.capacity) {
-		if e != nil {
-			p.Remove(key)
-		}
 		return false
 	}
-	if e != nil {
-		p.ll.remove(e)
-		e.size = size
-	} else {
-		e = p.idx.insert(key, size)
+	for p.bytes+size > p.capacity {
+		p.lru.RemoveOldest()
 	}
-	for p.ll.bytes+size > p.capacity {
-		v := p.ll.back()
-		p.ll.remove(v)
-		p.idx.evict(v, p.onEvict)
-	}
-	p.ll.pushFront(e, lruResident)
+	p.lru.Add(key, size)
+	p.bytes += size
 	return true
 }
 
 // Remove drops key if resident, without calling Evicted.
 func (p *LRU) Remove(key uint64) {
-	if e := p.idx.get(key); e != nil {
-		p.ll.remove(e)
-		p.idx.release(e)
-	}
+	p.quiet = true
+	p.lru.Remove(key)
+	p.quiet = false
 }

@@ -164,7 +164,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 			dirs[i] = disk.Dir{Path: d.Path, Size: int64(d.Size), Optional: d.Optional}
 		}
 		if ds, err = disk.Open(disk.Options{Dirs: dirs, StateFile: cfg.Cache.DiskStateFile,
-			Fsync: cfg.Cache.Fsync, Logger: log}); err != nil {
+			Fsync: cfg.Cache.Fsync, Policy: cfg.Cache.Policy, Logger: log}); err != nil {
 			return fmt.Errorf("cache.disks: %w", err)
 		}
 		defer func() {
@@ -173,14 +173,18 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 			}
 		}()
 	}
-	store := cache.New(client, cache.Options{
+	store, err := cache.New(client, cache.Options{
 		ChunkSize:   int64(cfg.Cache.ChunkSize),
 		Memory:      int64(cfg.Cache.Memory),
 		NegativeTTL: cfg.Cache.NegativeTTL.D(),
 		DefaultTTL:  cfg.Cache.DefaultTTL.D(),
 		Disk:        ds,
+		Policy:      cfg.Cache.Policy,
 		Logger:      log,
 	})
+	if err != nil {
+		return fmt.Errorf("cache.policy: %w", err)
+	}
 	defer store.Close()
 	srv := server.New(store, server.Options{
 		MaxPathLength:  cfg.Server.MaxPathLength,
