@@ -34,7 +34,10 @@ func newEdge(t *testing.T, opt origin.SyntheticOptions) *edge {
 	}
 	t.Cleanup(client.Close)
 	quiet := slog.New(slog.DiscardHandler)
-	store := cache.New(client, cache.Options{ChunkSize: 1 << 20, Memory: 256 << 20, Logger: quiet})
+	store, err := cache.New(client, cache.Options{ChunkSize: 1 << 20, Memory: 256 << 20, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(store.Close)
 	srv := server.New(store, server.Options{Logger: quiet})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -61,7 +61,10 @@ func BenchmarkHitPath(b *testing.B) {
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
-			store := cache.New(staticSource{}, cache.Options{ChunkSize: 1 << 20, Memory: 64 << 20, DefaultTTL: time.Hour})
+			store, err := cache.New(staticSource{}, cache.Options{ChunkSize: 1 << 20, Memory: 64 << 20, DefaultTTL: time.Hour})
+			if err != nil {
+				b.Fatal(err)
+			}
 			defer store.Close()
 			s := New(store, Options{})
 			var req fasthttp.Request

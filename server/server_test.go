@@ -64,7 +64,10 @@ func newHarness(t *testing.T, ho harnessOptions) *harness {
 	if ho.mem == 0 {
 		ho.mem = 256 << 20
 	}
-	h.store = cache.New(client, cache.Options{ChunkSize: ho.chunk, Memory: ho.mem, NegativeTTL: time.Minute})
+	h.store, err = cache.New(client, cache.Options{ChunkSize: ho.chunk, Memory: ho.mem, NegativeTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(h.store.Close)
 	srv := New(h.store, Options{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
