@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -409,15 +410,8 @@ func cutTrim(s string, sep byte) (before, after string, found bool) {
 	return trimOWS(s), "", false
 }
 
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
+// trimOWS removes leading and trailing optional whitespace (SP, HTAB).
+func trimOWS(s string) string { return strings.Trim(s, " \t") }
 
 // reference supplies the origin's bytes of verified requests.
 type reference interface {
