@@ -19,8 +19,8 @@ import (
 // memory costs about 3 ms per MiB, three times what it takes to fetch that
 // MiB from a loopback origin. Instead the heap gets a memory limit of the
 // budget plus a quarter plus 256 MiB, collection is driven by that limit
-// alone, and the tier's memory is touched once at start in the background,
-// so chunks reuse pages the process already has.
+// alone, and the budget plus a quarter is touched once at start in the
+// background, so chunks reuse pages the process already has.
 func tuneMemory(budget int64, log *slog.Logger) {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		log.Info("GOGC or GOMEMLIMIT set: heap sizing left to the Go runtime")
@@ -29,7 +29,10 @@ func tuneMemory(budget int64, log *slog.Logger) {
 	limit := budget + budget/4 + 256<<20
 	debug.SetMemoryLimit(limit)
 	debug.SetGCPercent(-1)
-	go prefault(budget, log)
+	// Between collections the heap grows to the limit: touch up to the
+	// tier plus its quarter of garbage, leaving the rest of the limit as
+	// headroom for the prefault itself.
+	go prefault(budget+budget/4, log)
 }
 
 // prefault touches budget bytes of heap in 4 MiB blocks, then frees them:
