@@ -78,10 +78,14 @@ func NewMemory(budget, chunkSize int64, policyName string) (*Memory, error) {
 
 // evicted is the policy's eviction callback; the shard lock is held.
 func (s *memShard) evicted(h uint64, size int64) {
-	id, ok := s.byH[h]
-	if !ok {
-		return
+	if id, ok := s.byH[h]; ok {
+		s.forget(id, h, size)
 	}
+}
+
+// forget removes a chunk from the shard's maps and byte counts (not from
+// its policy); the lock is held.
+func (s *memShard) forget(id chunkID, h uint64, size int64) {
 	delete(s.byH, h)
 	delete(s.chunks, id)
 	s.bytes -= size
@@ -149,12 +153,8 @@ func (m *Memory) add(id chunkID, c *chunk) {
 
 // drop removes a held chunk from the shard and its policy; the lock is held.
 func (s *memShard) drop(id chunkID, e *memEntry) {
-	size := int64(len(e.c.data))
 	s.pol.Remove(e.h)
-	delete(s.byH, e.h)
-	delete(s.chunks, id)
-	s.bytes -= size
-	s.m.bytes.Add(-size)
+	s.forget(id, e.h, int64(len(e.c.data)))
 }
 
 // Bytes returns the payload bytes currently held.

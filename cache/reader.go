@@ -17,14 +17,12 @@ type Reader struct {
 	meta     *Meta
 	pos, end int64
 
-	idx  int64       // chunk of cur, dc or f; -1 for none
-	cur  []byte      // the chunk's bytes, when memory had it
-	dc   *disk.Chunk // the chunk's file, when only the disk tier had it
-	f    *flight     // the chunk's flight, when neither had it
-	buf  []byte      // read buffer for dc when the writer cannot take a file
-	err  error
-	hits int // chunks served from memory or disk
-	miss int // chunks served from flights
+	idx int64       // chunk of cur, dc or f; -1 for none
+	cur []byte      // the chunk's bytes, when memory had it
+	dc  *disk.Chunk // the chunk's file, when only the disk tier had it
+	f   *flight     // the chunk's flight, when neither had it
+	buf []byte      // read buffer for dc when the writer cannot take a file
+	err error
 }
 
 // NewReader returns a Reader of bytes [off, off+n) of meta's version. The
@@ -51,10 +49,7 @@ func (r *Reader) next() ([]byte, error) {
 		return nil, io.EOF
 	}
 	c := r.s.chunk
-	idx := r.pos / c
-	if idx != r.idx {
-		r.select_(idx)
-	}
+	idx := r.enter()
 	lo, hi := int(r.pos-idx*c), int(min(c, r.end-idx*c))
 	if r.cur != nil {
 		if len(r.cur) < hi {
@@ -69,7 +64,7 @@ func (r *Reader) next() ([]byte, error) {
 		}
 		k := min(hi-lo, len(r.buf))
 		if _, err := r.dc.ReadAt(r.buf[:k], int64(lo)); err != nil {
-			r.err = fmt.Errorf("chunk %d of %s on disk: %w: %w", idx, r.meta.Key, errDiskRead, err)
+			r.err = fmt.Errorf("chunk %d of %s on disk: %w", idx, r.meta.Key, err)
 			return nil, r.err
 		}
 		return r.buf[:k], nil
@@ -120,11 +115,8 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	rf, _ := w.(io.ReaderFrom)
 	for {
 		if rf != nil && r.err == nil && r.pos < r.end {
-			if idx := r.pos / r.s.chunk; idx != r.idx {
-				r.select_(idx)
-			}
-			if r.dc != nil {
-				n, err := r.sendFile(rf)
+			if r.enter(); r.dc != nil {
+				n, err := r.sendFile(w, rf)
 				total += n
 				if err != nil {
 					return total, err
@@ -139,7 +131,7 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 		if err != nil {
 			return total, err
 		}
-		if r.cur == nil && len(b) > flightWriteMax {
+		if r.f != nil && len(b) > flightWriteMax {
 			// Bytes still arriving are shared by every waiter: hand them
 			// out in slices so one waiter's large write does not hold the
 			// others' first bytes back.
@@ -155,8 +147,14 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	}
 }
 
-// select_ makes chunk idx the current one: from memory, disk or a flight.
-func (r *Reader) select_(idx int64) {
+// enter makes the chunk holding r.pos the current one, from memory, disk or
+// a flight, and returns its index. A flight also starts the read-ahead.
+func (r *Reader) enter() int64 {
+	c := r.s.chunk
+	idx := r.pos / c
+	if idx == r.idx {
+		return idx
+	}
 	if r.dc != nil {
 		r.dc.Close()
 		r.dc = nil
@@ -164,19 +162,17 @@ func (r *Reader) select_(idx int64) {
 	r.idx = idx
 	r.cur, r.dc, r.f = r.s.chunkFor(r.meta, idx)
 	if r.f == nil {
-		r.hits++
-		return
+		return idx
 	}
-	r.miss++
-	c := r.s.chunk
 	for a := int64(1); a <= int64(r.s.opt.ReadAhead) && (idx+a)*c < r.end; a++ {
 		r.s.prefetch(r.meta, idx+a)
 	}
+	return idx
 }
 
-// sendFile hands the current disk chunk's part of the range to rf as a
-// file section, which a TCP connection sends with sendfile(2).
-func (r *Reader) sendFile(rf io.ReaderFrom) (int64, error) {
+// sendFile hands the current disk chunk's part of the range to rf (which is
+// w) as a file section, which a TCP connection sends with sendfile(2).
+func (r *Reader) sendFile(w io.Writer, rf io.ReaderFrom) (int64, error) {
 	c := r.s.chunk
 	lo := r.pos - r.idx*c
 	n := min(r.dc.Len(), r.end-r.idx*c) - lo
@@ -187,28 +183,24 @@ func (r *Reader) sendFile(rf io.ReaderFrom) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		m, err := rf.(io.Writer).Write(b)
+		m, err := w.Write(b)
 		r.pos += int64(m)
 		return int64(m), err
 	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		r.err = fmt.Errorf("chunk %d of %s on disk: %w: %w", r.idx, r.meta.Key, errDiskRead, err)
+		r.err = fmt.Errorf("chunk %d of %s on disk: %w", r.idx, r.meta.Key, err)
 		return 0, r.err
 	}
 	m, err := rf.ReadFrom(&io.LimitedReader{R: f, N: n})
 	r.pos += m
 	if err == nil && m < n {
-		err = fmt.Errorf("chunk %d of %s on disk: %w: file ended after %d of %d bytes", r.idx, r.meta.Key, errDiskRead, m, n)
+		err = fmt.Errorf("chunk %d of %s on disk: file ended after %d of %d bytes: %w", r.idx, r.meta.Key, m, n, io.ErrUnexpectedEOF)
 	}
 	if err != nil {
 		r.err = err
 	}
 	return m, err
 }
-
-// Chunks returns how many chunks the reader has taken from memory or disk,
-// and how many from flights, so far.
-func (r *Reader) Chunks() (hits, misses int) { return r.hits, r.miss }
 
 // Close releases the Reader; it must not be used afterwards. Flights it
 // joined carry on for the cache.

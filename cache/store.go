@@ -156,9 +156,6 @@ func New(src Source, opt Options) (*Store, error) {
 	return s, nil
 }
 
-// ChunkSize returns the chunk size in bytes.
-func (s *Store) ChunkSize() int64 { return s.chunk }
-
 // Close stops every flight in progress and waits for them to end.
 func (s *Store) Close() {
 	s.cancel()
@@ -191,9 +188,10 @@ func (s *Store) Stats() Stats {
 // Lookup returns the current version of the object at key. It does not
 // retain key (it copies it when it must), so key may view a request buffer.
 // If the object is unknown to memory and the disk tier holds a fresh version,
-// that version is the answer. If the object is unknown or stale it asks the origin for the chunk holding byte at (at < 0:
-// the first chunk), and returns as soon as the origin's answer headers are in
-// (the chunk keeps streaming in for whoever reads it). Origin failures come
+// that version is the answer. If the object is unknown or stale it asks the
+// origin for the chunk holding byte at (at < 0: the first chunk), and returns
+// as soon as the origin's answer headers are in (the chunk keeps streaming in
+// for whoever reads it). Origin failures come
 // back as the origin package's errors (*origin.StatusError, timeouts); a
 // remembered 404/410 comes back as its *origin.StatusError with Status Hit.
 func (s *Store) Lookup(ctx context.Context, key string, at int64) (*Meta, Status, error) {

@@ -2,7 +2,6 @@ package cache
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -174,8 +173,7 @@ func (s *Store) diskChunk(meta *Meta, idx int64) (*disk.Chunk, []byte) {
 	}
 	s.diskHits.Add(1)
 	s.promotions.Add(1)
-	id.key = meta.Key // Meta keys are owned by the Store, never request buffers
-	s.mem.add(id, &chunk{version: meta.version, data: data})
+	s.mem.add(id, &chunk{version: meta.version, data: data}) // id.key is meta.Key: owned by the Store
 	return nil, data
 }
 
@@ -183,6 +181,3 @@ func (s *Store) diskChunk(meta *Meta, idx int64) (*disk.Chunk, []byte) {
 func (s *Store) onDisk(meta *Meta, idx int64) bool {
 	return s.disk != nil && s.disk.st.Has(disk.ID{Key: meta.Key, Index: idx}, meta.version)
 }
-
-// errDiskRead marks a disk chunk that failed while being read.
-var errDiskRead = errors.New("disk chunk read failed")
