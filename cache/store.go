@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -185,8 +184,8 @@ func (s *Store) Stats() Stats {
 	}
 }
 
-// Lookup returns the current version of the object at key. It does not
-// retain key (it copies it when it must), so key may view a request buffer.
+// Lookup returns the current version of the object at key. key is an owned
+// copy (see Key): the Store keeps it in its index, its tiers and its flights.
 // If the object is unknown to memory and the disk tier holds a fresh version,
 // that version is the answer. If the object is unknown or stale it asks the
 // origin for the chunk holding byte at (at < 0: the first chunk), and returns
@@ -194,7 +193,8 @@ func (s *Store) Stats() Stats {
 // for whoever reads it). Origin failures come
 // back as the origin package's errors (*origin.StatusError, timeouts); a
 // remembered 404/410 comes back as its *origin.StatusError with Status Hit.
-func (s *Store) Lookup(ctx context.Context, key string, at int64) (*Meta, Status, error) {
+func (s *Store) Lookup(ctx context.Context, k Key, at int64) (*Meta, Status, error) {
+	key := k.String()
 	now := s.opt.Now()
 	status := Miss
 	e, ok := s.objs.get(key)
@@ -235,7 +235,7 @@ func (s *Store) Lookup(ctx context.Context, key string, at int64) (*Meta, Status
 	}
 	if err != nil {
 		if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusGone) && s.opt.NegativeTTL > 0 {
-			s.objs.put(strings.Clone(key), objEntry{negErr: se, negUntil: now.Add(s.opt.NegativeTTL)})
+			s.objs.put(key, objEntry{negErr: se, negUntil: now.Add(s.opt.NegativeTTL)})
 		}
 		return nil, status, err
 	}
@@ -263,7 +263,7 @@ func (s *Store) emptyMeta(key string, h http.Header, now time.Time) *Meta {
 		CacheControl: h.Get("Cache-Control"), Expires: h.Get("Expires"), Age: h.Get("Age")}
 	r.LastModified, _ = http.ParseTime(h.Get("Last-Modified"))
 	r.Date, _ = http.ParseTime(h.Get("Date"))
-	m := metaFrom(strings.Clone(key), r, now, s.opt.DefaultTTL)
+	m := metaFrom(key, r, now, s.opt.DefaultTTL)
 	s.learn(m)
 	return m
 }
@@ -325,7 +325,6 @@ func (s *Store) flight(id chunkID, want *Meta) *flight {
 		g.mu.Unlock()
 		return nil // it completed between the caller's look and now
 	}
-	id.key = strings.Clone(id.key) // the caller's key may view a request buffer
 	f := newFlight(id)
 	g.m[id] = f
 	g.mu.Unlock()

@@ -129,7 +129,7 @@ func newTestStore(t *testing.T, src Source) *Store {
 
 func readRange(t *testing.T, s *Store, key string, off, n int64) []byte {
 	t.Helper()
-	meta, _, err := s.Lookup(context.Background(), key, off)
+	meta, _, err := s.Lookup(context.Background(), NewKey(key), off)
 	if err != nil {
 		t.Fatalf("Lookup(%s, %d): %v", key, off, err)
 	}
@@ -187,7 +187,7 @@ func TestReadRanges(t *testing.T) {
 func TestReadWithRead(t *testing.T) {
 	src := newFake(map[string]int64{"/a": 3*testChunk + 5})
 	s := newTestStore(t, src)
-	meta, _, err := s.Lookup(context.Background(), "/a", 0)
+	meta, _, err := s.Lookup(context.Background(), NewKey("/a"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestCollapse(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			meta, _, err := s.Lookup(context.Background(), "/c", 0)
+			meta, _, err := s.Lookup(context.Background(), NewKey("/c"), 0)
 			if err != nil {
 				errs <- err
 				return
@@ -253,7 +253,7 @@ func TestReadWhileWrite(t *testing.T) {
 	go func() {
 		defer close(done)
 		var err error
-		meta, _, err = s.Lookup(context.Background(), "/s", 0)
+		meta, _, err = s.Lookup(context.Background(), NewKey("/s"), 0)
 		if err != nil {
 			t.Error(err)
 		}
@@ -291,7 +291,7 @@ func TestAbandonedReader(t *testing.T) {
 	s := newTestStore(t, src)
 	var meta *Meta
 	go func() { src.gate <- struct{}{} }()
-	meta, _, err := s.Lookup(context.Background(), "/ab", 0)
+	meta, _, err := s.Lookup(context.Background(), NewKey("/ab"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +330,7 @@ func TestBrokenBodyNoRetries(t *testing.T) {
 	src.gate = make(chan struct{})
 	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Retries: -1})
 	defer s.Close()
-	meta, _, err := s.Lookup(context.Background(), "/r", 0)
+	meta, _, err := s.Lookup(context.Background(), NewKey("/r"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +371,7 @@ func TestOriginIgnoresRange(t *testing.T) {
 		t.Fatal("bytes differ")
 	}
 	// Chunks 0..2 were stored while streaming past.
-	meta, _, _ := s.Lookup(context.Background(), "/w", 0)
+	meta, _, _ := s.Lookup(context.Background(), NewKey("/w"), 0)
 	if held, _, _ := s.Residency(meta, 0, 3*testChunk); held != 3 {
 		t.Fatalf("held %d of the 3 chunks before the wanted one", held)
 	}
@@ -397,7 +397,7 @@ func TestNegativeCaching(t *testing.T) {
 	src := newFake(map[string]int64{})
 	s := newTestStore(t, src)
 	for i := 0; i < 3; i++ {
-		_, st, err := s.Lookup(context.Background(), "/missing", 0)
+		_, st, err := s.Lookup(context.Background(), NewKey("/missing"), 0)
 		var se *origin.StatusError
 		if !errors.As(err, &se) || se.Code != 404 {
 			t.Fatalf("lookup %d: %v", i, err)
@@ -414,7 +414,7 @@ func TestNegativeCaching(t *testing.T) {
 func TestEmptyObject(t *testing.T) {
 	src := newFake(map[string]int64{"/e": 0})
 	s := newTestStore(t, src)
-	meta, _, err := s.Lookup(context.Background(), "/e", 0)
+	meta, _, err := s.Lookup(context.Background(), NewKey("/e"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +426,7 @@ func TestEmptyObject(t *testing.T) {
 func TestLookupPastEnd(t *testing.T) {
 	src := newFake(map[string]int64{"/p": 2 * testChunk})
 	s := newTestStore(t, src)
-	meta, _, err := s.Lookup(context.Background(), "/p", 10*testChunk)
+	meta, _, err := s.Lookup(context.Background(), NewKey("/p"), 10*testChunk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +441,7 @@ func TestVersionChange(t *testing.T) {
 	now.Store(time.Now().UnixNano())
 	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 64 * testChunk, Now: func() time.Time { return time.Unix(0, now.Load()) }})
 	defer s.Close()
-	old, _, err := s.Lookup(context.Background(), "/v", 0)
+	old, _, err := s.Lookup(context.Background(), NewKey("/v"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +461,7 @@ func TestVersionChange(t *testing.T) {
 	}
 	// Once stale, the lookup finds the new version.
 	now.Add(int64(2 * time.Hour))
-	meta, st, err := s.Lookup(context.Background(), "/v", 0)
+	meta, st, err := s.Lookup(context.Background(), NewKey("/v"), 0)
 	if err != nil || st != Revalidated || meta.ETag != `"v2"` {
 		t.Fatalf("after expiry: %v %v %+v", err, st, meta)
 	}

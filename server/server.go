@@ -157,11 +157,14 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		s.plain(ctx, http.StatusMethodNotAllowed, "method not allowed: only GET and HEAD")
 		return
 	}
-	key, err := NormalizeTarget(b2s(ctx.Request.Header.RequestURI()), s.topt)
+	target, err := NormalizeTarget(b2s(ctx.Request.Header.RequestURI()), s.topt)
 	if err != nil {
 		s.plain(ctx, http.StatusBadRequest, err.Error())
 		return
 	}
+	// target may view the request buffer, which fasthttp reuses for the
+	// connection's next request: the cache gets an owned copy.
+	key := cache.NewKey(target)
 
 	var specBuf [4]RangeSpec
 	var specs []RangeSpec
@@ -180,7 +183,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 
 	meta, st, err := s.store.Lookup(ctx, key, at)
 	if err != nil {
-		s.originError(ctx, key, st, err)
+		s.originError(ctx, key.String(), st, err)
 		return
 	}
 	h := &ctx.Response.Header

@@ -102,7 +102,7 @@ func (h *harness) request(method, path string) *http.Request {
 func (h *harness) waitHeld(key string) {
 	h.t.Helper()
 	for i := 0; i < 500; i++ {
-		meta, _, err := h.store.Lookup(context.Background(), key, 0)
+		meta, _, err := h.store.Lookup(context.Background(), cache.NewKey(key), 0)
 		if err != nil {
 			h.t.Fatal(err)
 		}
