@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"edgecache/origin"
+)
+
+// keepAliveClient returns a client that sends every request over one
+// keep-alive connection, as a player does.
+func keepAliveClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true},
+		Timeout:   30 * time.Second,
+	}
+}
+
+// fetchChecked GETs path (a Range of [off, off+n) when n > 0) and compares
+// the body with the synthetic origin's bytes. It returns the Cache-Status,
+// or an error describing what was wrong.
+func fetchChecked(c *http.Client, addr, path string, off, n int64) (string, error) {
+	req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+	if n > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+n-1))
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("GET %s: body cut after %d bytes: %w", path, len(body), err)
+	}
+	if want := map[bool]int{true: 206, false: 200}[n > 0]; resp.StatusCode != want {
+		return "", fmt.Errorf("GET %s: status %d, want %d", path, resp.StatusCode, want)
+	}
+	want := make([]byte, len(body))
+	origin.FillContent(path, off, want)
+	if n > 0 && int64(len(body)) != n {
+		return "", fmt.Errorf("GET %s: %d bytes, want %d", path, len(body), n)
+	}
+	if !bytes.Equal(body, want) {
+		return "", fmt.Errorf("GET %s [%d,+%d): bytes differ from the origin's", path, off, len(body))
+	}
+	return resp.Header.Get("Cache-Status"), nil
+}
+
+// syntheticOrigin serves the synthetic origin on 127.0.0.1 and counts the
+// requests that reach it.
+func syntheticOrigin(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	var hits atomic.Int64
+	syn := origin.NewSynthetic(origin.SyntheticOptions{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		syn.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	return ts, &hits
+}
+
+// Issue #8 §1: after a restart objects are first learned from disk, and the
+// key the cache kept for them must be its own copy, not a view of the
+// keep-alive connection's request buffer that the next request overwrites.
+// Connection A asks for X, X, then Y (a path of the same length); then
+// connection B asks for X four times. Every answer must be the origin's.
+func TestDiskWarmRestartKeepAliveKeys(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			ts, hits := syntheticOrigin(t)
+			cacheDir := filepath.Join(t.TempDir(), "cache1")
+			os.Mkdir(cacheDir, 0o755)
+			args := []string{"--origin", ts.URL, "--mem", "16MiB", "--disk", cacheDir + ":256MiB"}
+			const x, y = "/s/3M/x1.m4s", "/s/3M/y1.m4s"
+			d := startDaemon(t, args...)
+			d.waitReady(t)
+			c := keepAliveClient()
+			for _, p := range []string{x, y} {
+				if _, err := fetchChecked(c, d.addr, p, 0, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitChunkFiles(t, cacheDir, 6)
+			d.stop(t, sig)
+
+			hits.Store(0)
+			d = startDaemon(t, args...)
+			d.waitReady(t)
+			a, b := keepAliveClient(), keepAliveClient()
+			for _, p := range []string{x, x, y} {
+				if _, err := fetchChecked(a, d.addr, p, 0, 0); err != nil {
+					t.Errorf("connection A: %v", err)
+				}
+			}
+			for i := range 4 {
+				cs, err := fetchChecked(b, d.addr, x, 0, 0)
+				if err != nil {
+					t.Errorf("connection B, request %d: %v", i+1, err)
+				} else if cs != "edgecache; hit; detail=mem" && cs != "edgecache; hit; detail=disk" {
+					t.Errorf("connection B, request %d: Cache-Status %q, want a hit", i+1, cs)
+				}
+			}
+			if n := hits.Load(); n != 0 {
+				t.Errorf("origin asked %d times after the restart, want 0", n)
+			}
+			d.stop(t, syscall.SIGTERM)
+		})
+	}
+}
+
+// waitChunkFiles waits until dir holds at least n chunk files.
+func waitChunkFiles(t *testing.T, dir string, n int) {
+	t.Helper()
+	for i := 0; countChunkFiles(dir) < n; i++ {
+		if i > 1000 {
+			t.Fatalf("%d chunk files on disk, want %d", countChunkFiles(dir), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Issue #8 §1 under load: kill -9 the daemon while keep-alive clients
+// stream objects, restart it on the same disk, five times. No answer may
+// carry a wrong byte, and the daemon never exits by itself.
+func TestKillRestartLoopUnderLoad(t *testing.T) {
+	ts, _ := syntheticOrigin(t)
+	cacheDir := filepath.Join(t.TempDir(), "cache1")
+	os.Mkdir(cacheDir, 0o755)
+	args := []string{"--origin", ts.URL, "--mem", "16MiB", "--disk", cacheDir + ":256MiB"}
+	// Paths of equal length, so a key viewing a reused request buffer would
+	// silently become another object's key.
+	paths := make([]string, 24)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("/s/2M/o%02d.m4s", i)
+	}
+	const cycles, clients = 5, 6
+	var responses, wrong, cut atomic.Int64
+	for cycle := range cycles + 1 {
+		d := startDaemon(t, args...)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for cl := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := keepAliveClient()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					p := paths[(cl*7+i*5+cycle)%len(paths)]
+					off, n := int64(0), int64(0)
+					if i%3 == 1 {
+						off, n = int64(i%4)*400_000+1, 700_000
+					}
+					_, err := fetchChecked(c, d.addr, p, off, n)
+					switch {
+					case err == nil:
+						responses.Add(1)
+					case bytes.Contains([]byte(err.Error()), []byte("differ")):
+						wrong.Add(1)
+						t.Errorf("cycle %d: %v", cycle, err)
+					default:
+						cut.Add(1) // the kill: connections refused or cut, never wrong bytes
+					}
+				}
+			}()
+		}
+		time.Sleep(700 * time.Millisecond)
+		select {
+		case <-d.done:
+			t.Fatalf("cycle %d: the daemon exited by itself", cycle)
+		default:
+		}
+		close(stop) // clients end after their current request, which the kill cuts
+		if cycle < cycles {
+			d.cmd.Process.Kill()
+			<-d.done
+		} else {
+			d.stop(t, syscall.SIGTERM)
+		}
+		wg.Wait()
+	}
+	t.Logf("%d restarts: %d verified responses, %d wrong, %d cut by the kills", cycles, responses.Load(), wrong.Load(), cut.Load())
+	if responses.Load() == 0 {
+		t.Fatal("no response was served")
+	}
+}
