@@ -35,6 +35,8 @@ type Options struct {
 	Policy      string        // memory tier replacement policy (see package policy); default "lru"
 	Disk        *disk.Store   // the disk tier under memory; nil for memory only. The Store does not close it.
 	DiskWriters int           // concurrent chunk writes to the disk tier; default 4
+	DiskQueue   int64         // bytes of chunks waiting to be written to disk; default 64 MiB (at least 4 chunks)
+	FetchMemory int64         // bytes of chunk buffers being filled from the source at once; default DefaultFetchMemory (at least 1 chunk)
 	Logger      *slog.Logger  // default slog.Default()
 	Now         func() time.Time
 }
@@ -65,7 +67,11 @@ type Stats struct {
 	Promotions      int64 // disk chunks copied into memory on their second hit
 	DiskWrites      int64 // chunks written to the disk tier
 	DiskWriteErrors int64 // chunk writes the disk tier refused or failed
-	DiskWriteSkips  int64 // chunks not written because the disk queue was full
+	DiskWriteSkips  int64 // chunks not written because the disk write queue was full
+	DiskQueueBytes  int64 // bytes of chunks waiting in the disk write queue now
+	FetchBytes      int64 // fetch memory held now by flights filling chunk buffers (a chunk each; at most Options.FetchMemory)
+	FetchWaits      int64 // flights that waited for fetch memory before asking the source
+	ReadAheadSkips  int64 // read-ahead fetches not started because fetch memory was in use or awaited
 }
 
 // ErrVersionChanged means the origin changed the object while a reader was
@@ -81,19 +87,23 @@ type Store struct {
 	mem     *Memory
 	objs    *objects
 	flights *group
+	fetch   *fetchBudget // bounds the flights' chunk buffers
 	log     *slog.Logger
 
 	disk   *diskTier       // nil without a disk tier
 	ctx    context.Context // flights run under it; Close cancels it
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // flights
+
+	closeMu sync.RWMutex   // held for reading while a flight is added to wg
+	closed  bool           // set by Close under closeMu: no flight starts after it
+	wg      sync.WaitGroup // flights
 	dwg    sync.WaitGroup // disk writers
 
 	readers sync.Pool
 
 	chunkHits, chunkMisses, nFlights, flightErrors atomic.Int64
 	originBytes, negHits, versionChanges           atomic.Int64
-	diskHits, promotions                           atomic.Int64
+	diskHits, promotions, readAheadSkips           atomic.Int64
 	diskWrites, diskWriteErrors, diskWriteSkipped  atomic.Int64
 }
 
@@ -129,6 +139,14 @@ func New(src Source, opt Options) (*Store, error) {
 	if opt.DiskWriters <= 0 {
 		opt.DiskWriters = 4
 	}
+	if opt.DiskQueue <= 0 {
+		opt.DiskQueue = 64 << 20
+	}
+	opt.DiskQueue = max(opt.DiskQueue, 4*opt.ChunkSize)
+	if opt.FetchMemory <= 0 {
+		opt.FetchMemory = DefaultFetchMemory
+	}
+	opt.FetchMemory = max(opt.FetchMemory, opt.ChunkSize) // a flight takes a whole chunk
 	mem, err := NewMemory(opt.Memory, opt.ChunkSize, opt.Policy)
 	if err != nil {
 		return nil, err
@@ -141,12 +159,13 @@ func New(src Source, opt Options) (*Store, error) {
 		mem:     mem,
 		objs:    newObjects(opt.MaxObjects),
 		flights: newGroup(),
+		fetch:   newFetchBudget(opt.FetchMemory),
 		log:     opt.Logger,
 		ctx:     ctx,
 		cancel:  cancel,
 	}
 	if opt.Disk != nil {
-		s.disk = newDiskTier(opt.Disk, opt.DiskWriters, int(opt.Memory/opt.ChunkSize))
+		s.disk = newDiskTier(opt.Disk, opt.DiskQueue, opt.ChunkSize, int(opt.Memory/opt.ChunkSize), opt.Logger)
 		for range opt.DiskWriters {
 			s.dwg.Add(1)
 			go s.diskWriter()
@@ -155,8 +174,20 @@ func New(src Source, opt Options) (*Store, error) {
 	return s, nil
 }
 
-// Close stops every flight in progress and waits for them to end.
+// ErrClosed is the error of a chunk a Reader needs after the Store was
+// closed.
+var ErrClosed = errors.New("cache: store closed")
+
+// Close stops every flight in progress and waits for them to end. A flight
+// asked for after Close fails with ErrClosed. Close is idempotent.
 func (s *Store) Close() {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return
+	}
+	s.closed = true // no wg.Add after this, so Wait below is final
+	s.closeMu.Unlock()
 	s.cancel()
 	s.wg.Wait()
 	if s.disk != nil {
@@ -181,6 +212,10 @@ func (s *Store) Stats() Stats {
 		DiskWrites:      s.diskWrites.Load(),
 		DiskWriteErrors: s.diskWriteErrors.Load(),
 		DiskWriteSkips:  s.diskWriteSkipped.Load(),
+		DiskQueueBytes:  s.diskQueued(),
+		FetchBytes:      s.fetch.held.Load(),
+		FetchWaits:      s.fetch.waits.Load(),
+		ReadAheadSkips:  s.readAheadSkips.Load(),
 	}
 }
 
@@ -302,10 +337,15 @@ func (s *Store) chunkFor(meta *Meta, idx int64) ([]byte, *disk.Chunk, *flight) {
 }
 
 // prefetch starts fetching chunk idx of meta's version unless memory holds it
-// or it is being fetched already.
+// or it is being fetched already, and only if fetch memory is free now:
+// read-ahead never waits for it, nor queues ahead of flights readers need.
 func (s *Store) prefetch(meta *Meta, idx int64) {
 	id := chunkID{meta.Key, idx}
 	if !s.mem.contains(id, meta.version) && !s.onDisk(meta, idx) {
+		if !s.fetch.idle(s.chunk) {
+			s.readAheadSkips.Add(1)
+			return
+		}
 		s.flight(id, meta)
 	}
 }
@@ -325,11 +365,20 @@ func (s *Store) flight(id chunkID, want *Meta) *flight {
 		g.mu.Unlock()
 		return nil // it completed between the caller's look and now
 	}
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		g.mu.Unlock()
+		f := newFlight(id)
+		f.fail(fmt.Errorf("chunk %d of %s: %w", id.idx, id.key, ErrClosed))
+		return f
+	}
+	s.wg.Add(1)
+	s.closeMu.RUnlock()
 	f := newFlight(id)
 	g.m[id] = f
 	g.mu.Unlock()
 	s.nFlights.Add(1)
-	s.wg.Add(1)
 	go s.run(f)
 	return f
 }
@@ -344,12 +393,20 @@ func (s *Store) settle(f *flight) {
 	g.mu.Unlock()
 }
 
-// run fetches one chunk: it publishes the version as soon as the headers are
-// in, streams the body into the flight buffer, resumes once or more after a
-// failure mid-body, and stores the complete chunk in memory.
+// run fetches one chunk: it takes a chunk of fetch memory (waiting if need
+// be), publishes the version as soon as the headers are in, streams the body
+// into the flight buffer, resumes once or more after a failure mid-body,
+// stores the complete chunk in memory, and gives the fetch memory back.
 func (s *Store) run(f *flight) {
 	defer s.wg.Done()
 	key, off := f.id.key, f.id.idx*s.chunk
+	if err := s.fetch.acquire(s.ctx, s.chunk); err != nil {
+		s.flightErrors.Add(1)
+		s.settle(f)
+		f.fail(fmt.Errorf("chunk %d of %s: %w", f.id.idx, key, err))
+		return
+	}
+	defer s.fetch.release(s.chunk)
 	resp, err := s.src.Fetch(s.ctx, key, off, s.chunk)
 	if err != nil {
 		s.flightErrors.Add(1)
@@ -421,9 +478,10 @@ func (s *Store) complete(f *flight, meta *Meta, err error) {
 }
 
 // runWhole handles an origin that ignored the Range header and sent the whole
-// object: the chunks before the wanted one are stored as they stream past,
-// the wanted one is streamed to its readers, and a few after it are stored
-// too before the connection is dropped.
+// object: the chunks before the wanted one are stored as they stream past
+// (if fetch memory is free for a second buffer, else skipped), the wanted one
+// is streamed to its readers, and a few after it are stored too (in the fetch
+// memory the wanted one held) before the connection is dropped.
 func (s *Store) runWhole(f *flight, meta *Meta, resp *origin.Response) {
 	defer resp.Body.Close()
 	const after = 4
@@ -438,7 +496,14 @@ func (s *Store) runWhole(f *flight, meta *Meta, resp *origin.Response) {
 		return nil
 	}
 	for j := int64(0); j < f.id.idx; j++ {
-		if err := store(j); err != nil {
+		var err error
+		if s.fetch.tryAcquire(s.chunk) {
+			err = store(j)
+			s.fetch.release(s.chunk)
+		} else if _, err = io.CopyN(io.Discard, resp.Body, s.chunk); err != nil {
+			err = fmt.Errorf("chunk %d of %s: %w", j, meta.Key, err)
+		}
+		if err != nil {
 			s.complete(f, meta, err)
 			return
 		}

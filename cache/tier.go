@@ -2,19 +2,26 @@ package cache
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"edgecache/cache/disk"
+	"edgecache/ratelog"
 )
 
 // The disk tier sits under memory. Chunks fetched from the origin are kept
-// in memory and written to disk behind the response (a bounded queue of
-// writes: when the disks fall behind, writes are skipped and counted rather
-// than buffered without end). A chunk found only on disk is served from its
+// in memory and written to disk behind the response, through a write queue
+// bounded in bytes (Options.DiskQueue): when the disks fall that far behind,
+// a chunk is not written, and that is counted (Stats.DiskWriteSkips) and
+// logged (a WARN at most once a minute, with the count since the last one)
+// rather than buffered without end. The chunk stays in memory and is
+// fetched again if it is evicted before anything rewrites it. A chunk found only on disk is served from its
 // file; on its second disk hit within the memory tier's window it is also
 // read into memory (promotion), so a chunk that stays hot ends up served
 // from memory and one played once does not displace the memory tier.
@@ -70,16 +77,33 @@ func decodeMeta(key, version string, b []byte) (*Meta, error) {
 // diskTier is the Store's view of the disk store plus its write queue and
 // promotion window.
 type diskTier struct {
-	st    *disk.Store
-	queue chan diskJob
+	st     *disk.Store
+	queue  chan diskJob
+	queued atomic.Int64 // payload bytes in queue or being written
+	budget int64        // most bytes queued at once
+	warn   *ratelog.Limiter
 
 	mu     sync.Mutex
 	recent *simplelru.LRU[chunkID, struct{}] // chunks hit once on disk lately
 }
 
-func newDiskTier(st *disk.Store, writers, window int) *diskTier {
+// newDiskTier returns the disk tier over st with a write queue of budget
+// bytes of chunkSize chunks and a promotion window of window chunks.
+func newDiskTier(st *disk.Store, budget, chunkSize int64, window int, log *slog.Logger) *diskTier {
 	recent, _ := simplelru.NewLRU[chunkID, struct{}](max(window, 1024), nil)
-	return &diskTier{st: st, queue: make(chan diskJob, 4*writers), recent: recent}
+	// The channel holds the budget's worth of full chunks, and room for
+	// short ones (an object's last chunk) up to four times as many.
+	slots := int(min(4*budget/chunkSize, 1<<16))
+	return &diskTier{st: st, queue: make(chan diskJob, slots), budget: budget, recent: recent,
+		warn: ratelog.New(log, time.Minute)}
+}
+
+// diskQueued returns the bytes waiting in the disk write queue.
+func (s *Store) diskQueued() int64 {
+	if s.disk == nil {
+		return 0
+	}
+	return s.disk.queued.Load()
 }
 
 // secondHit records a disk hit on id and reports whether it is the second
@@ -100,9 +124,20 @@ func (s *Store) diskWriter() {
 	defer s.dwg.Done()
 	for j := range s.disk.queue {
 		err := s.disk.st.Put(disk.ID{Key: j.id.key, Index: j.id.idx}, j.meta.version, encodeMeta(j.meta), j.data)
+		s.disk.queued.Add(-int64(len(j.data)))
 		if err != nil {
 			s.diskWriteErrors.Add(1)
-			s.log.Debug("chunk not written to disk", "key", j.id.key, "chunk", j.id.idx, "err", err)
+			// The disk store logs what takes a disk out of service; this
+			// says what it cost, once a minute per kind of failure.
+			cause := "other"
+			switch {
+			case errors.Is(err, disk.ErrNoDisk):
+				cause = "no disk"
+			case errors.Is(err, disk.ErrClosed):
+				cause = "closed"
+			}
+			s.disk.warn.Log(slog.LevelWarn, "write error: "+cause, "chunk not written to disk",
+				"key", j.id.key, "chunk", j.id.idx, "err", err, "errors_total", s.diskWriteErrors.Load())
 			continue
 		}
 		s.diskWrites.Add(1)
@@ -118,11 +153,18 @@ func (s *Store) keep(id chunkID, meta *Meta, data []byte) {
 	if s.disk == nil {
 		return
 	}
-	select {
-	case s.disk.queue <- diskJob{id, meta, data}:
-	default:
-		s.diskWriteSkipped.Add(1)
+	n := int64(len(data))
+	if s.disk.queued.Add(n) <= s.disk.budget {
+		select {
+		case s.disk.queue <- diskJob{id, meta, data}:
+			return
+		default: // out of slots: a flood of short chunks
+		}
 	}
+	s.disk.queued.Add(-n)
+	skipped := s.diskWriteSkipped.Add(1)
+	s.disk.warn.Log(slog.LevelWarn, "queue full", "disk write queue full: chunk kept in memory only",
+		"queued_bytes", s.disk.queued.Load(), "queue_budget", s.disk.budget, "skipped_total", skipped)
 }
 
 // diskObject returns the object version the disk tier holds for key, if any.
