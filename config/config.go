@@ -3,13 +3,14 @@ package config
 import (
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"time"
 	"unicode"
+
+	"edgecache/origin"
 )
 
 // Config is the whole configuration of the edgecache daemon. The zero
@@ -363,21 +364,8 @@ func (k *checker) originURL(path, raw string) {
 		k.fail(path, raw, "required: the origin's base URL, e.g. http://origin.example.com")
 		return
 	}
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		if ue, ok := err.(*url.Error); ok {
-			err = ue.Err
-		}
-		k.fail(path, raw, "%q is not a URL: %v", raw, err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		k.fail(path, raw, "%q: want an http:// or https:// URL", raw)
-	case u.Host == "" || u.Hostname() == "":
-		k.fail(path, raw, "%q has no host", raw)
-	case u.RawQuery != "" || u.ForceQuery:
-		k.fail(path, raw, "%q has a query; the origin URL cannot", raw)
-	case u.Fragment != "" || strings.Contains(raw, "#"):
-		k.fail(path, raw, "%q has a fragment; the origin URL cannot", raw)
+	if _, err := origin.ParseBaseURL(raw); err != nil {
+		k.fail(path, raw, "%v", err)
 	}
 }
 

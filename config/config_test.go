@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"edgecache/cache/policy"
+	"edgecache/origin"
 )
 
 // exported returns a copy of c without its unexported bookkeeping.
@@ -62,15 +63,15 @@ func TestValidationRules(t *testing.T) {
 		{"origin:\n  url: \"\"\n", `f.yaml:2: origin.url: required: the origin's base URL, e.g. http://origin.example.com`},
 		{"origin:\n  url: origin.example.com\n", `f.yaml:2: origin.url: "origin.example.com": want an http:// or https:// URL`},
 		{"origin:\n  url: ftp://o\n", `f.yaml:2: origin.url: "ftp://o": want an http:// or https:// URL`},
-		{"origin:\n  url: \"http://\"\n", `f.yaml:2: origin.url: "http://" has no host`},
-		{"origin:\n  url: \"http://:80\"\n", `f.yaml:2: origin.url: "http://:80" has no host`},
-		{"origin:\n  url: \"http:o\"\n", `f.yaml:2: origin.url: "http:o" has no host`},
-		{"origin:\n  url: \"http://o/?a=1\"\n", `f.yaml:2: origin.url: "http://o/?a=1" has a query; the origin URL cannot`},
-		{"origin:\n  url: \"http://o/?\"\n", `f.yaml:2: origin.url: "http://o/?" has a query; the origin URL cannot`},
-		{"origin:\n  url: \"http://o/#x\"\n", `f.yaml:2: origin.url: "http://o/#x" has a fragment; the origin URL cannot`},
-		{"origin:\n  url: \"http://o/#\"\n", `f.yaml:2: origin.url: "http://o/#" has a fragment; the origin URL cannot`},
-		{"origin:\n  url: \"http://o:port\"\n", `f.yaml:2: origin.url: "http://o:port" is not a URL: invalid port ":port" after host`},
-		{"origin:\n  url: \"http://o\\x7f\"\n", `f.yaml:2: origin.url: "http://o\x7f" is not a URL: net/url: invalid control character in URL`},
+		{"origin:\n  url: \"http://\"\n", `f.yaml:2: origin.url: "http://": no host`},
+		{"origin:\n  url: \"http://:80\"\n", `f.yaml:2: origin.url: "http://:80": no host`},
+		{"origin:\n  url: \"http:o\"\n", `f.yaml:2: origin.url: "http:o": no host`},
+		{"origin:\n  url: \"http://o/?a=1\"\n", `f.yaml:2: origin.url: "http://o/?a=1": a query is not allowed`},
+		{"origin:\n  url: \"http://o/?\"\n", `f.yaml:2: origin.url: "http://o/?": a query is not allowed`},
+		{"origin:\n  url: \"http://o/#x\"\n", `f.yaml:2: origin.url: "http://o/#x": a fragment is not allowed`},
+		{"origin:\n  url: \"http://o/#\"\n", `f.yaml:2: origin.url: "http://o/#": a fragment is not allowed`},
+		{"origin:\n  url: \"http://o:port\"\n", `f.yaml:2: origin.url: "http://o:port": not a URL: invalid port ":port" after host`},
+		{"origin:\n  url: \"http://o\\x7f\"\n", `f.yaml:2: origin.url: "http://o\x7f": not a URL: net/url: invalid control character in URL`},
 		// origin timeouts and conns
 		{withURL + "  connect_timeout: 0s\n", `f.yaml:3: origin.connect_timeout: must be > 0, got 0s`},
 		{withURL + "  first_byte_timeout: -1s\n", `f.yaml:3: origin.first_byte_timeout: must be > 0, got -1s`},
@@ -117,7 +118,7 @@ func TestValidBoundaries(t *testing.T) {
 		withURL + "  max_conns: 65536\n",
 		"listen: \"127.0.0.1:0\"\n" + withURL,
 		"listen: \"[::1]:http\"\n" + withURL,
-		"origin:\n  url: HTTPS://User:pw@Origin.Example:8443/base/path\n",
+		"origin:\n  url: HTTPS://Origin.Example:8443/base/path\n",
 		withURL + "cache:\n  chunk_size: 64KiB\n  memory: 256KiB\n",
 		withURL + "cache:\n  chunk_size: 64MiB\n  memory: 256MiB\n",
 		withURL + "cache:\n  negative_ttl: 0\n  key_query_params: [v, quality, \"x-y\"]\n",
@@ -275,5 +276,36 @@ func TestLoad(t *testing.T) {
 func TestPoliciesMatchPackagePolicy(t *testing.T) {
 	if !slices.Equal(Policies, policy.Names()) {
 		t.Fatalf("config.Policies %q, policy.Names() %q", Policies, policy.Names())
+	}
+}
+
+// Issue #8 §8: config check and serve accept exactly the same origin URLs:
+// one validation (origin.ParseBaseURL), one table for both.
+func TestOriginURLOneValidation(t *testing.T) {
+	for _, tc := range []struct {
+		url string
+		ok  bool
+	}{
+		{"http://127.0.0.1:8081", true},
+		{"https://origin.example/pre/fix/", true},
+		{"http://[::1]:8081/", true},
+		{"http://u:p@h/", false},
+		{"http://u@h/", false},
+		{"ftp://h/", false},
+		{"h:8081", false},
+		{"http://", false},
+		{"http:o", false},
+		{"http://h/?q=1", false},
+		{"http://h/#f", false},
+		{"http://h/%zz", false},
+		{"http://h:port/", false},
+	} {
+		cfg := Default()
+		cfg.Origin.URL = tc.url
+		cfgErr := cfg.Validate()
+		_, clientErr := origin.NewClient(tc.url, origin.Options{})
+		if (cfgErr == nil) != tc.ok || (clientErr == nil) != tc.ok {
+			t.Errorf("%q: config check error %v, origin client error %v; want ok=%v from both", tc.url, cfgErr, clientErr, tc.ok)
+		}
 	}
 }

@@ -127,28 +127,54 @@ func (e *errConnectTimeout) Error() string { return "connect timeout: " + e.err.
 func (e *errConnectTimeout) Unwrap() error { return e.err }
 func (e *errConnectTimeout) Timeout() bool { return true }
 
+// BaseURLError says why an origin base URL was refused.
+type BaseURLError struct {
+	URL    string // the URL as given
+	Reason string // what is wrong with it
+}
+
+func (e *BaseURLError) Error() string { return fmt.Sprintf("%q: %s", e.URL, e.Reason) }
+
+// ParseBaseURL parses and checks an origin's base URL: http or https, a
+// host, an optional path prefix, and no user info, query or fragment. It is
+// the one check of an origin URL: NewClient and the configuration's
+// validation (edgecache config check) both use it, so they accept exactly
+// the same URLs. Its errors are *BaseURLError.
+func ParseBaseURL(base string) (*url.URL, error) {
+	bad := func(reason string) (*url.URL, error) {
+		return nil, &BaseURLError{URL: base, Reason: reason}
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return bad("not a URL: " + err.Error())
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return bad("want an http:// or https:// URL")
+	case u.Opaque != "" || u.Host == "" || u.Hostname() == "":
+		return bad("no host")
+	case u.User != nil:
+		return bad("user info is not supported (credentials do not belong in the origin URL)")
+	case u.RawQuery != "" || u.ForceQuery:
+		return bad("a query is not allowed")
+	case u.Fragment != "" || strings.Contains(base, "#"):
+		return bad("a fragment is not allowed")
+	}
+	return u, nil
+}
+
 // NewClient returns a Client for the origin at base, e.g.
 // "http://127.0.0.1:8081" or "https://origin.example/prefix". base must be
 // an http or https URL with a host and may carry a path prefix, but no
 // query, fragment or user info.
 func NewClient(base string, opt Options) (*Client, error) {
-	u, err := url.Parse(base)
+	u, err := ParseBaseURL(base)
 	if err != nil {
-		return nil, fmt.Errorf("origin: bad base URL %q: %w", base, err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("origin: base URL %q: scheme must be http or https", base)
-	case u.Host == "" || u.Hostname() == "":
-		return nil, fmt.Errorf("origin: base URL %q: no host", base)
-	case u.User != nil:
-		return nil, fmt.Errorf("origin: base URL %q: user info not supported", base)
-	case u.RawQuery != "" || u.ForceQuery:
-		return nil, fmt.Errorf("origin: base URL %q: query not allowed", base)
-	case u.Fragment != "" || strings.Contains(base, "#"):
-		return nil, fmt.Errorf("origin: base URL %q: fragment not allowed", base)
-	case u.Opaque != "":
-		return nil, fmt.Errorf("origin: base URL %q: not a hierarchical URL", base)
+		return nil, fmt.Errorf("origin: bad base URL %w", err)
 	}
 	if opt.ConnectTimeout <= 0 {
 		opt.ConnectTimeout = DefaultConnectTimeout
