@@ -90,5 +90,5 @@ func truncated(err error) bool {
 // EROFS, EACCES, ...) rather than a missing or damaged file.
 func diskFault(err error) bool {
 	return err != nil && !notExist(err) && !truncated(err) &&
-		!errors.Is(err, errCorrupt) && !errors.Is(err, errChecksum) && !errors.Is(err, errForeign)
+		!errors.Is(err, errCorrupt) && !errors.Is(err, ErrChecksum) && !errors.Is(err, errForeign)
 }

@@ -103,6 +103,7 @@ type entry struct {
 	state    uint8
 	dead     bool // a writing entry dropped before its commit: the writer deletes its file
 	verified bool // payload checksum checked since it was loaded from disk
+	suspect  bool // queued for verification by Suspect
 }
 
 // disk is one configured directory.
@@ -156,11 +157,13 @@ type Store struct {
 	live    []*disk   // disks in service, for placement
 	closed  bool
 
-	stateMu sync.Mutex     // serializes state file updates
-	ops     sync.WaitGroup // in-flight Get/Put/Remove, waited for by Close
-	loadWG  sync.WaitGroup
-	ready   chan struct{}
-	stop    chan struct{}
+	stateMu  sync.Mutex     // serializes state file updates
+	ops      sync.WaitGroup // in-flight Get/Put/Remove, waited for by Close
+	loadWG   sync.WaitGroup
+	bg       sync.WaitGroup // verifier, scrubber, checker: stopped by Close
+	suspects chan suspectReq
+	ready    chan struct{}
+	stop     chan struct{}
 
 	hits, misses, puts, rejected, evictions atomic.Int64
 	checksumFailures, corrupt, ioErrors     atomic.Int64
@@ -190,6 +193,7 @@ func Open(opt Options) (*Store, error) {
 		busy:       make(map[string]chan struct{}),
 		ready:      make(chan struct{}),
 		stop:       make(chan struct{}),
+		suspects:   make(chan suspectReq, suspectQueue),
 		nonce:      strconv.FormatInt(time.Now().UnixNano(), 36) + "." + strconv.Itoa(os.Getpid()),
 	}
 	s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
@@ -289,6 +293,8 @@ func Open(opt Options) (*Store, error) {
 		s.loadWG.Wait()
 		close(s.ready)
 	}()
+	s.bg.Add(1)
+	go s.verifier()
 	return s, nil
 }
 
@@ -761,6 +767,7 @@ func (s *Store) Get(id ID, version string) (*Chunk, error) {
 	path := d.chunkPath(kh, id.Index)
 	c, err := s.open(d, path, id, version, hlen, plen, verified)
 	if err == nil {
+		c.e, c.h = e, h
 		if !verified {
 			s.mu.Lock()
 			if s.idx[h] == e {
@@ -772,46 +779,12 @@ func (s *Store) Get(id ID, version string) (*Chunk, error) {
 		return c, nil
 	}
 	s.misses.Add(1)
-	if diskFault(err) {
-		s.diskFailed(d, err)
-		return nil, ErrNotFound
-	}
-	// A foreign file (a valid chunk of another key) is left to its owner;
-	// anything else damaged is deleted.
-	del := !notExist(err) && !errors.Is(err, errForeign)
-	s.mu.Lock()
-	current := s.idx[h] == e
-	if current {
-		d.pol.Remove(h)
-		s.dropLocked(h, e, del)
-	}
-	ps := s.takePendingLocked()
-	s.mu.Unlock()
-	s.unlink(ps)
-	if !current {
-		// Replaced, evicted or removed since we looked it up: we may have
-		// opened its successor, or nothing. Just a miss.
-		return nil, ErrNotFound
-	}
-	switch {
-	case notExist(err):
-		s.log.Debug("chunk file vanished, dropped", "path", path)
-	case errors.Is(err, errForeign):
-		s.log.Warn("chunk file holds another chunk, dropped from the index", "path", path, "error", err)
-	case errors.Is(err, errChecksum):
-		s.checksumFailures.Add(1)
-		s.log.Warn("chunk checksum mismatch, dropped", "path", path, "key", id.Key, "index", id.Index)
-	default:
-		s.corrupt.Add(1)
-		s.log.Warn("damaged chunk file, dropped", "path", path, "error", err)
-	}
+	s.reject(d, h, e, path, id, err)
 	return nil, ErrNotFound
 }
 
-var (
-	errChecksum = errors.New("payload checksum mismatch")
-	errForeign  = errors.New("chunk file holds another chunk")
-)
+// errForeign marks a chunk file that holds a valid chunk of another key.
+var errForeign = errors.New("chunk file holds another chunk")
 
 // open opens and checks a chunk file.
 func (s *Store) open(d *disk, path string, id ID, version string, hlen, plen int64, verified bool) (*Chunk, error) {
@@ -819,7 +792,7 @@ func (s *Store) open(d *disk, path string, id ID, version string, hlen, plen int
 	if err != nil {
 		return nil, fmt.Errorf("disk: open chunk: %w", err)
 	}
-	c := &Chunk{f: f, off: hlen, n: plen, s: s, d: d}
+	c := &Chunk{f: f, off: hlen, n: plen, s: s, d: d, id: id, path: path}
 	if err := s.check(c, path, id, version, verified); err != nil {
 		f.Close()
 		return nil, err
@@ -850,6 +823,7 @@ func (s *Store) check(c *Chunk, path string, id ID, version string, verified boo
 	if fi.Size() != c.off+c.n {
 		return fmt.Errorf("disk: chunk %s: %w: %d bytes, want %d", path, errCorrupt, fi.Size(), c.off+c.n)
 	}
+	c.crc = hd.crc
 	if verified {
 		return nil
 	}
@@ -858,7 +832,7 @@ func (s *Store) check(c *Chunk, path string, id ID, version string, verified boo
 		return fmt.Errorf("disk: read chunk %s: %w", path, err)
 	}
 	if sum != hd.crc {
-		return fmt.Errorf("disk: chunk %s: %w", path, errChecksum)
+		return fmt.Errorf("disk: chunk %s (key %q, index %d): %w", path, id.Key, id.Index, ErrChecksum)
 	}
 	return nil
 }
@@ -928,6 +902,7 @@ func (s *Store) shutdown(snapshot bool) error {
 	s.mu.Unlock()
 	close(s.stop)
 	s.loadWG.Wait()
+	s.bg.Wait()
 	s.ops.Wait()
 	var errs []error
 	if snapshot {
@@ -1003,11 +978,16 @@ func (s *Store) Stats() Stats {
 // A Chunk is not safe for concurrent use of Section's file offset, but
 // ReadAt may be called concurrently.
 type Chunk struct {
-	f   File
-	off int64 // file offset of the payload
-	n   int64 // payload length
-	s   *Store
-	d   *disk
+	f    File
+	off  int64  // file offset of the payload
+	n    int64  // payload length
+	crc  uint32 // CRC-32C of the payload, from the header
+	s    *Store
+	d    *disk
+	e    *entry // the index entry Get found (it may have been dropped since)
+	h    uint64 // its handle
+	id   ID
+	path string
 }
 
 // Len returns the payload length.

@@ -1,0 +1,164 @@
+package disk
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"testing"
+	"time"
+)
+
+// flipByte flips one bit of the byte at offset off from the end of the file
+// at path (off 1 is the last byte), in place: same inode, same size.
+func flipByte(t testing.TB, path string, fromEnd int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	o := fi.Size() - fromEnd
+	if _, err := f.ReadAt(b, o); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x10
+	if _, err := f.WriteAt(b, o); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds or 10 s pass.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestReadAllVerified(t *testing.T) {
+	const size = 40_000
+	cases := []struct {
+		name     string
+		damage   func(t *testing.T, path string)
+		checksum bool  // a checksum failure (else Corrupt)
+		wantErr  error // what the error wraps
+	}{
+		{"first payload byte", func(t *testing.T, p string) { flipByte(t, p, size) }, true, ErrChecksum},
+		{"last payload byte", func(t *testing.T, p string) { flipByte(t, p, 1) }, true, ErrChecksum},
+		{"middle payload byte", func(t *testing.T, p string) { flipByte(t, p, size/2) }, true, ErrChecksum},
+		{"truncated", func(t *testing.T, p string) {
+			fi, _ := os.Stat(p)
+			os.Truncate(p, fi.Size()-100)
+		}, false, io.ErrUnexpectedEOF},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dirs, state := mkdirs(t, 2, 16<<20)
+			s, lb := open(t, Options{Dirs: dirs, StateFile: state})
+			ids := fill(t, s, 6, size)
+			victim := ids[3]
+			want := payload(victim, "etag-1", size)
+
+			// Clean: the bytes come back verified.
+			c, err := s.Get(victim, "etag-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			dst := make([]byte, c.Len())
+			if err := c.ReadAllVerified(dst); err != nil || !bytes.Equal(dst, want) {
+				t.Fatalf("ReadAllVerified of a good chunk: %v (equal %v)", err, bytes.Equal(dst, want))
+			}
+			if err := c.ReadAllVerified(dst[1:]); err == nil {
+				t.Error("ReadAllVerified into a short buffer succeeded")
+			}
+			c.Close()
+
+			// Damaged in place after it was verified (here while open; a
+			// payload damaged before Get is opened too, as its payload was
+			// verified once): ReadAllVerified refuses it.
+			path := chunkFile(t, dirs, victim)
+			c, err = s.Get(victim, "etag-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.damage(t, path)
+			err = c.ReadAllVerified(dst)
+			c.Close()
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("ReadAllVerified of a damaged chunk: %v, want %v", err, tc.wantErr)
+			}
+			if !bytes.Equal(dst, make([]byte, len(dst))) {
+				t.Error("damaged bytes left in dst")
+			}
+			st := s.Stats()
+			if tc.checksum && st.ChecksumFailures != 1 || !tc.checksum && st.Corrupt != 1 {
+				t.Errorf("checksum failures %d, corrupt %d", st.ChecksumFailures, st.Corrupt)
+			}
+			if st.IOErrors != 0 || st.OutOfService != 0 {
+				t.Errorf("damage counted as a disk fault: %+v", st)
+			}
+			if tc.checksum && lb.count("chunk checksum mismatch, dropped") != 1 {
+				t.Error("no WARN for the mismatch")
+			}
+			mustMiss(t, s, victim, "etag-1")
+			if fileExists(path) {
+				t.Error("damaged file not deleted")
+			}
+			for _, id := range ids {
+				if id != victim {
+					mustGet(t, s, id, "etag-1", payload(id, "etag-1", size))
+				}
+			}
+		})
+	}
+}
+
+func TestSuspect(t *testing.T) {
+	const size = 30_000
+	dirs, state := mkdirs(t, 1, 16<<20)
+	s, lb := open(t, Options{Dirs: dirs, StateFile: state})
+	ids := fill(t, s, 4, size)
+
+	// A good chunk stays.
+	c, err := s.Get(ids[0], "etag-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Suspect()
+	c.Suspect() // already queued: dropped
+	c.Close()
+
+	// A damaged one goes.
+	path := chunkFile(t, dirs, ids[1])
+	flipByte(t, path, 7)
+	c, err = s.Get(ids[1], "etag-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Suspect()
+	c.Close()
+	waitFor(t, "the suspect chunk to be dropped", func() bool { return s.Stats().ChecksumFailures == 1 })
+	mustMiss(t, s, ids[1], "etag-1")
+	if fileExists(path) {
+		t.Error("damaged file not deleted")
+	}
+	if lb.count("chunk checksum mismatch, dropped") != 1 {
+		t.Error("no WARN for the mismatch")
+	}
+	for _, id := range []ID{ids[0], ids[2], ids[3]} {
+		mustGet(t, s, id, "etag-1", payload(id, "etag-1", size))
+	}
+	// A Suspect after Close is harmless.
+	s.Close()
+	c.Suspect()
+}
