@@ -23,7 +23,24 @@ type Reader struct {
 	f   *flight     // the chunk's flight, when neither had it
 	buf []byte      // read buffer for dc when the writer cannot take a file
 	err error
+
+	// Chunks resolved by Pin, held until the Reader reaches them:
+	// pins[i] is chunk pinFrom+i.
+	pins    [PinChunks]pin
+	npins   int
+	pinFrom int64
 }
+
+// pin is a chunk a Reader holds ahead of reading it: its bytes in memory
+// (a reference keeps them valid after an eviction), or its open file.
+type pin struct {
+	data []byte
+	dc   *disk.Chunk
+}
+
+// PinChunks is the most chunks Pin holds for one Reader: 16 MiB at the
+// default chunk size, more than any media segment.
+const PinChunks = 16
 
 // NewReader returns a Reader of bytes [off, off+n) of meta's version. The
 // range must lie within the object.
@@ -32,7 +49,8 @@ func (s *Store) NewReader(meta *Meta, off, n int64) *Reader {
 	if r == nil {
 		r = new(Reader)
 	}
-	*r = Reader{s: s, meta: meta, pos: off, end: off + n, idx: -1, buf: r.buf}
+	buf := r.buf
+	*r = Reader{s: s, meta: meta, pos: off, end: off + n, idx: -1, buf: buf}
 	if off < 0 || n < 0 || off+n > meta.Size {
 		r.err = fmt.Errorf("range [%d,%d) outside %s (%d bytes)", off, off+n, meta.Key, meta.Size)
 	}
@@ -160,6 +178,11 @@ func (r *Reader) enter() int64 {
 		r.dc = nil
 	}
 	r.idx = idx
+	if i := idx - r.pinFrom; i >= 0 && i < int64(r.npins) && (r.pins[i].data != nil || r.pins[i].dc != nil) {
+		r.cur, r.dc, r.f = r.pins[i].data, r.pins[i].dc, nil
+		r.pins[i] = pin{}
+		return idx
+	}
 	r.cur, r.dc, r.f = r.s.chunkFor(r.meta, idx)
 	if r.f == nil {
 		return idx
@@ -202,12 +225,51 @@ func (r *Reader) sendFile(w io.Writer, rf io.ReaderFrom) (int64, error) {
 	return m, err
 }
 
+// Pin resolves the chunks the Reader will send, up to max (at most
+// PinChunks) from the start of its range, and holds them until it reaches
+// them: a chunk found in memory or on disk now is served from there even if
+// it is evicted meanwhile. It returns how many of the range's chunks it
+// found in memory and only on disk, and how many chunks the range spans;
+// chunks past the pinned ones are counted as they are now, without holding
+// them. This is what makes a Cache-Status computed from it exact for every
+// response of up to max chunks. Call it once, before reading.
+func (r *Reader) Pin(max int) (mem, onDisk, total int) {
+	if r.err != nil || r.pos >= r.end {
+		return 0, 0, 0
+	}
+	c := r.s.chunk
+	first, last := r.pos/c, (r.end-1)/c
+	total = int(last - first + 1)
+	max = min(max, PinChunks, total)
+	r.pinFrom, r.npins = first, max
+	for i := range max {
+		data, dc := r.s.resident(r.meta, first+int64(i))
+		r.pins[i] = pin{data, dc}
+		switch {
+		case data != nil:
+			mem++
+		case dc != nil:
+			onDisk++
+		}
+	}
+	if rest := first + int64(max); rest <= last {
+		m, d, _ := r.s.Residency(r.meta, rest*c, r.end-rest*c)
+		mem, onDisk = mem+m, onDisk+d
+	}
+	return mem, onDisk, total
+}
+
 // Close releases the Reader; it must not be used afterwards. Flights it
 // joined carry on for the cache.
 func (r *Reader) Close() error {
 	s := r.s
 	if r.dc != nil {
 		r.dc.Close()
+	}
+	for i := range r.npins {
+		if dc := r.pins[i].dc; dc != nil {
+			dc.Close()
+		}
 	}
 	buf := r.buf
 	*r = Reader{buf: buf}

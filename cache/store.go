@@ -322,11 +322,7 @@ func (s *Store) learn(m *Meta) {
 func (s *Store) chunkFor(meta *Meta, idx int64) ([]byte, *disk.Chunk, *flight) {
 	id := chunkID{meta.Key, idx}
 	for {
-		if c, ok := s.mem.get(id); ok && c.version == meta.version {
-			s.chunkHits.Add(1)
-			return c.data, nil, nil
-		}
-		if dc, data := s.diskChunk(meta, idx); dc != nil || data != nil {
+		if data, dc := s.resident(meta, idx); data != nil || dc != nil {
 			return data, dc, nil
 		}
 		if f := s.flight(id, meta); f != nil {
@@ -334,6 +330,18 @@ func (s *Store) chunkFor(meta *Meta, idx int64) ([]byte, *disk.Chunk, *flight) {
 			return nil, nil, f
 		}
 	}
+}
+
+// resident returns chunk idx of meta's version if a tier holds it: its
+// bytes from memory (or just promoted from disk), else its open file on
+// disk; nil, nil if neither holds it.
+func (s *Store) resident(meta *Meta, idx int64) ([]byte, *disk.Chunk) {
+	if c, ok := s.mem.get(chunkID{meta.Key, idx}); ok && c.version == meta.version {
+		s.chunkHits.Add(1)
+		return c.data, nil
+	}
+	dc, data := s.diskChunk(meta, idx)
+	return data, dc
 }
 
 // prefetch starts fetching chunk idx of meta's version unless memory holds it

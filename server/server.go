@@ -238,18 +238,23 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 
 // single answers with one span of the object as the body.
 func (s *Server) single(ctx *fasthttp.RequestCtx, meta *cache.Meta, st cache.Status, head bool, code int, off, n int64) {
-	inMem, onDisk, total := s.store.Residency(meta, off, n)
-	ctx.Response.Header.Set("Cache-Status", s.lookupStatus(st, inMem, onDisk, total))
 	ctx.SetStatusCode(code)
 	if head || n == 0 {
+		inMem, onDisk, total := s.store.Residency(meta, off, n)
+		ctx.Response.Header.Set("Cache-Status", s.lookupStatus(st, inMem, onDisk, total))
 		ctx.Response.Header.SetContentLength(int(n))
 		return
 	}
+	// The Reader holds the chunks it counts, so the Cache-Status says
+	// where the bytes it sends come from, not where they were a moment ago.
+	r := s.store.NewReader(meta, off, n)
+	inMem, onDisk, total := r.Pin(cache.PinChunks)
+	ctx.Response.Header.Set("Cache-Status", s.lookupStatus(st, inMem, onDisk, total))
 	s.deadline(ctx, n)
 	if inMem+onDisk < total {
 		ctx.Response.ImmediateHeaderFlush = true // a miss: let the player see headers while bytes arrive
 	}
-	ctx.SetBodyStream(s.store.NewReader(meta, off, n), int(n))
+	ctx.SetBodyStream(r, int(n))
 }
 
 // deadline gives the response time to be written at the minimum send rate.
