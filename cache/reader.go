@@ -1,8 +1,11 @@
 package cache
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"syscall"
 
 	"edgecache/cache/disk"
 )
@@ -69,23 +72,15 @@ func (r *Reader) next() ([]byte, error) {
 	c := r.s.chunk
 	idx := r.enter()
 	lo, hi := int(r.pos-idx*c), int(min(c, r.end-idx*c))
+	if r.dc != nil {
+		r.copyDisk(idx)
+	}
 	if r.cur != nil {
 		if len(r.cur) < hi {
 			r.err = fmt.Errorf("chunk %d of %s holds %d bytes, want %d", idx, r.meta.Key, len(r.cur), hi)
 			return nil, r.err
 		}
 		return r.cur[lo:hi], nil
-	}
-	if r.dc != nil {
-		if r.buf == nil {
-			r.buf = make([]byte, diskReadBuf)
-		}
-		k := min(hi-lo, len(r.buf))
-		if _, err := r.dc.ReadAt(r.buf[:k], int64(lo)); err != nil {
-			r.err = fmt.Errorf("chunk %d of %s on disk: %w", idx, r.meta.Key, err)
-			return nil, r.err
-		}
-		return r.buf[:k], nil
 	}
 	f := r.f
 	<-f.ready
@@ -119,8 +114,31 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// diskReadBuf is the read buffer of a Reader copying from a disk chunk.
-const diskReadBuf = 256 << 10
+// copyDisk replaces the current disk chunk, about to be copied through
+// user space, by its bytes read into the Reader's buffer and verified
+// against the chunk's checksum. A chunk that fails (damaged in place since
+// it was last verified, or unreadable) has been dropped by the disk store:
+// it is fetched again, and its bytes come from that flight.
+func (r *Reader) copyDisk(idx int64) {
+	dc := r.dc
+	r.dc = nil
+	n := int(dc.Len())
+	if cap(r.buf) < n {
+		r.buf = make([]byte, n)
+	}
+	err := dc.ReadAllVerified(r.buf[:n])
+	dc.Close()
+	if err == nil {
+		r.cur = r.buf[:n]
+		return
+	}
+	r.s.diskBadReads.Add(1)
+	r.s.log.Warn("chunk on disk failed verification; fetching it again", "key", r.meta.Key, "chunk", idx, "err", err)
+	r.cur, r.dc, r.f = r.s.chunkFor(r.meta, idx)
+	if r.dc != nil { // another copy appeared on disk meanwhile: verify it too
+		r.copyDisk(idx)
+	}
+}
 
 // flightWriteMax is the most WriteTo writes at once from a chunk that is
 // still being fetched.
@@ -221,6 +239,10 @@ func (r *Reader) sendFile(w io.Writer, rf io.ReaderFrom) (int64, error) {
 	}
 	if err != nil {
 		r.err = err
+		if !clientGone(err) {
+			// The file may be what failed: have the disk store verify it.
+			r.dc.Suspect()
+		}
 	}
 	return m, err
 }
@@ -277,4 +299,12 @@ func (r *Reader) Close() error {
 		s.readers.Put(r)
 	}
 	return nil
+}
+
+// clientGone reports whether err is the client's connection failing (it
+// went away or stopped reading), not the disk.
+func clientGone(err error) bool {
+	var ne net.Error
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, net.ErrClosed) || (errors.As(err, &ne) && ne.Timeout())
 }

@@ -69,6 +69,7 @@ type Stats struct {
 	DiskWriteErrors int64 // chunk writes the disk tier refused or failed
 	DiskWriteSkips  int64 // chunks not written because the disk write queue was full
 	DiskQueueBytes  int64 // bytes of chunks waiting in the disk write queue now
+	DiskBadReads    int64 // disk chunks that failed verification or reading when copied, and were fetched again
 	FetchBytes      int64 // fetch memory held now by flights filling chunk buffers (a chunk each; at most Options.FetchMemory)
 	FetchWaits      int64 // flights that waited for fetch memory before asking the source
 	ReadAheadSkips  int64 // read-ahead fetches not started because fetch memory was in use or awaited
@@ -105,6 +106,7 @@ type Store struct {
 	originBytes, negHits, versionChanges           atomic.Int64
 	diskHits, promotions, readAheadSkips           atomic.Int64
 	diskWrites, diskWriteErrors, diskWriteSkipped  atomic.Int64
+	diskBadReads                                   atomic.Int64
 }
 
 // New returns a Store filling from src. It fails only for an unknown
@@ -213,6 +215,7 @@ func (s *Store) Stats() Stats {
 		DiskWriteErrors: s.diskWriteErrors.Load(),
 		DiskWriteSkips:  s.diskWriteSkipped.Load(),
 		DiskQueueBytes:  s.diskQueued(),
+		DiskBadReads:    s.diskBadReads.Load(),
 		FetchBytes:      s.fetch.held.Load(),
 		FetchWaits:      s.fetch.waits.Load(),
 		ReadAheadSkips:  s.readAheadSkips.Load(),

@@ -206,11 +206,14 @@ func (s *Store) diskChunk(meta *Meta, idx int64) (*disk.Chunk, []byte) {
 		s.diskHits.Add(1)
 		return c, nil
 	}
+	// Bytes copied into memory are served from there from now on: verify
+	// them first (the disk store drops a damaged chunk, counts and logs it).
 	data := make([]byte, want)
-	_, err = c.ReadAt(data, 0)
+	err = c.ReadAllVerified(data)
 	c.Close()
 	if err != nil {
-		s.log.Warn("reading chunk from disk failed", "key", meta.Key, "chunk", idx, "err", err)
+		s.diskBadReads.Add(1)
+		s.log.Warn("chunk on disk failed verification; fetching it again", "key", meta.Key, "chunk", idx, "err", err)
 		return nil, nil
 	}
 	s.diskHits.Add(1)

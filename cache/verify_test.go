@@ -1,0 +1,110 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// chunkFiles lists the chunk files under the cache dir d1 of dir.
+func chunkFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	filepath.Walk(filepath.Join(dir, "d1", "chunks"), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	return files
+}
+
+// damageInPlace flips one payload byte of the file without replacing it
+// (same inode, as a failing disk or a stray write would).
+func damageInPlace(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	b := []byte{0}
+	f.ReadAt(b, fi.Size()-100)
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, fi.Size()-100); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Issue #8 §3: bytes damaged on disk while the daemon runs, after the chunk
+// was verified (or written by this process), are never copied out: the copy
+// path and the promotion to memory verify the checksum and refetch.
+func TestDiskCorruptedWhileRunning(t *testing.T) {
+	for _, path := range []string{"copy", "promotion"} {
+		t.Run(path, func(t *testing.T) {
+			dir := t.TempDir()
+			sizes := map[string]int64{"/c": 3 * testChunk, "/other": 8 * testChunk}
+			src := newFake(sizes)
+			ds := openDisk(t, dir, 64*testChunk)
+			defer ds.Close()
+			s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 4 * testChunk, Disk: ds})
+			defer s.Close()
+			readRange(t, s, "/c", 0, -1)
+			for i := 0; len(chunkFiles(t, dir)) < 3; i++ {
+				if i > 1000 {
+					t.Fatal("chunks never reached the disk")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			readRange(t, s, "/other", 0, -1) // /c is on disk only now
+			meta, _, err := s.Lookup(context.Background(), NewKey("/c"), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if path == "promotion" {
+				// A first disk hit that reads nothing (a HEAD, say): the
+				// next hit promotes the chunk into memory.
+				r := s.NewReader(meta, 0, meta.Size)
+				if _, d, _ := r.Pin(PinChunks); d != 3 {
+					t.Fatalf("%d chunks on disk, want 3", d)
+				}
+				r.Close()
+			}
+			for _, f := range chunkFiles(t, dir) {
+				if !bytes.Contains([]byte(f), []byte("-")) {
+					continue
+				}
+				damageInPlace(t, f)
+			}
+			before := src.calls.Load()
+			r := s.NewReader(meta, 0, meta.Size)
+			got, err := io.ReadAll(r) // Read copies: never sendfile
+			r.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, content("/c", 0, meta.Size)) {
+				t.Fatal("served bytes differ from the origin's")
+			}
+			if n := src.calls.Load() - before; n != 3 {
+				t.Errorf("%d origin fetches, want 3 (every damaged chunk refetched)", n)
+			}
+			if n := s.Stats().DiskBadReads; n != 3 {
+				t.Errorf("DiskBadReads %d, want 3", n)
+			}
+			if n := ds.Stats().ChecksumFailures; n != 3 {
+				t.Errorf("disk ChecksumFailures %d, want 3", n)
+			}
+			// What memory holds now is the origin's bytes.
+			got = readRange(t, s, "/c", 0, -1)
+			if !bytes.Equal(got, content("/c", 0, meta.Size)) {
+				t.Fatal("bytes differ from the origin's on the next read")
+			}
+		})
+	}
+}
