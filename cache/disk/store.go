@@ -48,6 +48,13 @@ type Options struct {
 	Logger *slog.Logger
 	// FS is the file system; default OSFS. Tests inject faults through it.
 	FS FS
+	// ScrubRate is the rate, in bytes per second, at which a background
+	// scrubber reads and verifies every chunk, pass after pass (see the
+	// package doc, Integrity). 0 means DefaultScrubRate (8 MiB/s); a
+	// negative value disables scrubbing.
+	ScrubRate int64
+
+	scrubIdle time.Duration // pause before each scrub pass; tests shorten it
 }
 
 // ID names one chunk: chunk Index of the object Key.
@@ -165,9 +172,10 @@ type Store struct {
 	ready    chan struct{}
 	stop     chan struct{}
 
-	hits, misses, puts, rejected, evictions atomic.Int64
-	checksumFailures, corrupt, ioErrors     atomic.Int64
-	outOfService                            atomic.Int64
+	hits, misses, puts, rejected, evictions    atomic.Int64
+	checksumFailures, corrupt, ioErrors        atomic.Int64
+	outOfService                               atomic.Int64
+	scrubbedBytes, scrubbedChunks, scrubPasses atomic.Int64
 }
 
 // Open opens the store: it checks that every dir exists and is writable
@@ -295,6 +303,17 @@ func Open(opt Options) (*Store, error) {
 	}()
 	s.bg.Add(1)
 	go s.verifier()
+	if opt.ScrubRate >= 0 {
+		rate, idle := opt.ScrubRate, opt.scrubIdle
+		if rate == 0 {
+			rate = DefaultScrubRate
+		}
+		if idle == 0 {
+			idle = defaultScrubIdle
+		}
+		s.bg.Add(1)
+		go s.scrubber(rate, idle)
+	}
 	return s, nil
 }
 
@@ -935,6 +954,10 @@ type Stats struct {
 	// IOErrors counts disk I/O failures; OutOfService disks taken out of
 	// service since Open.
 	IOErrors, OutOfService int64
+	// ScrubbedBytes and ScrubbedChunks count the payload bytes and chunks
+	// the scrubber verified (mismatches included, and counted in
+	// ChecksumFailures); ScrubPasses its completed passes over every chunk.
+	ScrubbedBytes, ScrubbedChunks, ScrubPasses int64
 }
 
 // DiskStats describes one cache dir.
@@ -955,6 +978,8 @@ func (s *Store) Stats() Stats {
 		Evictions:        s.evictions.Load(),
 		ChecksumFailures: s.checksumFailures.Load(), Corrupt: s.corrupt.Load(),
 		IOErrors: s.ioErrors.Load(), OutOfService: s.outOfService.Load(),
+		ScrubbedBytes: s.scrubbedBytes.Load(), ScrubbedChunks: s.scrubbedChunks.Load(),
+		ScrubPasses: s.scrubPasses.Load(),
 	}
 	select {
 	case <-s.ready:

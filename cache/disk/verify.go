@@ -152,8 +152,9 @@ func (s *Store) verifier() {
 // verify opens the file of entry e (handle h, on disk d) and checks its
 // header and payload checksum, as the first Get after a load does. A bad
 // file is rejected (see reject); a good one is marked verified. It returns
-// the payload bytes read and whether the chunk was still indexed and good.
-func (s *Store) verify(d *disk, h uint64, e *entry) (int64, bool) {
+// the payload length and whether the file was checked at all (false: e was
+// no longer indexed, or its disk no longer in service).
+func (s *Store) verify(d *disk, h uint64, e *entry) (n int64, checked bool) {
 	s.mu.Lock()
 	if s.closed || s.idx[h] != e || e.state != stateLive || !d.inService {
 		if s.idx[h] == e {
@@ -170,7 +171,7 @@ func (s *Store) verify(d *disk, h uint64, e *entry) (int64, bool) {
 	c, err := s.open(d, path, id, version, hlen, plen, false)
 	if err != nil {
 		s.reject(d, h, e, path, id, err)
-		return plen, false
+		return plen, true
 	}
 	c.Close()
 	s.mu.Lock()

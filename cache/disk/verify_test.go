@@ -64,7 +64,7 @@ func TestReadAllVerified(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dirs, state := mkdirs(t, 2, 16<<20)
-			s, lb := open(t, Options{Dirs: dirs, StateFile: state})
+			s, lb := open(t, Options{Dirs: dirs, StateFile: state, ScrubRate: -1})
 			ids := fill(t, s, 6, size)
 			victim := ids[3]
 			want := payload(victim, "etag-1", size)
@@ -126,7 +126,7 @@ func TestReadAllVerified(t *testing.T) {
 func TestSuspect(t *testing.T) {
 	const size = 30_000
 	dirs, state := mkdirs(t, 1, 16<<20)
-	s, lb := open(t, Options{Dirs: dirs, StateFile: state})
+	s, lb := open(t, Options{Dirs: dirs, StateFile: state, ScrubRate: -1})
 	ids := fill(t, s, 4, size)
 
 	// A good chunk stays.
@@ -161,4 +161,80 @@ func TestSuspect(t *testing.T) {
 	// A Suspect after Close is harmless.
 	s.Close()
 	c.Suspect()
+}
+
+func TestScrub(t *testing.T) {
+	const size = 20_000
+	dirs, state := mkdirs(t, 2, 16<<20)
+	s, lb := open(t, Options{Dirs: dirs, StateFile: state, ScrubRate: 1 << 30, scrubIdle: time.Millisecond})
+	ids := fill(t, s, 10, size)
+	waitFor(t, "a scrub pass over every chunk", func() bool {
+		st := s.Stats()
+		return st.ScrubPasses >= 2 && st.ScrubbedChunks >= int64(len(ids))
+	})
+	if st := s.Stats(); st.ChecksumFailures != 0 || st.ScrubbedBytes < int64(len(ids)*size) {
+		t.Fatalf("clean chunks: %+v", st)
+	}
+
+	// Damage two chunks in place, after they were written and scrubbed:
+	// the scrubber drops them without any Get.
+	victims := []ID{ids[2], ids[7]}
+	var paths []string
+	for _, v := range victims {
+		p := chunkFile(t, dirs, v)
+		paths = append(paths, p)
+		flipByte(t, p, size/3)
+	}
+	waitFor(t, "the scrubber to catch the damage", func() bool { return s.Stats().ChecksumFailures == 2 })
+	if n := lb.count("chunk checksum mismatch, dropped"); n != 2 {
+		t.Errorf("%d WARNs for 2 mismatches", n)
+	}
+	for i, v := range victims {
+		mustMiss(t, s, v, "etag-1")
+		if fileExists(paths[i]) {
+			t.Errorf("damaged file %s not deleted", paths[i])
+		}
+	}
+	for _, id := range ids {
+		if id != victims[0] && id != victims[1] {
+			mustGet(t, s, id, "etag-1", payload(id, "etag-1", size))
+		}
+	}
+	if st := s.Stats(); st.Corrupt != 0 || st.IOErrors != 0 {
+		t.Errorf("stats: %+v", st)
+	}
+}
+
+// TestScrubPaced checks that the scrubber keeps to its rate and that Close
+// stops it while it waits.
+func TestScrubPaced(t *testing.T) {
+	dirs, state := mkdirs(t, 1, 16<<20)
+	s, _ := open(t, Options{Dirs: dirs, StateFile: state, ScrubRate: 1, scrubIdle: time.Millisecond})
+	fill(t, s, 3, 10_000)
+	waitFor(t, "the first scrubbed chunk", func() bool { return s.Stats().ScrubbedChunks >= 1 })
+	// At 1 byte/s the next chunk is hours away.
+	time.Sleep(20 * time.Millisecond)
+	if st := s.Stats(); st.ScrubbedChunks != 1 || st.ScrubPasses != 0 {
+		t.Errorf("scrubber ran ahead of its rate: %+v", st)
+	}
+	done := make(chan error)
+	go func() { done <- s.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not stop the scrubber")
+	}
+}
+
+func TestScrubDisabled(t *testing.T) {
+	dirs, state := mkdirs(t, 1, 16<<20)
+	s, _ := open(t, Options{Dirs: dirs, StateFile: state, ScrubRate: -1, scrubIdle: time.Millisecond})
+	fill(t, s, 3, 10_000)
+	time.Sleep(20 * time.Millisecond)
+	if st := s.Stats(); st.ScrubbedChunks != 0 {
+		t.Errorf("disabled scrubber scrubbed: %+v", st)
+	}
 }

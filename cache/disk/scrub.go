@@ -1,0 +1,109 @@
+package disk
+
+import "time"
+
+// DefaultScrubRate is the scrubber's read rate when Options.ScrubRate is 0:
+// 8 MiB/s. Its CPU cost is negligible (see the package doc), so the limit is
+// the disk: 8 MiB/s is under 1% of an SSD's bandwidth and about eight 1 MiB
+// random reads a second, a few percent of an HDD's seek budget, so the
+// scrubber never competes noticeably with serving. It verifies about
+// 0.7 TB a day: a pass over a few TB every few days.
+const DefaultScrubRate = 8 << 20
+
+// defaultScrubIdle is the pause before each scrub pass (the first one
+// counts from Ready): a store that holds little does not read its few
+// chunks over and over.
+const defaultScrubIdle = time.Minute
+
+// maxScrubCredit is how far the scrubber may run ahead of its rate after it
+// fell behind (slow reads): at most this much reading at full speed.
+const maxScrubCredit = time.Second
+
+// pacer spaces reads to average at most rate bytes per second.
+type pacer struct {
+	rate int64 // bytes per second; 0: no pacing
+	next time.Time
+}
+
+// scrubber verifies every live chunk of every disk in service, at the
+// store's scrub rate, pass after pass, until Close.
+func (s *Store) scrubber(rate int64, idle time.Duration) {
+	defer s.bg.Done()
+	select {
+	case <-s.ready:
+	case <-s.stop:
+		return
+	}
+	p := &pacer{rate: rate}
+	for s.sleep(idle) && s.scrubPass(p) {
+		s.scrubPasses.Add(1)
+	}
+}
+
+// sleep waits for d, or until Close; it reports whether the store is still
+// open.
+func (s *Store) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return !s.stopped()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.stop:
+		return false
+	}
+}
+
+// scrubItem is a chunk to scrub: its handle and the entry it had when the
+// pass began (a chunk replaced since is skipped).
+type scrubItem struct {
+	h uint64
+	e *entry
+}
+
+// scrubPass verifies, once, every chunk live at its start, reading at p's
+// rate, without holding the store's lock while reading. A mismatch is
+// handled by reject: dropped, deleted, counted, logged. It reports false if
+// Close interrupted it.
+func (s *Store) scrubPass(p *pacer) bool {
+	s.mu.Lock()
+	items := make([]scrubItem, 0, len(s.idx))
+	for h, e := range s.idx {
+		if e.state == stateLive {
+			items = append(items, scrubItem{h, e})
+		}
+	}
+	s.mu.Unlock()
+	for _, it := range items {
+		if s.stopped() {
+			return false
+		}
+		d := s.disks[it.e.disk] // e.disk never changes
+		n, checked := s.verify(d, it.h, it.e)
+		if !checked {
+			continue
+		}
+		s.scrubbedChunks.Add(1)
+		s.scrubbedBytes.Add(n)
+		if !s.pace(p, n) {
+			return false
+		}
+	}
+	return true
+}
+
+// pace waits long enough after reading n bytes for the reads to average at
+// most p.rate bytes per second; it reports false if Close interrupted it.
+func (s *Store) pace(p *pacer, n int64) bool {
+	if p.rate <= 0 {
+		return true
+	}
+	now := time.Now()
+	if now.Sub(p.next) > maxScrubCredit {
+		p.next = now.Add(-maxScrubCredit)
+	}
+	p.next = p.next.Add(time.Duration(float64(n) / float64(p.rate) * float64(time.Second)))
+	return s.sleep(time.Until(p.next))
+}
