@@ -1,8 +1,10 @@
 package server
 
 import (
+	"cmp"
 	"errors"
 	"math"
+	"slices"
 )
 
 // RangeSpec is one syntactic byte-range-spec (RFC 9110 §14.1.2) with First
@@ -184,7 +186,8 @@ func FirstByte(specs []RangeSpec) (off int64, ok bool) {
 
 // Resolve turns specs into the satisfiable ranges of an object of size bytes,
 // appending them to dst in the order the client asked for (overlapping or
-// adjacent ranges are not merged) and returning the extended slice.
+// adjacent ranges are not merged here: see Coalesce) and returning the
+// extended slice.
 //
 // A spec is unsatisfiable, and dropped, if First >= size or if it is a
 // suffix range of 0 bytes (so with size 0 every spec is); Last is clamped to
@@ -230,4 +233,56 @@ func SumLength(r []ByteRange) int64 {
 		n += x.Length
 	}
 	return n
+}
+
+// CoalesceGap is the widest gap between two ranges that the server closes
+// by sending the bytes between them: less than the overhead of one more
+// multipart part (a boundary line, Content-Type and Content-Range: about
+// 100 bytes), so coalescing never makes an answer longer.
+const CoalesceGap = 80
+
+// Coalesce merges ranges that overlap or are separated by at most gap bytes,
+// as RFC 9110 §14.2 allows a server to (a cache should: every separate part
+// may cost an origin fetch), in place, and returns the shortened slice. The
+// result covers exactly the bytes of ranges plus the gaps closed, its ranges
+// are disjoint and more than gap bytes apart, and each stands where the
+// first of the ranges merged into it stood, so parts that were not merged
+// keep the client's order (RFC 9110 §15.3.7.2).
+func Coalesce(ranges []ByteRange, gap int64) []ByteRange {
+	if len(ranges) < 2 {
+		return ranges
+	}
+	// Positions sorted by start (then position); a stack array for the
+	// usual handful of ranges.
+	var posBuf [16]int
+	pos := posBuf[:0]
+	for i := range ranges {
+		pos = append(pos, i)
+	}
+	slices.SortFunc(pos, func(a, b int) int {
+		return cmp.Or(cmp.Compare(ranges[a].Start, ranges[b].Start), cmp.Compare(a, b))
+	})
+	type group struct {
+		start, end int64 // [start, end)
+		first      int   // smallest position merged into it
+	}
+	var groupBuf [16]group
+	groups := groupBuf[:0]
+	for _, p := range pos {
+		r := ranges[p]
+		if g := len(groups) - 1; g >= 0 && r.Start-groups[g].end <= gap {
+			groups[g].end = max(groups[g].end, r.Start+r.Length)
+			groups[g].first = min(groups[g].first, p)
+			continue
+		}
+		groups = append(groups, group{r.Start, r.Start + r.Length, p})
+	}
+	if len(groups) == len(ranges) {
+		return ranges
+	}
+	slices.SortFunc(groups, func(a, b group) int { return cmp.Compare(a.first, b.first) })
+	for i, g := range groups {
+		ranges[i] = ByteRange{Start: g.start, Length: g.end - g.start}
+	}
+	return ranges[:len(groups)]
 }
