@@ -90,6 +90,23 @@ type Cache struct {
 	// torn chunk) or "always" (fsync every chunk file and its directory
 	// before it becomes visible).
 	Fsync string `yaml:"fsync"`
+	// DiskQueue is the most bytes of fetched chunks waiting to be written
+	// to the disk tier; past it a chunk is not written (counted and
+	// logged). A value below 4 × ChunkSize is raised to it. Default 64MiB.
+	DiskQueue Size `yaml:"disk_queue"`
+	// FetchMemory is the most bytes of chunk buffers that origin fetches
+	// in progress may hold; a fetch past it waits. A value below 4 ×
+	// ChunkSize is raised to it. Default 64MiB.
+	FetchMemory Size `yaml:"fetch_memory"`
+	// ScrubRate is the rate, in bytes per second, at which every chunk on
+	// disk is read back and its checksum verified in the background; 0
+	// disables the scrubber. Default 8MiB.
+	ScrubRate Size `yaml:"scrub_rate"`
+	// DiskCheckInterval is how often each cache directory is checked to
+	// still be the one opened at start (device and inode of the directory
+	// and its lock file; a mount point when require_mount is set).
+	// Default 10s.
+	DiskCheckInterval Duration `yaml:"disk_check_interval"`
 }
 
 // Policies are the names cache.policy accepts: those of package
@@ -105,6 +122,10 @@ type Disk struct {
 	// Optional makes a missing or unwritable directory at start a logged
 	// warning instead of a start-up error.
 	Optional bool `yaml:"optional"`
+	// RequireMount refuses a directory that is not a mount point (at start,
+	// and takes it out of service if it stops being one), so an unmounted
+	// disk never fills the root file system.
+	RequireMount bool `yaml:"require_mount"`
 }
 
 // Server configures the client-facing HTTP server.
@@ -127,6 +148,15 @@ type Server struct {
 	// MaxRanges is the most ranges served in one multi-range request,
 	// 1..1024; a request with more gets the full object (200). Default 16.
 	MaxRanges int `yaml:"max_ranges"`
+	// MaxConnections is the most client connections served at once,
+	// 1..1000000; past it a new connection gets 503 and is closed.
+	// Default 10000.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxRangeFetchChunks is the most uncached chunks a multi-range
+	// request may have the cache fetch and store, 0..1024; past it the
+	// request's parts come from the origin as exact byte ranges, not
+	// stored. Default 4.
+	MaxRangeFetchChunks int `yaml:"max_range_fetch_chunks"`
 }
 
 // Log configures logging.
@@ -147,6 +177,9 @@ const (
 	maxOriginConns   = 65536    // largest Origin.MaxConns
 	maxPathLengthMax = 65536    // largest Server.MaxPathLength
 	maxRangesMax     = 1024     // largest Server.MaxRanges
+
+	maxConnections      = 1000000 // largest Server.MaxConnections
+	maxRangeFetchChunks = 1024    // largest Server.MaxRangeFetchChunks
 )
 
 // Default returns a configuration with every default filled in. Origin.URL,
@@ -169,6 +202,11 @@ func Default() *Config {
 			Policy:         "lru",
 			Disks:          []Disk{},
 			Fsync:          "none",
+			DiskQueue:      64 * MiB,
+			FetchMemory:    64 * MiB,
+			ScrubRate:      8 * MiB,
+
+			DiskCheckInterval: Duration(10 * time.Second),
 		},
 		Server: Server{
 			ReadTimeout:   Duration(30 * time.Second),
@@ -176,6 +214,9 @@ func Default() *Config {
 			MinSendRate:   64 * KiB,
 			MaxPathLength: 4096,
 			MaxRanges:     16,
+
+			MaxConnections:      10000,
+			MaxRangeFetchChunks: 4,
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}
@@ -281,6 +322,16 @@ func (c *Config) check(bad func(path string) bool) Errors {
 	default:
 		k.fail("cache.fsync", ca.Fsync, "%q is not an fsync policy (want none or always)", ca.Fsync)
 	}
+	if ca.DiskQueue <= 0 {
+		k.fail("cache.disk_queue", ca.DiskQueue, "must be > 0, got %s", ca.DiskQueue)
+	}
+	if ca.FetchMemory <= 0 {
+		k.fail("cache.fetch_memory", ca.FetchMemory, "must be > 0, got %s", ca.FetchMemory)
+	}
+	if ca.ScrubRate < 0 {
+		k.fail("cache.scrub_rate", ca.ScrubRate, "must be >= 0 bytes per second (0 disables), got %s", ca.ScrubRate)
+	}
+	k.positive("cache.disk_check_interval", ca.DiskCheckInterval)
 
 	s := &c.Server
 	k.positive("server.read_timeout", s.ReadTimeout)
@@ -290,6 +341,8 @@ func (c *Config) check(bad func(path string) bool) Errors {
 	}
 	k.intRange("server.max_path_length", s.MaxPathLength, 1, maxPathLengthMax)
 	k.intRange("server.max_ranges", s.MaxRanges, 1, maxRangesMax)
+	k.intRange("server.max_connections", s.MaxConnections, 1, maxConnections)
+	k.intRange("server.max_range_fetch_chunks", s.MaxRangeFetchChunks, 0, maxRangeFetchChunks)
 	if s.SendBuffer != 0 && (s.SendBuffer < 4*KiB || s.SendBuffer > 64*MiB) {
 		k.fail("server.send_buffer", s.SendBuffer, "%s is not 0 (the kernel's autotuning) or in 4KiB..64MiB", s.SendBuffer)
 	}

@@ -27,9 +27,10 @@ func TestDefault(t *testing.T) {
 		Origin: Origin{ConnectTimeout: Duration(3 * time.Second), FirstByteTimeout: Duration(15 * time.Second),
 			IdleTimeout: Duration(15 * time.Second), MaxConns: 512},
 		Cache: Cache{ChunkSize: MiB, Memory: 512 * MiB, NegativeTTL: Duration(10 * time.Second),
-			DefaultTTL: Duration(time.Hour), KeyQueryParams: []string{}, Policy: "lru", Disks: []Disk{}, Fsync: "none"},
+			DefaultTTL: Duration(time.Hour), KeyQueryParams: []string{}, Policy: "lru", Disks: []Disk{}, Fsync: "none",
+			DiskQueue: 64 * MiB, FetchMemory: 64 * MiB, ScrubRate: 8 * MiB, DiskCheckInterval: Duration(10 * time.Second)},
 		Server: Server{ReadTimeout: Duration(30 * time.Second), IdleTimeout: Duration(120 * time.Second),
-			MinSendRate: 64 * KiB, MaxPathLength: 4096, MaxRanges: 16},
+			MinSendRate: 64 * KiB, MaxPathLength: 4096, MaxRanges: 16, MaxConnections: 10000, MaxRangeFetchChunks: 4},
 		Log: Log{Level: "info", Format: "text"},
 	}
 	if !reflect.DeepEqual(exported(c), want) {

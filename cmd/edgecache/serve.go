@@ -170,8 +170,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 		for i, d := range cfg.Cache.Disks {
 			dirs[i] = disk.Dir{Path: d.Path, Size: int64(d.Size), Optional: d.Optional}
 		}
+		scrub := int64(cfg.Cache.ScrubRate)
+		if scrub == 0 {
+			scrub = -1 // config's 0 turns the scrubber off; disk's 0 is its default
+		}
 		if ds, err = disk.Open(disk.Options{Dirs: dirs, StateFile: cfg.Cache.DiskStateFile,
-			Fsync: cfg.Cache.Fsync, Policy: cfg.Cache.Policy, Logger: log}); err != nil {
+			Fsync: cfg.Cache.Fsync, Policy: cfg.Cache.Policy, ScrubRate: scrub, Logger: log}); err != nil {
 			return fmt.Errorf("cache.disks: %w", err)
 		}
 		defer func() {
@@ -186,6 +190,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 		NegativeTTL: cfg.Cache.NegativeTTL.D(),
 		DefaultTTL:  cfg.Cache.DefaultTTL.D(),
 		Disk:        ds,
+		DiskQueue:   int64(cfg.Cache.DiskQueue),
+		FetchMemory: int64(cfg.Cache.FetchMemory),
 		Policy:      cfg.Cache.Policy,
 		Logger:      log,
 	})
