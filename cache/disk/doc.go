@@ -140,4 +140,26 @@
 //
 // A missing state file means every disk is in service. Deleting an entry by
 // hand (daemon stopped) is equivalent to ClearOutOfService.
+//
+// # A disk that disappears
+//
+// Open records the identity (device and inode) of each dir and of its lock
+// file. Before every Put writes (or deletes an evicted chunk) and every
+// Options.CheckInterval (DefaultCheckInterval, 10 s), the store checks that
+// the path still leads to them; a Get that finds a chunk file missing checks
+// too. A dir removed (rm -rf), replaced by another directory (renamed away
+// and re-created), lazily unmounted (umount -l: the path then leads to the
+// directory beneath the mount), or whose lock file was removed or replaced
+// (another daemon could then lock the path) is taken out of service as
+// above, with an ERROR line saying what changed ("cache directory replaced
+// or removed: ..."). The store never re-creates a vanished dir: only a
+// missing tmp/, chunks/ or chunks/xx inside a dir that is still the same one
+// is re-created. With Dir.RequireMount, Open refuses a dir that is not a
+// mount point ("/", or on another device than its parent; a bind mount of a
+// directory of the same file system does not count), and the periodic check
+// takes it out of service when it stops being one, so an unmounted disk
+// never fills the root file system. The checks cost two or three stat calls
+// (a few µs, against about 0.6 ms to write a 1 MiB chunk). They are skipped
+// when the FS does not report device and inode (Sys() not a
+// *syscall.Stat_t).
 package disk

@@ -20,6 +20,8 @@ type FS interface {
 	Rename(oldpath, newpath string) error
 	// Remove removes a file or an empty directory.
 	Remove(name string) error
+	// Mkdir creates a directory; its parent must exist.
+	Mkdir(path string, perm fs.FileMode) error
 	// MkdirAll creates a directory and any missing parents.
 	MkdirAll(path string, perm fs.FileMode) error
 	// ReadDir lists a directory.
@@ -67,6 +69,9 @@ func (OSFS) Rename(oldpath, newpath string) error { return os.Rename(oldpath, ne
 
 // Remove implements FS.
 func (OSFS) Remove(name string) error { return os.Remove(name) }
+
+// Mkdir implements FS.
+func (OSFS) Mkdir(path string, perm fs.FileMode) error { return os.Mkdir(path, perm) }
 
 // MkdirAll implements FS.
 func (OSFS) MkdirAll(path string, perm fs.FileMode) error { return os.MkdirAll(path, perm) }

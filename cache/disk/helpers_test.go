@@ -309,6 +309,13 @@ func (f *faultFS) Remove(name string) error {
 	return f.OSFS.Remove(name)
 }
 
+func (f *faultFS) Mkdir(name string, perm fs.FileMode) error {
+	if err := f.check("mkdir", name); err != nil {
+		return err
+	}
+	return f.OSFS.Mkdir(name, perm)
+}
+
 func (f *faultFS) MkdirAll(name string, perm fs.FileMode) error {
 	if err := f.check("mkdir", name); err != nil {
 		return err

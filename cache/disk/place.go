@@ -89,3 +89,9 @@ func parseChunkName(name string) (kh uint64, index int64, ok bool) {
 	}
 	return kh, index, true
 }
+
+// placeHash is the input of a chunk's placement: a fixed (unseeded) hash of
+// its key and index, so that a chunk goes to the same disk across restarts.
+func placeHash(key string, index int64) uint64 {
+	return handle(keyHash(key), index)
+}

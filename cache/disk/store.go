@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -28,6 +29,12 @@ type Dir struct {
 	// Optional makes a missing or unwritable directory at Open a logged skip
 	// instead of an error.
 	Optional bool
+	// RequireMount makes Open refuse Path (an error naming it, or a logged
+	// skip when Optional) unless it is a mount point: "/", or on another
+	// device than its parent directory. The periodic check
+	// (Options.CheckInterval) takes the disk out of service if it stops
+	// being one, so an unmounted disk never fills the file system beneath.
+	RequireMount bool
 }
 
 // Options configure a Store. Zero fields take the documented defaults.
@@ -53,6 +60,12 @@ type Options struct {
 	// package doc, Integrity). 0 means DefaultScrubRate (8 MiB/s); a
 	// negative value disables scrubbing.
 	ScrubRate int64
+	// CheckInterval is how often the store checks that each dir's path
+	// still leads to the directory and lock file it opened (see the package
+	// doc, Disks out of service); the check is also made before every Put
+	// writes. 0 means DefaultCheckInterval (10 s); a negative value disables
+	// the periodic check.
+	CheckInterval time.Duration
 
 	scrubIdle time.Duration // pause before each scrub pass; tests shorten it
 }
@@ -72,6 +85,9 @@ var (
 	// ErrNoDisk is returned by Put when no disk is in service.
 	ErrNoDisk = errors.New("disk: no cache disk in service")
 )
+
+// lockFileName is the lock file in a cache dir.
+const lockFileName = "lock"
 
 // blockSize is the unit in which file sizes count against a budget.
 const blockSize = 4096
@@ -124,6 +140,13 @@ type disk struct {
 	weight   float64
 	optional bool
 	lock     File
+
+	// identity recorded by Open, checked by checkDir
+	requireMount bool
+	haveID       bool // dirID is known (the FS reports identities)
+	haveLockID   bool
+	dirID        fileID
+	lockID       fileID
 
 	// guarded by Store.mu
 	inService bool
@@ -258,6 +281,8 @@ func Open(opt Options) (*Store, error) {
 			seed:     mix64(keyHash(path)),
 			weight:   float64(dc.Size),
 			optional: dc.Optional,
+
+			requireMount: dc.RequireMount,
 		}
 		s.disks = append(s.disks, d)
 		if o, ok := out[path]; ok {
@@ -303,6 +328,14 @@ func Open(opt Options) (*Store, error) {
 	}()
 	s.bg.Add(1)
 	go s.verifier()
+	if opt.CheckInterval >= 0 {
+		interval := opt.CheckInterval
+		if interval == 0 {
+			interval = DefaultCheckInterval
+		}
+		s.bg.Add(1)
+		go s.checker(interval)
+	}
 	if opt.ScrubRate >= 0 {
 		rate, idle := opt.ScrubRate, opt.scrubIdle
 		if rate == 0 {
@@ -330,6 +363,15 @@ func (s *Store) prepare(d *disk) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("disk: cache dir %s is not a directory", d.path)
 	}
+	if d.requireMount {
+		mp, err := s.isMountPoint(d.path, fi)
+		if err != nil {
+			return fmt.Errorf("disk: cache dir %s: %w", d.path, err)
+		}
+		if !mp {
+			return fmt.Errorf("disk: cache dir %s is not a mount point (RequireMount): is its disk mounted?", d.path)
+		}
+	}
 	unwritable := func(err error) error {
 		return fmt.Errorf("disk: cache dir %s is not writable: %w", d.path, err)
 	}
@@ -338,7 +380,7 @@ func (s *Store) prepare(d *disk) error {
 			return unwritable(err)
 		}
 	}
-	lockName := filepath.Join(d.path, "lock")
+	lockName := filepath.Join(d.path, lockFileName)
 	f, err := s.fs.OpenFile(lockName, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return unwritable(err)
@@ -347,6 +389,7 @@ func (s *Store) prepare(d *disk) error {
 	if err := lockFile(f, lockName); err != nil {
 		return fmt.Errorf("disk: cache dir %s: %w", d.path, err)
 	}
+	s.identify(d, fi)
 	probe := filepath.Join(d.tmp, "probe."+s.nonce)
 	if err := writeFileSync(s.fs, probe, make([]byte, blockSize)); err != nil {
 		return unwritable(err)
@@ -471,6 +514,18 @@ func (s *Store) releaseLocked(path string, ch chan struct{}) {
 	}
 }
 
+// release ends the busy marks of queued deletions without deleting.
+func (s *Store) release(ps []pending) {
+	if len(ps) == 0 {
+		return
+	}
+	s.mu.Lock()
+	for _, p := range ps {
+		s.releaseLocked(p.path, p.ch)
+	}
+	s.mu.Unlock()
+}
+
 // unlink deletes queued files, outside the lock, then releases their marks.
 // A failure other than not-found takes the disk out of service.
 func (s *Store) unlink(ps []pending) {
@@ -576,16 +631,24 @@ func (s *Store) Put(id ID, version string, meta []byte, payload []byte) error {
 			<-r.wait
 			continue
 		}
-		s.unlink(r.victims)
 		if r.e == nil {
+			s.unlink(r.victims)
 			return nil // not admitted
 		}
-		err = s.write(r.d, r.path, hdr, payload)
+		// The dir must still be the one Open found before anything in it
+		// is deleted or written.
+		err = s.checkDir(r.d)
 		if err == nil {
-			s.commit(h, &r, meta)
-			return nil
+			s.unlink(r.victims)
+			err = s.write(r.d, r.path, hdr, payload)
+			if err == nil {
+				s.commit(h, &r, meta)
+				return nil
+			}
+		} else {
+			s.release(r.victims)
 		}
-		s.abort(h, &r)
+		s.abort(h, &r, !errors.Is(err, errDirChanged))
 		if !diskFault(err) {
 			return err
 		}
@@ -667,7 +730,7 @@ func (s *Store) write(d *disk, path string, hdr, payload []byte) error {
 	tmp := d.tmp + "/" + s.nonce + "." + strconv.FormatUint(s.tmpSeq.Add(1), 36)
 	f, err := s.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if notExist(err) { // tmp/ removed behind our back
-		if err = s.fs.MkdirAll(d.tmp, 0o755); err == nil {
+		if err = s.remakeDir(d, d.tmp); err == nil {
 			f, err = s.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		}
 	}
@@ -687,7 +750,7 @@ func (s *Store) write(d *disk, path string, hdr, payload []byte) error {
 	if err == nil {
 		err = s.fs.Rename(tmp, path)
 		if notExist(err) { // chunks/xx/ removed behind our back
-			if err = s.fs.MkdirAll(filepath.Dir(path), 0o755); err == nil {
+			if err = s.remakeDir(d, filepath.Dir(path)); err == nil {
 				err = s.fs.Rename(tmp, path)
 			}
 		}
@@ -700,6 +763,25 @@ func (s *Store) write(d *disk, path string, hdr, payload []byte) error {
 		if err := syncDir(s.fs, filepath.Dir(path)); err != nil {
 			return fmt.Errorf("disk: store chunk %s: %w", path, err)
 		}
+	}
+	return nil
+}
+
+// remakeDir re-creates dir, a subdirectory of d (tmp, chunks or chunks/xx)
+// removed behind the store's back, and the chunks directory it may be in,
+// after checking that d is still the directory Open found: a cache dir that
+// vanished is never re-created.
+func (s *Store) remakeDir(d *disk, dir string) error {
+	if err := s.checkDir(d); err != nil {
+		return err
+	}
+	if filepath.Dir(dir) == d.chunks {
+		if err := s.fs.Mkdir(d.chunks, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	if err := s.fs.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
 	}
 	return nil
 }
@@ -730,8 +812,10 @@ func (s *Store) commit(h uint64, r *reservation, meta []byte) {
 	}
 }
 
-// abort undoes a reservation whose write failed.
-func (s *Store) abort(h uint64, r *reservation) {
+// abort undoes a reservation whose write failed; remove says whether the
+// file at its path is to be removed (not when the directory changed: the
+// path is no longer ours).
+func (s *Store) abort(h uint64, r *reservation, remove bool) {
 	defer s.ops.Done()
 	s.mu.Lock()
 	if !r.e.dead && s.idx[h] == r.e {
@@ -741,7 +825,9 @@ func (s *Store) abort(h uint64, r *reservation) {
 	s.mu.Unlock()
 	// The path may hold our renamed file (a failed directory sync) or an
 	// older version the reservation displaced: either is now nobody's.
-	_ = s.fs.Remove(r.path)
+	if remove {
+		_ = s.fs.Remove(r.path)
+	}
 	s.mu.Lock()
 	s.releaseLocked(r.path, r.ch)
 	s.mu.Unlock()

@@ -2,6 +2,8 @@
 
 package disk
 
+import "io/fs"
+
 // lockFile does nothing where flock is not available.
 func lockFile(File, string) error { return nil }
 
@@ -14,3 +16,6 @@ func closeScanDir(int) {}
 func readHead(fsys FS, _ int, dir, name string, buf []byte) (int, int64, error) {
 	return readHeadFS(fsys, dir+"/"+name, buf)
 }
+
+// fileIdentity reports no identity where syscall.Stat_t is not available.
+func fileIdentity(fs.FileInfo) (fileID, bool) { return fileID{}, false }

@@ -4,6 +4,7 @@ package disk
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 )
@@ -73,4 +74,14 @@ func readHead(fsys FS, dirfd int, dir, name string, buf []byte) (int, int64, err
 		return 0, 0, &os.PathError{Op: "read", Path: path, Err: err}
 	}
 	return n, st.Size, nil
+}
+
+// fileIdentity returns the device and inode of the file fi describes, if
+// its Sys() is a *syscall.Stat_t.
+func fileIdentity(fi fs.FileInfo) (fileID, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, false
+	}
+	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}, true
 }

@@ -36,6 +36,13 @@ func (s *Store) reject(d *disk, h uint64, e *entry, path string, id ID, err erro
 		s.diskFailed(d, err)
 		return
 	}
+	if notExist(err) {
+		// A vanished file may be the first sign of a vanished directory.
+		if cerr := s.checkDir(d); cerr != nil {
+			s.diskFailed(d, cerr)
+			return
+		}
+	}
 	del := !notExist(err) && !errors.Is(err, errForeign)
 	s.mu.Lock()
 	current := !s.closed && s.idx[h] == e
