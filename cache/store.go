@@ -25,20 +25,21 @@ type Source interface {
 
 // Options configure a Store. Zero fields take the documented defaults.
 type Options struct {
-	ChunkSize   int64         // bytes per chunk; default 1 MiB
-	Memory      int64         // memory tier budget in bytes; default 512 MiB
-	NegativeTTL time.Duration // how long 404/410 answers are remembered; 0 disables
-	DefaultTTL  time.Duration // freshness when the origin gives none; default 1h
-	ReadAhead   int           // chunks a missing read fetches ahead of itself, within its range; default 1
-	Retries     int           // resumed fetches after a chunk fetch fails mid-body; default 1
-	MaxObjects  int           // object index entries; default Memory/ChunkSize*4, at least 65536
-	Policy      string        // memory tier replacement policy (see package policy); default "lru"
-	Disk        *disk.Store   // the disk tier under memory; nil for memory only. The Store does not close it.
-	DiskWriters int           // concurrent chunk writes to the disk tier; default 4
-	DiskQueue   int64         // bytes of chunks waiting to be written to disk; default 64 MiB (at least 4 chunks)
-	FetchMemory int64         // bytes of chunk buffers being filled from the source at once; default DefaultFetchMemory (at least 1 chunk)
-	Logger      *slog.Logger  // default slog.Default()
-	Now         func() time.Time
+	ChunkSize     int64         // bytes per chunk; default 1 MiB
+	Memory        int64         // memory tier budget in bytes; default 512 MiB
+	NegativeTTL   time.Duration // how long 404/410 answers are remembered; 0 disables
+	DefaultTTL    time.Duration // freshness when the origin gives none; default 1h
+	ReadAhead     int           // chunks a missing read fetches ahead of itself, within its range; default 1
+	Retries       int           // resumed fetches after a chunk fetch fails mid-body; default 1
+	MaxObjects    int           // object index entries; default Memory/ChunkSize*4, at least 65536
+	Policy        string        // memory tier replacement policy (see package policy); default "lru"
+	Disk          *disk.Store   // the disk tier under memory; nil for memory only. The Store does not close it.
+	DiskWriters   int           // concurrent chunk writes to the disk tier; default 4
+	DiskQueue     int64         // bytes of chunks waiting to be written to disk; default 64 MiB (at least 4 chunks)
+	DiskQueueWait time.Duration // longest a fetched chunk waits for room in the disk write queue before it is not written; default 2s
+	FetchMemory   int64         // bytes of chunk buffers being filled from the source at once; default DefaultFetchMemory (at least 1 chunk)
+	Logger        *slog.Logger  // default slog.Default()
+	Now           func() time.Time
 }
 
 // Status says how Lookup found an object.
@@ -70,6 +71,7 @@ type Stats struct {
 	DiskWriteSkips  int64 // chunks not written because the disk write queue was full
 	DiskQueueBytes  int64 // bytes of chunks waiting in the disk write queue now
 	DiskBadReads    int64 // disk chunks that failed verification or reading when copied, and were fetched again
+	DiskQueueWaits  int64 // fetched chunks that waited for room in the disk write queue
 	FetchBytes      int64 // fetch memory held now by flights filling chunk buffers (a chunk each; at most Options.FetchMemory)
 	FetchWaits      int64 // flights that waited for fetch memory before asking the source
 	ReadAheadSkips  int64 // read-ahead fetches not started because fetch memory was in use or awaited
@@ -98,7 +100,7 @@ type Store struct {
 	closeMu sync.RWMutex   // held for reading while a flight is added to wg
 	closed  bool           // set by Close under closeMu: no flight starts after it
 	wg      sync.WaitGroup // flights
-	dwg    sync.WaitGroup // disk writers
+	dwg     sync.WaitGroup // disk writers
 
 	readers sync.Pool
 
@@ -106,7 +108,7 @@ type Store struct {
 	originBytes, negHits, versionChanges           atomic.Int64
 	diskHits, promotions, readAheadSkips           atomic.Int64
 	diskWrites, diskWriteErrors, diskWriteSkipped  atomic.Int64
-	diskBadReads                                   atomic.Int64
+	diskBadReads, diskQueueWaits                   atomic.Int64
 }
 
 // New returns a Store filling from src. It fails only for an unknown
@@ -145,6 +147,9 @@ func New(src Source, opt Options) (*Store, error) {
 		opt.DiskQueue = 64 << 20
 	}
 	opt.DiskQueue = max(opt.DiskQueue, 4*opt.ChunkSize)
+	if opt.DiskQueueWait <= 0 {
+		opt.DiskQueueWait = 2 * time.Second
+	}
 	if opt.FetchMemory <= 0 {
 		opt.FetchMemory = DefaultFetchMemory
 	}
@@ -167,7 +172,7 @@ func New(src Source, opt Options) (*Store, error) {
 		cancel:  cancel,
 	}
 	if opt.Disk != nil {
-		s.disk = newDiskTier(opt.Disk, opt.DiskQueue, opt.ChunkSize, int(opt.Memory/opt.ChunkSize), opt.Logger)
+		s.disk = newDiskTier(opt.Disk, opt.DiskQueue, opt.ChunkSize, opt.DiskQueueWait, int(opt.Memory/opt.ChunkSize), opt.Logger)
 		for range opt.DiskWriters {
 			s.dwg.Add(1)
 			go s.diskWriter()
@@ -216,6 +221,7 @@ func (s *Store) Stats() Stats {
 		DiskWriteSkips:  s.diskWriteSkipped.Load(),
 		DiskQueueBytes:  s.diskQueued(),
 		DiskBadReads:    s.diskBadReads.Load(),
+		DiskQueueWaits:  s.diskQueueWaits.Load(),
 		FetchBytes:      s.fetch.held.Load(),
 		FetchWaits:      s.fetch.waits.Load(),
 		ReadAheadSkips:  s.readAheadSkips.Load(),

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"golang.org/x/sync/semaphore"
 
 	"edgecache/cache/disk"
 	"edgecache/ratelog"
@@ -17,10 +19,15 @@ import (
 
 // The disk tier sits under memory. Chunks fetched from the origin are kept
 // in memory and written to disk behind the response, through a write queue
-// bounded in bytes (Options.DiskQueue): when the disks fall that far behind,
-// a chunk is not written, and that is counted (Stats.DiskWriteSkips) and
-// logged (a WARN at most once a minute, with the count since the last one)
-// rather than buffered without end. The chunk stays in memory and is
+// bounded in bytes (Options.DiskQueue). When the disks fall that far behind,
+// the flight that fetched a chunk waits for room (up to
+// Options.DiskQueueWait) before it ends; it holds its fetch memory while it
+// waits, so origin fetches slow down to what the disks can write instead of
+// fetching chunks the disks would have to drop. Its readers are not held
+// back: the chunk's bytes are final and in memory. Past the wait (a stalled
+// disk) the chunk is not written, and that is counted (Stats.DiskWriteSkips)
+// and logged (a WARN at most once a minute, with the count since the last
+// one) rather than buffered without end; the chunk stays in memory and is
 // fetched again if it is evicted before anything rewrites it. A chunk found only on disk is served from its
 // file; on its second disk hit within the memory tier's window it is also
 // read into memory (promotion), so a chunk that stays hot ends up served
@@ -79,8 +86,10 @@ func decodeMeta(key, version string, b []byte) (*Meta, error) {
 type diskTier struct {
 	st     *disk.Store
 	queue  chan diskJob
-	queued atomic.Int64 // payload bytes in queue or being written
-	budget int64        // most bytes queued at once
+	room   *semaphore.Weighted // the queue's budget in bytes: a job holds its size until written
+	queued atomic.Int64        // payload bytes in queue or being written
+	budget int64               // most bytes queued at once
+	wait   time.Duration       // longest a chunk waits for room
 	warn   *ratelog.Limiter
 
 	mu     sync.Mutex
@@ -89,13 +98,14 @@ type diskTier struct {
 
 // newDiskTier returns the disk tier over st with a write queue of budget
 // bytes of chunkSize chunks and a promotion window of window chunks.
-func newDiskTier(st *disk.Store, budget, chunkSize int64, window int, log *slog.Logger) *diskTier {
+func newDiskTier(st *disk.Store, budget, chunkSize int64, wait time.Duration, window int, log *slog.Logger) *diskTier {
 	recent, _ := simplelru.NewLRU[chunkID, struct{}](max(window, 1024), nil)
-	// The channel holds the budget's worth of full chunks, and room for
-	// short ones (an object's last chunk) up to four times as many.
+	// The channel holds the budget's worth of full chunks, and short ones
+	// (an object's last chunk) up to four times as many; past that a
+	// sender waits for a writer to take one.
 	slots := int(min(4*budget/chunkSize, 1<<16))
-	return &diskTier{st: st, queue: make(chan diskJob, slots), budget: budget, recent: recent,
-		warn: ratelog.New(log, time.Minute)}
+	return &diskTier{st: st, queue: make(chan diskJob, slots), room: semaphore.NewWeighted(budget),
+		budget: budget, wait: wait, recent: recent, warn: ratelog.New(log, time.Minute)}
 }
 
 // diskQueued returns the bytes waiting in the disk write queue.
@@ -125,6 +135,7 @@ func (s *Store) diskWriter() {
 	for j := range s.disk.queue {
 		err := s.disk.st.Put(disk.ID{Key: j.id.key, Index: j.id.idx}, j.meta.version, encodeMeta(j.meta), j.data)
 		s.disk.queued.Add(-int64(len(j.data)))
+		s.disk.room.Release(int64(len(j.data)))
 		if err != nil {
 			s.diskWriteErrors.Add(1)
 			// The disk store logs what takes a disk out of service; this
@@ -154,14 +165,22 @@ func (s *Store) keep(id chunkID, meta *Meta, data []byte) {
 		return
 	}
 	n := int64(len(data))
-	if s.disk.queued.Add(n) <= s.disk.budget {
-		select {
-		case s.disk.queue <- diskJob{id, meta, data}:
+	if !s.disk.room.TryAcquire(n) {
+		s.diskQueueWaits.Add(1)
+		ctx, cancel := context.WithTimeout(s.ctx, s.disk.wait)
+		err := s.disk.room.Acquire(ctx, n)
+		cancel()
+		if err != nil {
+			s.skipDiskWrite()
 			return
-		default: // out of slots: a flood of short chunks
 		}
 	}
-	s.disk.queued.Add(-n)
+	s.disk.queued.Add(n)
+	s.disk.queue <- diskJob{id, meta, data}
+}
+
+// skipDiskWrite counts and logs a chunk the disk write queue had no room for.
+func (s *Store) skipDiskWrite() {
 	skipped := s.diskWriteSkipped.Add(1)
 	s.disk.warn.Log(slog.LevelWarn, "queue full", "disk write queue full: chunk kept in memory only",
 		"queued_bytes", s.disk.queued.Load(), "queue_budget", s.disk.budget, "skipped_total", skipped)

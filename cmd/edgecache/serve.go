@@ -231,5 +231,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	store.Close() // ends the flights and drains the disk write queue
+	st := store.Stats()
+	log.Info("cache totals", "flights", st.Flights, "flight_errors", st.FlightErrors,
+		"origin_bytes", st.OriginBytes, "chunk_hits", st.ChunkHits, "disk_hits", st.DiskHits,
+		"disk_writes", st.DiskWrites, "disk_write_skips", st.DiskWriteSkips,
+		"disk_write_errors", st.DiskWriteErrors, "disk_queue_waits", st.DiskQueueWaits, "disk_bad_reads", st.DiskBadReads)
 	return nil
 }
