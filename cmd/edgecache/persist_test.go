@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -35,6 +36,21 @@ type daemon struct {
 	addr  string
 	ready chan struct{} // closed when the disk index is loaded
 	done  chan struct{} // closed when the process has exited
+
+	mu  sync.Mutex
+	log []string // every line the daemon wrote to stderr so far
+}
+
+// logged reports whether a line the daemon logged so far contains s.
+func (d *daemon) logged(s string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, l := range d.log {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
 }
 
 var listenRE = regexp.MustCompile(`msg="edgecache serving" listen=(\S+)`)
@@ -59,6 +75,9 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 		readyClosed := false
 		for sc.Scan() {
 			line := sc.Text()
+			d.mu.Lock()
+			d.log = append(d.log, line)
+			d.mu.Unlock()
 			if m := listenRE.FindStringSubmatch(line); m != nil {
 				addr <- m[1]
 			}

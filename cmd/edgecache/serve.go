@@ -168,14 +168,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 	if len(cfg.Cache.Disks) > 0 {
 		dirs := make([]disk.Dir, len(cfg.Cache.Disks))
 		for i, d := range cfg.Cache.Disks {
-			dirs[i] = disk.Dir{Path: d.Path, Size: int64(d.Size), Optional: d.Optional}
+			dirs[i] = disk.Dir{Path: d.Path, Size: int64(d.Size), Optional: d.Optional, RequireMount: d.RequireMount}
 		}
 		scrub := int64(cfg.Cache.ScrubRate)
 		if scrub == 0 {
 			scrub = -1 // config's 0 turns the scrubber off; disk's 0 is its default
 		}
 		if ds, err = disk.Open(disk.Options{Dirs: dirs, StateFile: cfg.Cache.DiskStateFile,
-			Fsync: cfg.Cache.Fsync, Policy: cfg.Cache.Policy, ScrubRate: scrub, Logger: log}); err != nil {
+			Fsync: cfg.Cache.Fsync, Policy: cfg.Cache.Policy, ScrubRate: scrub,
+			CheckInterval: cfg.Cache.DiskCheckInterval.D(), Logger: log}); err != nil {
 			return fmt.Errorf("cache.disks: %w", err)
 		}
 		defer func() {
