@@ -264,7 +264,11 @@ func (s *Store) Lookup(ctx context.Context, k Key, at int64) (*Meta, Status, err
 	}
 	idx := int64(0)
 	if at > 0 {
-		idx = at / s.chunk
+		// The last chunk index whose byte range is representable: a chunk
+		// ending past math.MaxInt64 could not even be asked for. Any index
+		// past the object's end will do: the origin answers 416 with the size.
+		const maxInt64 = 1<<63 - 1
+		idx = min(at/s.chunk, (maxInt64-s.chunk+1)/s.chunk)
 	}
 	meta, err := s.fetchMeta(ctx, key, idx)
 	var se *origin.StatusError

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -255,7 +256,10 @@ func (c *Client) Fetch(ctx context.Context, path string, off, n int64) (*Respons
 	if strings.Contains(path, "#") {
 		return nil, fmt.Errorf("origin %s: path must not contain a fragment", path)
 	}
-	if off < 0 || n == 0 || (n > 0 && off > (1<<62)-n) {
+	// Any range whose last byte is representable is a valid request: an
+	// offset past the object's end gets the origin's 416, which tells the
+	// size (a cold Range far past the end must become our 416, not a 502).
+	if off < 0 || n == 0 || (n > 0 && off-1 > math.MaxInt64-n) {
 		return nil, fmt.Errorf("origin %s: invalid range off=%d n=%d", path, off, n)
 	}
 
