@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +11,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime/debug"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -18,6 +24,7 @@ import (
 
 	"edgecache/cache"
 	"edgecache/origin"
+	"edgecache/ratelog"
 )
 
 // Options configure a Server. Zero fields take the documented defaults.
@@ -31,7 +38,44 @@ type Options struct {
 	IdleTimeout    time.Duration // keep-alive idle; default 120s
 	SendBuffer     int           // SO_SNDBUF of client connections in bytes; 0 leaves the kernel's autotuning
 	Logger         *slog.Logger  // default slog.Default()
+
+	// MaxConnections caps the client connections served at once, idle
+	// keep-alive ones included; one more is answered 503 and closed at
+	// accept (fasthttp's Server.Concurrency, which wraps nothing, so sendfile
+	// is kept). Default 10000: each connection costs a goroutine and read and
+	// write buffers (about 50 KiB while a request is served, MaxPathLength +
+	// 8 KiB + 32 KiB), so 10000 bound that memory near 500 MiB, while 10000
+	// players at a few Mbit/s each are already more than a 10-25 Gbit/s box
+	// can stream. The process's open-file limit must allow it (RLIMIT_NOFILE
+	// above MaxConnections + disk chunk files + origin connections).
+	MaxConnections int
+	// MaxRangeFetchChunks bounds what a multi-range request may cost the
+	// origin in chunks: when its parts need more chunks than this that no
+	// tier holds, the parts that need them are fetched from the origin as
+	// their exact bytes, not stored (cache.Store.Direct), instead of as
+	// whole chunks. Default 4: a multi-range request then never pulls more
+	// than about 4 chunks (4 MiB at the default chunk size) for bytes it may
+	// not need, as many as a typical single-range media request fills,
+	// while ranges clustered in a few chunks still fill the cache for the
+	// next player. Negative: no bound (always through the chunks).
+	MaxRangeFetchChunks int
 }
+
+// Defaults of Options.
+const (
+	DefaultMaxConnections      = 10000
+	DefaultMaxRangeFetchChunks = 4
+)
+
+// PanicLogMessage is the message of the ERROR line a Server logs when it
+// recovers a panic (in its handler, in a response body, or one fasthttp
+// recovered while writing a body), with the panic value and, where it is
+// known, the stack. Tests fail on it.
+const PanicLogMessage = "recovered panic"
+
+// warnInterval is how often one cause of a warning is logged at most; the
+// lines suppressed meanwhile are counted in the next one.
+const warnInterval = 10 * time.Second
 
 // Server answers GET and HEAD requests from a cache.Store.
 type Server struct {
@@ -41,6 +85,11 @@ type Server struct {
 	log    *slog.Logger
 	fs     *fasthttp.Server
 	status struct{ hit, hitDisk, hitPartial, miss, stale, negHit, negMiss, originErr string }
+
+	warn   *ratelog.Limiter   // repeated warnings and errors, per cause
+	panics atomic.Int64       // panics recovered
+	ctx    context.Context    // direct origin fetches run under it; ended by Shutdown
+	cancel context.CancelFunc //
 }
 
 // New returns a Server in front of store.
@@ -66,12 +115,20 @@ func New(store *cache.Store, opt Options) *Server {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
+	if opt.MaxConnections <= 0 {
+		opt.MaxConnections = DefaultMaxConnections
+	}
+	if opt.MaxRangeFetchChunks == 0 {
+		opt.MaxRangeFetchChunks = DefaultMaxRangeFetchChunks
+	}
 	s := &Server{
 		store: store,
 		opt:   opt,
 		topt:  TargetOptions{MaxPathLength: opt.MaxPathLength, KeyQueryParams: opt.KeyQueryParams},
 		log:   opt.Logger,
+		warn:  ratelog.New(opt.Logger, warnInterval),
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	n := opt.Name
 	s.status.hit = n + "; hit; detail=mem"
 	s.status.hitDisk = n + "; hit; detail=disk"
@@ -83,7 +140,9 @@ func New(store *cache.Store, opt Options) *Server {
 	s.status.originErr = n + "; fwd=miss; detail=origin-error"
 	s.fs = &fasthttp.Server{
 		Handler:        s.Handle,
+		ErrorHandler:   s.requestError,
 		Name:           opt.Name,
+		Concurrency:    opt.MaxConnections,
 		ReadTimeout:    opt.ReadTimeout,
 		IdleTimeout:    opt.IdleTimeout,
 		ReadBufferSize: opt.MaxPathLength + 8192,
@@ -94,47 +153,160 @@ func New(store *cache.Store, opt Options) *Server {
 		DisablePreParseMultipartForm:  true,
 		CloseOnShutdown:               true,
 		DisableHeaderNamesNormalizing: false,
-		Logger:                        fasthttpLogger{opt.Logger},
+		Logger:                        fasthttpLogger{s},
 	}
 	return s
 }
 
 // Serve accepts connections on ln until Shutdown. Keep ln a plain TCP
-// listener: wrapping it disables sendfile.
+// listener: wrapping it disables sendfile. Serve hands each accepted
+// *net.TCPConn to fasthttp embedded in a clientConn (see listener), which
+// keeps sendfile, sets the send buffer and answers a header block with bare
+// LF line ends at once.
 func (s *Server) Serve(ln net.Listener) error {
-	if s.opt.SendBuffer > 0 {
-		ln = sendBufferListener{ln, s.opt.SendBuffer}
-	}
-	return s.fs.Serve(ln)
-}
-
-// sendBufferListener sets the send buffer of every accepted TCP connection
-// and hands the *net.TCPConn itself on (a wrapped connection would lose
-// sendfile). A small send buffer keeps the TCP transmit work of a response
-// on the server's CPU at write time, instead of leaving most of it to run
-// from the client's ACKs: measured on loopback with the peers benchmark,
-// 64–256 KiB raised HIT-1M from about 1350 to about 1800 req/s.
-type sendBufferListener struct {
-	net.Listener
-	size int
-}
-
-func (l sendBufferListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetWriteBuffer(l.size) // best effort: the kernel's default otherwise
-	}
-	return c, err
+	return s.fs.Serve(listener{ln, s.opt.SendBuffer})
 }
 
 // Shutdown stops accepting connections and waits for the responses in
-// progress to finish or ctx to end.
-func (s *Server) Shutdown(ctx context.Context) error { return s.fs.ShutdownWithContext(ctx) }
+// progress to finish or ctx to end; then it cancels the origin fetches of
+// responses still under way.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.fs.ShutdownWithContext(ctx)
+	s.cancel()
+	return err
+}
 
-type fasthttpLogger struct{ l *slog.Logger }
+// RecoveredPanics returns how many panics the Server has recovered: in its
+// handler, in a response body, or (reported through fasthttp's Logger) while
+// fasthttp wrote a body. Each is logged at ERROR as PanicLogMessage.
+func (s *Server) RecoveredPanics() int64 { return s.panics.Load() }
 
+// RejectedConnections returns how many connections were answered 503 and
+// closed because MaxConnections were being served.
+func (s *Server) RejectedConnections() int64 { return int64(s.fs.GetRejectedConnectionsCount()) }
+
+// logPanic counts a recovered panic and logs it at ERROR: at most one line
+// per place per warnInterval, so a panic on every request cannot flood the
+// log (the count is exact, and the next line says how many were not logged).
+func (s *Server) logPanic(where string, v any, stack []byte) {
+	s.panics.Add(1)
+	st := "unavailable (recovered by fasthttp)"
+	if stack != nil {
+		st = string(stack)
+	}
+	s.warn.Log(slog.LevelError, "panic "+where, PanicLogMessage,
+		"component", "http", "where", where, "panic", fmt.Sprint(v), "stack", st)
+}
+
+// recoverHandler, deferred by Handle, turns a panic in the handler into a
+// logged, counted 500 that closes the connection. Nothing has been sent when
+// the handler runs (fasthttp writes the response after it returns), so the
+// answer is always a whole 500.
+func (s *Server) recoverHandler(ctx *fasthttp.RequestCtx) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	s.logPanic("handler", v, debug.Stack())
+	ctx.Response.Reset() // closes a body stream already set
+	ctx.SetConnectionClose()
+	s.plain(ctx, http.StatusInternalServerError, "internal server error")
+}
+
+// requestError is fasthttp's ErrorHandler: the answer to a request it could
+// not read. The connection is closed after it.
+func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var te interface{ Timeout() bool }
+	switch {
+	case errors.Is(err, errBareLF):
+		s.plain(ctx, http.StatusBadRequest, "bad request: header lines must end with CRLF")
+	case errors.As(err, &small):
+		s.plain(ctx, http.StatusRequestHeaderFieldsTooLarge, "request header too large")
+	case errors.As(err, &te) && te.Timeout():
+		s.plain(ctx, http.StatusRequestTimeout, "request timeout")
+	default:
+		s.plain(ctx, http.StatusBadRequest, "bad request: malformed request")
+	}
+}
+
+// fasthttpLogger takes fasthttp's log lines: a panic it recovered while
+// writing a body is an error (logged and counted as a recovered panic); the
+// connection limit being reached is a warning; the rest (connection errors
+// of clients) is debug.
+type fasthttpLogger struct{ s *Server }
+
+// Printf implements fasthttp.Logger.
 func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Debug(fmt.Sprintf(format, args...), "component", "http")
+	for _, a := range args {
+		var p *fasthttp.ErrBodyStreamWritePanic
+		if err, ok := a.(error); ok && errors.As(err, &p) {
+			f.s.logPanic("fasthttp body writer", p.Error(), nil)
+			return
+		}
+	}
+	if strings.HasPrefix(format, "The incoming connection cannot be served") {
+		f.s.warn.Log(slog.LevelWarn, "max connections", "connection limit reached: new connections get 503",
+			"component", "http", "max_connections", f.s.opt.MaxConnections)
+		return
+	}
+	f.s.log.Debug(fmt.Sprintf(format, args...), "component", "http")
+}
+
+// bodyStream is what the Server hands fasthttp as a response body.
+type bodyStream interface {
+	io.ReadCloser
+	io.WriterTo
+}
+
+// safeBody runs a response body's WriteTo, Read and Close under a deferred
+// recover, so a panic there is logged with its stack and counted, and the
+// response fails like any broken body (the connection is closed). Without
+// it fasthttp recovers such a panic itself but loses the stack. WriteTo
+// hands the connection's writer straight to the body: a disk chunk still
+// goes out with sendfile.
+type safeBody struct {
+	s *Server
+	r bodyStream
+}
+
+var safeBodies = sync.Pool{New: func() any { return new(safeBody) }}
+
+// guard returns r under a safeBody; fasthttp closes it after the response.
+func (s *Server) guard(r bodyStream) *safeBody {
+	b := safeBodies.Get().(*safeBody)
+	b.s, b.r = s, r
+	return b
+}
+
+// recovered, deferred, turns a panic into *err.
+func (b *safeBody) recovered(err *error) {
+	if v := recover(); v != nil {
+		b.s.logPanic("body", v, debug.Stack())
+		*err = fmt.Errorf("panic in response body: %v", v)
+	}
+}
+
+// WriteTo implements io.WriterTo.
+func (b *safeBody) WriteTo(w io.Writer) (n int64, err error) {
+	defer b.recovered(&err)
+	return b.r.WriteTo(w)
+}
+
+// Read implements io.Reader.
+func (b *safeBody) Read(p []byte) (n int, err error) {
+	defer b.recovered(&err)
+	return b.r.Read(p)
+}
+
+// Close implements io.Closer and returns b to its pool.
+func (b *safeBody) Close() (err error) {
+	defer func() {
+		b.s, b.r = nil, nil
+		safeBodies.Put(b)
+	}()
+	defer b.recovered(&err)
+	return b.r.Close()
 }
 
 var (
@@ -146,8 +318,13 @@ var (
 func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // Handle answers one request. It is the fasthttp handler of the content
-// listener.
+// listener. A panic in it is recovered, logged and counted (see
+// RecoveredPanics) and answered 500.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	defer s.recoverHandler(ctx)
+	if c, ok := ctx.Conn().(*clientConn); ok {
+		c.handled()
+	}
 	// Header names below are written canonically ("ETag", not "Etag").
 	ctx.Response.Header.DisableNormalizing()
 	m := ctx.Method()
@@ -216,6 +393,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		if len(ranges) > 1 && SumLength(ranges) > meta.Size {
 			ranges = nil // asking for more than the object: send it once (as net/http does)
 		}
+		ranges = Coalesce(ranges, CoalesceGap) // one range left: a plain 206
 	}
 
 	switch len(ranges) {
@@ -254,7 +432,7 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, meta *cache.Meta, st cache.Sta
 	if inMem+onDisk < total {
 		ctx.Response.ImmediateHeaderFlush = true // a miss: let the player see headers while bytes arrive
 	}
-	ctx.SetBodyStream(r, int(n))
+	ctx.SetBodyStream(s.guard(r), int(n))
 }
 
 // deadline gives the response time to be written at the minimum send rate.
@@ -319,8 +497,31 @@ func (s *Server) originError(ctx *fasthttp.RequestCtx, key string, st cache.Stat
 	case se != nil:
 		msg = "bad gateway: origin answered " + strconv.Itoa(se.Code)
 	}
-	s.log.Warn("origin fetch failed", "key", key, "status", code, "err", err)
+	// One line per cause and interval: an origin that is down must not
+	// cost a log line per request.
+	s.warn.Log(slog.LevelWarn, "origin fetch failed: "+errorClass(err), "origin fetch failed", "key", key, "status", code, "err", err)
 	s.plain(ctx, code, msg)
+}
+
+// errorClass names the cause of an origin error in a few words, without the
+// request's path: the key repeated warnings are counted under.
+func errorClass(err error) string {
+	var se *origin.StatusError
+	var toe *origin.TimeoutError
+	var te interface{ Timeout() bool }
+	switch {
+	case errors.As(err, &se):
+		return "status " + strconv.Itoa(se.Code)
+	case errors.As(err, &toe):
+		return "timeout " + toe.Phase
+	case errors.As(err, &te) && te.Timeout():
+		return "timeout"
+	case errors.Is(err, origin.ErrInconsistent):
+		return "inconsistent answer"
+	case errors.Is(err, cache.ErrVersionChanged):
+		return "version changed"
+	}
+	return "unreachable"
 }
 
 // plain answers with a one-line text body.
@@ -339,14 +540,18 @@ func conditions(h *fasthttp.RequestHeader) Conditions {
 	}
 }
 
-// multipart answers with several ranges as multipart/byteranges.
+// multipart answers with several ranges as multipart/byteranges. When the
+// parts need more chunks that no tier holds than MaxRangeFetchChunks, the
+// parts that need any are fetched from the origin as their exact bytes and
+// not stored (cache.Store.Direct): scattered small ranges of a cold object
+// must not pull a whole chunk each.
 func (s *Server) multipart(ctx *fasthttp.RequestCtx, meta *cache.Meta, st cache.Status, head bool, ranges []ByteRange) {
 	boundary := fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64())
 	ct := meta.ContentType
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	body := &multipartBody{store: s.store, meta: meta}
+	body := &multipartBody{store: s.store, meta: meta, ctx: s.ctx}
 	inMem, onDisk, total := 0, 0, 0
 	var size int64
 	for i, r := range ranges {
@@ -356,13 +561,18 @@ func (s *Server) multipart(ctx *fasthttp.RequestCtx, meta *cache.Meta, st cache.
 		}
 		hdr += fmt.Sprintf("--%s\r\nContent-Type: %s\r\nContent-Range: bytes %d-%d/%d\r\n\r\n",
 			boundary, ct, r.Start, r.Start+r.Length-1, meta.Size)
-		body.parts = append(body.parts, part{header: hdr, off: r.Start, n: r.Length})
-		size += int64(len(hdr)) + r.Length
 		m, d, t := s.store.Residency(meta, r.Start, r.Length)
+		body.parts = append(body.parts, part{header: hdr, off: r.Start, n: r.Length, cold: m+d < t})
+		size += int64(len(hdr)) + r.Length
 		inMem, onDisk, total = inMem+m, onDisk+d, total+t
 	}
 	body.trailer = "\r\n--" + boundary + "--\r\n"
 	size += int64(len(body.trailer))
+	if budget := s.opt.MaxRangeFetchChunks; !head && budget >= 0 && total-inMem-onDisk > budget && s.coldChunks(meta, ranges) > budget {
+		for i := range body.parts {
+			body.parts[i].direct = body.parts[i].cold
+		}
+	}
 
 	ctx.Response.Header.Set("Cache-Status", s.lookupStatus(st, inMem, onDisk, total))
 	ctx.Response.Header.SetContentType("multipart/byteranges; boundary=" + boundary)
@@ -372,22 +582,58 @@ func (s *Server) multipart(ctx *fasthttp.RequestCtx, meta *cache.Meta, st cache.
 		return
 	}
 	s.deadline(ctx, size)
-	ctx.SetBodyStream(body, int(size))
+	ctx.SetBodyStream(s.guard(body), int(size))
 }
 
+// coldChunks counts the distinct chunks that ranges (disjoint, as Coalesce
+// leaves them) touch and no tier holds: a chunk shared by neighbouring
+// ranges counts once.
+func (s *Server) coldChunks(meta *cache.Meta, ranges []ByteRange) int {
+	sorted := slices.SortedFunc(slices.Values(ranges), func(a, b ByteRange) int { return cmp.Compare(a.Start, b.Start) })
+	n := 0
+	for i, r := range sorted {
+		m, d, t := s.store.Residency(meta, r.Start, r.Length)
+		n += t - m - d
+		if i == 0 {
+			continue
+		}
+		// Does r begin in the chunk where the range before it ends?
+		last := sorted[i-1].Start + sorted[i-1].Length - 1
+		if _, _, t := s.store.Residency(meta, last, r.Start-last+1); t == 1 {
+			if m, d, _ := s.store.Residency(meta, r.Start, 1); m+d == 0 {
+				n-- // counted with the range before
+			}
+		}
+	}
+	return n
+}
+
+// part is one part of a multipart body: its header, then bytes [off, off+n)
+// of the object, through the cache or, if direct, from the origin.
 type part struct {
 	header string
 	off, n int64
+	cold   bool // a chunk of it was in no tier when the answer began
+	direct bool // fetched from the origin, not stored (Store.Direct)
 }
 
 // multipartBody streams the parts of a multipart/byteranges answer.
 type multipartBody struct {
 	store   *cache.Store
 	meta    *cache.Meta
+	ctx     context.Context // of direct fetches
 	parts   []part
 	trailer string
 	r       io.Reader // Read's current piece
 	i       int       // Read's next piece: 2 per part, then the trailer
+}
+
+// open returns a reader of part p's bytes.
+func (b *multipartBody) open(p part) (io.ReadCloser, error) {
+	if p.direct {
+		return b.store.Direct(b.ctx, b.meta, p.off, p.n)
+	}
+	return b.store.NewReader(b.meta, p.off, p.n), nil
 }
 
 // WriteTo writes every part to w.
@@ -399,10 +645,16 @@ func (b *multipartBody) WriteTo(w io.Writer) (int64, error) {
 		if err != nil {
 			return total, err
 		}
-		r := b.store.NewReader(b.meta, p.off, p.n)
-		m, err := r.WriteTo(w)
+		r, err := b.open(p)
+		if err != nil {
+			return total, err
+		}
+		m, err := io.Copy(w, r) // a cache.Reader's WriteTo, or w's ReadFrom
 		r.Close()
 		total += m
+		if err == nil && m != p.n {
+			err = fmt.Errorf("part [%d,+%d) of %s: %d bytes: %w", p.off, p.n, b.meta.Key, m, io.ErrUnexpectedEOF)
+		}
 		if err != nil {
 			return total, err
 		}
@@ -431,8 +683,11 @@ func (b *multipartBody) Read(p []byte) (int, error) {
 		case b.i < 2*len(b.parts) && b.i%2 == 0:
 			b.r = bytes.NewReader([]byte(b.parts[b.i/2].header))
 		case b.i < 2*len(b.parts):
-			pt := b.parts[b.i/2]
-			b.r = b.store.NewReader(b.meta, pt.off, pt.n)
+			r, err := b.open(b.parts[b.i/2])
+			if err != nil {
+				return 0, err
+			}
+			b.r = r
 		case b.i == 2*len(b.parts):
 			b.r = bytes.NewReader([]byte(b.trailer))
 		default:

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net"
@@ -30,6 +31,7 @@ type harness struct {
 	syn    *origin.Synthetic
 	origin *httptest.Server
 	store  *cache.Store
+	srv    *Server
 	base   string // the cache's URL
 	client *http.Client
 }
@@ -39,12 +41,48 @@ type harnessOptions struct {
 	originHandle http.Handler // in front of the synthetic origin, if set
 	originURL    string       // use this origin URL instead (e.g. a dead port)
 	timeouts     origin.Options
-	server       Options // the server's options
+	server       Options       // the server's options; Logger nil: panicLogger
+	setup        func(*Server) // if set, called before the server serves
+}
+
+// panicLogger returns a logger that passes records on to slog.Default and
+// fails the test on the ERROR line of a recovered panic: a panic anywhere
+// in the server is a bug even when the client's answer looks right.
+func panicLogger(t *testing.T) *slog.Logger {
+	h := &panicHandler{Handler: slog.Default().Handler(), t: t, done: new(atomic.Bool)}
+	t.Cleanup(func() { h.done.Store(true) }) // registered first, so it runs last
+	return slog.New(h)
+}
+
+type panicHandler struct {
+	slog.Handler
+	t    *testing.T
+	done *atomic.Bool // the test is over: t must not be used
+}
+
+func (h *panicHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError && r.Message == PanicLogMessage && !h.done.Load() {
+		var attrs []string
+		r.Attrs(func(a slog.Attr) bool { attrs = append(attrs, a.String()); return true })
+		h.t.Errorf("the server recovered a panic: %s", strings.Join(attrs, " "))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *panicHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &panicHandler{Handler: h.Handler.WithAttrs(as), t: h.t, done: h.done}
+}
+
+func (h *panicHandler) WithGroup(name string) slog.Handler {
+	return &panicHandler{Handler: h.Handler.WithGroup(name), t: h.t, done: h.done}
 }
 
 func newHarness(t *testing.T, ho harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, syn: origin.NewSynthetic(origin.SyntheticOptions{})}
+	if ho.server.Logger == nil {
+		ho.server.Logger = panicLogger(t)
+	}
 	var handler http.Handler = h.syn
 	if ho.originHandle != nil {
 		handler = ho.originHandle
@@ -72,6 +110,10 @@ func newHarness(t *testing.T, ho harnessOptions) *harness {
 	}
 	t.Cleanup(h.store.Close)
 	srv := New(h.store, ho.server)
+	h.srv = srv
+	if ho.setup != nil {
+		ho.setup(srv)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -573,7 +615,7 @@ func TestSendBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	sl := sendBufferListener{ln, 64 << 10}
+	sl := listener{ln, 64 << 10}
 	go func() {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err == nil {
@@ -586,10 +628,12 @@ func TestSendBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		t.Fatalf("accepted %T, want the *net.TCPConn itself (sendfile needs it)", c)
+	// The *net.TCPConn itself, embedded (sendfile needs its ReadFrom).
+	cc, ok := c.(*clientConn)
+	if !ok || cc.TCPConn == nil {
+		t.Fatalf("accepted %T, want a *clientConn embedding the *net.TCPConn", c)
 	}
+	tc := cc.TCPConn
 	raw, _ := tc.SyscallConn()
 	var got int
 	raw.Control(func(fd uintptr) { got, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF) })
