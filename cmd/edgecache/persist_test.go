@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"edgecache/origin"
+	"edgecache/server"
 )
 
 // TestMain lets a test run this test binary as the edgecache daemon: with
@@ -72,6 +73,7 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 4<<20) // a recovered panic's line carries its stack
 		readyClosed := false
 		for sc.Scan() {
 			line := sc.Text()
@@ -88,6 +90,14 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 			if strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN") {
 				t.Logf("daemon: %s", line)
 			}
+			if strings.Contains(line, server.PanicLogMessage) {
+				// A panic is a bug even when the answers look right.
+				t.Errorf("the daemon recovered a panic: %s", line)
+			}
+		}
+		if err := sc.Err(); err != nil {
+			t.Errorf("reading the daemon's log: %v", err)
+			io.Copy(io.Discard, stderr) // keep the daemon from blocking on its log
 		}
 		cmd.Wait()
 		close(d.done)
