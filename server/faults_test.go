@@ -72,6 +72,8 @@ func (panicBody) Read([]byte) (int, error)         { panic("panicBody.Read") }
 func (panicBody) WriteTo(io.Writer) (int64, error) { panic("panicBody.WriteTo") }
 func (panicBody) Close() error                     { return nil }
 
+func panicInHandler() { panic("a bug in the handler") }
+
 // A panic while a body is written, in our body (guarded: logged with its
 // stack) or in one fasthttp recovers itself (logged through its Logger), and
 // a panic in the handler (answered 500), are each logged at ERROR as
@@ -89,8 +91,7 @@ func TestRecoveredPanics(t *testing.T) {
 					ctx.SetBodyStream(panicBody{}, 100)
 				case "/handler":
 					defer s.recoverHandler(ctx)
-					var m map[string]int
-					m["x"]++ // a nil map write panics
+					panicInHandler()
 				default:
 					s.Handle(ctx)
 				}
@@ -102,7 +103,7 @@ func TestRecoveredPanics(t *testing.T) {
 	}{
 		{"/guarded", "body", "panicBody.WriteTo"},
 		{"/raw", "fasthttp body writer", "unavailable"},
-		{"/handler", "handler", "TestRecoveredPanics"},
+		{"/handler", "handler", "panicInHandler"},
 	}
 	for i, tc := range cases {
 		resp, err := h.client.Get(h.base + tc.path)
@@ -488,5 +489,25 @@ func TestMaxConnections(t *testing.T) {
 		// Its ReadFrom, which the response writer hands disk files to, is
 		// the TCPConn's (promoted): sendfile.
 		var _ io.ReaderFrom = cc
+	}
+}
+
+// Handle itself recovers: a Server whose store is missing answers 500
+// instead of taking the process down.
+func TestHandleRecovers(t *testing.T) {
+	logs := &capture{}
+	s := New(nil, Options{Logger: slog.New(logs)})
+	var ctx fasthttp.RequestCtx
+	ctx.Init2(benchConn{}, benchLogger{}, false)
+	ctx.Request.SetRequestURI("/s/10/x")
+	s.Handle(&ctx)
+	if c := ctx.Response.StatusCode(); c != 500 || !ctx.Response.ConnectionClose() {
+		t.Fatalf("status %d, close %v; want 500 and close", c, ctx.Response.ConnectionClose())
+	}
+	if s.RecoveredPanics() != 1 || len(logs.find(slog.LevelError, PanicLogMessage)) != 1 {
+		t.Fatalf("RecoveredPanics %d, %d lines", s.RecoveredPanics(), len(logs.find(slog.LevelError, PanicLogMessage)))
+	}
+	if st := attr(logs.find(slog.LevelError, PanicLogMessage)[0], "stack"); !strings.Contains(st, "(*Server).Handle") {
+		t.Fatalf("stack %.300q does not show Handle", st)
 	}
 }
