@@ -33,7 +33,7 @@ func inject(s *Store, d *disk, n, perKey, metaLen int) {
 	for i := 0; i < n; i++ {
 		if i%perKey == 0 {
 			key := fmt.Sprintf("/vod/title%06d/video/1080p/seg-%05d.m4s", i/perKey/100, i/perKey%100)
-			o = &object{key: key, hash: keyHash(key), version: fmt.Sprintf(`"%016x"`, i), meta: meta, written: now}
+			o = &object{key: key, hash: s.keyHandle(key), version: fmt.Sprintf(`"%016x"`, i), meta: meta, written: now}
 			s.objects[key] = o
 		}
 		idx := int64(i % perKey)
@@ -183,7 +183,7 @@ func BenchmarkGet1MiB(b *testing.B) {
 				id := ID{Key: "/get", Index: int64(i % chunks)}
 				if first {
 					s.mu.Lock()
-					s.idx[handle(keyHash(id.Key), id.Index)].verified = false
+					s.idx[s.handleOf(id.Key, id.Index)].verified = false
 					s.mu.Unlock()
 				}
 				c, err := s.Get(id, "v")

@@ -15,26 +15,61 @@
 //	tmp/                              chunks being written; emptied by Open
 //	index.snap                        index snapshot written by Close
 //	lock                              flock'ed while a Store has the dir open
+//	seed                              the dir's secret file-name key
 //
-// <16 hex> is the 64-bit FNV-1a hash of the object key, <2 hex> its first two
-// digits, <index> the chunk index in decimal. A chunk file is a header (see
-// header.go: magic "ECCHUNK1", format version, header length, chunk index,
-// payload length, write time, CRC-32C of the payload, key, version, meta, and
-// a CRC-32C of the header itself) followed by the payload. Put writes the
-// file under tmp/ and renames it into place, so a chunk file is complete or
-// absent. Two keys whose hashes collide share a file name: the newest write
-// wins and the other chunk is simply gone (Get checks the key in the header,
-// so it is never served for the wrong key).
+// <16 hex> is the 64-bit SipHash-2-4 of the object key keyed with the dir's
+// seed, <2 hex> its first two digits, <index> the chunk index in decimal. A
+// chunk file is a header (see header.go: magic "ECCHUNK1", format version,
+// header length, chunk index, payload length, write time, CRC-32C of the
+// payload, key, version, meta, and a CRC-32C of the header itself) followed
+// by the payload. Put writes the file under tmp/ and renames it into place,
+// so a chunk file is complete or absent.
+//
+// # Hashes and collisions
+//
+// Keys carry query parameters that clients choose, so a hash of the key that
+// anyone can compute would let an attacker craft keys colliding with a
+// popular chunk's: a colliding file name replaces the file (the newest write
+// wins), a colliding index handle replaces the index entry. Neither may be
+// predictable:
+//
+//   - File names use SipHash-2-4 (github.com/dchest/siphash) keyed with a
+//     random 128-bit seed per dir, made at the dir's first Open and kept in
+//     its seed file (32 hex digits and a newline, written atomically), so the
+//     names are the same after a restart. A key of SipHash, unlike a seed
+//     XORed into an unkeyed hash, cannot be worked around without knowing it.
+//   - Index handles (and the eviction policies' keys) use hash/maphash
+//     seeded at random by each Open: the index is rebuilt from keys at every
+//     start (snapshots store keys, not handles), so this seed never needs to
+//     persist, and one seed per Store (rather than per dir) is needed because
+//     a handle is computed before the chunk's disk is known.
+//   - Placement (below) stays a fixed hash of key and index (FNV-1a mixed
+//     with SplitMix64): it must give the same disk across restarts and before
+//     any dir is chosen, and a crafted collision there only moves load from
+//     one disk to another, which an attacker can do anyway by trying keys.
+//
+// A collision of the keyed hashes is then a chance of 2^-64 per pair; Get
+// checks the key in the header anyway, so a file is never served for the
+// wrong key.
+//
+// A dir without a seed file (written by a release before seeds) gets one at
+// Open; its index snapshot is discarded (one INFO line) and the scan renames
+// each chunk file from its old, unseeded FNV-1a name to its seeded name (one
+// INFO line with the count; a rename costs about as much as reading the
+// header, so the first start after the upgrade scans about half as fast). A
+// damaged seed file is replaced by a new one with a WARN: the files named
+// with the old seed are then removed by the scan as damaged, to be
+// refetched. The seed and lock files do not count against the budget.
 //
 // # Placement
 //
 // A chunk goes to the disk with the highest weighted rendezvous score of the
-// chunk's handle (a hash of key and index) among the disks in service,
-// weighted by budget. Placing chunks rather than whole objects spreads a hot
-// object's load over every disk. Losing a disk moves only that disk's share.
-// The in-memory index (handle → disk, size, version, last use, verified) is
-// the source of truth: after the disk set changes, chunks stay where they
-// are and are still found.
+// chunk's placement hash (a fixed hash of key and index, see above) among
+// the disks in service, weighted by budget. Placing chunks rather than
+// whole objects spreads a hot object's load over every disk. Losing a disk
+// moves only that disk's share. The in-memory index (handle → disk, size,
+// version, last use, verified) is the source of truth: after the disk set
+// changes, chunks stay where they are and are still found.
 //
 // # Index
 //
@@ -77,8 +112,8 @@
 //     copied bytes are always verified bytes.
 //   - The scrubber (Options.ScrubRate, DefaultScrubRate 8 MiB/s, on by
 //     default) reads and verifies every chunk of every disk in service,
-//     pass after pass, one minute apart, without holding the store's lock
-//     while reading. It is what covers the sendfile path, whose bytes never
+//     pass after pass from Ready on, without holding the store's lock while
+//     reading. It is what covers the sendfile path, whose bytes never
 //     pass through user space. BenchmarkScrub measured 0.16 CPU seconds per
 //     GiB verified from the page cache on a 2-core VM (the reads and the
 //     CRC, SSE4.2): at 8 MiB/s about 0.13% of one core. The cost that

@@ -5,7 +5,7 @@ import "path/filepath"
 // Has reports whether the index holds chunk id of the given version, without
 // opening or verifying its file: a cheap residency check for Cache-Status.
 func (s *Store) Has(id ID, version string) bool {
-	h := handle(keyHash(id.Key), id.Index)
+	h := s.handleOf(id.Key, id.Index)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.idx[h]

@@ -2,6 +2,7 @@ package disk
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -146,15 +147,30 @@ func mustMiss(t testing.TB, s *Store, id ID, version string) {
 // chunkFile returns the file holding id, found by walking the dirs.
 func chunkFile(t testing.TB, dirs []Dir, id ID) string {
 	t.Helper()
-	name := chunkName(keyHash(id.Key), id.Index)
 	for _, d := range dirs {
-		p := filepath.Join(d.Path, "chunks", name)
+		p := seededPath(d.Path, id)
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
 	t.Fatalf("no file for %v", id)
 	return ""
+}
+
+// seededPath returns the path of chunk id in the cache dir at dir, named
+// with the dir's seed file ("" if it has none).
+func seededPath(dir string, id ID) string {
+	b, err := os.ReadFile(filepath.Join(dir, seedFileName))
+	if err != nil {
+		return ""
+	}
+	k, ok := parseSeed(b)
+	if !ok {
+		return ""
+	}
+	d := &disk{chunks: filepath.Join(dir, "chunks"),
+		k0: binary.BigEndian.Uint64(k[:8]), k1: binary.BigEndian.Uint64(k[8:])}
+	return d.chunkPath(id.Key, id.Index)
 }
 
 // usage returns the blocks allocated to files under the dirs, in bytes.
@@ -167,7 +183,7 @@ func usage(t testing.TB, dir string) int64 {
 			}
 			return err
 		}
-		if d.IsDir() || d.Name() == "lock" {
+		if d.IsDir() || d.Name() == "lock" || d.Name() == seedFileName {
 			return nil
 		}
 		fi, err := d.Info()

@@ -78,13 +78,13 @@ type interner struct {
 	objs []objRec
 }
 
-func (in *interner) add(hd *header, kh uint64) (obj int32, version string) {
+func (in *interner) add(hd *header) (obj int32, version string) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	i, ok := in.num[string(hd.key)]
 	if !ok {
 		i = int32(len(in.objs))
-		in.objs = append(in.objs, objRec{key: string(hd.key), hash: kh})
+		in.objs = append(in.objs, objRec{key: string(hd.key)})
 		in.num[in.objs[i].key] = i
 	}
 	o := &in.objs[i]
@@ -121,7 +121,7 @@ func (s *Store) scan(d *disk) (*loadResult, error) {
 	jobs := make(chan string)
 	results := make([][]rec, scanWorkers)
 	errs := make([]error, scanWorkers)
-	removed := make([]int, scanWorkers)
+	counts := make([]scanCounts, scanWorkers)
 	var wg sync.WaitGroup
 	for w := 0; w < scanWorkers; w++ {
 		wg.Add(1)
@@ -132,9 +132,7 @@ func (s *Store) scan(d *disk) (*loadResult, error) {
 				if errs[w] != nil {
 					continue
 				}
-				recs, n, err := s.scanDir(d, sub, in, buf, results[w])
-				results[w], removed[w] = recs, removed[w]+n
-				errs[w] = err
+				results[w], errs[w] = s.scanDir(d, sub, in, buf, results[w], &counts[w])
 			}
 		}()
 	}
@@ -154,10 +152,12 @@ func (s *Store) scan(d *disk) (*loadResult, error) {
 		return nil, err
 	}
 	lr := &loadResult{objs: in.objs}
-	total, gone := 0, 0
+	total, gone, migrated, stale := 0, 0, 0, 0
 	for w := range results {
 		total += len(results[w])
-		gone += removed[w]
+		gone += counts[w].removed
+		migrated += counts[w].migrated
+		stale += counts[w].stale
 	}
 	lr.recs = make([]rec, 0, total)
 	for _, r := range results {
@@ -176,6 +176,10 @@ func (s *Store) scan(d *disk) (*loadResult, error) {
 	if gone > 0 {
 		s.corrupt.Add(int64(gone))
 		s.log.Warn("scan removed damaged chunk files", "path", d.path, "files", gone)
+	}
+	if migrated+stale > 0 {
+		s.log.Info("chunk files of a previous release renamed to this dir's seeded names", "path", d.path,
+			"files", migrated, "superseded_removed", stale)
 	}
 	return lr, nil
 }
@@ -197,79 +201,123 @@ func hex2(s string) uint64 {
 	return v << 56
 }
 
-// scanDir scans one chunks/xx directory, appending to recs. It returns the
-// number of damaged files it removed.
-func (s *Store) scanDir(d *disk, sub string, in *interner, buf []byte, recs []rec) ([]rec, int, error) {
+// scanCounts are one scan worker's counts of files it did not simply index.
+type scanCounts struct {
+	removed  int // damaged files deleted
+	migrated int // files of a previous release renamed to their seeded names
+	stale    int // files of a previous release superseded by a Put, deleted
+}
+
+// scanDir scans one chunks/xx directory, appending to recs.
+func (s *Store) scanDir(d *disk, sub string, in *interner, buf []byte, recs []rec, cnt *scanCounts) ([]rec, error) {
 	dir := filepath.Join(d.chunks, sub)
 	ents, err := s.fs.ReadDir(dir)
 	if err != nil {
 		if notExist(err) {
-			return recs, 0, nil
+			return recs, nil
 		}
-		return recs, 0, fmt.Errorf("disk: scan: %w", err)
+		return recs, fmt.Errorf("disk: scan: %w", err)
 	}
-	removed := 0
 	dirfd := openScanDir(s.fs, dir)
 	defer closeScanDir(dirfd)
 	for _, de := range ents {
 		if s.stopped() {
-			return recs, removed, errStopped
+			return recs, errStopped
 		}
 		name := de.Name()
 		path := dir + "/" + name
-		r, err := s.scanFile(dirfd, dir, name, sub+"/"+name, in, &buf)
+		sc, err := s.scanFile(d, dirfd, dir, name, sub+"/"+name, in, &buf)
 		switch {
 		case err == nil:
-			recs = append(recs, r)
+			recs = append(recs, sc.rec)
 		case notExist(err):
 			// removed meanwhile
+		case errors.Is(err, errLegacyName):
+			kept, err := s.migrate(d, path, d.chunks+"/"+sc.to, in.key(sc.rec.obj), &sc.rec)
+			if err != nil {
+				return recs, err
+			}
+			if kept {
+				recs = append(recs, sc.rec)
+				cnt.migrated++
+			} else {
+				cnt.stale++
+			}
 		case diskFault(err):
-			return recs, removed, err
+			return recs, err
 		default:
 			s.log.Debug("damaged chunk file removed", "path", path, "error", err)
-			gone, err := s.removeStray(d, path, name)
+			gone, err := s.removeStray(d, path, name, sc)
 			if err != nil {
-				return recs, removed, err
+				return recs, err
 			}
 			if gone {
-				removed++
+				cnt.removed++
 			}
 		}
 	}
-	return recs, removed, nil
+	return recs, nil
+}
+
+// key returns the key of object obj.
+func (in *interner) key(obj int32) string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.objs[obj].key
+}
+
+// head is what readHead learns of a file besides its first bytes.
+type head struct {
+	size   int64
+	id     fileID
+	haveID bool
 }
 
 // readHeadFS reads the start of the file at path into buf through fsys and
-// returns the bytes read and the file's size.
-func readHeadFS(fsys FS, path string, buf []byte) (int, int64, error) {
+// returns the bytes read, the file's size and its identity if known.
+func readHeadFS(fsys FS, path string, buf []byte) (int, head, error) {
 	f, err := fsys.Open(path)
 	if err != nil {
-		return 0, 0, err
+		return 0, head{}, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return 0, 0, err
+		return 0, head{}, err
 	}
 	n, err := f.ReadAt(buf, 0)
 	if err != nil && !truncated(err) {
-		return 0, 0, err
+		return 0, head{}, err
 	}
-	return n, fi.Size(), nil
+	h := head{size: fi.Size()}
+	h.id, h.haveID = fileIdentity(fi)
+	return n, h, nil
 }
 
-// scanFile reads and checks the header of one chunk file; rel is its name
+// scanned is what scanFile found in a file: its entry, its identity (for
+// removeStray) and, for a file named by a previous release, its seeded name
 // relative to the chunks directory.
-func (s *Store) scanFile(dirfd int, dir, name, rel string, in *interner, bufp *[]byte) (rec, error) {
+type scanned struct {
+	rec
+	head
+	to string
+}
+
+// scanFile reads and checks the header of one chunk file of d; rel is its
+// name relative to the chunks directory. A valid chunk whose name is the
+// one a previous release gave it (d.legacy only) is returned with an error
+// wrapping errLegacyName and its seeded name in to.
+func (s *Store) scanFile(d *disk, dirfd int, dir, name, rel string, in *interner, bufp *[]byte) (scanned, error) {
 	path := dir + "/" + name
 	buf := *bufp
-	n, size, err := readHead(s.fs, dirfd, dir, name, buf)
+	n, h, err := readHead(s.fs, dirfd, dir, name, buf)
 	if err != nil {
-		return rec{}, fmt.Errorf("disk: scan: %w", err)
+		return scanned{}, fmt.Errorf("disk: scan: %w", err)
 	}
+	sc := scanned{head: h}
 	hl, err := headerSize(buf[:n])
 	if err != nil {
-		return rec{}, fmt.Errorf("disk: scan %s: %w", path, err)
+		return sc, fmt.Errorf("disk: scan %s: %w", path, err)
 	}
 	if hl > n {
 		// A header longer than the first read (long key or meta): rare.
@@ -277,50 +325,104 @@ func (s *Store) scanFile(dirfd int, dir, name, rel string, in *interner, bufp *[
 			buf = make([]byte, hl)
 			*bufp = buf
 		}
-		if n, size, err = readHead(s.fs, dirfd, dir, name, buf[:hl]); err != nil {
-			return rec{}, fmt.Errorf("disk: scan: %w", err)
+		if n, sc.head, err = readHead(s.fs, dirfd, dir, name, buf[:hl]); err != nil {
+			return scanned{}, fmt.Errorf("disk: scan: %w", err)
 		}
 		if n < hl {
-			return rec{}, fmt.Errorf("disk: scan %s: %w: header truncated", path, errCorrupt)
+			return sc, fmt.Errorf("disk: scan %s: %w: header truncated", path, errCorrupt)
 		}
 	}
 	hd, err := decodeHeader(buf[:hl])
 	if err != nil {
-		return rec{}, fmt.Errorf("disk: scan %s: %w", path, err)
+		return sc, fmt.Errorf("disk: scan %s: %w", path, err)
 	}
-	if size != int64(hl)+hd.plen {
-		return rec{}, fmt.Errorf("disk: scan %s: %w: %d bytes, header says %d", path, errCorrupt, size, int64(hl)+hd.plen)
+	if sc.size != int64(hl)+hd.plen {
+		return sc, fmt.Errorf("disk: scan %s: %w: %d bytes, header says %d", path, errCorrupt, sc.size, int64(hl)+hd.plen)
 	}
-	kh := keyHash(string(hd.key))
-	if chunkName(kh, hd.index) != rel {
-		return rec{}, fmt.Errorf("disk: scan %s: %w: file name does not match its key and index", path, errCorrupt)
+	if want := chunkName(d.nameHash(string(hd.key)), hd.index); want != rel {
+		if !d.legacy || chunkName(keyHash(string(hd.key)), hd.index) != rel {
+			return sc, fmt.Errorf("disk: scan %s: %w: file name does not match its key and index", path, errCorrupt)
+		}
+		sc.to = want
+		err = fmt.Errorf("disk: scan %s: %w", path, errLegacyName)
 	}
-	obj, version := in.add(&hd, kh)
-	return rec{obj: obj, hlen: int32(hl), index: hd.index, version: version, plen: hd.plen,
-		written: hd.written, lastUse: hd.written}, nil
+	obj, version := in.add(&hd)
+	sc.rec = rec{obj: obj, hlen: int32(hl), index: hd.index, version: version, plen: hd.plen,
+		written: hd.written, lastUse: hd.written}
+	return sc, err
 }
 
-// removeStray deletes a damaged file found by a scan, unless a Put made
-// during loading now owns its path.
-func (s *Store) removeStray(d *disk, path, name string) (bool, error) {
-	kh, index, ok := parseChunkName(name)
-	if ok {
-		h := handle(kh, index)
-		s.mu.Lock()
-		e := s.idx[h]
-		if _, busy := s.busy[path]; busy || (e != nil && s.entryPath(e) == path) {
-			s.mu.Unlock()
-			return false, nil
-		}
+// migrate renames the chunk file at path, of key, named by a previous
+// release, to its seeded path to, unless a Put made during loading
+// superseded it (then it deletes it). It reports whether the file was kept.
+func (s *Store) migrate(d *disk, path, to, key string, r *rec) (bool, error) {
+	h := s.handleOf(key, r.index)
+	s.mu.Lock()
+	_, busy := s.busy[to]
+	e := s.idx[h]
+	if busy || (e != nil && e.obj.key == key && e.index == r.index && (int(e.disk) == d.i || e.written >= r.written)) {
 		s.queueDeleteLocked(d, path)
 		ps := s.takePendingLocked()
 		s.mu.Unlock()
 		s.unlink(ps)
+		return false, nil
+	}
+	// Nobody writes or deletes to while it is marked busy.
+	ch := make(chan struct{})
+	s.busy[to] = ch
+	s.mu.Unlock()
+	err := s.fs.Rename(path, to)
+	s.mu.Lock()
+	s.releaseLocked(to, ch)
+	s.mu.Unlock()
+	switch {
+	case notExist(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("disk: rename chunk file of a previous release: %w", err)
+	}
+	return true, nil
+}
+
+// removeStray deletes a damaged file found by a scan (sc: what the scan
+// read of it), unless a Put made during loading now owns its path: the path
+// is busy, or (when the FS reports file identities) it now holds another
+// file. Without identities a Put that completed since the scan read the
+// file may lose its chunk (never serve wrong bytes: Get finds the file
+// missing).
+func (s *Store) removeStray(d *disk, path, name string, sc scanned) (bool, error) {
+	if _, _, ok := parseChunkName(name); !ok {
+		// Not a chunk file name: no Put ever writes it.
+		if err := s.fs.Remove(path); err != nil && !notExist(err) {
+			return false, fmt.Errorf("disk: remove damaged chunk: %w", err)
+		}
 		return true, nil
 	}
-	if err := s.fs.Remove(path); err != nil && !notExist(err) {
-		return false, fmt.Errorf("disk: remove damaged chunk: %w", err)
+	s.mu.Lock()
+	if _, busy := s.busy[path]; busy {
+		s.mu.Unlock()
+		return false, nil
 	}
+	if sc.haveID {
+		// A stat under the lock, for a damaged file only: no Put can
+		// rename over path until it is unlocked and marked busy below.
+		fi, err := s.fs.Stat(path)
+		if err != nil {
+			s.mu.Unlock()
+			if notExist(err) {
+				return false, nil
+			}
+			return false, fmt.Errorf("disk: scan: %w", err)
+		}
+		if id, ok := fileIdentity(fi); !ok || id != sc.id {
+			s.mu.Unlock()
+			return false, nil
+		}
+	}
+	s.queueDeleteLocked(d, path)
+	ps := s.takePendingLocked()
+	s.mu.Unlock()
+	s.unlink(ps)
 	return true, nil
 }
 
@@ -370,7 +472,7 @@ func (s *Store) mergeLocked(d *disk, lr *loadResult, ptr []*object, r *rec, e *e
 	o := ptr[r.obj]
 	if o == nil {
 		if o = s.objects[or.key]; o == nil {
-			o = &object{key: or.key, hash: or.hash}
+			o = &object{key: or.key, hash: s.keyHandle(or.key)}
 			s.objects[or.key] = o
 		}
 		ptr[r.obj] = o
@@ -378,7 +480,7 @@ func (s *Store) mergeLocked(d *disk, lr *loadResult, ptr []*object, r *rec, e *e
 	h := handle(o.hash, r.index)
 	var path string
 	if len(s.busy) > 0 {
-		path = d.chunkPath(o.hash, r.index)
+		path = d.chunkPath(o.key, r.index)
 		if _, busy := s.busy[path]; busy {
 			if o.refs == 0 {
 				delete(s.objects, o.key)
@@ -388,11 +490,11 @@ func (s *Store) mergeLocked(d *disk, lr *loadResult, ptr []*object, r *rec, e *e
 		}
 	}
 	if old := s.idx[h]; old != nil {
-		samePath := int(old.disk) == d.i && old.obj.hash == o.hash && old.index == r.index
+		samePath := int(old.disk) == d.i && old.obj.key == o.key && old.index == r.index
 		if samePath || old.state != stateLive || old.written >= r.written {
 			if !samePath {
 				if path == "" {
-					path = d.chunkPath(o.hash, r.index)
+					path = d.chunkPath(o.key, r.index)
 				}
 				s.queueDeleteLocked(d, path)
 			}

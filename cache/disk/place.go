@@ -5,8 +5,9 @@ import (
 	"strconv"
 )
 
-// keyHash is the 64-bit FNV-1a hash of a key. It names chunk files (so equal
-// keys always map to the same file name) and seeds a chunk's handle.
+// keyHash is the 64-bit FNV-1a hash of a key, unseeded: the input of
+// placement (placeHash), and the file names of releases before seed files
+// (which the scan renames).
 func keyHash(key string) uint64 {
 	const (
 		offset = 14695981039346656037
@@ -31,8 +32,10 @@ func mix64(x uint64) uint64 {
 	return x
 }
 
-// handle is a chunk's 64-bit identity: the index key (one entry per handle,
-// the newest write wins), the policy key, and the input of placement.
+// handle mixes the hash kh of a key with a chunk index. With a keyed kh
+// (Store.keyHandle) it is a chunk's 64-bit identity: the index key (one
+// entry per handle, the newest write wins) and the policy key; with keyHash
+// it is the placement hash.
 func handle(kh uint64, index int64) uint64 {
 	return mix64(kh + uint64(index)*0x9e3779b97f4a7c15)
 }

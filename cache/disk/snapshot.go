@@ -38,7 +38,6 @@ const (
 // objRec is an object as loaded from a snapshot or a scan.
 type objRec struct {
 	key     string
-	hash    uint64
 	version string
 	meta    []byte
 	written int64
@@ -301,7 +300,6 @@ func decodeSnapshotBody(body []byte) (*loadResult, error) {
 			r.fail()
 		}
 		o.key = string(key)
-		o.hash = keyHash(o.key)
 		o.version = string(r.bytes(MaxVersionLen))
 		if m := r.bytes(MaxMetaLen); len(m) > 0 {
 			o.meta = append([]byte(nil), m...)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -67,7 +68,7 @@ type Options struct {
 	// the periodic check.
 	CheckInterval time.Duration
 
-	scrubIdle time.Duration // pause before each scrub pass; tests shorten it
+	scrubIdle time.Duration // pause after a scrub pass over nothing; tests shorten it
 }
 
 // ID names one chunk: chunk Index of the object Key.
@@ -101,11 +102,11 @@ const (
 	stateLive                 // renamed into place
 )
 
-// object is what the index knows of one key: its interned name and hash,
-// and the newest version and meta seen among its chunks.
+// object is what the index knows of one key: its interned name, its
+// keyHandle, and the newest version and meta seen among its chunks.
 type object struct {
 	key     string
-	hash    uint64
+	hash    uint64 // keyHandle(key)
 	version string
 	meta    []byte
 	written int64 // of the chunk that gave version and meta; 0 until one is live
@@ -136,7 +137,9 @@ type disk struct {
 	chunks   string
 	tmp      string
 	budget   int64
-	seed     uint64
+	seed     uint64 // of placement (from the path; see placeHash)
+	k0, k1   uint64 // SipHash key of file names, from the seed file
+	legacy   bool   // the seed file is new: chunk files may have pre-seed names
 	weight   float64
 	optional bool
 	lock     File
@@ -155,10 +158,6 @@ type disk struct {
 	pol       policy.Policy
 }
 
-func (d *disk) chunkPath(kh uint64, index int64) string {
-	return d.chunks + "/" + chunkName(kh, index)
-}
-
 // pending is a file queued for deletion; its path is marked busy until done.
 type pending struct {
 	d    *disk
@@ -175,6 +174,7 @@ type Store struct {
 	policyName string
 	statePath  string
 	nonce      string
+	hseed      maphash.Seed // of handles; see keyHandle
 	disks      []*disk
 	tmpSeq     atomic.Uint64
 	bufs       sync.Pool // *[]byte for checksum verification
@@ -225,6 +225,7 @@ func Open(opt Options) (*Store, error) {
 		ready:      make(chan struct{}),
 		stop:       make(chan struct{}),
 		suspects:   make(chan suspectReq, suspectQueue),
+		hseed:      maphash.MakeSeed(),
 		nonce:      strconv.FormatInt(time.Now().UnixNano(), 36) + "." + strconv.Itoa(os.Getpid()),
 	}
 	s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
@@ -278,7 +279,7 @@ func Open(opt Options) (*Store, error) {
 			chunks:   filepath.Join(path, "chunks"),
 			tmp:      filepath.Join(path, "tmp"),
 			budget:   dc.Size,
-			seed:     mix64(keyHash(path)),
+			seed:     mix64(keyHash(path)), // placement: fixed, see placeHash
 			weight:   float64(dc.Size),
 			optional: dc.Optional,
 
@@ -390,6 +391,11 @@ func (s *Store) prepare(d *disk) error {
 		return fmt.Errorf("disk: cache dir %s: %w", d.path, err)
 	}
 	s.identify(d, fi)
+	fresh, err := s.readSeed(d)
+	if err != nil {
+		return unwritable(err)
+	}
+	d.legacy = fresh
 	probe := filepath.Join(d.tmp, "probe."+s.nonce)
 	if err := writeFileSync(s.fs, probe, make([]byte, blockSize)); err != nil {
 		return unwritable(err)
@@ -429,6 +435,18 @@ func (s *Store) prepare(d *disk) error {
 			return unwritable(err)
 		}
 	}
+	if d.legacy {
+		// Its entries name files by the names of a previous release (or of
+		// a lost seed): scan instead, which migrates or drops them.
+		err := s.fs.Remove(snap)
+		if err == nil {
+			s.log.Info("index snapshot written without a seed file discarded; scanning instead", "path", snap)
+		}
+		if err != nil && !notExist(err) {
+			return unwritable(err)
+		}
+		return nil
+	}
 	if err := s.fs.Rename(snap, load); err != nil && !notExist(err) {
 		return unwritable(err)
 	}
@@ -461,7 +479,7 @@ func (s *Store) Ready() <-chan struct{} { return s.ready }
 
 // entryPath returns the chunk file path of e.
 func (s *Store) entryPath(e *entry) string {
-	return s.disks[e.disk].chunkPath(e.obj.hash, e.index)
+	return s.disks[e.disk].chunkPath(e.obj.key, e.index)
 }
 
 // dropLocked removes e (under handle h) from the index, if it is still
@@ -614,7 +632,7 @@ func (s *Store) Put(id ID, version string, meta []byte, payload []byte) error {
 	case len(meta) > MaxMetaLen:
 		return fmt.Errorf("disk: put %q: meta of %d bytes, at most %d", id.Key, len(meta), MaxMetaLen)
 	}
-	kh := keyHash(id.Key)
+	kh := s.keyHandle(id.Key)
 	h := handle(kh, id.Index)
 	written := time.Now().UnixNano()
 	plen := int64(len(payload))
@@ -676,7 +694,7 @@ func (s *Store) reserve(id ID, kh, h uint64, version string, written int64, hlen
 	if s.closed {
 		return reservation{}, ErrClosed
 	}
-	d := place(h, s.live)
+	d := place(placeHash(id.Key, id.Index), s.live)
 	if d == nil {
 		return reservation{}, ErrNoDisk
 	}
@@ -684,7 +702,7 @@ func (s *Store) reserve(id ID, kh, h uint64, version string, written int64, hlen
 		return reservation{}, fmt.Errorf("disk: put %q chunk %d: %d bytes exceed the budget of %s (%d bytes)",
 			id.Key, id.Index, size, d.path, d.budget)
 	}
-	path := d.chunkPath(kh, id.Index)
+	path := d.chunkPath(id.Key, id.Index)
 	if ch, ok := s.busy[path]; ok {
 		return reservation{wait: ch}, nil
 	}
@@ -841,8 +859,7 @@ func (s *Store) abort(h uint64, r *reservation, remove bool) {
 // from the index and reported as ErrNotFound: Get never hands out wrong
 // bytes. The caller must Close the Chunk.
 func (s *Store) Get(id ID, version string) (*Chunk, error) {
-	kh := keyHash(id.Key)
-	h := handle(kh, id.Index)
+	h := s.handleOf(id.Key, id.Index)
 	now := time.Now().UnixNano()
 	s.mu.Lock()
 	if s.closed {
@@ -852,7 +869,7 @@ func (s *Store) Get(id ID, version string) (*Chunk, error) {
 	}
 	e := s.idx[h]
 	if e == nil {
-		if d := place(h, s.live); d != nil {
+		if d := place(placeHash(id.Key, id.Index), s.live); d != nil {
 			d.pol.Get(h) // record the miss for frequency-aware policies
 		}
 	}
@@ -869,7 +886,7 @@ func (s *Store) Get(id ID, version string) (*Chunk, error) {
 	s.mu.Unlock()
 	defer s.ops.Done()
 
-	path := d.chunkPath(kh, id.Index)
+	path := d.chunkPath(id.Key, id.Index)
 	c, err := s.open(d, path, id, version, hlen, plen, verified)
 	if err == nil {
 		c.e, c.h = e, h
@@ -975,7 +992,7 @@ func (s *Store) Meta(key string) (version string, meta []byte, ok bool) {
 
 // Remove deletes chunk id (any version) if it is stored.
 func (s *Store) Remove(id ID) {
-	h := handle(keyHash(id.Key), id.Index)
+	h := s.handleOf(id.Key, id.Index)
 	s.mu.Lock()
 	e := s.idx[h]
 	if s.closed || e == nil || e.obj.key != id.Key || e.index != id.Index {

@@ -104,14 +104,13 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func chunkFileMaybe(dirs []Dir, id ID) string {
-	name := chunkName(keyHash(id.Key), id.Index)
 	for _, d := range dirs {
-		p := filepath.Join(d.Path, "chunks", name)
+		p := seededPath(d.Path, id)
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
-	return filepath.Join(dirs[0].Path, "chunks", name)
+	return seededPath(dirs[0].Path, id)
 }
 
 func TestPutValidation(t *testing.T) {

@@ -12,8 +12,8 @@ func openScanDir(FS, string) int { return -1 }
 func closeScanDir(int) {}
 
 // readHead reads the start of the file name in dir into buf and returns the
-// bytes read and the file's size.
-func readHead(fsys FS, _ int, dir, name string, buf []byte) (int, int64, error) {
+// bytes read, the file's size and its identity if known.
+func readHead(fsys FS, _ int, dir, name string, buf []byte) (int, head, error) {
 	return readHeadFS(fsys, dir+"/"+name, buf)
 }
 

@@ -46,10 +46,10 @@ func closeScanDir(fd int) {
 }
 
 // readHead reads the start of the file name in dir into buf and returns the
-// bytes read and the file's size. With a descriptor of dir (openScanDir) it
+// bytes read, the file's size and its identity. With a descriptor of dir (openScanDir) it
 // uses four raw system calls (openat, fstat, pread, close) instead of the os
 // package's six and a full path walk, which speeds up the start-up scan.
-func readHead(fsys FS, dirfd int, dir, name string, buf []byte) (int, int64, error) {
+func readHead(fsys FS, dirfd int, dir, name string, buf []byte) (int, head, error) {
 	path := dir + "/" + name
 	if dirfd < 0 {
 		return readHeadFS(fsys, path, buf)
@@ -59,21 +59,21 @@ func readHead(fsys FS, dirfd int, dir, name string, buf []byte) (int, int64, err
 		fd, err = syscall.Openat(dirfd, name, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	}
 	if err != nil {
-		return 0, 0, &os.PathError{Op: "open", Path: path, Err: err}
+		return 0, head{}, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer syscall.Close(fd)
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
-		return 0, 0, &os.PathError{Op: "stat", Path: path, Err: err}
+		return 0, head{}, &os.PathError{Op: "stat", Path: path, Err: err}
 	}
 	n, err := syscall.Pread(fd, buf, 0)
 	for err == syscall.EINTR {
 		n, err = syscall.Pread(fd, buf, 0)
 	}
 	if err != nil {
-		return 0, 0, &os.PathError{Op: "read", Path: path, Err: err}
+		return 0, head{}, &os.PathError{Op: "read", Path: path, Err: err}
 	}
-	return n, st.Size, nil
+	return n, head{size: st.Size, id: fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}, haveID: true}, nil
 }
 
 // fileIdentity returns the device and inode of the file fi describes, if
