@@ -10,10 +10,10 @@ import "time"
 // 0.7 TB a day: a pass over a few TB every few days.
 const DefaultScrubRate = 8 << 20
 
-// defaultScrubIdle is the pause before each scrub pass (the first one
-// counts from Ready): a store that holds little does not read its few
-// chunks over and over.
-const defaultScrubIdle = time.Minute
+// defaultScrubIdle is the pause after a scrub pass that found nothing to
+// verify (an empty store), so that the scrubber does not spin. Passes over
+// chunks follow each other at once: the rate alone spaces the reads.
+const defaultScrubIdle = time.Second
 
 // maxScrubCredit is how far the scrubber may run ahead of its rate after it
 // fell behind (slow reads): at most this much reading at full speed.
@@ -26,7 +26,7 @@ type pacer struct {
 }
 
 // scrubber verifies every live chunk of every disk in service, at the
-// store's scrub rate, pass after pass, until Close.
+// store's scrub rate, pass after pass, from Ready until Close.
 func (s *Store) scrubber(rate int64, idle time.Duration) {
 	defer s.bg.Done()
 	select {
@@ -35,8 +35,15 @@ func (s *Store) scrubber(rate int64, idle time.Duration) {
 		return
 	}
 	p := &pacer{rate: rate}
-	for s.sleep(idle) && s.scrubPass(p) {
+	for {
+		before := s.scrubbedChunks.Load()
+		if !s.scrubPass(p) {
+			return
+		}
 		s.scrubPasses.Add(1)
+		if s.scrubbedChunks.Load() == before && !s.sleep(idle) {
+			return
+		}
 	}
 }
 
@@ -87,7 +94,9 @@ func (s *Store) scrubPass(p *pacer) bool {
 		}
 		s.scrubbedChunks.Add(1)
 		s.scrubbedBytes.Add(n)
-		if !s.pace(p, n) {
+		// Pace by what the disk reads: the header and payload, at least a
+		// block even for an empty chunk.
+		if !s.pace(p, blocks(int64(it.e.hlen)+n)) {
 			return false
 		}
 	}

@@ -51,6 +51,15 @@ func (s *Store) reject(d *disk, h uint64, e *entry, path string, id ID, err erro
 			d.pol.Remove(h)
 		}
 		s.dropLocked(h, e, del)
+		// Counted before the drop can be seen: whoever finds the chunk
+		// gone finds it counted.
+		switch {
+		case notExist(err), errors.Is(err, errForeign):
+		case errors.Is(err, ErrChecksum):
+			s.checksumFailures.Add(1)
+		default:
+			s.corrupt.Add(1)
+		}
 	}
 	ps := s.takePendingLocked()
 	s.mu.Unlock()
@@ -69,10 +78,8 @@ func (s *Store) reject(d *disk, h uint64, e *entry, path string, id ID, err erro
 	case errors.Is(err, errForeign):
 		s.log.Warn("chunk file holds another chunk, dropped from the index", "path", path, "error", err)
 	case errors.Is(err, ErrChecksum):
-		s.checksumFailures.Add(1)
 		s.log.Warn("chunk checksum mismatch, dropped", "path", path, "key", id.Key, "index", id.Index)
 	default:
-		s.corrupt.Add(1)
 		s.log.Warn("damaged chunk file, dropped", "path", path, "key", id.Key, "index", id.Index, "error", err)
 	}
 }

@@ -147,7 +147,9 @@ func TestSuspect(t *testing.T) {
 	}
 	c.Suspect()
 	c.Close()
-	waitFor(t, "the suspect chunk to be dropped", func() bool { return s.Stats().ChecksumFailures == 1 })
+	waitFor(t, "the suspect chunk to be dropped", func() bool {
+		return s.Stats().ChecksumFailures == 1 && lb.count("chunk checksum mismatch, dropped") == 1
+	})
 	mustMiss(t, s, ids[1], "etag-1")
 	if fileExists(path) {
 		t.Error("damaged file not deleted")
@@ -185,7 +187,9 @@ func TestScrub(t *testing.T) {
 		paths = append(paths, p)
 		flipByte(t, p, size/3)
 	}
-	waitFor(t, "the scrubber to catch the damage", func() bool { return s.Stats().ChecksumFailures == 2 })
+	waitFor(t, "the scrubber to catch the damage", func() bool {
+		return s.Stats().ChecksumFailures == 2 && lb.count("chunk checksum mismatch, dropped") == 2
+	})
 	if n := lb.count("chunk checksum mismatch, dropped"); n != 2 {
 		t.Errorf("%d WARNs for 2 mismatches", n)
 	}
@@ -209,8 +213,10 @@ func TestScrub(t *testing.T) {
 // stops it while it waits.
 func TestScrubPaced(t *testing.T) {
 	dirs, state := mkdirs(t, 1, 16<<20)
-	s, _ := open(t, Options{Dirs: dirs, StateFile: state, ScrubRate: 1, scrubIdle: time.Millisecond})
+	s, _ := open(t, Options{Dirs: dirs, StateFile: state, ScrubRate: -1})
 	fill(t, s, 3, 10_000)
+	s.Close()
+	s, _ = open(t, Options{Dirs: dirs, StateFile: state, ScrubRate: 1, scrubIdle: time.Millisecond})
 	waitFor(t, "the first scrubbed chunk", func() bool { return s.Stats().ScrubbedChunks >= 1 })
 	// At 1 byte/s the next chunk is hours away.
 	time.Sleep(20 * time.Millisecond)
