@@ -551,7 +551,7 @@ func (s *Server) multipart(ctx *fasthttp.RequestCtx, meta *cache.Meta, st cache.
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	body := &multipartBody{store: s.store, meta: meta, ctx: s.ctx}
+	body := &multipartBody{srv: s, store: s.store, meta: meta}
 	inMem, onDisk, total := 0, 0, 0
 	var size int64
 	for i, r := range ranges {
@@ -582,6 +582,9 @@ func (s *Server) multipart(ctx *fasthttp.RequestCtx, meta *cache.Meta, st cache.
 		return
 	}
 	s.deadline(ctx, size)
+	if inMem+onDisk < total {
+		ctx.Response.ImmediateHeaderFlush = true // as single: headers first while bytes arrive
+	}
 	ctx.SetBodyStream(s.guard(body), int(size))
 }
 
@@ -619,9 +622,9 @@ type part struct {
 
 // multipartBody streams the parts of a multipart/byteranges answer.
 type multipartBody struct {
+	srv     *Server
 	store   *cache.Store
 	meta    *cache.Meta
-	ctx     context.Context // of direct fetches
 	parts   []part
 	trailer string
 	r       io.Reader // Read's current piece
@@ -631,7 +634,13 @@ type multipartBody struct {
 // open returns a reader of part p's bytes.
 func (b *multipartBody) open(p part) (io.ReadCloser, error) {
 	if p.direct {
-		return b.store.Direct(b.ctx, b.meta, p.off, p.n)
+		r, err := b.store.Direct(b.srv.ctx, b.meta, p.off, p.n)
+		if err != nil && b.srv.ctx.Err() == nil {
+			// The answer is cut short: say why, as a failed chunk fetch does.
+			b.srv.warn.Log(slog.LevelWarn, "direct fetch failed: "+errorClass(err), "origin fetch failed",
+				"key", b.meta.Key, "range", fmt.Sprintf("%d-%d", p.off, p.off+p.n-1), "err", err)
+		}
+		return r, err
 	}
 	return b.store.NewReader(b.meta, p.off, p.n), nil
 }
