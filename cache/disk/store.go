@@ -201,12 +201,16 @@ type Store struct {
 	scrubbedBytes, scrubbedChunks, scrubPasses atomic.Int64
 }
 
-// Open opens the store: it checks that every dir exists and is writable
-// (an error naming the dir, unless the dir is Optional), skips the dirs
-// listed out of service in the state file (one log line each), removes
-// orphaned temp files, and starts loading the index in the background: from
-// each dir's snapshot when there is a valid one, else by scanning the chunk
-// headers. Ready tells when loading is done.
+// Open opens the store: it checks that every dir exists, is writable and,
+// with RequireMount, is a mount point (an error naming the dir, unless the
+// dir is Optional), skips the dirs listed out of service in the state file
+// (one log line each), locks each dir and records its identity, reads (or
+// makes) its seed file, removes orphaned temp files, and starts loading the
+// index in the background: from each dir's snapshot when there is a valid
+// one, else by scanning the chunk headers. Ready tells when loading is done.
+// It also starts the store's background goroutines, which Close stops: the
+// verifier of Chunk.Suspect, the periodic dir check (CheckInterval) and the
+// scrubber (ScrubRate, from Ready on).
 func Open(opt Options) (*Store, error) {
 	if len(opt.Dirs) == 0 {
 		return nil, errors.New("disk: no cache dirs configured")
@@ -1008,9 +1012,10 @@ func (s *Store) Remove(id ID) {
 	s.ops.Done()
 }
 
-// Close stops loading, waits for in-flight Get, Put and Remove calls, writes
-// each fully loaded disk's index snapshot (atomically: temp file and rename)
-// and releases the dirs. Chunks already handed out stay readable until they
+// Close stops loading and the background goroutines (scrubber, verifier,
+// dir check; a scrub read in progress finishes first), waits for in-flight
+// Get, Put and Remove calls, writes each fully loaded disk's index snapshot
+// (atomically: temp file and rename) and releases the dirs. Chunks already handed out stay readable until they
 // are closed. Close is idempotent.
 func (s *Store) Close() error { return s.shutdown(true) }
 
