@@ -1128,7 +1128,9 @@ func (c *Chunk) Len() int64 { return c.n }
 
 // ReadAt reads payload bytes at payload offset off, as io.ReaderAt. A file
 // that shrank behind the store's back gives io.ErrUnexpectedEOF, never
-// wrong bytes; an I/O error takes the disk out of service.
+// wrong bytes (and the chunk is verified in the background, as by Suspect);
+// an I/O error takes the disk out of service. ReadAt does not verify the
+// payload checksum: to copy a chunk's bytes, use ReadAllVerified.
 func (c *Chunk) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("disk: chunk read at negative offset %d", off)
@@ -1146,6 +1148,7 @@ func (c *Chunk) ReadAt(p []byte, off int64) (int, error) {
 		err = io.EOF
 	case err != nil && n < len(p) && truncated(err):
 		err = io.ErrUnexpectedEOF
+		c.Suspect()
 	case err != nil && n == len(p) && errors.Is(err, io.EOF):
 		if !short {
 			err = nil
