@@ -1,11 +1,15 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
 	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // flight is one fetch of one chunk from the source. Any number of readers
@@ -14,6 +18,7 @@ import (
 type flight struct {
 	id    chunkID
 	ready chan struct{} // closed once meta (or err) is known
+	held  bool          // took its fetch memory when it was made; else run waits for it
 
 	// Set before ready is closed, read-only after.
 	meta *Meta
@@ -108,6 +113,67 @@ func (f *flight) wait(have int) (int, error) {
 	}
 	f.mu.Unlock()
 	return n, err
+}
+
+// DefaultFetchMemory is the default Options.FetchMemory: 64 chunks of the
+// default 1 MiB, room for 32 players missing at once, each with its one
+// chunk of read-ahead, before a flight waits; at 50 ms to fetch a chunk it
+// lets the origin fill about 10 Gbit/s.
+const DefaultFetchMemory = 64 << 20
+
+// fetchBudget bounds the bytes of the chunk buffers flights are filling.
+// A flight takes a chunk's worth before it asks the source and gives it
+// back when it ends, complete or not: a flight never waits on a reader or
+// on another flight while it holds budget, so every wait ends. Waiters are
+// served first come, first served.
+type fetchBudget struct {
+	sem   *semaphore.Weighted
+	held  atomic.Int64 // bytes taken now
+	waits atomic.Int64 // acquisitions that had to wait
+}
+
+func newFetchBudget(size int64) *fetchBudget {
+	return &fetchBudget{sem: semaphore.NewWeighted(size)}
+}
+
+// acquire takes n bytes, waiting behind earlier waiters if need be, until
+// ctx ends. n must not exceed the budget's size.
+func (b *fetchBudget) acquire(ctx context.Context, n int64) error {
+	if !b.sem.TryAcquire(n) {
+		b.waits.Add(1)
+		if err := b.sem.Acquire(ctx, n); err != nil {
+			return fmt.Errorf("waiting for fetch memory: %w", err)
+		}
+	}
+	b.held.Add(n)
+	return nil
+}
+
+// tryAcquire takes n bytes if they are free and nobody waits for budget.
+func (b *fetchBudget) tryAcquire(n int64) bool {
+	if !b.sem.TryAcquire(n) {
+		return false
+	}
+	b.held.Add(n)
+	return true
+}
+
+// idle reports whether a flight of n bytes would start without waiting now.
+// Read-ahead asks this first, so that it does not queue ahead of (or take
+// the budget of) the flights readers are waiting on. (A flight made right
+// after idle said yes may still find the budget taken by then, and wait.)
+func (b *fetchBudget) idle(n int64) bool {
+	if !b.sem.TryAcquire(n) {
+		return false
+	}
+	b.sem.Release(n)
+	return true
+}
+
+// release gives back n bytes.
+func (b *fetchBudget) release(n int64) {
+	b.held.Add(-n)
+	b.sem.Release(n)
 }
 
 // group holds the flights in progress, sharded by chunk hash.

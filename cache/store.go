@@ -397,6 +397,7 @@ func (s *Store) flight(id chunkID, want *Meta) *flight {
 	s.wg.Add(1)
 	s.closeMu.RUnlock()
 	f := newFlight(id)
+	f.held = s.fetch.tryAcquire(s.chunk) // now, so that the caller's read-ahead sees it taken
 	g.m[id] = f
 	g.mu.Unlock()
 	s.nFlights.Add(1)
@@ -421,11 +422,13 @@ func (s *Store) settle(f *flight) {
 func (s *Store) run(f *flight) {
 	defer s.wg.Done()
 	key, off := f.id.key, f.id.idx*s.chunk
-	if err := s.fetch.acquire(s.ctx, s.chunk); err != nil {
-		s.flightErrors.Add(1)
-		s.settle(f)
-		f.fail(fmt.Errorf("chunk %d of %s: %w", f.id.idx, key, err))
-		return
+	if !f.held {
+		if err := s.fetch.acquire(s.ctx, s.chunk); err != nil {
+			s.flightErrors.Add(1)
+			s.settle(f)
+			f.fail(fmt.Errorf("chunk %d of %s: %w", f.id.idx, key, err))
+			return
+		}
 	}
 	defer s.fetch.release(s.chunk)
 	resp, err := s.src.Fetch(s.ctx, key, off, s.chunk)
