@@ -180,10 +180,10 @@
 // # A disk that disappears
 //
 // Open records the identity (device and inode) of each dir and of its lock
-// file. Before every Put writes (or deletes an evicted chunk) and every
-// Options.CheckInterval (DefaultCheckInterval, 10 s), the store checks that
-// the path still leads to them; a Get that finds a chunk file missing checks
-// too. A dir removed (rm -rf), replaced by another directory (renamed away
+// file. Before every Put writes (or deletes an evicted chunk), before Close
+// writes the index snapshot, and every Options.CheckInterval
+// (DefaultCheckInterval, 10 s), the store checks that the path still leads
+// to them; a Get that finds a chunk file missing checks too. A dir removed (rm -rf), replaced by another directory (renamed away
 // and re-created), lazily unmounted (umount -l: the path then leads to the
 // directory beneath the mount), or whose lock file was removed or replaced
 // (another daemon could then lock the path) is taken out of service as

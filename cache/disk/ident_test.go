@@ -131,6 +131,31 @@ func TestDirChanged(t *testing.T) {
 
 // TestMissingSubdir checks that subdirectories removed inside a dir that is
 // still the same are re-created.
+// TestDirChangedBeforeClose checks that Close writes no snapshot into a
+// directory that replaced the store's before any check noticed.
+func TestDirChangedBeforeClose(t *testing.T) {
+	dirs, state := mkdirs(t, 1, 16<<20)
+	s, lb := open(t, Options{Dirs: dirs, StateFile: state, ScrubRate: -1, CheckInterval: -1})
+	fill(t, s, 3, 1000)
+	dir := dirs[0].Path
+	if err := os.Rename(dir, dir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("Close wrote into the new directory: %v", ents)
+	}
+	if fileExists(filepath.Join(dir+".away", snapName)) {
+		t.Error("snapshot written")
+	}
+	if lb.count("level=ERROR") != 1 {
+		t.Error("no ERROR line")
+	}
+}
+
 func TestMissingSubdir(t *testing.T) {
 	dirs, state := mkdirs(t, 1, 16<<20)
 	s, _ := open(t, Options{Dirs: dirs, StateFile: state, ScrubRate: -1, CheckInterval: -1})

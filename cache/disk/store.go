@@ -1034,6 +1034,12 @@ func (s *Store) shutdown(snapshot bool) error {
 	var errs []error
 	if snapshot {
 		for _, d := range s.disks {
+			// Never write a snapshot into a directory that replaced ours
+			// (or lies beneath an unmounted disk).
+			if err := s.checkDir(d); err != nil {
+				s.diskFailed(d, err)
+				continue
+			}
 			if err := s.writeSnapshot(d); err != nil {
 				s.log.Error("cannot write index snapshot", "path", d.path, "error", err)
 				errs = append(errs, err)
