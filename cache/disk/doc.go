@@ -56,8 +56,9 @@
 // Open; its index snapshot is discarded (one INFO line) and the scan renames
 // each chunk file from its old, unseeded FNV-1a name to its seeded name (one
 // INFO line with the count; a rename costs about as much as reading the
-// header, so the first start after the upgrade scans about half as fast). A
-// damaged seed file is replaced by a new one with a WARN: the files named
+// header, so the first start after the upgrade scans about half as fast; a
+// crash during that scan leaves the files not yet renamed to the next start,
+// which removes them as damaged, to be refetched). A damaged seed file is replaced by a new one with a WARN: the files named
 // with the old seed are then removed by the scan as damaged, to be
 // refetched. The seed and lock files do not count against the budget.
 //
