@@ -58,7 +58,7 @@ var listenRE = regexp.MustCompile(`msg="edgecache serving" listen=(\S+)`)
 
 // startDaemon runs "edgecache serve args..." as a child process and waits
 // until it listens.
-func startDaemon(t *testing.T, args ...string) *daemon {
+func startDaemon(t testing.TB, args ...string) *daemon {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "EDGECACHE_TEST_MAIN=1")
@@ -116,7 +116,7 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	return d
 }
 
-func (d *daemon) waitReady(t *testing.T) {
+func (d *daemon) waitReady(t testing.TB) {
 	t.Helper()
 	select {
 	case <-d.ready:

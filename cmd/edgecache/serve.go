@@ -133,7 +133,7 @@ func cmdServe(args []string, stderr io.Writer) int {
 	log := newLogger(cfg, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	tuneMemory(int64(cfg.Cache.Memory), log)
+	tuneMemory(memoryPlanFor(cfg), log)
 	if err := serve(ctx, cfg, log, nil); err != nil {
 		log.Error("edgecache stopped", "err", err)
 		return 1
