@@ -95,8 +95,8 @@ type Cache struct {
 	// logged). A value below 4 × ChunkSize is raised to it. Default 64MiB.
 	DiskQueue Size `yaml:"disk_queue"`
 	// FetchMemory is the most bytes of chunk buffers that origin fetches
-	// in progress may hold; a fetch past it waits. A value below 4 ×
-	// ChunkSize is raised to it. Default 64MiB.
+	// in progress may hold; a fetch past it waits. A value below one
+	// chunk is raised to it. Default 64MiB.
 	FetchMemory Size `yaml:"fetch_memory"`
 	// ScrubRate is the rate, in bytes per second, at which every chunk on
 	// disk is read back and its checksum verified in the background; 0
@@ -153,7 +153,7 @@ type Server struct {
 	// Default 10000.
 	MaxConnections int `yaml:"max_connections"`
 	// MaxRangeFetchChunks is the most uncached chunks a multi-range
-	// request may have the cache fetch and store, 0..1024; past it the
+	// request may have the cache fetch and store, 1..1024; past it the
 	// request's parts come from the origin as exact byte ranges, not
 	// stored. Default 4.
 	MaxRangeFetchChunks int `yaml:"max_range_fetch_chunks"`
@@ -342,7 +342,7 @@ func (c *Config) check(bad func(path string) bool) Errors {
 	k.intRange("server.max_path_length", s.MaxPathLength, 1, maxPathLengthMax)
 	k.intRange("server.max_ranges", s.MaxRanges, 1, maxRangesMax)
 	k.intRange("server.max_connections", s.MaxConnections, 1, maxConnections)
-	k.intRange("server.max_range_fetch_chunks", s.MaxRangeFetchChunks, 0, maxRangeFetchChunks)
+	k.intRange("server.max_range_fetch_chunks", s.MaxRangeFetchChunks, 1, maxRangeFetchChunks)
 	if s.SendBuffer != 0 && (s.SendBuffer < 4*KiB || s.SendBuffer > 64*MiB) {
 		k.fail("server.send_buffer", s.SendBuffer, "%s is not 0 (the kernel's autotuning) or in 4KiB..64MiB", s.SendBuffer)
 	}

@@ -208,7 +208,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 		ReadTimeout:    cfg.Server.ReadTimeout.D(),
 		IdleTimeout:    cfg.Server.IdleTimeout.D(),
 		SendBuffer:     int(cfg.Server.SendBuffer),
-		Logger:         log,
+		MaxConnections: cfg.Server.MaxConnections,
+
+		MaxRangeFetchChunks: cfg.Server.MaxRangeFetchChunks,
+		Logger:              log,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
