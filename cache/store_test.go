@@ -289,8 +289,19 @@ func TestAbandonedReader(t *testing.T) {
 	src := newFake(map[string]int64{"/ab": 2 * testChunk})
 	src.gate = make(chan struct{})
 	s := newTestStore(t, src)
-	var meta *Meta
-	go func() { src.gate <- struct{}{} }()
+	// Let bytes through one Read at a time until the player has read a
+	// little (the read-ahead flight may take some of them too).
+	stop, fed := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(fed)
+		for {
+			select {
+			case src.gate <- struct{}{}:
+			case <-stop:
+				return
+			}
+		}
+	}()
 	meta, _, err := s.Lookup(context.Background(), NewKey("/ab"), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -301,6 +312,8 @@ func TestAbandonedReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	r1.Close() // the player seeks away
+	close(stop)
+	<-fed
 	close(src.gate)
 	got := readRange(t, s, "/ab", 0, -1)
 	if !bytes.Equal(got, content("/ab", 0, 2*testChunk)) {
