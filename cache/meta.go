@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,8 +20,36 @@ type Meta struct {
 	FetchedAt    time.Time // when the origin last confirmed this version
 	Expires      time.Time // fresh until then
 	NoStore      bool      // the origin forbids storing it (no-store, private)
+	// Header holds the origin's end-to-end header fields of this version as
+	// received (hop-by-hop and framing fields removed). Read-only.
+	Header map[string][]string
 
-	version string // Validator(), computed once
+	version string  // Validator(), computed once
+	fields  []Field // Header flattened and sorted, computed once
+}
+
+// Field is one header field line of a stored version.
+type Field struct{ Name, Value string }
+
+// Fields returns the version's header fields, one per field line, sorted by
+// name (lines of one field in the order received). The slice is shared:
+// it must not be modified.
+func (m *Meta) Fields() []Field { return m.fields }
+
+// setHeader records h as the version's header fields.
+func (m *Meta) setHeader(h map[string][]string) {
+	m.Header = h
+	m.fields = m.fields[:0]
+	names := make([]string, 0, len(h))
+	for k := range h {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		for _, v := range h[k] {
+			m.fields = append(m.fields, Field{k, v})
+		}
+	}
 }
 
 // Validator is the version identity chunks are checked against: the strong
@@ -60,6 +89,7 @@ func metaFrom(key string, r *origin.Response, now time.Time, defaultTTL time.Dur
 	}
 	m.Expires = now.Add(ttl)
 	m.NoStore = noStore
+	m.setHeader(r.Header)
 	m.version = m.Validator()
 	return m
 }

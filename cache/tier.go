@@ -50,15 +50,17 @@ type diskMeta struct {
 	ContentType  string `json:"ct,omitempty"`
 	FetchedAt    int64  `json:"fetched"` // Unix nanoseconds
 	Expires      int64  `json:"expires"` // Unix nanoseconds
+	// Header is the version's end-to-end header fields.
+	Header map[string][]string `json:"h,omitempty"`
 }
 
 func encodeMeta(m *Meta) []byte {
 	dm := diskMeta{Size: m.Size, ETag: m.ETag, ContentType: m.ContentType,
-		FetchedAt: m.FetchedAt.UnixNano(), Expires: m.Expires.UnixNano()}
+		FetchedAt: m.FetchedAt.UnixNano(), Expires: m.Expires.UnixNano(), Header: m.Header}
 	if !m.LastModified.IsZero() {
 		dm.LastModified = m.LastModified.Unix()
 	}
-	b, _ := json.Marshal(dm) // a struct of strings and integers always encodes
+	b, _ := json.Marshal(dm) // strings, integers and a map of strings always encode
 	return b
 }
 
@@ -74,6 +76,7 @@ func decodeMeta(key, version string, b []byte) (*Meta, error) {
 	if dm.LastModified != 0 {
 		m.LastModified = time.Unix(dm.LastModified, 0).UTC()
 	}
+	m.setHeader(dm.Header)
 	m.version = m.Validator()
 	if m.version != version || m.Size < 0 {
 		return nil, fmt.Errorf("disk metadata of %s: version %q, index says %q", key, m.version, version)

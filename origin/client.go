@@ -62,6 +62,10 @@ type Response struct {
 	Expires      string    // Expires header
 	Age          string    // Age header
 	Date         time.Time // zero if absent/unparseable
+	// Header holds the answer's end-to-end fields as received: its
+	// hop-by-hop fields, those its Connection field names, and the framing
+	// fields Content-Length and Content-Range removed. It is the caller's.
+	Header http.Header
 	// Body delivers exactly Length bytes, then io.EOF. A body that ends
 	// early yields an error wrapping io.ErrUnexpectedEOF; a stall longer
 	// than Options.IdleTimeout yields a *TimeoutError.
@@ -390,6 +394,7 @@ func (c *Client) validate(path string, off, n int64, resp *http.Response) (*Resp
 	if ce := h.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		return nil, bad("Content-Encoding %q", ce)
 	}
+	r.Header = endToEnd(h)
 	r.ETag = h.Get("ETag")
 	r.ContentType = h.Get("Content-Type")
 	r.CacheControl = h.Get("Cache-Control")

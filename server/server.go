@@ -368,6 +368,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 
 	switch Evaluate(conditions(&ctx.Request.Header), Validators{ETag: meta.ETag, LastModified: meta.LastModified}) {
 	case OutcomeNotModified:
+		setFields(h, meta, true)
 		h.Set("Cache-Status", s.lookupStatus(st, 1, 0, 1))
 		ctx.SetStatusCode(http.StatusNotModified)
 		return
@@ -379,6 +380,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	if meta.ContentType != "" {
 		h.SetContentType(meta.ContentType)
 	}
+	setFields(h, meta, false)
 
 	var rangeBuf [4]ByteRange
 	var ranges []ByteRange
@@ -453,6 +455,24 @@ func (s *Server) setValidators(h *fasthttp.ResponseHeader, meta *cache.Meta) {
 	}
 	age := int64(time.Since(meta.FetchedAt) / time.Second)
 	h.SetBytesV("Age", strconv.AppendInt(buf[:0], max(age, 0), 10))
+}
+
+// setFields adds the stored version's end-to-end header fields to an
+// answer, except those the server sets itself. A 304 (notModified) carries
+// only the fields RFC 9110 §15.4.5 asks for beyond its validators.
+func setFields(h *fasthttp.ResponseHeader, meta *cache.Meta, notModified bool) {
+	for _, f := range meta.Fields() {
+		switch f.Name {
+		case "Accept-Ranges", "Age", "Cache-Status", "Content-Type", "Date", "Etag", "Last-Modified", "Server":
+			continue // the server's own, or set from the Meta
+		case "Cache-Control", "Expires", "Vary", "Content-Location":
+		default:
+			if notModified {
+				continue
+			}
+		}
+		h.Add(f.Name, f.Value)
+	}
 }
 
 // lookupStatus is the Cache-Status value for an answer built from total
