@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 
 	"edgecache/origin"
 )
@@ -23,9 +22,9 @@ import (
 // under way must be aborted rather than mix versions). Origin failures come
 // back as the origin package's errors, as from Lookup.
 //
-// An origin that ignores the Range header and answers 200 with the whole
-// object is not read: its answer is dropped and the bytes are read through
-// the cache instead (a Reader, which stores whole chunks as they stream
+// An origin that ignores the Range header (200 with the whole object) or
+// answers with another range than asked is not read: its answer is dropped
+// and the bytes are read through the cache instead (a Reader, which stores whole chunks as they stream
 // past), so such an origin costs a chunk, not the whole object, per call.
 //
 // The bytes received are counted in Stats.OriginBytes as they are read. The
@@ -42,8 +41,8 @@ func (s *Store) Direct(ctx context.Context, meta *Meta, off, n int64) (io.ReadCl
 		resp.Body.Close()
 		return nil, fmt.Errorf("%s: origin answered version %q, want %q: %w", meta.Key, v, meta.version, ErrVersionChanged)
 	}
-	if resp.Status == http.StatusOK && (resp.Offset != off || resp.Length != n) {
-		// The whole object instead of the range: go through the chunks.
+	if resp.Offset != off || resp.Length != n {
+		// The whole object, or another range: go through the chunks.
 		resp.Body.Close()
 		return s.NewReader(meta, off, n), nil
 	}

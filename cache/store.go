@@ -432,6 +432,13 @@ func (s *Store) run(f *flight) {
 	}
 	defer s.fetch.release(s.chunk)
 	resp, err := s.src.Fetch(s.ctx, key, off, s.chunk)
+	if errors.Is(err, origin.ErrInconsistent) {
+		// An answer that cannot be used for this range (a 206 of bytes
+		// that do not hold the chunk's first one, say) from an origin that
+		// may still serve the object right without Range.
+		s.log.Debug("origin answered the range inconsistently; asking for the whole object", "key", key, "chunk", f.id.idx, "err", err)
+		resp, err = s.src.Fetch(s.ctx, key, 0, -1)
+	}
 	if err != nil {
 		s.flightErrors.Add(1)
 		s.settle(f)
@@ -439,14 +446,12 @@ func (s *Store) run(f *flight) {
 		return
 	}
 	meta := metaFrom(key, resp, s.opt.Now(), s.opt.DefaultTTL)
-	if resp.Offset != off {
-		if resp.Offset != 0 || resp.Status != http.StatusOK {
-			resp.Body.Close()
-			s.flightErrors.Add(1)
-			s.settle(f)
-			f.fail(fmt.Errorf("chunk %d of %s: origin answered from byte %d: %w", f.id.idx, key, resp.Offset, origin.ErrInconsistent))
-			return
-		}
+	if resp.Offset > off {
+		resp.Body.Close()
+		s.flightErrors.Add(1)
+		s.settle(f)
+		f.fail(fmt.Errorf("chunk %d of %s: origin answered from byte %d: %w", f.id.idx, key, resp.Offset, origin.ErrInconsistent))
+		return
 	}
 	if off >= resp.Size && !(off == 0 && resp.Size == 0) {
 		resp.Body.Close()
@@ -456,34 +461,69 @@ func (s *Store) run(f *flight) {
 		return
 	}
 	s.learn(meta)
-	if resp.Offset == 0 && off > 0 {
+	if resp.Offset < off {
 		s.runWhole(f, meta, resp)
 		return
 	}
 	f.start(meta, int(min(s.chunk, resp.Size-off)))
-	body := resp.Body
-	for attempt := 0; ; attempt++ {
-		err = f.fill(body)
-		body.Close()
-		if err == nil || attempt >= s.opt.Retries || s.ctx.Err() != nil {
-			break
-		}
-		have := int64(f.filled())
-		s.log.Warn("chunk fetch failed mid-body; resuming", "key", key, "chunk", f.id.idx, "have", have, "err", err)
-		r2, err2 := s.src.Fetch(s.ctx, key, off+have, int64(len(f.buf))-have)
-		if err2 != nil {
-			err = fmt.Errorf("%w (resume: %w)", err, err2)
-			break
-		}
-		if r2.Offset != off+have || metaFrom(key, r2, meta.FetchedAt, 0).version != meta.version {
-			r2.Body.Close()
-			err = fmt.Errorf("%w (resume: %w)", err, ErrVersionChanged)
-			break
-		}
-		body = r2.Body
-	}
+	body, err := s.fillChunk(f, meta, resp.Body, resp.Offset+resp.Length)
+	body.Close()
 	s.originBytes.Add(int64(f.filled()))
 	s.complete(f, meta, err)
+}
+
+// maxContinuations bounds the requests one chunk may take from an origin
+// that answers every range with fewer bytes than asked.
+const maxContinuations = 64
+
+// maxSkip is the most bytes a continuation may read and drop to reach the
+// point it needs, when the origin answers from an earlier byte.
+const maxSkip = 4 << 20
+
+// fillChunk fills f's chunk from body, which delivers the object's bytes
+// from f's fill point up to bodyEnd. When body ends before the chunk is full
+// it asks for the rest: at once when the answer simply ended where it said
+// it would (an origin that answers ranges with fewer bytes than asked),
+// after a WARN and at most Options.Retries times when the body failed. A
+// continuation answer that starts earlier than needed is read up to the
+// needed byte; one of another version ends the fill with ErrVersionChanged.
+// It returns the body it read last, which the caller must close: after a
+// complete fill it may hold the object's next bytes.
+func (s *Store) fillChunk(f *flight, meta *Meta, body io.ReadCloser, bodyEnd int64) (io.ReadCloser, error) {
+	off := f.id.idx * s.chunk
+	failures := 0
+	for cont := 0; ; cont++ {
+		err := f.fill(body)
+		if err == nil || s.ctx.Err() != nil {
+			return body, err
+		}
+		have := int64(f.filled())
+		if off+have != bodyEnd { // the body failed, not a short answer
+			if failures++; failures > s.opt.Retries {
+				return body, err
+			}
+			s.log.Warn("chunk fetch failed mid-body; resuming", "key", meta.Key, "chunk", f.id.idx, "have", have, "err", err)
+		} else if cont >= maxContinuations {
+			return body, fmt.Errorf("chunk %d of %s: origin sent it in more than %d pieces: %w", f.id.idx, meta.Key, maxContinuations, err)
+		}
+		body.Close()
+		r2, err2 := s.src.Fetch(s.ctx, meta.Key, off+have, int64(len(f.buf))-have)
+		if err2 != nil {
+			return io.NopCloser(nil), fmt.Errorf("%w (resume: %w)", err, err2)
+		}
+		body, bodyEnd = r2.Body, r2.Offset+r2.Length
+		if metaFrom(meta.Key, r2, meta.FetchedAt, 0).version != meta.version {
+			return body, fmt.Errorf("%w (resume: %w)", err, ErrVersionChanged)
+		}
+		skip := off + have - r2.Offset
+		if skip < 0 || skip > maxSkip {
+			return body, fmt.Errorf("chunk %d of %s: resume asked for byte %d, origin answered from %d: %w",
+				f.id.idx, meta.Key, off+have, r2.Offset, origin.ErrInconsistent)
+		}
+		if _, err := io.CopyN(io.Discard, body, skip); err != nil {
+			return body, fmt.Errorf("chunk %d of %s: resume: %w", f.id.idx, meta.Key, err)
+		}
+	}
 }
 
 // complete stores a full chunk, takes the flight out of the group (in that
@@ -501,30 +541,40 @@ func (s *Store) complete(f *flight, meta *Meta, err error) {
 	f.end(err)
 }
 
-// runWhole handles an origin that ignored the Range header and sent the whole
-// object: the chunks before the wanted one are stored as they stream past
-// (if fetch memory is free for a second buffer, else skipped), the wanted one
-// is streamed to its readers, and a few after it are stored too (in the fetch
-// memory the wanted one held) before the connection is dropped.
+// runWhole handles an origin that answered from an earlier byte than the
+// chunk's first: it ignored the Range header and sent the whole object, or
+// sent a larger range. The whole chunks before the wanted one are stored as
+// they stream past (if fetch memory is free for a second buffer, else
+// skipped), the wanted one is streamed to its readers, and a few after it
+// are stored too (in the fetch memory the wanted one held) before the
+// connection is dropped.
 func (s *Store) runWhole(f *flight, meta *Meta, resp *origin.Response) {
-	defer resp.Body.Close()
+	body := resp.Body
+	defer func() { body.Close() }()
 	const after = 4
 	f.start(meta, int(min(s.chunk, resp.Size-f.id.idx*s.chunk)))
+	// A partial chunk at the answer's start cannot be stored: skip to the
+	// first chunk boundary in it.
+	first := (resp.Offset + s.chunk - 1) / s.chunk
+	if _, err := io.CopyN(io.Discard, body, min(first, f.id.idx)*s.chunk-resp.Offset); err != nil {
+		s.complete(f, meta, fmt.Errorf("chunk %d of %s: %w", f.id.idx, meta.Key, err))
+		return
+	}
 	store := func(j int64) error {
 		buf := make([]byte, min(s.chunk, resp.Size-j*s.chunk))
-		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		if _, err := io.ReadFull(body, buf); err != nil {
 			return fmt.Errorf("chunk %d of %s: %w", j, meta.Key, err)
 		}
 		s.originBytes.Add(int64(len(buf)))
 		s.keep(chunkID{meta.Key, j}, meta, buf)
 		return nil
 	}
-	for j := int64(0); j < f.id.idx; j++ {
+	for j := first; j < f.id.idx; j++ {
 		var err error
 		if s.fetch.tryAcquire(s.chunk) {
 			err = store(j)
 			s.fetch.release(s.chunk)
-		} else if _, err = io.CopyN(io.Discard, resp.Body, s.chunk); err != nil {
+		} else if _, err = io.CopyN(io.Discard, body, s.chunk); err != nil {
 			err = fmt.Errorf("chunk %d of %s: %w", j, meta.Key, err)
 		}
 		if err != nil {
@@ -532,10 +582,12 @@ func (s *Store) runWhole(f *flight, meta *Meta, resp *origin.Response) {
 			return
 		}
 	}
-	err := f.fill(resp.Body)
+	var err error
+	next := body
+	body, err = s.fillChunk(f, meta, body, resp.Offset+resp.Length)
 	s.originBytes.Add(int64(f.filled()))
 	s.complete(f, meta, err)
-	for j := f.id.idx + 1; err == nil && j <= f.id.idx+after && j*s.chunk < resp.Size; j++ {
+	for j := f.id.idx + 1; err == nil && body == next && j <= f.id.idx+after && j*s.chunk < resp.Offset+resp.Length; j++ {
 		err = store(j)
 	}
 }

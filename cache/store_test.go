@@ -472,7 +472,12 @@ func TestVersionChange(t *testing.T) {
 	if b.Len() != testChunk {
 		t.Fatalf("served %d bytes of the old version before failing, want one chunk", b.Len())
 	}
-	// Once stale, the lookup finds the new version.
+	// Once stale, the lookup finds the new version. (Wait for the flights
+	// of the old version to end first: a lookup joins a flight in progress,
+	// and the first chunk's may still be storing.)
+	for i := 0; inFlight(s) > 0 && i < 1000; i++ {
+		time.Sleep(time.Millisecond)
+	}
 	now.Add(int64(2 * time.Hour))
 	meta, st, err := s.Lookup(context.Background(), NewKey("/v"), 0)
 	if err != nil || st != Revalidated || meta.ETag != `"v2"` {
@@ -536,4 +541,16 @@ func mustNew(tb testing.TB, src Source, opt Options) *Store {
 		tb.Fatal(err)
 	}
 	return s
+}
+
+// inFlight counts the flights in s's group.
+func inFlight(s *Store) int {
+	n := 0
+	for i := range s.flights.shards {
+		g := &s.flights.shards[i]
+		g.mu.Lock()
+		n += len(g.m)
+		g.mu.Unlock()
+	}
+	return n
 }

@@ -369,12 +369,12 @@ func (c *Client) validate(path string, off, n int64, resp *http.Response) (*Resp
 		if !ok {
 			return nil, bad("bad Content-Range %q", cr)
 		}
-		end := size
-		if n > 0 {
-			end = min(off+n, size)
-		}
-		if a != off || b != end-1 {
-			return nil, bad("Content-Range %q, want bytes %d-%d/%d", cr, off, end-1, size)
+		// Any range that holds the first byte asked for is a usable
+		// answer: an origin may send a larger range, or a shorter one
+		// (the caller asks again for the rest). Offset and Length say what
+		// it sent.
+		if a > off || b < off {
+			return nil, bad("Content-Range %q does not hold byte %d", cr, off)
 		}
 		if resp.ContentLength >= 0 && resp.ContentLength != b-a+1 {
 			return nil, bad("Content-Length %d with Content-Range %q", resp.ContentLength, cr)
