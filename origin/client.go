@@ -391,9 +391,6 @@ func (c *Client) validate(path string, off, n int64, resp *http.Response) (*Resp
 	default:
 		return nil, &StatusError{Code: resp.StatusCode, Path: path, Size: -1, Header: h.Clone()}
 	}
-	if ce := h.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return nil, bad("Content-Encoding %q", ce)
-	}
 	r.Header = endToEnd(h)
 	r.ETag = h.Get("ETag")
 	r.ContentType = h.Get("Content-Type")

@@ -74,3 +74,28 @@ func TestEndToEndFields(t *testing.T) {
 	}
 	check("304", resp, false)
 }
+
+// Issue #9 §7: a response with Content-Encoding is stored and served as it
+// is; a range of it is a range of the encoded bytes.
+func TestContentEncodingStoredAsIs(t *testing.T) {
+	var h *harness
+	h = newHarness(t, harnessOptions{originHandle: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Vary", "Accept-Encoding")
+		h.syn.ServeHTTP(w, r)
+	})})
+	const path = "/s/2M/encoded.js"
+	for _, rg := range []struct{ off, n int64 }{{0, 2 << 20}, {1<<20 - 5, 10}} {
+		hdr := []string{}
+		if rg.off > 0 {
+			hdr = []string{"Range", "bytes=1048571-1048580"}
+		}
+		resp, body := h.do("GET", path, hdr...)
+		if resp.StatusCode/100 != 2 || !bytes.Equal(body, originBytes(path, rg.off, rg.n)) {
+			t.Fatalf("[%d,+%d): status %d, bytes differ from the origin's", rg.off, rg.n, resp.StatusCode)
+		}
+		if ce := resp.Header.Get("Content-Encoding"); ce != "gzip" {
+			t.Fatalf("Content-Encoding %q, want gzip", ce)
+		}
+	}
+}
