@@ -26,6 +26,7 @@ type Meta struct {
 
 	version string  // Validator(), computed once
 	fields  []Field // Header flattened and sorted, computed once
+	pass    *flight // NoStore: the flight whose answer told this version, its chunk for this requester
 }
 
 // Field is one header field line of a stored version.

@@ -202,8 +202,8 @@ func (r *Reader) enter() int64 {
 		return idx
 	}
 	r.cur, r.dc, r.f = r.s.chunkFor(r.meta, idx)
-	if r.f == nil {
-		return idx
+	if r.f == nil || r.meta.NoStore {
+		return idx // no read-ahead of chunks nobody will keep
 	}
 	for a := int64(1); a <= int64(r.s.opt.ReadAhead) && (idx+a)*c < r.end; a++ {
 		r.s.prefetch(r.meta, idx+a)

@@ -52,6 +52,9 @@ const (
 	Miss
 	// Revalidated: the stored version was stale; the origin was asked again.
 	Revalidated
+	// Pass: the origin's answer may not be stored (Meta.NoStore): it was
+	// fetched for this request, and the Meta's first chunk is that fetch's.
+	Pass
 )
 
 // Stats are a Store's counters since it was made.
@@ -287,6 +290,9 @@ func (s *Store) Lookup(ctx context.Context, k Key, at int64) (*Meta, Status, err
 		}
 		return nil, status, err
 	}
+	if meta.NoStore {
+		status = Pass
+	}
 	return meta, status, nil
 }
 
@@ -301,6 +307,13 @@ func (s *Store) fetchMeta(ctx context.Context, key string, idx int64) (*Meta, er
 	}
 	if f.err != nil {
 		return nil, f.err
+	}
+	if f.meta.NoStore {
+		// Nothing will hold this chunk: the reader of this answer reads it
+		// from this flight, so the object costs one origin fetch, not two.
+		m := *f.meta
+		m.pass = f
+		return &m, nil
 	}
 	return f.meta, nil
 }
@@ -333,6 +346,10 @@ func (s *Store) learn(m *Meta) {
 // them, else its open file if the disk tier does, else the flight that is
 // fetching it (started if need be).
 func (s *Store) chunkFor(meta *Meta, idx int64) ([]byte, *disk.Chunk, *flight) {
+	if p := meta.pass; p != nil && p.id.idx == idx {
+		s.chunkMisses.Add(1)
+		return nil, nil, p
+	}
 	id := chunkID{meta.Key, idx}
 	for {
 		if data, dc := s.resident(meta, idx); data != nil || dc != nil {

@@ -84,7 +84,7 @@ type Server struct {
 	topt   TargetOptions
 	log    *slog.Logger
 	fs     *fasthttp.Server
-	status struct{ hit, hitDisk, hitPartial, miss, stale, negHit, negMiss, originErr string }
+	status struct{ hit, hitDisk, hitPartial, miss, pass, stale, negHit, negMiss, originErr string }
 
 	warn   *ratelog.Limiter   // repeated warnings and errors, per cause
 	panics atomic.Int64       // panics recovered
@@ -134,6 +134,7 @@ func New(store *cache.Store, opt Options) *Server {
 	s.status.hitDisk = n + "; hit; detail=disk"
 	s.status.hitPartial = n + "; fwd=partial; stored"
 	s.status.miss = n + "; fwd=miss; stored"
+	s.status.pass = n + "; fwd=miss"
 	s.status.stale = n + "; fwd=stale; stored"
 	s.status.negHit = n + "; hit; detail=negative"
 	s.status.negMiss = n + "; fwd=miss; stored; detail=negative"
@@ -483,6 +484,8 @@ func (s *Server) lookupStatus(st cache.Status, inMem, onDisk, total int) string 
 		return s.status.stale
 	case st == cache.Miss:
 		return s.status.miss
+	case st == cache.Pass:
+		return s.status.pass
 	case inMem+onDisk < total:
 		return s.status.hitPartial
 	case onDisk > 0:
