@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,8 +53,9 @@ const (
 	Miss
 	// Revalidated: the stored version was stale; the origin was asked again.
 	Revalidated
-	// Pass: the origin's answer may not be stored (Meta.NoStore): it was
-	// fetched for this request, and the Meta's first chunk is that fetch's.
+	// Pass: the origin's answer may not be stored (Meta.NoStore, or a
+	// status answer that may not be stored): it was fetched for this
+	// request, and the Meta's first chunk is that fetch's.
 	Pass
 )
 
@@ -285,8 +287,12 @@ func (s *Store) Lookup(ctx context.Context, k Key, at int64) (*Meta, Status, err
 		}
 	}
 	if err != nil {
-		if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusGone) && s.opt.NegativeTTL > 0 {
-			s.objs.put(key, objEntry{negErr: se, negUntil: now.Add(s.opt.NegativeTTL)})
+		if errors.As(err, &se) && se.Code != http.StatusRequestedRangeNotSatisfiable {
+			if ttl, ok := s.statusLifetime(se); ok {
+				s.objs.put(key, objEntry{negErr: se, negUntil: now.Add(ttl)})
+			} else {
+				status = Pass
+			}
 		}
 		return nil, status, err
 	}
@@ -294,6 +300,32 @@ func (s *Store) Lookup(ctx context.Context, k Key, at int64) (*Meta, Status, err
 		status = Pass
 	}
 	return meta, status, nil
+}
+
+// cacheableByDefault are the statuses other than 200 and 206 that a cache
+// may store without explicit freshness (RFC 9110 §15.1).
+var cacheableByDefault = map[int]bool{203: true, 204: true, 300: true, 301: true, 308: true,
+	404: true, 405: true, 410: true, 414: true, 501: true}
+
+// statusLifetime says whether the origin's answer se (a status other than
+// 200, 206 and 416) may be stored, and for how long: for its explicit
+// freshness (max-age, s-maxage, Expires) if it has one, else for
+// Options.NegativeTTL if its status is cacheable by default; never when it
+// says no-store or private.
+func (s *Store) statusLifetime(se *origin.StatusError) (time.Duration, bool) {
+	cc, exp := se.Header.Get("Cache-Control"), se.Header.Get("Expires")
+	date, _ := http.ParseTime(se.Header.Get("Date"))
+	ttl, noStore := freshness(cc, exp, date, -1)
+	lcc := strings.ToLower(cc)
+	switch {
+	case noStore || strings.Contains(lcc, "no-cache"):
+		return 0, false
+	case ttl >= 0 && (exp != "" || strings.Contains(lcc, "max-age")):
+		return ttl, ttl > 0
+	case cacheableByDefault[se.Code] && s.opt.NegativeTTL > 0:
+		return s.opt.NegativeTTL, true
+	}
+	return 0, false
 }
 
 // fetchMeta joins or starts the flight of chunk idx (even if memory holds

@@ -64,8 +64,9 @@ type Cache struct {
 	// Memory is the size of the memory tier; at least 4 × ChunkSize.
 	// Default 512MiB.
 	Memory Size `yaml:"memory"`
-	// NegativeTTL is how long origin 404 and 410 answers are remembered;
-	// 0 disables negative caching. Default 10s.
+	// NegativeTTL is how long an origin status answer that is cacheable by
+	// default (404, 410, 301, ...) and carries no explicit freshness is
+	// remembered; 0 disables it. Default 10s.
 	NegativeTTL Duration `yaml:"negative_ttl"`
 	// DefaultTTL is the freshness lifetime of a response for which the
 	// origin sent neither Cache-Control nor Expires. Default 1h.

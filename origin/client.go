@@ -72,6 +72,27 @@ type Response struct {
 	Body io.ReadCloser
 }
 
+// MaxStatusBody is the largest body of an answer other than 200, 206 and
+// 416 that Fetch keeps (in StatusError.Body) to pass on to the client: error
+// pages, redirects. A larger one is an error of its own.
+const MaxStatusBody = 1 << 20
+
+// errStatusBodyTooLarge is the error of a status answer whose body is longer
+// than MaxStatusBody.
+var errStatusBodyTooLarge = fmt.Errorf("longer than %d bytes", MaxStatusBody)
+
+// readBounded reads r to its end, at most max bytes.
+func readBounded(r io.Reader, max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, errStatusBodyTooLarge
+	}
+	return b, nil
+}
+
 // StatusError is returned by Fetch for answers other than 200 and 206.
 type StatusError struct {
 	Code int    // HTTP status code
@@ -79,9 +100,13 @@ type StatusError struct {
 	// Size is the object size from "Content-Range: bytes */N" on a 416,
 	// -1 if unknown.
 	Size int64
-	// Header holds a copy of the answer's headers (ETag, Last-Modified,
-	// Content-Type, Cache-Control, ...).
+	// Header holds the answer's end-to-end header fields (ETag,
+	// Last-Modified, Content-Type, Cache-Control, Location, ...), as in
+	// Response.Header; for a 416, all of its fields (Content-Range too).
 	Header http.Header
+	// Body is the answer's body (at most MaxStatusBody bytes), to pass on;
+	// nil for a 416.
+	Body []byte
 }
 
 // Error implements error: "origin <path>: status <code> <text>".
@@ -296,9 +321,24 @@ func (c *Client) Fetch(ctx context.Context, path string, off, n int64) (*Respons
 
 	r, err := c.validate(path, off, n, resp)
 	if err != nil {
-		// Bound the drain: a stalled error body must not hang Fetch.
+		// Bound the read: a stalled error body must not hang Fetch.
 		t := time.AfterFunc(c.opt.IdleTimeout, func() { cancel(errIdleFired) })
-		drainClose(resp)
+		var se *StatusError
+		if errors.As(err, &se) && se.Code != http.StatusRequestedRangeNotSatisfiable {
+			// The answer is passed on to the client: keep its body.
+			se.Body, err = readBounded(resp.Body, MaxStatusBody)
+			switch {
+			case err != nil && errors.Is(context.Cause(fctx), errIdleFired) && ctx.Err() == nil:
+				err = &TimeoutError{Phase: PhaseIdle, Path: path, After: c.opt.IdleTimeout, Err: err}
+			case err != nil:
+				err = fmt.Errorf("origin %s: status %d: body: %w", path, se.Code, err)
+			default:
+				err = se
+			}
+			resp.Body.Close()
+		} else {
+			drainClose(resp)
+		}
 		t.Stop()
 		cancel(nil)
 		return nil, err
@@ -389,7 +429,7 @@ func (c *Client) validate(path string, off, n int64, resp *http.Response) (*Resp
 		}
 		return nil, &StatusError{Code: resp.StatusCode, Path: path, Size: size, Header: h.Clone()}
 	default:
-		return nil, &StatusError{Code: resp.StatusCode, Path: path, Size: -1, Header: h.Clone()}
+		return nil, &StatusError{Code: resp.StatusCode, Path: path, Size: -1, Header: endToEnd(h)}
 	}
 	r.Header = endToEnd(h)
 	r.ETag = h.Get("ETag")

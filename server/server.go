@@ -31,13 +31,18 @@ import (
 type Options struct {
 	Name           string        // cache name in Cache-Status and Server; default "edgecache"
 	MaxPathLength  int           // longest raw request path; default 4096
-	KeyQueryParams []string      // query parameters that are part of the cache key
+	KeyQueryParams []string      // if set, the only query parameters that are part of the cache key
 	MaxRanges      int           // more ranges than this get a plain 200; default 16
 	MinSendRate    int64         // bytes/s a client must read at: write deadline = 10s + size/rate; default 64 KiB/s
 	ReadTimeout    time.Duration // reading a request's headers; default 30s
 	IdleTimeout    time.Duration // keep-alive idle; default 120s
 	SendBuffer     int           // SO_SNDBUF of client connections in bytes; 0 leaves the kernel's autotuning
 	Logger         *slog.Logger  // default slog.Default()
+
+	// KeyIgnoreQueryParams names query parameters that are not part of the
+	// cache key, nor of the origin request built from it (signed-URL
+	// tokens); see TargetOptions.
+	KeyIgnoreQueryParams []string
 
 	// MaxConnections caps the client connections served at once, idle
 	// keep-alive ones included; one more is answered 503 and closed at
@@ -124,7 +129,7 @@ func New(store *cache.Store, opt Options) *Server {
 	s := &Server{
 		store: store,
 		opt:   opt,
-		topt:  TargetOptions{MaxPathLength: opt.MaxPathLength, KeyQueryParams: opt.KeyQueryParams},
+		topt:  TargetOptions{MaxPathLength: opt.MaxPathLength, KeyQueryParams: opt.KeyQueryParams, KeyIgnoreQueryParams: opt.KeyIgnoreQueryParams},
 		log:   opt.Logger,
 		warn:  ratelog.New(opt.Logger, warnInterval),
 	}
@@ -499,13 +504,17 @@ func (s *Server) originError(ctx *fasthttp.RequestCtx, key string, st cache.Stat
 	var se *origin.StatusError
 	var te interface{ Timeout() bool }
 	switch {
-	case errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusGone):
-		if st == cache.Hit {
+	case errors.As(err, &se) && se.Code != http.StatusRequestedRangeNotSatisfiable:
+		// The origin's answer, whatever its status: passed on as it came.
+		switch st {
+		case cache.Hit:
 			ctx.Response.Header.Set("Cache-Status", s.status.negHit)
-		} else {
+		case cache.Pass:
+			ctx.Response.Header.Set("Cache-Status", s.status.pass)
+		default:
 			ctx.Response.Header.Set("Cache-Status", s.status.negMiss)
 		}
-		s.plain(ctx, se.Code, http.StatusText(se.Code))
+		s.passStatus(ctx, se)
 		return
 	case !(errors.As(err, &te) && te.Timeout()) && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
 		// The fetch was cancelled by the daemon, not timed out by the origin.
@@ -545,6 +554,27 @@ func errorClass(err error) string {
 		return "version changed"
 	}
 	return "unreachable"
+}
+
+// passStatus answers with the origin's status answer se: its status, its
+// end-to-end header fields (except those the server sets itself) and its
+// body.
+func (s *Server) passStatus(ctx *fasthttp.RequestCtx, se *origin.StatusError) {
+	h := &ctx.Response.Header
+	for name, values := range se.Header {
+		switch name {
+		case "Age", "Cache-Status", "Content-Length", "Content-Range", "Date", "Server":
+			continue
+		case "Content-Type":
+			h.SetContentType(values[0])
+			continue
+		}
+		for _, v := range values {
+			h.Add(name, v)
+		}
+	}
+	ctx.SetStatusCode(se.Code)
+	ctx.SetBody(se.Body)
 }
 
 // plain answers with a one-line text body.

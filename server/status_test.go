@@ -1,0 +1,94 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// Issue #9 §2: every origin status is passed on with its header fields and
+// body; 502/504 are only the box's own failures. A status answer is stored
+// only when it is cacheable by default or has explicit freshness, and not
+// when it says no-store.
+func TestOriginStatusesPassedThrough(t *testing.T) {
+	var fetches atomic.Int64
+	h := newHarness(t, harnessOptions{originHandle: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		parts := strings.Split(r.URL.Path, "/") // /st/<code>/<cache-control>
+		if len(parts) < 3 {
+			t.Errorf("origin asked for %q by %q", r.URL.Path, r.Header.Get("User-Agent"))
+			w.WriteHeader(400)
+			return
+		}
+		hd := w.Header()
+		hd.Set("X-Origin", "yes")
+		hd.Set("Content-Type", "text/html")
+		if len(parts) > 3 && parts[3] != "" {
+			hd.Set("Cache-Control", strings.ReplaceAll(parts[3], "_", "="))
+		}
+		switch parts[2] {
+		case "301":
+			hd.Set("Location", "/moved")
+			w.WriteHeader(301)
+		case "302":
+			hd.Set("Location", "/elsewhere")
+			w.WriteHeader(302)
+		case "503":
+			hd.Set("Retry-After", "30")
+			w.WriteHeader(503)
+		case "404":
+			w.WriteHeader(404)
+		case "500":
+			w.WriteHeader(500)
+		case "403":
+			w.WriteHeader(403)
+		}
+		w.Write([]byte("<p>origin page " + parts[2] + "</p>"))
+	})})
+	h.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, tc := range []struct {
+		path   string
+		code   int
+		header string // a field the answer must carry, "Name: value"
+		stored bool
+	}{
+		{"/st/301/", 301, "Location: /moved", true},
+		{"/st/302/", 302, "Location: /elsewhere", false},
+		{"/st/302/max-age_60", 302, "Location: /elsewhere", true},
+		{"/st/404/", 404, "X-Origin: yes", true},
+		{"/st/404/no-store", 404, "X-Origin: yes", false},
+		{"/st/403/", 403, "X-Origin: yes", false},
+		{"/st/500/", 500, "X-Origin: yes", false},
+		{"/st/503/", 503, "Retry-After: 30", false},
+	} {
+		fetches.Store(0)
+		for round := range 2 {
+			resp, body := h.do("GET", tc.path)
+			if resp.StatusCode != tc.code {
+				t.Fatalf("%s round %d: status %d, want %d", tc.path, round, resp.StatusCode, tc.code)
+			}
+			name, value, _ := strings.Cut(tc.header, ": ")
+			if got := resp.Header.Get(name); got != value {
+				t.Errorf("%s: %s %q, want %q", tc.path, name, got, value)
+			}
+			if want := "<p>origin page " + strings.Split(tc.path, "/")[2] + "</p>"; string(body) != want {
+				t.Errorf("%s: body %q, want %q", tc.path, body, want)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "text/html" {
+				t.Errorf("%s: Content-Type %q", tc.path, ct)
+			}
+		}
+		want := int64(2)
+		if tc.stored {
+			want = 1
+		}
+		if n := fetches.Load(); n != want {
+			t.Errorf("%s: %d origin fetches for two requests, want %d (stored: %v)", tc.path, n, want, tc.stored)
+		}
+	}
+	resp, body := h.do("HEAD", "/st/404/")
+	if resp.StatusCode != 404 || len(body) != 0 {
+		t.Errorf("HEAD: status %d, %d body bytes", resp.StatusCode, len(body))
+	}
+}
