@@ -71,10 +71,17 @@ type Cache struct {
 	// DefaultTTL is the freshness lifetime of a response for which the
 	// origin sent neither Cache-Control nor Expires. Default 1h.
 	DefaultTTL Duration `yaml:"default_ttl"`
-	// KeyQueryParams names the query parameters that are part of the
-	// cache key; all others are ignored. Names are non-empty and contain
-	// no '&', '=' or whitespace. Default: none.
+	// KeyQueryParams, if not empty, names the only query parameters that
+	// are part of the cache key (and of the origin request, which is built
+	// from the key), sorted; all others are dropped. Names are non-empty and
+	// contain no '&', '=' or whitespace. Default: none, that is the whole
+	// query is part of the key, in the order sent.
 	KeyQueryParams []string `yaml:"key_query_params"`
+	// KeyIgnoreQueryParams names query parameters that are left out of the
+	// cache key, and so of the origin request (signed-URL tokens); the
+	// others stay, in the order sent. Names as for KeyQueryParams; setting
+	// both lists is an error. Default: none.
+	KeyIgnoreQueryParams []string `yaml:"key_ignore_query_params"`
 	// Policy is the replacement policy of the memory tier and of each
 	// disk: lru, 2q, arc, s3fifo or tinylfu. Default lru.
 	Policy string `yaml:"policy"`
@@ -139,8 +146,9 @@ type Server struct {
 	// MinSendRate is the slowest a client may read, in bytes per second:
 	// a response's write deadline is 10s + size/MinSendRate. Default 64KiB.
 	MinSendRate Size `yaml:"min_send_rate"`
-	// MaxPathLength is the longest request path served, 1..65536; longer
-	// paths get 400. Default 4096.
+	// MaxPathLength is the longest request path served, and the longest
+	// cache key (normalized path and kept query), 1..65536; longer ones get
+	// 400. Default 4096.
 	MaxPathLength int `yaml:"max_path_length"`
 	// SendBuffer is the socket send buffer (SO_SNDBUF) of client
 	// connections; 0 (the default) leaves the kernel's autotuning. Else
@@ -207,7 +215,8 @@ func Default() *Config {
 			FetchMemory:    64 * MiB,
 			ScrubRate:      8 * MiB,
 
-			DiskCheckInterval: Duration(10 * time.Second),
+			KeyIgnoreQueryParams: []string{},
+			DiskCheckInterval:    Duration(10 * time.Second),
 		},
 		Server: Server{
 			ReadTimeout:   Duration(30 * time.Second),
@@ -293,11 +302,11 @@ func (c *Config) check(bad func(path string) bool) Errors {
 		k.fail("cache.negative_ttl", ca.NegativeTTL, "must be >= 0 (0 disables), got %s", ca.NegativeTTL)
 	}
 	k.positive("cache.default_ttl", ca.DefaultTTL)
-	for i, p := range ca.KeyQueryParams {
-		if p == "" || strings.ContainsAny(p, "&=") || strings.IndexFunc(p, unicode.IsSpace) >= 0 {
-			k.fail(fmt.Sprintf("cache.key_query_params[%d]", i), ca.KeyQueryParams,
-				"%q is not a query parameter name (want non-empty, without '&', '=' or whitespace)", p)
-		}
+	k.queryParams("cache.key_query_params", ca.KeyQueryParams)
+	k.queryParams("cache.key_ignore_query_params", ca.KeyIgnoreQueryParams)
+	if len(ca.KeyQueryParams) > 0 && len(ca.KeyIgnoreQueryParams) > 0 {
+		k.fail("cache.key_ignore_query_params", ca.KeyIgnoreQueryParams,
+			"cannot be set together with cache.key_query_params: name the parameters to leave out of the key, or the only ones to keep, not both")
 	}
 
 	seen := map[string]bool{}
@@ -401,6 +410,16 @@ func (k *checker) sizeRange(path string, s, lo, hi Size) bool {
 		return false
 	}
 	return true
+}
+
+// queryParams checks a list of query parameter names.
+func (k *checker) queryParams(path string, names []string) {
+	for i, p := range names {
+		if p == "" || strings.ContainsAny(p, "&=") || strings.IndexFunc(p, unicode.IsSpace) >= 0 {
+			k.fail(fmt.Sprintf("%s[%d]", path, i), names,
+				"%q is not a query parameter name (want non-empty, without '&', '=' or whitespace)", p)
+		}
+	}
 }
 
 func (k *checker) listen(path, addr string) {

@@ -28,7 +28,8 @@ func TestDefault(t *testing.T) {
 			IdleTimeout: Duration(15 * time.Second), MaxConns: 512},
 		Cache: Cache{ChunkSize: MiB, Memory: 512 * MiB, NegativeTTL: Duration(10 * time.Second),
 			DefaultTTL: Duration(time.Hour), KeyQueryParams: []string{}, Policy: "lru", Disks: []Disk{}, Fsync: "none",
-			DiskQueue: 64 * MiB, FetchMemory: 64 * MiB, ScrubRate: 8 * MiB, DiskCheckInterval: Duration(10 * time.Second)},
+			DiskQueue: 64 * MiB, FetchMemory: 64 * MiB, ScrubRate: 8 * MiB, DiskCheckInterval: Duration(10 * time.Second),
+			KeyIgnoreQueryParams: []string{}},
 		Server: Server{ReadTimeout: Duration(30 * time.Second), IdleTimeout: Duration(120 * time.Second),
 			MinSendRate: 64 * KiB, MaxPathLength: 4096, MaxRanges: 16, MaxConnections: 10000, MaxRangeFetchChunks: 4},
 		Log: Log{Level: "info", Format: "text"},
@@ -92,6 +93,14 @@ func TestValidationRules(t *testing.T) {
 		{withURL + "cache:\n  key_query_params: [a&b]\n", `f.yaml:4: cache.key_query_params[0]: "a&b" is not a query parameter name (want non-empty, without '&', '=' or whitespace)`},
 		{withURL + "cache:\n  key_query_params: [\"a b\"]\n", `f.yaml:4: cache.key_query_params[0]: "a b" is not a query parameter name (want non-empty, without '&', '=' or whitespace)`},
 		{withURL + "cache:\n  key_query_params: [\"a\\tb\"]\n", `f.yaml:4: cache.key_query_params[0]: "a\tb" is not a query parameter name (want non-empty, without '&', '=' or whitespace)`},
+		{withURL + "cache:\n  key_ignore_query_params:\n    - token\n    - \"\"\n", `f.yaml:6: cache.key_ignore_query_params[1]: "" is not a query parameter name (want non-empty, without '&', '=' or whitespace)`},
+		{withURL + "cache:\n  key_ignore_query_params: [sig=x]\n", `f.yaml:4: cache.key_ignore_query_params[0]: "sig=x" is not a query parameter name (want non-empty, without '&', '=' or whitespace)`},
+		{withURL + "cache:\n  key_ignore_query_params: [\"a b\"]\n", `f.yaml:4: cache.key_ignore_query_params[0]: "a b" is not a query parameter name (want non-empty, without '&', '=' or whitespace)`},
+		// both query lists
+		{withURL + "cache:\n  key_query_params: [v, quality]\n  key_ignore_query_params: [token]\n",
+			`f.yaml:5: cache.key_ignore_query_params: cannot be set together with cache.key_query_params: name the parameters to leave out of the key, or the only ones to keep, not both`},
+		{withURL + "cache:\n  key_ignore_query_params:\n    - token\n  key_query_params: [v]\n",
+			`f.yaml:4: cache.key_ignore_query_params: cannot be set together with cache.key_query_params: name the parameters to leave out of the key, or the only ones to keep, not both`},
 		// server
 		{withURL + "server:\n  read_timeout: 0s\n", `f.yaml:4: server.read_timeout: must be > 0, got 0s`},
 		{withURL + "server:\n  idle_timeout: -2m\n", `f.yaml:4: server.idle_timeout: must be > 0, got -2m`},
@@ -123,6 +132,9 @@ func TestValidBoundaries(t *testing.T) {
 		withURL + "cache:\n  chunk_size: 64KiB\n  memory: 256KiB\n",
 		withURL + "cache:\n  chunk_size: 64MiB\n  memory: 256MiB\n",
 		withURL + "cache:\n  negative_ttl: 0\n  key_query_params: [v, quality, \"x-y\"]\n",
+		withURL + "cache:\n  key_ignore_query_params: [token, expires, sig]\n",
+		withURL + "cache:\n  key_query_params: [v]\n  key_ignore_query_params: []\n",
+		withURL + "cache:\n  key_query_params: []\n  key_ignore_query_params: [token]\n",
 		withURL + "server:\n  max_path_length: 1\n  max_ranges: 1\n  min_send_rate: 1\n",
 		withURL + "server:\n  max_path_length: 65536\n  max_ranges: 1024\n",
 		withURL + "log:\n  level: debug\n  format: json\n",
@@ -184,6 +196,29 @@ func TestValidateAfterChanges(t *testing.T) {
 	cfg.Cache.KeyQueryParams = append(cfg.Cache.KeyQueryParams, "")
 	if got := errLines(t, cfg.Validate()); len(got) != 1 || !strings.HasPrefix(got[0], "cache.key_query_params[2]: ") {
 		t.Fatalf("got %q", got)
+	}
+}
+
+func TestQueryParamLists(t *testing.T) {
+	cfg := wantErrors(t, withURL+"cache:\n  key_ignore_query_params: [token, expires, sig]\n")
+	if !reflect.DeepEqual(cfg.Cache.KeyIgnoreQueryParams, []string{"token", "expires", "sig"}) || len(cfg.Cache.KeyQueryParams) != 0 {
+		t.Fatalf("got %q, %q", cfg.Cache.KeyIgnoreQueryParams, cfg.Cache.KeyQueryParams)
+	}
+	// Both set after loading: the error is at the ignore list's line while
+	// it is the file's, without file or line once it is changed.
+	const msg = "cache.key_ignore_query_params: cannot be set together with cache.key_query_params: " +
+		"name the parameters to leave out of the key, or the only ones to keep, not both"
+	cfg.Cache.KeyQueryParams = []string{"v"}
+	if got := errLines(t, cfg.Validate()); !reflect.DeepEqual(got, []string{"f.yaml:4: " + msg}) {
+		t.Fatalf("got %q", got)
+	}
+	cfg.Cache.KeyIgnoreQueryParams = []string{"sig"}
+	if got := errLines(t, cfg.Validate()); !reflect.DeepEqual(got, []string{msg}) {
+		t.Fatalf("got %q", got)
+	}
+	cfg.Cache.KeyIgnoreQueryParams = nil
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -14,10 +14,17 @@ type TargetOptions struct {
 	// percent-decoding) and the whole cache key NormalizeTarget returns, in
 	// bytes; anything longer is an error. Zero or less means no limit.
 	MaxPathLength int
-	// KeyQueryParams names the query parameters that are part of the cache
-	// key (compared case-sensitively after percent-decoding). All other
-	// query parameters are dropped.
+	// KeyQueryParams, if not empty, names the only query parameters that
+	// are part of the cache key (compared case-sensitively after
+	// percent-decoding); all others are dropped, and the kept ones are
+	// sorted. Empty: every parameter is part of the key, in the order sent.
 	KeyQueryParams []string
+	// KeyIgnoreQueryParams names query parameters that are not part of the
+	// cache key (compared like KeyQueryParams), e.g. the per-user tokens of
+	// signed URLs. The others keep the order they were sent in. Since the
+	// origin request is built from the key, the origin does not see them
+	// either. A parameter named in both lists is dropped.
+	KeyIgnoreQueryParams []string
 }
 
 // ErrBadTarget is wrapped by every error of NormalizeTarget; the wrapping
@@ -64,16 +71,25 @@ func badTarget(what string) error { return fmt.Errorf("%w: %s", ErrBadTarget, wh
 // give one key ("/a%62c" is "/abc", "/a%2fb" is "/a/b").
 //
 // The query is split on "&" into name=value pairs, each percent-decoded with
-// "+" meaning a space (as in HTML forms and url.ParseQuery). Only parameters
-// named in opt.KeyQueryParams are kept, each re-encoded with only the
-// unreserved characters as they are (so a space is "%20" and a plus "%2B"),
-// as "name=value" even if the "=" was missing, and sorted by encoded name,
-// then encoded value; an invalid escape in a kept parameter is an error, in
-// a dropped one it is ignored. Without kept parameters the key has no "?".
+// "+" meaning a space (as in HTML forms and url.ParseQuery); empty pairs are
+// dropped. A parameter is kept unless its name is in opt.KeyIgnoreQueryParams
+// or opt.KeyQueryParams is not empty and does not name it. Each kept one is
+// re-encoded with only the unreserved characters as they are (so a space is
+// "%20" and a plus "%2B"), as "name=value" even if the "=" was missing; an
+// invalid escape in a kept parameter is an error, in a dropped one it is
+// ignored. Without kept parameters the key has no "?".
+//
+// The kept parameters keep the order they were sent in ("?a=1&b=2" and
+// "?b=2&a=1" are two keys): to an origin the order may matter, and the cache
+// does not know that it does not. Only with opt.KeyQueryParams, where the
+// operator has named the parameters that matter, are they sorted by encoded
+// name, then encoded value, so that every order gives one key.
 //
 // The result is a fixed point: NormalizeTarget(key, opt) returns key. When
-// the target is already canonical, NormalizeTarget returns a substring of it
-// and does not allocate; otherwise it allocates the key once.
+// the target is already canonical, or only has dropped parameters after its
+// canonical kept ones (a signed URL's token at the end), NormalizeTarget
+// returns a substring of it and does not allocate; otherwise it allocates the
+// key once.
 func NormalizeTarget(raw string, opt TargetOptions) (string, error) {
 	if i := strings.IndexByte(raw, '#'); i >= 0 {
 		raw = raw[:i]
@@ -96,28 +112,25 @@ func NormalizeTarget(raw string, opt TargetOptions) (string, error) {
 		return "", errPathTooLong
 	}
 
-	// Pick out the kept query parameters.
-	var pairBuf [8]queryPair
-	pairs := pairBuf[:0]
-	canonQuery := hasQuery // the query is exactly the kept parameters in canonical form
-	if hasQuery && len(opt.KeyQueryParams) > 0 {
+	// Look at the query: how many parameters are kept, and whether they
+	// are query[:canonEnd] as it is.
+	kept, canonEnd := 0, -1
+	if hasQuery {
 		var err error
-		if pairs, canonQuery, err = keptParams(pairs, query, opt.KeyQueryParams); err != nil {
+		if kept, canonEnd, err = scanQuery(query, &opt); err != nil {
 			return "", err
 		}
 	}
 
-	if isCanonicalPath(path) {
+	if isCanonicalPath(path) && (kept == 0 || canonEnd >= 0) {
 		key := path
-		if len(pairs) > 0 && canonQuery {
-			key = target
+		if kept > 0 {
+			key = target[:len(path)+1+canonEnd]
 		}
-		if len(pairs) == 0 || canonQuery {
-			if opt.MaxPathLength > 0 && len(key) > opt.MaxPathLength {
-				return "", errKeyTooLong
-			}
-			return key, nil
+		if opt.MaxPathLength > 0 && len(key) > opt.MaxPathLength {
+			return "", errKeyTooLong
 		}
+		return key, nil
 	}
 
 	var buf [256]byte
@@ -125,8 +138,15 @@ func NormalizeTarget(raw string, opt TargetOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if len(pairs) > 0 {
-		out = appendQuery(append(out, '?'), pairs)
+	switch {
+	case kept == 0:
+	case canonEnd >= 0:
+		out = append(append(out, '?'), query[:canonEnd]...)
+	case len(opt.KeyQueryParams) > 0:
+		var pairBuf [8]queryPair
+		out = appendQuery(append(out, '?'), keptParams(pairBuf[:0], query, &opt))
+	default:
+		out = appendQueryInOrder(append(out, '?'), query, &opt)
 	}
 	if opt.MaxPathLength > 0 && len(out) > opt.MaxPathLength {
 		return "", errKeyTooLong
@@ -308,34 +328,97 @@ type queryPair struct {
 	ns, ne, vs, ve int
 }
 
-// keptParams appends the parameters of the raw query that are named in keep
-// to pairs. canon reports whether the query holds only kept parameters, in
-// canonical form and order.
-func keptParams(pairs []queryPair, query string, keep []string) (_ []queryPair, canon bool, err error) {
-	canon = true
+// keptQueryParam reports whether the query parameter with the raw name is
+// part of the key under opt.
+func keptQueryParam(name string, opt *TargetOptions) bool {
+	if len(opt.KeyQueryParams) > 0 && !namedIn(name, opt.KeyQueryParams) {
+		return false
+	}
+	return !namedIn(name, opt.KeyIgnoreQueryParams)
+}
+
+// namedIn reports whether the raw query component name, decoded, is in
+// names.
+func namedIn(name string, names []string) bool {
+	for _, n := range names {
+		if decodedEqual(name, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// scanQuery checks the kept parameters of the raw query under opt and
+// returns how many there are. canonEnd is the length of the prefix of query
+// that is exactly the canonical form of the kept parameters (the rest holds
+// only dropped or empty pairs), or -1 if there is none.
+func scanQuery(query string, opt *TargetOptions) (kept, canonEnd int, err error) {
+	sorted := len(opt.KeyQueryParams) > 0
+	canon, dropped := true, false // dropped: a dropped or empty pair was seen
+	var prevName, prevValue string
+	for off := 0; off < len(query); {
+		pair, _, _ := strings.Cut(query[off:], "&")
+		start := off
+		off += len(pair) + 1
+		name, value, hasEq := strings.Cut(pair, "=")
+		if pair == "" || !keptQueryParam(name, opt) {
+			dropped = true
+			continue
+		}
+		if !validQueryEscapes(name) || !validQueryEscapes(value) {
+			return 0, 0, errQueryParamEscape
+		}
+		if dropped || !hasEq || !isCanonicalQuery(name) || !isCanonicalQuery(value) {
+			canon = false
+		}
+		// Canonical, so the raw forms are the encoded ones.
+		if canon && sorted && kept > 0 && (name < prevName || name == prevName && value < prevValue) {
+			canon = false
+		}
+		prevName, prevValue = name, value
+		kept++
+		canonEnd = start + len(pair)
+	}
+	if !canon {
+		canonEnd = -1
+	}
+	return kept, canonEnd, nil
+}
+
+// keptParams appends the kept parameters of the raw query, which scanQuery
+// accepted, to pairs.
+func keptParams(pairs []queryPair, query string, opt *TargetOptions) []queryPair {
 	for query != "" {
 		var pair string
 		pair, query, _ = strings.Cut(query, "&")
-		name, value, hasEq := strings.Cut(pair, "=")
-		if pair == "" || !slices.ContainsFunc(keep, func(k string) bool { return decodedEqual(name, k) }) {
-			canon = false // empty, or dropped
+		name, value, _ := strings.Cut(pair, "=")
+		if pair != "" && keptQueryParam(name, opt) {
+			pairs = append(pairs, queryPair{name: name, value: value})
+		}
+	}
+	return pairs
+}
+
+// appendQueryInOrder appends the canonical form of the kept parameters of
+// the raw query, which scanQuery accepted, to dst, in the order they are in.
+func appendQueryInOrder(dst []byte, query string, opt *TargetOptions) []byte {
+	first := true
+	for query != "" {
+		var pair string
+		pair, query, _ = strings.Cut(query, "&")
+		name, value, _ := strings.Cut(pair, "=")
+		if pair == "" || !keptQueryParam(name, opt) {
 			continue
 		}
-		if !validQueryEscapes(value) {
-			return nil, false, errQueryParamEscape
+		if !first {
+			dst = append(dst, '&')
 		}
-		if !hasEq || !isCanonicalQuery(name) || !isCanonicalQuery(value) {
-			canon = false
-		}
-		if canon && len(pairs) > 0 {
-			// Canonical, so the raw forms are the encoded ones.
-			if prev := pairs[len(pairs)-1]; name < prev.name || name == prev.name && value < prev.value {
-				canon = false
-			}
-		}
-		pairs = append(pairs, queryPair{name: name, value: value})
+		first = false
+		dst = appendQueryComponent(dst, name)
+		dst = append(dst, '=')
+		dst = appendQueryComponent(dst, value)
 	}
-	return pairs, canon, nil
+	return dst
 }
 
 // decodedEqual reports whether the query component raw, percent-decoded with

@@ -1,13 +1,23 @@
 package server
 
 import (
+	"cmp"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
 
 var testTargetOptions = TargetOptions{MaxPathLength: 64, KeyQueryParams: []string{"token", "v", "a b"}}
+
+// The other ways of keying the query: all of it, all but some, and both
+// lists (only the kept ones not ignored).
+var (
+	testDefaultOptions = TargetOptions{MaxPathLength: 64}
+	testIgnoreOptions  = TargetOptions{MaxPathLength: 64, KeyIgnoreQueryParams: []string{"token", "expires", "sig", "a b"}}
+	testBothOptions    = TargetOptions{MaxPathLength: 64, KeyQueryParams: []string{"v", "token"}, KeyIgnoreQueryParams: []string{"token"}}
+)
 
 func TestNormalizeTarget(t *testing.T) {
 	long := "/" + strings.Repeat("a", 63)
@@ -215,14 +225,91 @@ func TestNormalizeTargetErrors(t *testing.T) {
 	if got, err := NormalizeTarget("/a?x=%zz", testTargetOptions); err != nil || got != "/a" {
 		t.Errorf("dropped bad escape: %q, %v", got, err)
 	}
-	// Without KeyQueryParams the query is not even looked at.
-	if got, err := NormalizeTarget("/a?token=%zz", TargetOptions{}); err != nil || got != "/a" {
-		t.Errorf("no kept params: %q, %v", got, err)
+	// Without KeyQueryParams every parameter is kept, so checked.
+	if got, err := NormalizeTarget("/a?token=%zz", TargetOptions{}); !errors.Is(err, errQueryParamEscape) {
+		t.Errorf("default: %q, %v", got, err)
 	}
 	// Zero MaxPathLength: no limit.
 	long := "/" + strings.Repeat("a", 100000)
 	if got, err := NormalizeTarget(long, TargetOptions{}); err != nil || got != long {
 		t.Errorf("no limit: %d bytes, %v", len(got), err)
+	}
+}
+
+// TestNormalizeTargetQueryModes checks the query part of the key with the
+// whole query kept (the default), with an ignore list, with a keep list and
+// with both.
+func TestNormalizeTargetQueryModes(t *testing.T) {
+	tests := []struct {
+		name string
+		opt  TargetOptions
+		raw  string
+		want string // "" for an error (errQueryParamEscape)
+	}{
+		// Default: every parameter, in the order sent, canonically escaped.
+		{"default", testDefaultOptions, "/a", "/a"},
+		{"default", testDefaultOptions, "/a?", "/a"},
+		{"default", testDefaultOptions, "/a?&&", "/a"},
+		{"default", testDefaultOptions, "/a?x=1", "/a?x=1"},
+		{"default", testDefaultOptions, "/a?x=2", "/a?x=2"},
+		{"default", testDefaultOptions, "/a?a=1&b=2", "/a?a=1&b=2"},
+		{"default", testDefaultOptions, "/a?b=2&a=1", "/a?b=2&a=1"},
+		{"default", testDefaultOptions, "/a?x=2&x=1&x=2", "/a?x=2&x=1&x=2"},
+		{"default", testDefaultOptions, "/a?x", "/a?x="},
+		{"default", testDefaultOptions, "/a?x&y=", "/a?x=&y="},
+		{"default", testDefaultOptions, "/a?x=1&", "/a?x=1"},
+		{"default", testDefaultOptions, "/a?&x=1", "/a?x=1"},
+		{"default", testDefaultOptions, "/a?x=1&&y=2", "/a?x=1&y=2"},
+		{"default", testDefaultOptions, "/a?x=a+b", "/a?x=a%20b"},
+		{"default", testDefaultOptions, "/a?x=a%2bb&%79=%7e", "/a?x=a%2Bb&y=~"},
+		{"default", testDefaultOptions, "/a?x=/?:@", "/a?x=%2F%3F%3A%40"},
+		{"default", testDefaultOptions, "/a?x=1=2", "/a?x=1%3D2"},
+		{"default", testDefaultOptions, "/a?cb=1700000000", "/a?cb=1700000000"},
+		{"default", testDefaultOptions, "/a?token=abc&expires=9&sig=z", "/a?token=abc&expires=9&sig=z"},
+		{"default", testDefaultOptions, "//a/./b?x=1#f", "/a/b?x=1"},
+		{"default", testDefaultOptions, "http://h/a?x=1", "/a?x=1"},
+		{"default", testDefaultOptions, "/a?x=%zz", ""},
+		{"default", testDefaultOptions, "/a?%zz=1", ""},
+		{"default", testDefaultOptions, "/a?x=1&y=%4", ""},
+		// Ignore list: the others, in the order sent.
+		{"ignore", testIgnoreOptions, "/a?x=1", "/a?x=1"},
+		{"ignore", testIgnoreOptions, "/a?x=1&token=abc", "/a?x=1"},
+		{"ignore", testIgnoreOptions, "/a?x=1&token=def", "/a?x=1"},
+		{"ignore", testIgnoreOptions, "/a?token=abc&x=1", "/a?x=1"},
+		{"ignore", testIgnoreOptions, "/a?token=abc", "/a"},
+		{"ignore", testIgnoreOptions, "/a?token=abc&expires=9&sig=z", "/a"},
+		{"ignore", testIgnoreOptions, "/a?b=2&token=abc&a=1&sig=z", "/a?b=2&a=1"},
+		{"ignore", testIgnoreOptions, "/a?%74oken=abc&x=1", "/a?x=1"},
+		{"ignore", testIgnoreOptions, "/a?a+b=1&a%20b=2&ab=3", "/a?ab=3"},
+		{"ignore", testIgnoreOptions, "/a?TOKEN=1&tokens=2", "/a?TOKEN=1&tokens=2"},
+		{"ignore", testIgnoreOptions, "/a?x=1&token=%zz", "/a?x=1"},
+		{"ignore", testIgnoreOptions, "/a?x=%zz&token=1", ""},
+		// Keep list: only those, sorted.
+		{"keep", testTargetOptions, "/a?x=1", "/a"},
+		{"keep", testTargetOptions, "/a?v=2&token=abc&x=1", "/a?token=abc&v=2"},
+		// Both: kept and not ignored.
+		{"both", testBothOptions, "/a?v=2&token=abc&x=1", "/a?v=2"},
+		{"both", testBothOptions, "/a?token=abc", "/a"},
+	}
+	for _, tt := range tests {
+		got, err := NormalizeTarget(tt.raw, tt.opt)
+		if tt.want == "" {
+			if got != "" || !errors.Is(err, errQueryParamEscape) {
+				t.Errorf("%s: NormalizeTarget(%q) = %q, %v; want %v", tt.name, tt.raw, got, err, errQueryParamEscape)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s: NormalizeTarget(%q) = %q, %v; want %q", tt.name, tt.raw, got, err, tt.want)
+			continue
+		}
+		if again, err := NormalizeTarget(got, tt.opt); err != nil || again != got {
+			t.Errorf("%s: NormalizeTarget(%q) = %q, %v; not a fixed point", tt.name, got, again, err)
+		}
+	}
+	// The whole key, query included, is bounded.
+	if got, err := NormalizeTarget("/a?x="+strings.Repeat("b", 60), testDefaultOptions); !errors.Is(err, errKeyTooLong) {
+		t.Errorf("long query: %q, %v", got, err)
 	}
 }
 
@@ -290,6 +377,31 @@ func TestNormalizeTargetAllocs(t *testing.T) {
 			t.Errorf("NormalizeTarget(%q): %v allocations; want at most %v", tt.raw, n, tt.allocs)
 		}
 	}
+	// Without a keep list: a canonical query, or one whose dropped
+	// parameters all come after the kept ones, is a substring.
+	others := []struct {
+		opt    TargetOptions
+		raw    string
+		allocs float64
+	}{
+		{testDefaultOptions, "/v/title123/seg00042.m4s", 0},
+		{testDefaultOptions, "/v/title123/seg00042.m4s?v=2&quality=hd", 0},
+		{testDefaultOptions, "/v/title123/seg00042.m4s?quality=hd&v=2&", 0},
+		{testDefaultOptions, "/v/title123/seg00042.m4s?v=a+b", 1},
+		{testDefaultOptions, "/v/title%31/seg00042.m4s?v=2&quality=hd", 1},
+		{testDefaultOptions, "/v/s.m4s?a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9&j=10&k", 1},
+		{testDefaultOptions, "/v/s.m4s?a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9&j=10", 0},
+		{testIgnoreOptions, "/v/title123/seg00042.m4s?v=2&token=abc&expires=9&sig=z", 0},
+		{testIgnoreOptions, "/v/title123/seg00042.m4s?token=abc&v=2", 1},
+	}
+	for _, tt := range others {
+		n := testing.AllocsPerRun(100, func() {
+			NormalizeTarget(tt.raw, tt.opt)
+		})
+		if n > tt.allocs {
+			t.Errorf("NormalizeTarget(%q, %+v): %v allocations; want at most %v", tt.raw, tt.opt, n, tt.allocs)
+		}
+	}
 }
 
 func BenchmarkNormalizeTarget(b *testing.B) {
@@ -308,65 +420,138 @@ func BenchmarkNormalizeTarget(b *testing.B) {
 			}
 		})
 	}
+	for _, tc := range []struct {
+		name, raw string
+		opt       TargetOptions
+	}{
+		{"default", "/v/title123/seg00042.m4s?v=2&quality=hd", testDefaultOptions},
+		{"ignore-tail", "/v/title123/seg00042.m4s?v=2&token=abc&expires=9&sig=z", testIgnoreOptions},
+		{"ignore-head", "/v/title123/seg00042.m4s?token=abc&expires=9&sig=z&v=2", testIgnoreOptions},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := NormalizeTarget(tc.raw, tc.opt); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
 
-// FuzzNormalizeTarget checks that NormalizeTarget never panics, that a key
-// is safe and a fixed point, and that the path of the key means what the
-// path of the target meant, decoded with net/url.
+// FuzzNormalizeTarget checks, under each way of keying the query, that
+// NormalizeTarget never panics, that a key is safe and a fixed point, that
+// the path of the key means what the path of the target meant, decoded with
+// net/url, and that the query of the key holds the kept parameters of the
+// target's, decoded with net/url, in the order sent or sorted.
 func FuzzNormalizeTarget(f *testing.F) {
 	for _, seed := range []string{
 		"/", "/v/title123/seg00042.m4s", "/a/../b", "/a/%2e%2e/b", "/a/.%2E/b", "/a/..%2Fb",
 		"/a%2fb", "//a//b/", "/a/.", "/a%zz", "/a%", "/a%00", "/a%5c", "/café",
 		"http://evil.example/x", "http://evil.example", "*", "host:443", "/a?token=1&v=2&x=3",
 		"/a?v=2&token=a+b%2B", "/a?token=%zz", "/a#/../b", "/a?token=" + strings.Repeat("x", 70),
-		"/.%2e", "/%2E", "/a%2F%2E%2E",
+		"/.%2e", "/%2E", "/a%2F%2E%2E", "/a?b=2&a=1", "/a?x=1&token=abc&sig=z", "/a?sig=z&x=1&&y",
+		"/a?%74oken=1&x=%zz", "/a?x=%7e&y=a%2b+b=c", "/a?a+b=1&expires",
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		key, err := NormalizeTarget(raw, testTargetOptions)
-		if err != nil {
-			if key != "" || !errors.Is(err, ErrBadTarget) {
-				t.Fatalf("NormalizeTarget(%q) = %q, %v", raw, key, err)
-			}
-			return
+		for _, opt := range []TargetOptions{testTargetOptions, testDefaultOptions, testIgnoreOptions, testBothOptions} {
+			checkNormalizeTarget(t, raw, opt)
 		}
-		if !strings.HasPrefix(key, "/") || len(key) > testTargetOptions.MaxPathLength {
-			t.Fatalf("NormalizeTarget(%q) = %q", raw, key)
+	})
+}
+
+func checkNormalizeTarget(t *testing.T, raw string, opt TargetOptions) {
+	t.Helper()
+	key, err := NormalizeTarget(raw, opt)
+	if err != nil {
+		if key != "" || !errors.Is(err, ErrBadTarget) {
+			t.Fatalf("NormalizeTarget(%q, %+v) = %q, %v", raw, opt, key, err)
+		}
+	} else {
+		if !strings.HasPrefix(key, "/") || len(key) > opt.MaxPathLength {
+			t.Fatalf("NormalizeTarget(%q, %+v) = %q", raw, opt, key)
 		}
 		path, query, hasQuery := strings.Cut(key, "?")
 		if hasQuery && query == "" {
-			t.Fatalf("NormalizeTarget(%q) = %q: empty query", raw, key)
+			t.Fatalf("NormalizeTarget(%q, %+v) = %q: empty query", raw, opt, key)
 		}
 		if strings.Contains(path+"/", "/../") || strings.Contains(path+"/", "/./") || strings.Contains(path, "//") {
-			t.Fatalf("NormalizeTarget(%q) = %q: bad segment", raw, key)
+			t.Fatalf("NormalizeTarget(%q, %+v) = %q: bad segment", raw, opt, key)
 		}
 		for i := 0; i < len(key); i++ {
 			if c := key[i]; c <= ' ' || c >= 0x7f || c == '#' || c == '\\' {
-				t.Fatalf("NormalizeTarget(%q) = %q: byte %#x", raw, key, c)
+				t.Fatalf("NormalizeTarget(%q, %+v) = %q: byte %#x", raw, opt, key, c)
 			}
 		}
-		if again, err := NormalizeTarget(key, testTargetOptions); err != nil || again != key {
-			t.Fatalf("NormalizeTarget(%q) = %q, but NormalizeTarget(%q) = %q, %v", raw, key, key, again, err)
+		if again, err := NormalizeTarget(key, opt); err != nil || again != key {
+			t.Fatalf("NormalizeTarget(%q, %+v) = %q, but NormalizeTarget(%q) = %q, %v", raw, opt, key, key, again, err)
 		}
+	}
 
-		// The decoded path of the key is the cleaned decoded raw path.
-		rawPath := raw
-		if i := strings.IndexAny(rawPath, "?#"); i >= 0 {
-			rawPath = rawPath[:i]
+	// Only origin-form targets are compared with net/url.
+	rawPath, _, _ := strings.Cut(raw, "#")
+	rawPath, rawQuery, _ := strings.Cut(rawPath, "?")
+	if !strings.HasPrefix(rawPath, "/") {
+		return // absolute-form
+	}
+	wantQuery, queryOK := refKeptQuery(rawQuery, opt)
+	if err != nil {
+		if errors.Is(err, errQueryParamEscape) && queryOK {
+			t.Fatalf("NormalizeTarget(%q, %+v): %v, but net/url decodes every kept parameter", raw, opt, err)
 		}
-		if !strings.HasPrefix(rawPath, "/") {
-			return // absolute-form
+		return
+	}
+	if !queryOK {
+		t.Fatalf("NormalizeTarget(%q, %+v) = %q, but net/url fails on a kept parameter", raw, opt, key)
+	}
+
+	// The decoded path of the key is the cleaned decoded raw path.
+	path, query, _ := strings.Cut(key, "?")
+	want, err := url.PathUnescape(rawPath)
+	if err != nil {
+		t.Fatalf("NormalizeTarget(%q, %+v) = %q, but net/url: %v", raw, opt, key, err)
+	}
+	got, err := url.PathUnescape(path)
+	if err != nil || got != cleanPath(want) {
+		t.Fatalf("NormalizeTarget(%q, %+v) = %q, decoded %q, %v; want decoded %q", raw, opt, key, got, err, cleanPath(want))
+	}
+	// Its decoded query is the kept parameters.
+	if gotQuery, ok := refKeptQuery(query, TargetOptions{}); !ok || !slices.Equal(gotQuery, wantQuery) {
+		t.Fatalf("NormalizeTarget(%q, %+v) = %q, decoded query %q; want %q", raw, opt, key, gotQuery, wantQuery)
+	}
+}
+
+// refKeptQuery returns the kept parameters of the raw query under opt,
+// decoded with net/url, as name and value in the order of the key; ok is
+// false if one of them does not decode. It is a reference for
+// FuzzNormalizeTarget.
+func refKeptQuery(query string, opt TargetOptions) (kept [][2]string, ok bool) {
+	for pair := range strings.SplitSeq(query, "&") {
+		if pair == "" {
+			continue
 		}
-		want, err := url.PathUnescape(rawPath)
-		if err != nil {
-			t.Fatalf("NormalizeTarget(%q) = %q, but net/url: %v", raw, key, err)
+		rawName, rawValue, _ := strings.Cut(pair, "=")
+		name, errName := url.QueryUnescape(rawName)
+		if errName == nil && slices.Contains(opt.KeyIgnoreQueryParams, name) ||
+			len(opt.KeyQueryParams) > 0 && (errName != nil || !slices.Contains(opt.KeyQueryParams, name)) {
+			continue
 		}
-		got, err := url.PathUnescape(path)
-		if err != nil || got != cleanPath(want) {
-			t.Fatalf("NormalizeTarget(%q) = %q, decoded %q, %v; want decoded %q", raw, key, got, err, cleanPath(want))
+		value, errValue := url.QueryUnescape(rawValue)
+		if errName != nil || errValue != nil {
+			return nil, false
 		}
-	})
+		kept = append(kept, [2]string{name, value})
+	}
+	if len(opt.KeyQueryParams) > 0 {
+		// Sorted by encoded name, then encoded value (a space is "%20").
+		enc := func(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
+		slices.SortStableFunc(kept, func(a, b [2]string) int {
+			return cmp.Or(strings.Compare(enc(a[0]), enc(b[0])), strings.Compare(enc(a[1]), enc(b[1])))
+		})
+	}
+	return kept, true
 }
 
 // cleanPath collapses empty and "." segments of a decoded path, keeping a

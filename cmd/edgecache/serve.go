@@ -203,6 +203,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 	srv := server.New(store, server.Options{
 		MaxPathLength:  cfg.Server.MaxPathLength,
 		KeyQueryParams: cfg.Cache.KeyQueryParams,
+
+		KeyIgnoreQueryParams: cfg.Cache.KeyIgnoreQueryParams,
+
 		MaxRanges:      cfg.Server.MaxRanges,
 		MinSendRate:    int64(cfg.Server.MinSendRate),
 		ReadTimeout:    cfg.Server.ReadTimeout.D(),
