@@ -22,9 +22,11 @@ import "time"
 // already expired (RFC 9111 §5.3), an invalid Date or Last-Modified is
 // ignored.
 func ParseHTTPDate(s string) (time.Time, bool) {
-	return parseHTTPDate(s, time.Now())
+	return parseHTTPDate(s, time.Time{})
 }
 
+// parseHTTPDate is ParseHTTPDate with the current time for RFC 850 years;
+// a zero now means time.Now().
 func parseHTTPDate(s string, now time.Time) (time.Time, bool) {
 	s = trimOWS(s)
 	switch {
@@ -80,6 +82,9 @@ func parseHTTPDate(s string, now time.Time) (time.Time, bool) {
 		yy, ok2 := num2(r[8:10])
 		if !ok1 || !ok2 {
 			return time.Time{}, false
+		}
+		if now.IsZero() {
+			now = time.Now()
 		}
 		ny := now.UTC().Year()
 		year := ny - ny%100 + yy

@@ -56,6 +56,14 @@ func VaryNames(respHeader http.Header) (names []string, star bool) {
 // newlines in values are escaped, so keys never collide.
 func VariantKey(names []string, reqHeader http.Header) string {
 	var b strings.Builder
+	n := 0
+	for _, name := range names {
+		n += len(name) + 2
+		for _, v := range reqHeader[canonicalName(name)] {
+			n += len(v) + 1
+		}
+	}
+	b.Grow(n)
 	for i, name := range names {
 		if i > 0 {
 			b.WriteByte('\n')
