@@ -1,12 +1,14 @@
 package cache
 
 import (
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"edgecache/origin"
+	"edgecache/rfc9111"
 )
 
 // Meta describes one version of an object. A *Meta handed out by a Store is
@@ -72,9 +74,8 @@ func (m *Meta) Validator() string {
 func (m *Meta) Fresh(now time.Time) bool { return now.Before(m.Expires) }
 
 // metaFrom builds the Meta of an origin answer, with the freshness lifetime
-// RFC 9111 gives a shared cache: s-maxage, else max-age, else Expires minus
-// Date, else defaultTTL. no-cache means "revalidate every time"; no-store and
-// private mean "never store".
+// RFC 9111 gives a shared cache (see freshness), less the answer's current
+// age (§4.2.3).
 func metaFrom(key string, r *origin.Response, now time.Time, defaultTTL time.Duration) *Meta {
 	m := &Meta{
 		Key:          key,
@@ -84,60 +85,54 @@ func metaFrom(key string, r *origin.Response, now time.Time, defaultTTL time.Dur
 		ContentType:  r.ContentType,
 		FetchedAt:    now,
 	}
-	ttl, noStore := freshness(r.CacheControl, r.Expires, r.Date, defaultTTL)
-	if age, err := strconv.ParseInt(strings.TrimSpace(r.Age), 10, 64); err == nil && age > 0 {
-		ttl -= time.Duration(age) * time.Second
-	}
-	m.Expires = now.Add(ttl)
+	h := responseHeader(r)
+	ttl, noStore := freshness(h, r.Status, now, defaultTTL)
+	m.Expires = now.Add(ttl - rfc9111.CurrentAge(h, now, now, now))
 	m.NoStore = noStore
-	m.setHeader(r.Header)
+	m.setHeader(rfc9111.StoredHeader(r.Header))
 	m.version = m.Validator()
 	return m
 }
 
-// freshness returns the freshness lifetime from Cache-Control and Expires.
-func freshness(cc, expires string, date time.Time, defaultTTL time.Duration) (ttl time.Duration, noStore bool) {
-	maxAge, sMaxAge := int64(-1), int64(-1)
-	noCache := false
-	for _, d := range strings.Split(cc, ",") {
-		name, val, _ := strings.Cut(strings.TrimSpace(d), "=")
-		val = strings.Trim(strings.TrimSpace(val), `"`)
-		switch strings.ToLower(strings.TrimSpace(name)) {
-		case "no-store", "private":
-			noStore = true
-		case "no-cache":
-			noCache = true
-		case "max-age":
-			if n, err := strconv.ParseInt(val, 10, 64); err == nil && n >= 0 {
-				maxAge = n
-			}
-		case "s-maxage":
-			if n, err := strconv.ParseInt(val, 10, 64); err == nil && n >= 0 {
-				sMaxAge = n
-			}
+// responseHeader returns the header fields of an answer that the caching
+// rules read: the answer's own, or, from a Source that fills only the typed
+// fields, a header built from them.
+func responseHeader(r *origin.Response) http.Header {
+	if r.Header != nil {
+		return r.Header
+	}
+	h := http.Header{}
+	for name, v := range map[string]string{"Cache-Control": r.CacheControl, "Expires": r.Expires, "Age": r.Age, "Etag": r.ETag} {
+		if v != "" {
+			h.Set(name, v)
 		}
 	}
-	switch {
-	case noStore || noCache:
-		return 0, noStore
-	case sMaxAge >= 0:
-		return secs(sMaxAge), false
-	case maxAge >= 0:
-		return secs(maxAge), false
-	case expires != "":
-		t, err := time.Parse(time.RFC1123, expires)
-		if err != nil {
-			return 0, false // an invalid Expires means "already expired" (RFC 9111 §5.3)
-		}
-		if date.IsZero() {
-			date = time.Now()
-		}
-		return t.Sub(date), false
+	if !r.Date.IsZero() {
+		h.Set("Date", r.Date.UTC().Format(http.TimeFormat))
 	}
-	return defaultTTL, false
+	if !r.LastModified.IsZero() {
+		h.Set("Last-Modified", r.LastModified.UTC().Format(http.TimeFormat))
+	}
+	return h
 }
 
-func secs(n int64) time.Duration {
-	const maxSecs = int64(100 * 365 * 24 * 3600)
-	return time.Duration(min(n, maxSecs)) * time.Second
+// freshness returns the freshness lifetime of an answer with header h and
+// status for a shared cache (RFC 9111 §4.2.1: CDN-Cache-Control first, then
+// s-maxage, max-age, Expires minus Date, then heuristic freshness where
+// §4.2.2 allows it), and whether the answer must not be stored (RFC 9111
+// §3: no-store, private, Vary: *, ...). When the origin says nothing about
+// freshness and no heuristic applies, the lifetime is defaultTTL (the
+// operator's cache.default_ttl); it never overrides what the origin said.
+// An invalid freshness directive or Expires makes the answer stale (0).
+func freshness(h http.Header, status int, now time.Time, defaultTTL time.Duration) (ttl time.Duration, noStore bool) {
+	if ok, _ := rfc9111.Storable(http.MethodGet, nil, status, h, true); !ok {
+		return 0, true
+	}
+	lifetime, heuristic := rfc9111.FreshnessLifetime(h, status, now, rfc9111.Options{})
+	d := rfc9111.ResponseDirectives(h)
+	explicit := d.MaxAge.Set || d.SMaxAge.Set || d.Invalid || d.NoCache || len(h.Values("Expires")) > 0
+	if !explicit && !heuristic {
+		return defaultTTL, false
+	}
+	return lifetime, false
 }

@@ -7,13 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"edgecache/cache/disk"
 	"edgecache/origin"
+	"edgecache/rfc9111"
 )
 
 // Source fetches bytes [off, off+n) of the object at key; n < 0 asks for the
@@ -313,19 +313,19 @@ var cacheableByDefault = map[int]bool{203: true, 204: true, 300: true, 301: true
 // Options.NegativeTTL if its status is cacheable by default; never when it
 // says no-store or private.
 func (s *Store) statusLifetime(se *origin.StatusError) (time.Duration, bool) {
-	cc, exp := se.Header.Get("Cache-Control"), se.Header.Get("Expires")
-	date, _ := http.ParseTime(se.Header.Get("Date"))
-	ttl, noStore := freshness(cc, exp, date, -1)
-	lcc := strings.ToLower(cc)
-	switch {
-	case noStore || strings.Contains(lcc, "no-cache"):
+	if !cacheableByDefault[se.Code] && !hasExplicitFreshness(se.Header) {
 		return 0, false
-	case ttl >= 0 && (exp != "" || strings.Contains(lcc, "max-age")):
-		return ttl, ttl > 0
-	case cacheableByDefault[se.Code] && s.opt.NegativeTTL > 0:
-		return s.opt.NegativeTTL, true
 	}
-	return 0, false
+	ttl, noStore := freshness(se.Header, se.Code, s.opt.Now(), s.opt.NegativeTTL)
+	ttl -= rfc9111.CurrentAge(se.Header, s.opt.Now(), s.opt.Now(), s.opt.Now())
+	return ttl, !noStore && ttl > 0
+}
+
+// hasExplicitFreshness reports whether h carries an explicit freshness
+// lifetime (RFC 9111 §4.2.1).
+func hasExplicitFreshness(h http.Header) bool {
+	d := rfc9111.ResponseDirectives(h)
+	return d.MaxAge.Set || d.SMaxAge.Set || len(h.Values("Expires")) > 0
 }
 
 // fetchMeta joins or starts the flight of chunk idx (even if memory holds
@@ -510,6 +510,10 @@ func (s *Store) run(f *flight) {
 		return
 	}
 	s.learn(meta)
+	if meta.NoStore {
+		// An answer for its requesters only: nobody who asks later joins it.
+		s.settle(f)
+	}
 	if resp.Offset < off {
 		s.runWhole(f, meta, resp)
 		return

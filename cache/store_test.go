@@ -514,7 +514,7 @@ func TestFreshness(t *testing.T) {
 		ttl         time.Duration
 		noStore     bool
 	}{
-		{"", "", time.Hour, false},
+		{"", "", time.Hour, false}, // nothing said, no Last-Modified: the operator's default
 		{"max-age=60", "", time.Minute, false},
 		{"public, max-age=60, s-maxage=10", "", 10 * time.Second, false},
 		{"no-cache", "", 0, false},
@@ -523,10 +523,18 @@ func TestFreshness(t *testing.T) {
 		{"", "Thu, 01 Jan 2026 00:01:00 GMT", time.Minute, false},
 		{"", "garbage", 0, false},
 		{`max-age="30"`, "", 30 * time.Second, false},
+		{"max-age=abc", "", 0, false}, // invalid: stale, not the default
 	}
 	date := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, tc := range cases {
-		ttl, ns := freshness(tc.cc, tc.expires, date, time.Hour)
+		h := http.Header{"Date": {date.Format(http.TimeFormat)}}
+		if tc.cc != "" {
+			h.Set("Cache-Control", tc.cc)
+		}
+		if tc.expires != "" {
+			h.Set("Expires", tc.expires)
+		}
+		ttl, ns := freshness(h, 200, date, time.Hour)
 		if ttl != tc.ttl || ns != tc.noStore {
 			t.Errorf("freshness(%q, %q) = %v, %v; want %v, %v", tc.cc, tc.expires, ttl, ns, tc.ttl, tc.noStore)
 		}
@@ -553,4 +561,29 @@ func inFlight(s *Store) int {
 		g.mu.Unlock()
 	}
 	return n
+}
+
+// Issue #9 §4: CDN-Cache-Control comes first, Age is subtracted, and a
+// Last-Modified gives a heuristic lifetime rather than the default TTL.
+func TestFreshnessTargetedAndHeuristic(t *testing.T) {
+	date := time.Date(2026, 1, 11, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		h    http.Header
+		ttl  time.Duration
+	}{
+		{"cdn-cache-control first", http.Header{"Cache-Control": {"max-age=60"}, "Cdn-Cache-Control": {"max-age=120"}}, 2 * time.Minute},
+		{"two cache-control lines are one list", http.Header{"Cache-Control": {"public", "s-maxage=30"}}, 30 * time.Second},
+		{"heuristic: a tenth since Last-Modified", http.Header{"Last-Modified": {date.Add(-10 * time.Hour).Format(http.TimeFormat)}}, time.Hour},
+	} {
+		tc.h.Set("Date", date.Format(http.TimeFormat))
+		if ttl, ns := freshness(tc.h, 200, date, 7*time.Hour); ttl != tc.ttl || ns {
+			t.Errorf("%s: %v, no-store %v; want %v", tc.name, ttl, ns, tc.ttl)
+		}
+	}
+	r := &origin.Response{Status: 200, Size: 10, Header: http.Header{"Cache-Control": {"max-age=100"}, "Age": {"40"}}}
+	now := time.Now()
+	if m := metaFrom("/a", r, now, time.Hour); m.Expires.Sub(now) != 60*time.Second {
+		t.Errorf("max-age=100 with Age 40: fresh for %v, want 60s", m.Expires.Sub(now))
+	}
 }
