@@ -113,11 +113,14 @@ func NormalizeTarget(raw string, opt TargetOptions) (string, error) {
 	}
 
 	// Look at the query: how many parameters are kept, and whether they
-	// are query[:canonEnd] as it is.
+	// are query[:canonEnd] as it is. With a keep list, they are sorted, so
+	// gathered in pairs.
+	var pairBuf [8]queryPair
+	pairs := pairBuf[:0]
 	kept, canonEnd := 0, -1
 	if hasQuery {
 		var err error
-		if kept, canonEnd, err = scanQuery(query, &opt); err != nil {
+		if pairs, kept, canonEnd, err = scanQuery(pairs, query, &opt); err != nil {
 			return "", err
 		}
 	}
@@ -143,8 +146,7 @@ func NormalizeTarget(raw string, opt TargetOptions) (string, error) {
 	case canonEnd >= 0:
 		out = append(append(out, '?'), query[:canonEnd]...)
 	case len(opt.KeyQueryParams) > 0:
-		var pairBuf [8]queryPair
-		out = appendQuery(append(out, '?'), keptParams(pairBuf[:0], query, &opt))
+		out = appendQuery(append(out, '?'), pairs)
 	default:
 		out = appendQueryInOrder(append(out, '?'), query, &opt)
 	}
@@ -349,10 +351,11 @@ func namedIn(name string, names []string) bool {
 }
 
 // scanQuery checks the kept parameters of the raw query under opt and
-// returns how many there are. canonEnd is the length of the prefix of query
+// returns how many there are; with a keep list (opt.KeyQueryParams), it
+// also appends them to pairs. canonEnd is the length of the prefix of query
 // that is exactly the canonical form of the kept parameters (the rest holds
 // only dropped or empty pairs), or -1 if there is none.
-func scanQuery(query string, opt *TargetOptions) (kept, canonEnd int, err error) {
+func scanQuery(pairs []queryPair, query string, opt *TargetOptions) (_ []queryPair, kept, canonEnd int, err error) {
 	sorted := len(opt.KeyQueryParams) > 0
 	canon, dropped := true, false // dropped: a dropped or empty pair was seen
 	var prevName, prevValue string
@@ -366,7 +369,7 @@ func scanQuery(query string, opt *TargetOptions) (kept, canonEnd int, err error)
 			continue
 		}
 		if !validQueryEscapes(name) || !validQueryEscapes(value) {
-			return 0, 0, errQueryParamEscape
+			return nil, 0, 0, errQueryParamEscape
 		}
 		if dropped || !hasEq || !isCanonicalQuery(name) || !isCanonicalQuery(value) {
 			canon = false
@@ -375,6 +378,9 @@ func scanQuery(query string, opt *TargetOptions) (kept, canonEnd int, err error)
 		if canon && sorted && kept > 0 && (name < prevName || name == prevName && value < prevValue) {
 			canon = false
 		}
+		if sorted {
+			pairs = append(pairs, queryPair{name: name, value: value})
+		}
 		prevName, prevValue = name, value
 		kept++
 		canonEnd = start + len(pair)
@@ -382,21 +388,7 @@ func scanQuery(query string, opt *TargetOptions) (kept, canonEnd int, err error)
 	if !canon {
 		canonEnd = -1
 	}
-	return kept, canonEnd, nil
-}
-
-// keptParams appends the kept parameters of the raw query, which scanQuery
-// accepted, to pairs.
-func keptParams(pairs []queryPair, query string, opt *TargetOptions) []queryPair {
-	for query != "" {
-		var pair string
-		pair, query, _ = strings.Cut(query, "&")
-		name, value, _ := strings.Cut(pair, "=")
-		if pair != "" && keptQueryParam(name, opt) {
-			pairs = append(pairs, queryPair{name: name, value: value})
-		}
-	}
-	return pairs
+	return pairs, kept, canonEnd, nil
 }
 
 // appendQueryInOrder appends the canonical form of the kept parameters of
