@@ -368,7 +368,8 @@ func scanQuery(pairs []queryPair, query string, opt *TargetOptions) (_ []queryPa
 			dropped = true
 			continue
 		}
-		if !validQueryEscapes(name) || !validQueryEscapes(value) {
+		// A name on the keep list has decoded already.
+		if !sorted && !validQueryEscapes(name) || !validQueryEscapes(value) {
 			return nil, 0, 0, errQueryParamEscape
 		}
 		if dropped || !hasEq || !isCanonicalQuery(name) || !isCanonicalQuery(value) {
