@@ -145,10 +145,16 @@ func (m *Memory) add(id chunkID, c *chunk) {
 	s.chunks[id] = &memEntry{c: c, h: h}
 	s.byH[h] = id
 	s.bytes += size
-	m.bytes.Add(size)
-	if !s.pol.Add(h, size) {
-		s.drop(id, s.chunks[id]) // declined by the policy
+	if !s.pol.Add(h, size) { // declined by the policy
+		s.pol.Remove(h)
+		delete(s.byH, h)
+		delete(s.chunks, id)
+		s.bytes -= size
+		return
 	}
+	// Counted in the tier's total only now that the policy has evicted to
+	// make room, so Bytes, read without the lock, never exceeds the budget.
+	m.bytes.Add(size)
 }
 
 // drop removes a held chunk from the shard and its policy; the lock is held.
