@@ -11,6 +11,7 @@ import (
 type ccWriter struct {
 	http.ResponseWriter
 	cc    string
+	vary  string // if set, the answer's Vary
 	wrote bool
 }
 
@@ -18,6 +19,9 @@ func (w *ccWriter) WriteHeader(code int) {
 	if !w.wrote {
 		w.wrote = true
 		w.Header().Set("Cache-Control", w.cc)
+		if w.vary != "" {
+			w.Header().Set("Vary", w.vary)
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -29,17 +33,19 @@ func (w *ccWriter) Write(p []byte) (int, error) {
 	return w.ResponseWriter.Write(p)
 }
 
-// Issue #9 §3: a response that must not be stored costs one origin fetch
+// Issue #9 §3: a response that must not be stored (no-store, private,
+// Vary: *) costs one origin fetch
 // per chunk of each request that needs it (not two), is served right, and
 // its Cache-Status does not say "stored".
 func TestNoStoreFetchedOnce(t *testing.T) {
-	for _, cc := range []string{"no-store", "private, max-age=60"} {
-		t.Run(cc, func(t *testing.T) {
+	for _, tc := range []struct{ cc, vary string }{{"no-store", ""}, {"private, max-age=60", ""}, {"public, max-age=60", "*"}} {
+		cc := tc.cc
+		t.Run(cc+" vary "+tc.vary, func(t *testing.T) {
 			var fetches atomic.Int64
 			var h *harness
 			h = newHarness(t, harnessOptions{originHandle: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				fetches.Add(1)
-				h.syn.ServeHTTP(&ccWriter{ResponseWriter: w, cc: cc}, r)
+				h.syn.ServeHTTP(&ccWriter{ResponseWriter: w, cc: cc, vary: tc.vary}, r)
 			})})
 			for _, tc := range []struct {
 				path        string
