@@ -51,8 +51,10 @@ func TestLazyUnmount(t *testing.T) {
 			if st.Disks[0].InService || !strings.Contains(st.Disks[0].Reason, "cache directory replaced or removed") {
 				t.Errorf("disk 0: %+v", st.Disks[0])
 			}
+			// The line may trail the state by a moment (logged outside the lock).
+			waitFor(t, "the ERROR line", func() bool { return lb.count("level=ERROR") >= 1 })
 			if lb.count("level=ERROR") != 1 {
-				t.Error("no ERROR line")
+				t.Error("not one ERROR line")
 			}
 			for n := 0; n < 10; n++ {
 				id := ID{Key: "/after", Index: int64(n)}

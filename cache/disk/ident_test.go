@@ -89,6 +89,9 @@ func TestDirChanged(t *testing.T) {
 				if !strings.Contains(st.Disks[0].Reason, "cache directory replaced or removed") || !said {
 					t.Errorf("reason %q does not say what changed (%q)", st.Disks[0].Reason, tc.what)
 				}
+				// diskFailed logs right after it takes the disk out, outside
+				// the lock: the line may trail the state by a moment.
+				waitFor(t, "the ERROR line", func() bool { return lb.count(`level=ERROR msg="disk taken out of service"`) >= 1 })
 				if n := lb.count(`level=ERROR msg="disk taken out of service"`); n != 1 {
 					t.Errorf("%d ERROR lines, want 1", n)
 				}
