@@ -37,7 +37,7 @@ func (s *Store) Direct(ctx context.Context, meta *Meta, off, n int64) (io.ReadCl
 	if err != nil {
 		return nil, err
 	}
-	if v := metaFrom(meta.Key, resp, meta.FetchedAt, 0).version; v != meta.version {
+	if v := versionOf(resp); v != meta.version {
 		resp.Body.Close()
 		return nil, fmt.Errorf("%s: origin answered version %q, want %q: %w", meta.Key, v, meta.version, ErrVersionChanged)
 	}

@@ -58,16 +58,24 @@ func (m *Meta) setHeader(h map[string][]string) {
 // Validator is the version identity chunks are checked against: the strong
 // ETag, else Last-Modified, plus the size (two versions of different sizes are
 // never the same version).
-func (m *Meta) Validator() string {
-	v := strconv.FormatInt(m.Size, 10)
+func (m *Meta) Validator() string { return validator(m.Size, m.ETag, m.LastModified) }
+
+// validator is the version identity of an object of size bytes with those
+// validators; see Meta.Validator.
+func validator(size int64, etag string, lastModified time.Time) string {
+	v := strconv.FormatInt(size, 10)
 	switch {
-	case m.ETag != "" && !strings.HasPrefix(m.ETag, "W/"):
-		return v + " " + m.ETag
-	case !m.LastModified.IsZero():
-		return v + " " + m.LastModified.UTC().Format(time.RFC3339)
+	case etag != "" && !strings.HasPrefix(etag, "W/"):
+		return v + " " + etag
+	case !lastModified.IsZero():
+		return v + " " + lastModified.UTC().Format(time.RFC3339)
 	}
 	return v
 }
+
+// versionOf is the version identity of the object an origin answer is
+// part of: what metaFrom(...).version would be, without building the Meta.
+func versionOf(r *origin.Response) string { return validator(r.Size, r.ETag, r.LastModified) }
 
 // Fresh reports whether the version may be served at now without asking
 // the origin.

@@ -316,8 +316,9 @@ func (s *Store) statusLifetime(se *origin.StatusError) (time.Duration, bool) {
 	if !cacheableByDefault[se.Code] && !hasExplicitFreshness(se.Header) {
 		return 0, false
 	}
-	ttl, noStore := freshness(se.Header, se.Code, s.opt.Now(), s.opt.NegativeTTL)
-	ttl -= rfc9111.CurrentAge(se.Header, s.opt.Now(), s.opt.Now(), s.opt.Now())
+	now := s.opt.Now()
+	ttl, noStore := freshness(se.Header, se.Code, now, s.opt.NegativeTTL)
+	ttl -= rfc9111.CurrentAge(se.Header, now, now, now)
 	return ttl, !noStore && ttl > 0
 }
 
@@ -565,7 +566,7 @@ func (s *Store) fillChunk(f *flight, meta *Meta, body io.ReadCloser, bodyEnd int
 			return io.NopCloser(nil), fmt.Errorf("%w (resume: %w)", err, err2)
 		}
 		body, bodyEnd = r2.Body, r2.Offset+r2.Length
-		if metaFrom(meta.Key, r2, meta.FetchedAt, 0).version != meta.version {
+		if versionOf(r2) != meta.version {
 			return body, fmt.Errorf("%w (resume: %w)", err, ErrVersionChanged)
 		}
 		skip := off + have - r2.Offset
