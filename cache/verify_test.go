@@ -4,42 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"edgecache/cache/disk/disktest"
 )
-
-// chunkFiles lists the chunk files under the cache dir d1 of dir.
-func chunkFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	var files []string
-	filepath.Walk(filepath.Join(dir, "d1", "chunks"), func(p string, fi os.FileInfo, err error) error {
-		if err == nil && fi.Mode().IsRegular() {
-			files = append(files, p)
-		}
-		return nil
-	})
-	return files
-}
-
-// damageInPlace flips one payload byte of the file without replacing it
-// (same inode, as a failing disk or a stray write would).
-func damageInPlace(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fi, _ := f.Stat()
-	b := []byte{0}
-	f.ReadAt(b, fi.Size()-100)
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b, fi.Size()-100); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // Issue #8 §3: bytes damaged on disk while the daemon runs, after the chunk
 // was verified (or written by this process), are never copied out: the copy
@@ -55,7 +25,7 @@ func TestDiskCorruptedWhileRunning(t *testing.T) {
 			s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 4 * testChunk, Disk: ds})
 			defer s.Close()
 			readRange(t, s, "/c", 0, -1)
-			for i := 0; len(chunkFiles(t, dir)) < 3; i++ {
+			for i := 0; len(disktest.ChunkFiles(filepath.Join(dir, "d1"))) < 3; i++ {
 				if i > 1000 {
 					t.Fatal("chunks never reached the disk")
 				}
@@ -75,11 +45,11 @@ func TestDiskCorruptedWhileRunning(t *testing.T) {
 				}
 				r.Close()
 			}
-			for _, f := range chunkFiles(t, dir) {
+			for _, f := range disktest.ChunkFiles(filepath.Join(dir, "d1")) {
 				if !bytes.Contains([]byte(f), []byte("-")) {
 					continue
 				}
-				damageInPlace(t, f)
+				disktest.FlipByte(t, f, 100)
 			}
 			before := src.calls.Load()
 			r := s.NewReader(meta, 0, meta.Size)

@@ -7,31 +7,9 @@ import (
 	"os"
 	"testing"
 	"time"
-)
 
-// flipByte flips one bit of the byte at offset off from the end of the file
-// at path (off 1 is the last byte), in place: same inode, same size.
-func flipByte(t testing.TB, path string, fromEnd int64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 1)
-	o := fi.Size() - fromEnd
-	if _, err := f.ReadAt(b, o); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0x10
-	if _, err := f.WriteAt(b, o); err != nil {
-		t.Fatal(err)
-	}
-}
+	"edgecache/cache/disk/disktest"
+)
 
 // waitFor polls cond until it holds or 10 s pass.
 func waitFor(t testing.TB, what string, cond func() bool) {
@@ -53,9 +31,9 @@ func TestReadAllVerified(t *testing.T) {
 		checksum bool  // a checksum failure (else Corrupt)
 		wantErr  error // what the error wraps
 	}{
-		{"first payload byte", func(t *testing.T, p string) { flipByte(t, p, size) }, true, ErrChecksum},
-		{"last payload byte", func(t *testing.T, p string) { flipByte(t, p, 1) }, true, ErrChecksum},
-		{"middle payload byte", func(t *testing.T, p string) { flipByte(t, p, size/2) }, true, ErrChecksum},
+		{"first payload byte", func(t *testing.T, p string) { disktest.FlipByte(t, p, size) }, true, ErrChecksum},
+		{"last payload byte", func(t *testing.T, p string) { disktest.FlipByte(t, p, 1) }, true, ErrChecksum},
+		{"middle payload byte", func(t *testing.T, p string) { disktest.FlipByte(t, p, size/2) }, true, ErrChecksum},
 		{"truncated", func(t *testing.T, p string) {
 			fi, _ := os.Stat(p)
 			os.Truncate(p, fi.Size()-100)
@@ -140,7 +118,7 @@ func TestSuspect(t *testing.T) {
 
 	// A damaged one goes.
 	path := chunkFile(t, dirs, ids[1])
-	flipByte(t, path, 7)
+	disktest.FlipByte(t, path, 7)
 	c, err = s.Get(ids[1], "etag-1")
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +163,7 @@ func TestScrub(t *testing.T) {
 	for _, v := range victims {
 		p := chunkFile(t, dirs, v)
 		paths = append(paths, p)
-		flipByte(t, p, size/3)
+		disktest.FlipByte(t, p, size/3)
 	}
 	waitFor(t, "the scrubber to catch the damage", func() bool {
 		return s.Stats().ChecksumFailures == 2 && lb.count("chunk checksum mismatch, dropped") == 2

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"edgecache/cache/disk/disktest"
 	"edgecache/origin"
 )
 
@@ -123,9 +124,9 @@ func TestDiskWarmRestartKeepAliveKeys(t *testing.T) {
 // waitChunkFiles waits until dir holds at least n chunk files.
 func waitChunkFiles(t *testing.T, dir string, n int) {
 	t.Helper()
-	for i := 0; countChunkFiles(dir) < n; i++ {
+	for i := 0; len(disktest.ChunkFiles(dir)) < n; i++ {
 		if i > 1000 {
-			t.Fatalf("%d chunk files on disk, want %d", countChunkFiles(dir), n)
+			t.Fatalf("%d chunk files on disk, want %d", len(disktest.ChunkFiles(dir)), n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -218,39 +219,6 @@ func writeConfig(t *testing.T, originURL, cacheDir, cacheExtra string) string {
 	return p
 }
 
-// flipByte flips one byte of the file in place (same inode), as a failing
-// disk or a stray write would.
-func flipByte(t *testing.T, path string, fromEnd int64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 1)
-	f.ReadAt(b, fi.Size()-fromEnd)
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b, fi.Size()-fromEnd); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// chunkFilesUnder lists the chunk files under a cache directory.
-func chunkFilesUnder(dir string) []string {
-	var files []string
-	filepath.Walk(filepath.Join(dir, "chunks"), func(p string, fi os.FileInfo, err error) error {
-		if err == nil && fi.Mode().IsRegular() {
-			files = append(files, p)
-		}
-		return nil
-	})
-	return files
-}
-
 // Issue #8 §3 through the daemon: bytes damaged in place on disk while it
 // runs are found by the scrubber (here at a high rate), dropped and
 // fetched again; no client ever gets a wrong byte from a copy, and after
@@ -268,14 +236,14 @@ func TestCorruptionWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitChunkFiles(t, cacheDir, 4)
-	files := chunkFilesUnder(cacheDir)
+	files := disktest.ChunkFiles(cacheDir)
 	for _, f := range files {
-		flipByte(t, f, 1000)
+		disktest.FlipByte(t, f, 1000)
 	}
 	// The scrubber finds every damaged chunk; the daemon drops them.
-	for i := 0; len(chunkFilesUnder(cacheDir)) > 0; i++ {
+	for i := 0; len(disktest.ChunkFiles(cacheDir)) > 0; i++ {
 		if i > 1000 {
-			t.Fatalf("%d damaged chunk files still on disk", len(chunkFilesUnder(cacheDir)))
+			t.Fatalf("%d damaged chunk files still on disk", len(disktest.ChunkFiles(cacheDir)))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

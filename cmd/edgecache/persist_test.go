@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"edgecache/cache/disk/disktest"
 	"edgecache/origin"
 	"edgecache/server"
 )
@@ -163,18 +164,6 @@ func (d *daemon) get(t *testing.T, path string, off, n int64) string {
 	return resp.Header.Get("Cache-Status")
 }
 
-// countChunkFiles counts the chunk files under dir.
-func countChunkFiles(dir string) int {
-	n := 0
-	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && fi.Mode().IsRegular() && strings.Contains(p, string(filepath.Separator)+"chunks"+string(filepath.Separator)) {
-			n++
-		}
-		return nil
-	})
-	return n
-}
-
 // What a daemon put on disk is served again after a restart, clean (SIGTERM)
 // or kill -9, as disk hits, byte-exact, with no origin request.
 func TestPersistenceAcrossRestart(t *testing.T) {
@@ -207,9 +196,9 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 			for _, r := range reqs {
 				d.get(t, r.path, r.off, r.n)
 			}
-			for i := 0; countChunkFiles(cacheDir) < chunks; i++ {
+			for i := 0; len(disktest.ChunkFiles(cacheDir)) < chunks; i++ {
 				if i > 500 {
-					t.Fatalf("%d chunk files on disk, want %d", countChunkFiles(cacheDir), chunks)
+					t.Fatalf("%d chunk files on disk, want %d", len(disktest.ChunkFiles(cacheDir)), chunks)
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
