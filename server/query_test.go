@@ -1,18 +1,12 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
-	"io"
 	"maps"
 	"net/http"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/valyala/fasthttp"
-
-	"edgecache/cache"
 	"edgecache/origin"
 )
 
@@ -110,37 +104,7 @@ func BenchmarkHitPathQuery(b *testing.B) {
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
-			store, err := cache.New(staticSource{}, cache.Options{ChunkSize: 1 << 20, Memory: 64 << 20, DefaultTTL: time.Hour})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer store.Close()
-			s := New(store, tc.opt)
-			var req fasthttp.Request
-			req.SetRequestURI(tc.path)
-			var ctx fasthttp.RequestCtx
-			bw := bufio.NewWriterSize(io.Discard, 4096)
-			serve := func() {
-				ctx.Init2(benchConn{}, benchLogger{}, false)
-				req.CopyTo(&ctx.Request)
-				s.Handle(&ctx)
-				if err := ctx.Response.Write(bw); err != nil {
-					b.Fatal(err)
-				}
-				bw.Flush()
-				if c := ctx.Response.StatusCode(); c != 200 {
-					b.Fatalf("status %d", c)
-				}
-			}
-			for range 3 {
-				serve() // warm the cache
-			}
-			b.SetBytes(1 << 20)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				serve()
-			}
+			benchServe(b, tc.opt, tc.path, "", 1<<20, 200)
 		})
 	}
 }
