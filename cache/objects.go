@@ -9,7 +9,7 @@ import (
 )
 
 // objEntry is what the object index knows of a key: a version, or a
-// remembered negative answer (404/410) until negUntil.
+// remembered status answer of the origin (404, 301, ...) until negUntil.
 type objEntry struct {
 	meta     *Meta
 	negErr   error

@@ -28,7 +28,7 @@ type Source interface {
 type Options struct {
 	ChunkSize     int64         // bytes per chunk; default 1 MiB
 	Memory        int64         // memory tier budget in bytes; default 512 MiB
-	NegativeTTL   time.Duration // how long 404/410 answers are remembered; 0 disables
+	NegativeTTL   time.Duration // how long status answers cacheable by default (404, 301, ...) without explicit freshness are remembered; 0 disables
 	DefaultTTL    time.Duration // freshness when the origin gives none; default 1h
 	ReadAhead     int           // chunks a missing read fetches ahead of itself, within its range; default 1
 	Retries       int           // resumed fetches after a chunk fetch fails mid-body; default 1
@@ -47,7 +47,7 @@ type Options struct {
 type Status int
 
 const (
-	// Hit: the object's version was known and fresh (or a 404/410 remembered).
+	// Hit: the object's version was known and fresh (or a status answer remembered).
 	Hit Status = iota
 	// Miss: the object was unknown; the origin was asked.
 	Miss
@@ -67,7 +67,7 @@ type Stats struct {
 	FlightErrors    int64 // chunk fetches that failed
 	OriginBytes     int64 // payload bytes received from the source
 	MemoryBytes     int64 // payload bytes held by the memory tier
-	NegativeHits    int64 // lookups answered by a remembered 404/410
+	NegativeHits    int64 // lookups answered by a remembered status answer
 	VersionChanges  int64 // times the origin answered with a new version of a known object
 	DiskHits        int64 // chunks read from the disk tier
 	Promotions      int64 // disk chunks copied into memory on their second hit
@@ -241,7 +241,8 @@ func (s *Store) Stats() Stats {
 // as soon as the origin's answer headers are in (the chunk keeps streaming in
 // for whoever reads it). Origin failures come
 // back as the origin package's errors (*origin.StatusError, timeouts); a
-// remembered 404/410 comes back as its *origin.StatusError with Status Hit.
+// remembered status answer comes back as its *origin.StatusError with Status
+// Hit; one that may not be stored comes back with Status Pass.
 func (s *Store) Lookup(ctx context.Context, k Key, at int64) (*Meta, Status, error) {
 	key := k.String()
 	now := s.opt.Now()
