@@ -19,7 +19,7 @@ func BenchmarkMemoryHit(b *testing.B) {
 			s := mustNew(b, src, Options{ChunkSize: 1 << 20, Memory: 64 << 20})
 			defer s.Close()
 			ctx := context.Background()
-			warm, _, err := s.Lookup(ctx, NewKey("/hot"), 0)
+			warm, _, err := s.Lookup(ctx, NewKey("/hot"), 0, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -30,7 +30,7 @@ func BenchmarkMemoryHit(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				meta, _, err := s.Lookup(ctx, NewKey("/hot"), 0)
+				meta, _, err := s.Lookup(ctx, NewKey("/hot"), 0, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -62,7 +62,7 @@ func BenchmarkDiskHit(b *testing.B) {
 	src := newFake(map[string]int64{"/cold": n * chunk})
 	s := mustNew(b, src, Options{ChunkSize: chunk, Memory: 4 * chunk, Disk: ds})
 	ctx := context.Background()
-	meta, _, err := s.Lookup(ctx, NewKey("/cold"), 0)
+	meta, _, err := s.Lookup(ctx, NewKey("/cold"), 0, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func BenchmarkDiskHit(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		meta, _, err := s.Lookup(ctx, NewKey("/cold"), 0)
+		meta, _, err := s.Lookup(ctx, NewKey("/cold"), 0, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

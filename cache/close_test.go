@@ -21,7 +21,7 @@ func TestCloseWhileReadersStartFetches(t *testing.T) {
 	s := mustNew(t, newFake(sizes), Options{ChunkSize: testChunk, Memory: 16 * testChunk})
 	metas := make([]*Meta, len(keys))
 	for i, k := range keys {
-		m, _, err := s.Lookup(context.Background(), NewKey(k), 0)
+		m, _, err := s.Lookup(context.Background(), NewKey(k), 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,7 +43,7 @@ func TestCloseWhileReadersStartFetches(t *testing.T) {
 	s.Close()
 	wg.Wait()
 	s.Close() // idempotent
-	if _, _, err := s.Lookup(context.Background(), NewKey("/late"), 0); !errors.Is(err, ErrClosed) {
+	if _, _, err := s.Lookup(context.Background(), NewKey("/late"), 0, nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("lookup after Close: %v, want ErrClosed", err)
 	}
 }

@@ -33,7 +33,7 @@ func (s *Store) Direct(ctx context.Context, meta *Meta, off, n int64) (io.ReadCl
 	if off < 0 || n <= 0 || off > meta.Size-n {
 		return nil, fmt.Errorf("direct range [%d,+%d) outside %s (%d bytes)", off, n, meta.Key, meta.Size)
 	}
-	resp, err := s.src.Fetch(ctx, meta.Key, off, n)
+	resp, err := s.src.Fetch(ctx, meta.path, off, n, meta.fwd)
 	if err != nil {
 		return nil, err
 	}

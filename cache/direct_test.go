@@ -16,7 +16,7 @@ func TestDirect(t *testing.T) {
 	size := int64(8*testChunk + 123)
 	src := newFake(map[string]int64{"/d": size})
 	s := newTestStore(t, src)
-	meta, _, err := s.Lookup(context.Background(), NewKey("/d"), 0)
+	meta, _, err := s.Lookup(context.Background(), NewKey("/d"), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestDirect(t *testing.T) {
 func TestDirectShortBody(t *testing.T) {
 	src := newFake(map[string]int64{"/s": 4 * testChunk})
 	s := newTestStore(t, src)
-	meta, _, err := s.Lookup(context.Background(), NewKey("/s"), 0)
+	meta, _, err := s.Lookup(context.Background(), NewKey("/s"), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestDirectOriginIgnoresRange(t *testing.T) {
 	src := newFake(map[string]int64{"/w": size})
 	src.whole = true
 	s := newTestStore(t, src)
-	meta, _, err := s.Lookup(context.Background(), NewKey("/w"), 0)
+	meta, _, err := s.Lookup(context.Background(), NewKey("/w"), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func TestFetchMemoryBudget(t *testing.T) {
 					go func() {
 						defer wg.Done()
 						off := int64(r) * 1000 % size // collapsed readers start at different bytes
-						meta, _, err := s.Lookup(context.Background(), NewKey(key), off)
+						meta, _, err := s.Lookup(context.Background(), NewKey(key), off, nil)
 						if err != nil {
 							errs <- err
 							return
@@ -127,12 +127,12 @@ func TestFetchMemoryWaitEndsOnClose(t *testing.T) {
 	src := newFake(map[string]int64{"/a": testChunk, "/b": testChunk})
 	src.gate = make(chan struct{}) // /a's body never moves until the end
 	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 1 << 30, FetchMemory: testChunk})
-	if _, _, err := s.Lookup(context.Background(), NewKey("/a"), 0); err != nil {
+	if _, _, err := s.Lookup(context.Background(), NewKey("/a"), 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	errc := make(chan error, 1)
 	go func() {
-		_, _, err := s.Lookup(context.Background(), NewKey("/b"), 0)
+		_, _, err := s.Lookup(context.Background(), NewKey("/b"), 0, nil)
 		errc <- err
 	}()
 	for s.Stats().FetchWaits == 0 {

@@ -21,7 +21,7 @@ func TestHeaderFieldsKeptAcrossRestart(t *testing.T) {
 	ds := openDisk(t, dir, 64*testChunk)
 	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds})
 	readRange(t, s, "/h", 0, -1)
-	meta, _, err := s.Lookup(context.Background(), NewKey("/h"), 0)
+	meta, _, err := s.Lookup(context.Background(), NewKey("/h"), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestHeaderFieldsKeptAcrossRestart(t *testing.T) {
 	defer ds.Close()
 	s = mustNew(t, newFake(sizes), Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds})
 	defer s.Close()
-	meta, _, err = s.Lookup(context.Background(), NewKey("/h"), 0)
+	meta, _, err = s.Lookup(context.Background(), NewKey("/h"), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

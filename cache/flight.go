@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"net/http"
 	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sync/semaphore"
+
+	"edgecache/origin"
 )
 
 // flight is one fetch of one chunk from the source. Any number of readers
@@ -19,6 +22,12 @@ type flight struct {
 	id    chunkID
 	ready chan struct{} // closed once meta (or err) is known
 	held  bool          // took its fetch memory when it was made; else run waits for it
+
+	// Set when the flight is made, read-only after.
+	path    string           // what is asked upstream (the object's key)
+	fwd     http.Header      // request fields sent upstream; nil: none
+	private bool             // for one request only (it sent Authorization): not in the group, its answer stored only if it may be shared
+	resp    *origin.Response // the answer, when a revalidation already has it; else run asks
 
 	// Set before ready is closed, read-only after.
 	meta *Meta
@@ -30,12 +39,6 @@ type flight struct {
 	n    int
 	done bool
 	ferr error // why the flight ended short of len(buf)
-}
-
-func newFlight(id chunkID) *flight {
-	f := &flight{id: id, ready: make(chan struct{})}
-	f.cond.L = &f.mu
-	return f
 }
 
 // fail ends a flight that never got an answer.

@@ -26,9 +26,24 @@ type Meta struct {
 	// received (hop-by-hop and framing fields removed). Read-only.
 	Header map[string][]string
 
-	version string  // Validator(), computed once
-	fields  []Field // Header flattened and sorted, computed once
-	pass    *flight // NoStore: the flight whose answer told this version, its chunk for this requester
+	version    string        // Validator(), computed once
+	fields     []Field       // Header flattened and sorted, computed once
+	pass       *flight       // NoStore: the flight whose answer told this version, its chunk for this requester
+	path       string        // the object's key, what is asked upstream; Key is the variant's when vary is set
+	vary       []string      // the request fields the version varies on (VaryNames), nil if none
+	fwd        http.Header   // request fields sent upstream with every fetch of this version; nil: none
+	initialAge time.Duration // the answer's age when it was received (RFC 9111 §4.2.3 corrected_initial_age)
+}
+
+// Path returns the object's key: what is asked upstream. It is Key, except
+// for a variant of a response that varies on request fields (Vary), whose
+// Key also names the variant.
+func (m *Meta) Path() string { return m.path }
+
+// Age returns the version's current age at now (RFC 9111 §4.2.3): its age
+// when the origin (last) answered for it plus the time since.
+func (m *Meta) Age(now time.Time) time.Duration {
+	return m.initialAge + max(now.Sub(m.FetchedAt), 0)
 }
 
 // Field is one header field line of a stored version.
@@ -42,7 +57,7 @@ func (m *Meta) Fields() []Field { return m.fields }
 // setHeader records h as the version's header fields.
 func (m *Meta) setHeader(h map[string][]string) {
 	m.Header = h
-	m.fields = m.fields[:0]
+	m.fields = nil // a copy of a Meta must not write into the original's
 	names := make([]string, 0, len(h))
 	for k := range h {
 		names = append(names, k)
@@ -81,12 +96,16 @@ func versionOf(r *origin.Response) string { return validator(r.Size, r.ETag, r.L
 // the origin.
 func (m *Meta) Fresh(now time.Time) bool { return now.Before(m.Expires) }
 
-// metaFrom builds the Meta of an origin answer, with the freshness lifetime
-// RFC 9111 gives a shared cache (see freshness), less the answer's current
-// age (§4.2.3).
-func metaFrom(key string, r *origin.Response, now time.Time, defaultTTL time.Duration) *Meta {
+// metaFrom builds the Meta of an origin answer to a fetch of the object at
+// path that sent the request fields req, with the freshness lifetime RFC
+// 9111 gives a shared cache (see freshness), less the answer's current age
+// (§4.2.3). An answer that varies on request fields (Vary) is the variant
+// of the fields req holds: its Key names them, and its later fetches send
+// them (and only them).
+func metaFrom(path string, r *origin.Response, now time.Time, defaultTTL time.Duration, req http.Header) *Meta {
 	m := &Meta{
-		Key:          key,
+		Key:          path,
+		path:         path,
 		Size:         r.Size,
 		ETag:         r.ETag,
 		LastModified: r.LastModified,
@@ -94,12 +113,72 @@ func metaFrom(key string, r *origin.Response, now time.Time, defaultTTL time.Dur
 		FetchedAt:    now,
 	}
 	h := responseHeader(r)
-	ttl, noStore := freshness(h, r.Status, now, defaultTTL)
-	m.Expires = now.Add(ttl - rfc9111.CurrentAge(h, now, now, now))
+	ttl, noStore := freshness(h, r.Status, now, defaultTTL, req)
+	m.initialAge = rfc9111.CurrentAge(h, now, now, now)
+	m.Expires = now.Add(ttl - m.initialAge)
 	m.NoStore = noStore
 	m.setHeader(rfc9111.StoredHeader(r.Header))
 	m.version = m.Validator()
+	if names, _ := rfc9111.VaryNames(h); len(names) > 0 {
+		m.vary = names
+		m.fwd = selecting(names, req)
+		m.Key = variantKey(path, names, m.fwd)
+	}
 	return m
+}
+
+// refreshed returns the version m freshened by a 304 answer with header
+// h304 to its revalidation at now (RFC 9111 §4.3.4): the stored header
+// fields updated by the 304's, freshness and age computed again from them.
+// The version, its chunks and its variant are m's.
+func (m *Meta) refreshed(h304 http.Header, now time.Time, defaultTTL time.Duration) *Meta {
+	n := *m
+	n.pass = nil
+	h := rfc9111.Update304(m.Header, h304)
+	if len(h["Date"]) == 0 {
+		h.Set("Date", now.UTC().Format(http.TimeFormat)) // the 304's receipt stands for its Date
+	}
+	ttl, noStore := freshness(h, http.StatusOK, now, defaultTTL, m.fwd)
+	n.FetchedAt = now
+	n.initialAge = rfc9111.CurrentAge(h, now, now, now)
+	n.Expires = now.Add(ttl - n.initialAge)
+	n.NoStore = m.NoStore || noStore
+	n.setHeader(h)
+	return &n
+}
+
+// fieldValues is what selecting reads request fields from: an http.Header
+// or a client's request (RequestHeader).
+type fieldValues interface{ Values(name string) []string }
+
+// selecting returns the fields names of a request (its selecting fields for
+// a response that varies on names), as an owned header; empty if req is nil.
+func selecting(names []string, req fieldValues) http.Header {
+	h := make(http.Header, len(names))
+	if req == nil {
+		return h
+	}
+	for _, name := range names {
+		if v := req.Values(name); len(v) > 0 {
+			h[http.CanonicalHeaderKey(name)] = cloneStrings(v)
+		}
+	}
+	return h
+}
+
+// cloneStrings copies each string of v (they may view a request buffer).
+func cloneStrings(v []string) []string {
+	out := make([]string, len(v))
+	for i, s := range v {
+		out[i] = strings.Clone(s)
+	}
+	return out
+}
+
+// variantKey is the storage key of the variant of the object at path
+// selected by the request fields sel of a response varying on names.
+func variantKey(path string, names []string, sel http.Header) string {
+	return path + "\x00" + rfc9111.VariantKey(names, sel)
 }
 
 // responseHeader returns the header fields of an answer that the caching
@@ -128,12 +207,13 @@ func responseHeader(r *origin.Response) http.Header {
 // status for a shared cache (RFC 9111 §4.2.1: CDN-Cache-Control first, then
 // s-maxage, max-age, Expires minus Date, then heuristic freshness where
 // §4.2.2 allows it), and whether the answer must not be stored (RFC 9111
-// §3: no-store, private, Vary: *, ...). When the origin says nothing about
+// §3: no-store, private, Vary: *, a request with Authorization (req) without
+// public, s-maxage or must-revalidate, ...). When the origin says nothing about
 // freshness and no heuristic applies, the lifetime is defaultTTL (the
 // operator's cache.default_ttl); it never overrides what the origin said.
 // An invalid freshness directive or Expires makes the answer stale (0).
-func freshness(h http.Header, status int, now time.Time, defaultTTL time.Duration) (ttl time.Duration, noStore bool) {
-	if ok, _ := rfc9111.Storable(http.MethodGet, nil, status, h, true); !ok {
+func freshness(h http.Header, status int, now time.Time, defaultTTL time.Duration, req http.Header) (ttl time.Duration, noStore bool) {
+	if ok, _ := rfc9111.Storable(http.MethodGet, req, status, h, true); !ok {
 		return 0, true
 	}
 	lifetime, heuristic := rfc9111.FreshnessLifetime(h, status, now, rfc9111.Options{})

@@ -8,12 +8,15 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
-// objEntry is what the object index knows of a key: a version, or a
-// remembered status answer of the origin (404, 301, ...) until negUntil.
+// objEntry is what the object index knows of a key: a version, a
+// remembered status answer of the origin (404, 301, ...) until negUntil, or
+// (vary) that the object varies on these request fields, its variants
+// being entries of their own under their variant keys.
 type objEntry struct {
 	meta     *Meta
 	negErr   error
 	negUntil time.Time
+	vary     []string
 }
 
 // objects is the object index: key → current version, bounded by a count of

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
 
 	"edgecache/origin"
@@ -15,7 +16,7 @@ type oddSource struct {
 	mode string
 }
 
-func (o *oddSource) Fetch(ctx context.Context, key string, off, n int64) (*origin.Response, error) {
+func (o *oddSource) Fetch(ctx context.Context, key string, off, n int64, h http.Header) (*origin.Response, error) {
 	switch {
 	case n < 0:
 	case o.mode == "short": // never more than 10000 bytes
@@ -26,7 +27,7 @@ func (o *oddSource) Fetch(ctx context.Context, key string, off, n int64) (*origi
 	case o.mode == "inconsistent": // ranges unusable; the whole object fine
 		return nil, fmt.Errorf("origin %s: asked a range: bad Content-Range: %w", key, origin.ErrInconsistent)
 	}
-	return o.fakeSource.Fetch(ctx, key, off, n)
+	return o.fakeSource.Fetch(ctx, key, off, n, h)
 }
 
 // Issue #9 §9: an origin that answers a range with fewer bytes, with a

@@ -45,7 +45,7 @@ func TestPinHoldsWhatItCounts(t *testing.T) {
 			if got := readRange(t, s, key, 0, -1); !bytes.Equal(got, content(key, 0, size)) {
 				t.Fatal("first read differs")
 			}
-			meta, _, err := s.Lookup(context.Background(), NewKey(key), 0)
+			meta, _, err := s.Lookup(context.Background(), NewKey(key), 0, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

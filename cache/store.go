@@ -16,12 +16,14 @@ import (
 	"edgecache/rfc9111"
 )
 
-// Source fetches bytes [off, off+n) of the object at key; n < 0 asks for the
-// whole object. *origin.Client implements it; tests put anything behind it.
+// Source fetches bytes [off, off+n) of the object at key, sending the
+// request fields h along (nil: none; see origin.Client.Fetch); n < 0 asks
+// for the whole object. A conditional fetch's 304 is an *origin.StatusError.
+// *origin.Client implements it; tests put anything behind it.
 // The answer must already be checked for consistency (status, Content-Range,
 // length): the Store trusts Offset, Length and Size.
 type Source interface {
-	Fetch(ctx context.Context, key string, off, n int64) (*origin.Response, error)
+	Fetch(ctx context.Context, key string, off, n int64, h http.Header) (*origin.Response, error)
 }
 
 // Options configure a Store. Zero fields take the documented defaults.
@@ -39,8 +41,20 @@ type Options struct {
 	DiskQueue     int64         // bytes of chunks waiting to be written to disk; default 64 MiB (at least 4 chunks)
 	DiskQueueWait time.Duration // longest a fetched chunk waits for room in the disk write queue before it is not written; default 2s
 	FetchMemory   int64         // bytes of chunk buffers being filled from the source at once; default DefaultFetchMemory (at least 1 chunk)
-	Logger        *slog.Logger  // default slog.Default()
-	Now           func() time.Time
+	// MaxStaleWhileRevalidate caps the stale-while-revalidate a response
+	// asks for (RFC 5861 §3); default 10m, negative: never serve stale
+	// while revalidating.
+	MaxStaleWhileRevalidate time.Duration
+	// MaxStaleIfError caps the stale-if-error a response asks for (RFC
+	// 5861 §4) and StaleIfError; default 24h, negative: never serve stale
+	// on an origin failure.
+	MaxStaleIfError time.Duration
+	// StaleIfError is how long past expiry a response that says nothing
+	// of it may be served when the origin fails (RFC 9111 §4.2.4 allows
+	// it unless the response forbids it); 0: not at all.
+	StaleIfError time.Duration
+	Logger       *slog.Logger // default slog.Default()
+	Now          func() time.Time
 }
 
 // Status says how Lookup found an object.
@@ -57,6 +71,13 @@ const (
 	// status answer that may not be stored): it was fetched for this
 	// request, and the Meta's first chunk is that fetch's.
 	Pass
+	// Stale: the stored version was stale and is served as it is while it
+	// is revalidated in the background (stale-while-revalidate).
+	Stale
+	// StaleError: the stored version was stale, its revalidation failed
+	// (the origin could not be reached, timed out or answered 500, 502,
+	// 503 or 504), and it is served as it is (stale-if-error).
+	StaleError
 )
 
 // Stats are a Store's counters since it was made.
@@ -69,6 +90,9 @@ type Stats struct {
 	MemoryBytes     int64 // payload bytes held by the memory tier
 	NegativeHits    int64 // lookups answered by a remembered status answer
 	VersionChanges  int64 // times the origin answered with a new version of a known object
+	Revalidations   int64 // conditional requests for stale versions
+	NotModified     int64 // revalidations the origin answered 304: the version was refreshed, no byte fetched
+	StaleHits       int64 // stale versions served as they were (stale-while-revalidate, stale-if-error)
 	DiskHits        int64 // chunks read from the disk tier
 	Promotions      int64 // disk chunks copied into memory on their second hit
 	DiskWrites      int64 // chunks written to the disk tier
@@ -109,8 +133,12 @@ type Store struct {
 
 	readers sync.Pool
 
+	revalMu sync.Mutex
+	revals  map[string]*reval // revalidations in progress, by variant key
+
 	chunkHits, chunkMisses, nFlights, flightErrors atomic.Int64
 	originBytes, negHits, versionChanges           atomic.Int64
+	revalidations, notModified, staleHits          atomic.Int64
 	diskHits, promotions, readAheadSkips           atomic.Int64
 	diskWrites, diskWriteErrors, diskWriteSkipped  atomic.Int64
 	diskBadReads, diskQueueWaits                   atomic.Int64
@@ -158,6 +186,12 @@ func New(src Source, opt Options) (*Store, error) {
 	if opt.FetchMemory <= 0 {
 		opt.FetchMemory = DefaultFetchMemory
 	}
+	if opt.MaxStaleWhileRevalidate == 0 {
+		opt.MaxStaleWhileRevalidate = 10 * time.Minute
+	}
+	if opt.MaxStaleIfError == 0 {
+		opt.MaxStaleIfError = 24 * time.Hour
+	}
 	opt.FetchMemory = max(opt.FetchMemory, opt.ChunkSize) // a flight takes a whole chunk
 	mem, err := NewMemory(opt.Memory, opt.ChunkSize, opt.Policy)
 	if err != nil {
@@ -171,6 +205,7 @@ func New(src Source, opt Options) (*Store, error) {
 		mem:     mem,
 		objs:    newObjects(opt.MaxObjects),
 		flights: newGroup(),
+		revals:  make(map[string]*reval),
 		fetch:   newFetchBudget(opt.FetchMemory),
 		log:     opt.Logger,
 		ctx:     ctx,
@@ -219,6 +254,9 @@ func (s *Store) Stats() Stats {
 		MemoryBytes:     s.mem.Bytes(),
 		NegativeHits:    s.negHits.Load(),
 		VersionChanges:  s.versionChanges.Load(),
+		Revalidations:   s.revalidations.Load(),
+		NotModified:     s.notModified.Load(),
+		StaleHits:       s.staleHits.Load(),
 		DiskHits:        s.diskHits.Load(),
 		Promotions:      s.promotions.Load(),
 		DiskWrites:      s.diskWrites.Load(),
@@ -233,20 +271,56 @@ func (s *Store) Stats() Stats {
 	}
 }
 
-// Lookup returns the current version of the object at key. key is an owned
-// copy (see Key): the Store keeps it in its index, its tiers and its flights.
-// If the object is unknown to memory and the disk tier holds a fresh version,
-// that version is the answer. If the object is unknown or stale it asks the
-// origin for the chunk holding byte at (at < 0: the first chunk), and returns
-// as soon as the origin's answer headers are in (the chunk keeps streaming in
-// for whoever reads it). Origin failures come
-// back as the origin package's errors (*origin.StatusError, timeouts); a
-// remembered status answer comes back as its *origin.StatusError with Status
-// Hit; one that may not be stored comes back with Status Pass.
-func (s *Store) Lookup(ctx context.Context, k Key, at int64) (*Meta, Status, error) {
+// RequestHeader is what Lookup reads of a client's request: its header
+// fields. http.Header implements it. The strings Values returns may view a
+// buffer that changes after Lookup returns: the Store copies what it keeps.
+type RequestHeader interface {
+	// Values returns the lines of the field name, nil if absent.
+	Values(name string) []string
+	// Clone returns all the fields as an owned http.Header.
+	Clone() http.Header
+}
+
+// Lookup returns the current version of the object at key for a request
+// with header fields req (nil: none). key is an owned copy (see Key): the
+// Store keeps it in its index, its tiers and its flights.
+//
+// If the object is unknown to memory and the disk tier holds a fresh
+// version, that version is the answer. If the object is unknown it asks the
+// origin for the chunk holding byte at (at < 0: the first chunk), and
+// returns as soon as the origin's answer headers are in (the chunk keeps
+// streaming in for whoever reads it). A stale version is revalidated with
+// a conditional request (a 304 refreshes it without fetching a chunk), or
+// served stale (Stale, StaleError) as its stale-while-revalidate and
+// stale-if-error allow. An object that varies on request fields (Vary)
+// answers with the variant req selects; the upstream fetches of a variant
+// send only those fields, and a first fetch sends req's (see
+// origin.ForwardedHeader). A request with Authorization is fetched for it
+// alone, and its answer is stored only if RFC 9111 §3.5 allows it.
+//
+// Origin failures come back as the origin package's errors
+// (*origin.StatusError, timeouts); a remembered status answer comes back as
+// its *origin.StatusError with Status Hit; one that may not be stored comes
+// back with Status Pass.
+func (s *Store) Lookup(ctx context.Context, k Key, at int64, req RequestHeader) (*Meta, Status, error) {
 	key := k.String()
+	for attempt := 0; ; attempt++ {
+		meta, st, err, again := s.lookup(ctx, key, at, req)
+		if !again || attempt >= 2 {
+			return meta, st, err
+		}
+	}
+}
+
+// lookup is one attempt of Lookup. again says that the answer was for
+// another variant than req's (a first fetch another request led, of an
+// object that turned out to vary): Lookup then tries again, now knowing
+// what the object varies on.
+func (s *Store) lookup(ctx context.Context, key string, at int64, req RequestHeader) (meta *Meta, st Status, err error, again bool) {
 	now := s.opt.Now()
-	status := Miss
+	st = Miss
+	private := req != nil && len(req.Values("Authorization")) > 0
+	skey, sel := key, http.Header(nil) // the variant's key and its selecting fields
 	e, ok := s.objs.get(key)
 	if !ok {
 		if m := s.diskObject(key); m != nil {
@@ -254,16 +328,23 @@ func (s *Store) Lookup(ctx context.Context, k Key, at int64) (*Meta, Status, err
 			e, ok = objEntry{meta: m}, true
 		}
 	}
+	if ok && e.vary != nil {
+		sel = selecting(e.vary, req)
+		skey = variantKey(key, e.vary, sel)
+		e, ok = s.objs.get(skey)
+	}
+	var stale *Meta
 	if ok {
 		switch {
 		case e.meta == nil && now.Before(e.negUntil):
 			s.negHits.Add(1)
-			return nil, Hit, e.negErr
+			return nil, Hit, e.negErr, false
 		case e.meta != nil && e.meta.Fresh(now):
-			return e.meta, Hit, nil
+			return e.meta, Hit, nil, false
 		case e.meta != nil:
-			status = Revalidated
-			if at >= e.meta.Size {
+			stale = e.meta
+			st = Revalidated
+			if at >= stale.Size {
 				at = 0
 			}
 		}
@@ -276,7 +357,14 @@ func (s *Store) Lookup(ctx context.Context, k Key, at int64) (*Meta, Status, err
 		const maxInt64 = 1<<63 - 1
 		idx = min(at/s.chunk, (maxInt64-s.chunk+1)/s.chunk)
 	}
-	meta, err := s.fetchMeta(ctx, key, idx)
+	if stale != nil && !private {
+		return s.staleLookup(ctx, stale, idx, now)
+	}
+	fwd := sel
+	if fwd == nil && req != nil {
+		fwd = origin.ForwardedHeader(req.Clone())
+	}
+	meta, err = s.fetchMeta(ctx, key, skey, idx, fwd, private)
 	var se *origin.StatusError
 	if errors.As(err, &se) && se.Code == http.StatusRequestedRangeNotSatisfiable && se.Size >= 0 {
 		// Asked past the end: the answer told the size.
@@ -284,23 +372,35 @@ func (s *Store) Lookup(ctx context.Context, k Key, at int64) (*Meta, Status, err
 			meta = s.emptyMeta(key, se.Header, now)
 			err = nil
 		} else if idx != 0 {
-			meta, err = s.fetchMeta(ctx, key, 0)
+			meta, err = s.fetchMeta(ctx, key, skey, 0, fwd, private)
 		}
 	}
 	if err != nil {
-		if errors.As(err, &se) && se.Code != http.StatusRequestedRangeNotSatisfiable {
-			if ttl, ok := s.statusLifetime(se); ok {
-				s.objs.put(key, objEntry{negErr: se, negUntil: now.Add(ttl)})
-			} else {
-				status = Pass
-			}
-		}
-		return nil, status, err
+		return nil, s.statusAnswer(skey, err, st, now), err, false
+	}
+	if meta.vary != nil && sel == nil && variantKey(key, meta.vary, selecting(meta.vary, req)) != meta.Key {
+		// A first fetch another request led, answered for its variant.
+		return nil, st, nil, true
 	}
 	if meta.NoStore {
-		status = Pass
+		st = Pass
 	}
-	return meta, status, nil
+	return meta, st, nil, false
+}
+
+// statusAnswer records the origin's status answer (in err, if it is one)
+// for key when it may be stored, and returns the Status of the lookup that
+// got it: st, or Pass when it may not be stored.
+func (s *Store) statusAnswer(key string, err error, st Status, now time.Time) Status {
+	var se *origin.StatusError
+	if errors.As(err, &se) && se.Code != http.StatusRequestedRangeNotSatisfiable {
+		if ttl, ok := s.statusLifetime(se); ok {
+			s.objs.put(key, objEntry{negErr: se, negUntil: now.Add(ttl)})
+		} else {
+			return Pass
+		}
+	}
+	return st
 }
 
 // cacheableByDefault are the statuses other than 200 and 206 that a cache
@@ -318,7 +418,7 @@ func (s *Store) statusLifetime(se *origin.StatusError) (time.Duration, bool) {
 		return 0, false
 	}
 	now := s.opt.Now()
-	ttl, noStore := freshness(se.Header, se.Code, now, s.opt.NegativeTTL)
+	ttl, noStore := freshness(se.Header, se.Code, now, s.opt.NegativeTTL, nil)
 	ttl -= rfc9111.CurrentAge(se.Header, now, now, now)
 	return ttl, !noStore && ttl > 0
 }
@@ -330,21 +430,34 @@ func hasExplicitFreshness(h http.Header) bool {
 	return d.MaxAge.Set || d.SMaxAge.Set || len(h.Values("Expires")) > 0
 }
 
-// fetchMeta joins or starts the flight of chunk idx (even if memory holds
-// it: the point is to ask the origin) and waits for its answer headers.
-func (s *Store) fetchMeta(ctx context.Context, key string, idx int64) (*Meta, error) {
-	f := s.flight(chunkID{key, idx}, nil)
+// fetchMeta joins or starts the flight of chunk idx of the object at path
+// (its variant skey: path, or a variant key) and waits for its answer
+// headers. The fetch, if it starts one, sends the request fields fwd. A
+// private fetch is one request's own: nobody joins it (see Lookup).
+func (s *Store) fetchMeta(ctx context.Context, path, skey string, idx int64, fwd http.Header, private bool) (*Meta, error) {
+	var f *flight
+	if private {
+		f = s.startFlight(&flight{id: chunkID{skey, idx}, path: path, fwd: fwd, private: true})
+	} else {
+		f = s.flight(chunkID{skey, idx}, nil, path, fwd)
+	}
+	return s.flightMeta(ctx, f)
+}
+
+// flightMeta waits for f's answer headers and returns its version.
+func (s *Store) flightMeta(ctx context.Context, f *flight) (*Meta, error) {
 	select {
 	case <-f.ready:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for %s: %w", key, ctx.Err())
+		return nil, fmt.Errorf("waiting for %s: %w", f.path, ctx.Err())
 	}
 	if f.err != nil {
 		return nil, f.err
 	}
-	if f.meta.NoStore {
-		// Nothing will hold this chunk: the reader of this answer reads it
-		// from this flight, so the object costs one origin fetch, not two.
+	if f.meta.NoStore || f.meta.Key != f.id.key {
+		// Nothing will hold this chunk (or not under the key the flight
+		// is known by: a variant's first fetch): the reader of this answer
+		// reads it from this flight, so it costs one origin fetch, not two.
 		m := *f.meta
 		m.pass = f
 		return &m, nil
@@ -358,7 +471,7 @@ func (s *Store) emptyMeta(key string, h http.Header, now time.Time) *Meta {
 		CacheControl: h.Get("Cache-Control"), Expires: h.Get("Expires"), Age: h.Get("Age")}
 	r.LastModified, _ = http.ParseTime(h.Get("Last-Modified"))
 	r.Date, _ = http.ParseTime(h.Get("Date"))
-	m := metaFrom(key, r, now, s.opt.DefaultTTL)
+	m := metaFrom(key, r, now, s.opt.DefaultTTL, nil)
 	s.learn(m)
 	return m
 }
@@ -368,6 +481,9 @@ func (s *Store) learn(m *Meta) {
 	if m.NoStore {
 		s.objs.remove(m.Key)
 		return
+	}
+	if m.vary != nil {
+		s.objs.put(m.path, objEntry{vary: m.vary})
 	}
 	if e, ok := s.objs.get(m.Key); ok && e.meta != nil && e.meta.version != m.version {
 		s.versionChanges.Add(1)
@@ -389,7 +505,7 @@ func (s *Store) chunkFor(meta *Meta, idx int64) ([]byte, *disk.Chunk, *flight) {
 		if data, dc := s.resident(meta, idx); data != nil || dc != nil {
 			return data, dc, nil
 		}
-		if f := s.flight(id, meta); f != nil {
+		if f := s.flight(id, meta, "", nil); f != nil {
 			s.chunkMisses.Add(1)
 			return nil, nil, f
 		}
@@ -418,42 +534,71 @@ func (s *Store) prefetch(meta *Meta, idx int64) {
 			s.readAheadSkips.Add(1)
 			return
 		}
-		s.flight(id, meta)
+		s.flight(id, meta, "", nil)
 	}
 }
 
-// flight joins the flight for id, or starts one. With want set, memory is
-// checked again under the group lock so that a flight that completed since
-// the caller looked is not repeated: then it returns nil and the caller looks
-// in memory again.
-func (s *Store) flight(id chunkID, want *Meta) *flight {
+// flight joins the flight for id, or starts one. With want set, it is a
+// flight for a chunk of that version: memory is checked again under the
+// group lock so that a flight that completed since the caller looked is not
+// repeated (then it returns nil and the caller looks in memory again), and
+// the fetch asks for want's path with want's request fields. Without want,
+// it asks for path with the fields fwd.
+func (s *Store) flight(id chunkID, want *Meta, path string, fwd http.Header) *flight {
 	g := s.flights.shard(id)
 	g.mu.Lock()
 	if f := g.m[id]; f != nil {
 		g.mu.Unlock()
 		return f
 	}
-	if want != nil && s.mem.contains(id, want.version) {
-		g.mu.Unlock()
-		return nil // it completed between the caller's look and now
+	if want != nil {
+		if s.mem.contains(id, want.version) {
+			g.mu.Unlock()
+			return nil // it completed between the caller's look and now
+		}
+		path, fwd = want.path, want.fwd
 	}
+	f := &flight{id: id, path: path, fwd: fwd}
+	if !s.begin(f) {
+		g.mu.Unlock()
+		return f
+	}
+	g.m[id] = f
+	g.mu.Unlock()
+	go s.run(f)
+	return f
+}
+
+// startFlight starts f, a flight nobody else joins (it is not in the
+// group), and returns it.
+func (s *Store) startFlight(f *flight) *flight {
+	if s.begin(f) {
+		go s.run(f)
+	}
+	return f
+}
+
+// begin readies f (made with its id, path, fwd, private and resp set) to
+// run: it counts it in the Store's flights and takes its fetch memory if
+// that is free now. After Close it fails f instead (closing a response f
+// was given) and returns false.
+func (s *Store) begin(f *flight) bool {
+	f.ready = make(chan struct{})
+	f.cond.L = &f.mu
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
-		g.mu.Unlock()
-		f := newFlight(id)
-		f.fail(fmt.Errorf("chunk %d of %s: %w", id.idx, id.key, ErrClosed))
-		return f
+		if f.resp != nil {
+			f.resp.Body.Close()
+		}
+		f.fail(fmt.Errorf("chunk %d of %s: %w", f.id.idx, f.path, ErrClosed))
+		return false
 	}
 	s.wg.Add(1)
 	s.closeMu.RUnlock()
-	f := newFlight(id)
 	f.held = s.fetch.tryAcquire(s.chunk) // now, so that the caller's read-ahead sees it taken
-	g.m[id] = f
-	g.mu.Unlock()
 	s.nFlights.Add(1)
-	go s.run(f)
-	return f
+	return true
 }
 
 // settle removes a finished flight from the group.
@@ -472,9 +617,12 @@ func (s *Store) settle(f *flight) {
 // stores the complete chunk in memory, and gives the fetch memory back.
 func (s *Store) run(f *flight) {
 	defer s.wg.Done()
-	key, off := f.id.key, f.id.idx*s.chunk
+	key, off := f.path, f.id.idx*s.chunk
 	if !f.held {
 		if err := s.fetch.acquire(s.ctx, s.chunk); err != nil {
+			if f.resp != nil {
+				f.resp.Body.Close()
+			}
 			s.flightErrors.Add(1)
 			s.settle(f)
 			f.fail(fmt.Errorf("chunk %d of %s: %w", f.id.idx, key, err))
@@ -482,13 +630,16 @@ func (s *Store) run(f *flight) {
 		}
 	}
 	defer s.fetch.release(s.chunk)
-	resp, err := s.src.Fetch(s.ctx, key, off, s.chunk)
+	resp, err := f.resp, error(nil)
+	if resp == nil {
+		resp, err = s.src.Fetch(s.ctx, key, off, s.chunk, f.fwd)
+	}
 	if errors.Is(err, origin.ErrInconsistent) {
 		// An answer that cannot be used for this range (a 206 of bytes
 		// that do not hold the chunk's first one, say) from an origin that
 		// may still serve the object right without Range.
 		s.log.Debug("origin answered the range inconsistently; asking for the whole object", "key", key, "chunk", f.id.idx, "err", err)
-		resp, err = s.src.Fetch(s.ctx, key, 0, -1)
+		resp, err = s.src.Fetch(s.ctx, key, 0, -1, f.fwd)
 	}
 	if err != nil {
 		s.flightErrors.Add(1)
@@ -496,7 +647,10 @@ func (s *Store) run(f *flight) {
 		f.fail(err)
 		return
 	}
-	meta := metaFrom(key, resp, s.opt.Now(), s.opt.DefaultTTL)
+	meta := metaFrom(key, resp, s.opt.Now(), s.opt.DefaultTTL, f.fwd)
+	if f.private {
+		meta.fwd = f.fwd // its later chunks are fetched with the same credentials
+	}
 	if resp.Offset > off {
 		resp.Body.Close()
 		s.flightErrors.Add(1)
@@ -511,7 +665,9 @@ func (s *Store) run(f *flight) {
 		f.fail(fmt.Errorf("chunk %d of %s: object has only %d bytes: %w", f.id.idx, key, resp.Size, origin.ErrInconsistent))
 		return
 	}
-	s.learn(meta)
+	if !(f.private && meta.NoStore) { // one request's own answer leaves the index as it was
+		s.learn(meta)
+	}
 	if meta.NoStore {
 		// An answer for its requesters only: nobody who asks later joins it.
 		s.settle(f)
@@ -562,7 +718,7 @@ func (s *Store) fillChunk(f *flight, meta *Meta, body io.ReadCloser, bodyEnd int
 			return body, fmt.Errorf("chunk %d of %s: origin sent it in more than %d pieces: %w", f.id.idx, meta.Key, maxContinuations, err)
 		}
 		body.Close()
-		r2, err2 := s.src.Fetch(s.ctx, meta.Key, off+have, int64(len(f.buf))-have)
+		r2, err2 := s.src.Fetch(s.ctx, meta.path, off+have, int64(len(f.buf))-have, meta.fwd)
 		if err2 != nil {
 			return io.NopCloser(nil), fmt.Errorf("%w (resume: %w)", err, err2)
 		}
@@ -586,7 +742,7 @@ func (s *Store) fillChunk(f *flight, meta *Meta, body io.ReadCloser, bodyEnd int
 // joins a flight that has failed), then wakes the flight's readers.
 func (s *Store) complete(f *flight, meta *Meta, err error) {
 	if err == nil {
-		s.keep(f.id, meta, f.buf)
+		s.keep(chunkID{meta.Key, f.id.idx}, meta, f.buf)
 	}
 	if err != nil {
 		s.flightErrors.Add(1)

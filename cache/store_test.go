@@ -40,6 +40,8 @@ type fakeSource struct {
 	broken  atomic.Bool                               // breakAt used up
 	onFetch func(key string, off, n int64)            // observer
 	header  func(key string, r *origin.Response)      // final tweaks to the answer
+	sent    []http.Header                             // the request fields of every fetch
+	cond    bool                                      // answer 304 to a conditional fetch whose If-None-Match is the ETag
 	_       func(ctx context.Context) context.Context // unused
 }
 
@@ -47,10 +49,11 @@ func newFake(sizes map[string]int64) *fakeSource {
 	return &fakeSource{sizes: sizes, etags: map[string]string{}}
 }
 
-func (f *fakeSource) Fetch(ctx context.Context, key string, off, n int64) (*origin.Response, error) {
+func (f *fakeSource) Fetch(ctx context.Context, key string, off, n int64, h http.Header) (*origin.Response, error) {
 	f.calls.Add(1)
 	f.mu.Lock()
 	f.log = append(f.log, fmt.Sprintf("%s %d %d", key, off, n))
+	f.sent = append(f.sent, h.Clone())
 	size, ok := f.sizes[key]
 	etag := f.etags[key]
 	f.mu.Unlock()
@@ -70,6 +73,13 @@ func (f *fakeSource) Fetch(ctx context.Context, key string, off, n int64) (*orig
 	}
 	if etag == "" {
 		etag = `"v1"`
+	}
+	if f.cond && h.Get("If-None-Match") == etag {
+		rh := http.Header{}
+		rh.Set("ETag", etag)
+		rh.Set("Cache-Control", "max-age=3600")
+		rh.Set("X-Refreshed", "yes")
+		return nil, &origin.StatusError{Code: http.StatusNotModified, Path: key, Size: -1, Header: rh}
 	}
 	r := &origin.Response{Status: 206, Offset: off, Size: size, ETag: etag, CacheControl: "max-age=3600", ContentType: "video/mp4"}
 	if f.whole || n < 0 {
@@ -129,7 +139,7 @@ func newTestStore(t *testing.T, src Source) *Store {
 
 func readRange(t *testing.T, s *Store, key string, off, n int64) []byte {
 	t.Helper()
-	meta, _, err := s.Lookup(context.Background(), NewKey(key), off)
+	meta, _, err := s.Lookup(context.Background(), NewKey(key), off, nil)
 	if err != nil {
 		t.Fatalf("Lookup(%s, %d): %v", key, off, err)
 	}
@@ -187,7 +197,7 @@ func TestReadRanges(t *testing.T) {
 func TestReadWithRead(t *testing.T) {
 	src := newFake(map[string]int64{"/a": 3*testChunk + 5})
 	s := newTestStore(t, src)
-	meta, _, err := s.Lookup(context.Background(), NewKey("/a"), 0)
+	meta, _, err := s.Lookup(context.Background(), NewKey("/a"), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +223,7 @@ func TestCollapse(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			meta, _, err := s.Lookup(context.Background(), NewKey("/c"), 0)
+			meta, _, err := s.Lookup(context.Background(), NewKey("/c"), 0, nil)
 			if err != nil {
 				errs <- err
 				return
@@ -253,7 +263,7 @@ func TestReadWhileWrite(t *testing.T) {
 	go func() {
 		defer close(done)
 		var err error
-		meta, _, err = s.Lookup(context.Background(), NewKey("/s"), 0)
+		meta, _, err = s.Lookup(context.Background(), NewKey("/s"), 0, nil)
 		if err != nil {
 			t.Error(err)
 		}
@@ -302,7 +312,7 @@ func TestAbandonedReader(t *testing.T) {
 			}
 		}
 	}()
-	meta, _, err := s.Lookup(context.Background(), NewKey("/ab"), 0)
+	meta, _, err := s.Lookup(context.Background(), NewKey("/ab"), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +353,7 @@ func TestBrokenBodyNoRetries(t *testing.T) {
 	src.gate = make(chan struct{})
 	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Retries: -1})
 	defer s.Close()
-	meta, _, err := s.Lookup(context.Background(), NewKey("/r"), 0)
+	meta, _, err := s.Lookup(context.Background(), NewKey("/r"), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +394,7 @@ func TestOriginIgnoresRange(t *testing.T) {
 		t.Fatal("bytes differ")
 	}
 	// Chunks 0..2 were stored while streaming past.
-	meta, _, _ := s.Lookup(context.Background(), NewKey("/w"), 0)
+	meta, _, _ := s.Lookup(context.Background(), NewKey("/w"), 0, nil)
 	if held, _, _ := s.Residency(meta, 0, 3*testChunk); held != 3 {
 		t.Fatalf("held %d of the 3 chunks before the wanted one", held)
 	}
@@ -410,7 +420,7 @@ func TestNegativeCaching(t *testing.T) {
 	src := newFake(map[string]int64{})
 	s := newTestStore(t, src)
 	for i := 0; i < 3; i++ {
-		_, st, err := s.Lookup(context.Background(), NewKey("/missing"), 0)
+		_, st, err := s.Lookup(context.Background(), NewKey("/missing"), 0, nil)
 		var se *origin.StatusError
 		if !errors.As(err, &se) || se.Code != 404 {
 			t.Fatalf("lookup %d: %v", i, err)
@@ -427,7 +437,7 @@ func TestNegativeCaching(t *testing.T) {
 func TestEmptyObject(t *testing.T) {
 	src := newFake(map[string]int64{"/e": 0})
 	s := newTestStore(t, src)
-	meta, _, err := s.Lookup(context.Background(), NewKey("/e"), 0)
+	meta, _, err := s.Lookup(context.Background(), NewKey("/e"), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +449,7 @@ func TestEmptyObject(t *testing.T) {
 func TestLookupPastEnd(t *testing.T) {
 	src := newFake(map[string]int64{"/p": 2 * testChunk})
 	s := newTestStore(t, src)
-	meta, _, err := s.Lookup(context.Background(), NewKey("/p"), 10*testChunk)
+	meta, _, err := s.Lookup(context.Background(), NewKey("/p"), 10*testChunk, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +464,7 @@ func TestVersionChange(t *testing.T) {
 	now.Store(time.Now().UnixNano())
 	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 64 * testChunk, Now: func() time.Time { return time.Unix(0, now.Load()) }})
 	defer s.Close()
-	old, _, err := s.Lookup(context.Background(), NewKey("/v"), 0)
+	old, _, err := s.Lookup(context.Background(), NewKey("/v"), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +489,7 @@ func TestVersionChange(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	now.Add(int64(2 * time.Hour))
-	meta, st, err := s.Lookup(context.Background(), NewKey("/v"), 0)
+	meta, st, err := s.Lookup(context.Background(), NewKey("/v"), 0, nil)
 	if err != nil || st != Revalidated || meta.ETag != `"v2"` {
 		t.Fatalf("after expiry: %v %v %+v", err, st, meta)
 	}
@@ -534,7 +544,7 @@ func TestFreshness(t *testing.T) {
 		if tc.expires != "" {
 			h.Set("Expires", tc.expires)
 		}
-		ttl, ns := freshness(h, 200, date, time.Hour)
+		ttl, ns := freshness(h, 200, date, time.Hour, nil)
 		if ttl != tc.ttl || ns != tc.noStore {
 			t.Errorf("freshness(%q, %q) = %v, %v; want %v, %v", tc.cc, tc.expires, ttl, ns, tc.ttl, tc.noStore)
 		}
@@ -577,13 +587,13 @@ func TestFreshnessTargetedAndHeuristic(t *testing.T) {
 		{"heuristic: a tenth since Last-Modified", http.Header{"Last-Modified": {date.Add(-10 * time.Hour).Format(http.TimeFormat)}}, time.Hour},
 	} {
 		tc.h.Set("Date", date.Format(http.TimeFormat))
-		if ttl, ns := freshness(tc.h, 200, date, 7*time.Hour); ttl != tc.ttl || ns {
+		if ttl, ns := freshness(tc.h, 200, date, 7*time.Hour, nil); ttl != tc.ttl || ns {
 			t.Errorf("%s: %v, no-store %v; want %v", tc.name, ttl, ns, tc.ttl)
 		}
 	}
 	r := &origin.Response{Status: 200, Size: 10, Header: http.Header{"Cache-Control": {"max-age=100"}, "Age": {"40"}}}
 	now := time.Now()
-	if m := metaFrom("/a", r, now, time.Hour); m.Expires.Sub(now) != 60*time.Second {
+	if m := metaFrom("/a", r, now, time.Hour, nil); m.Expires.Sub(now) != 60*time.Second {
 		t.Errorf("max-age=100 with Age 40: fresh for %v, want 60s", m.Expires.Sub(now))
 	}
 }

@@ -52,11 +52,21 @@ type diskMeta struct {
 	Expires      int64  `json:"expires"` // Unix nanoseconds
 	// Header is the version's end-to-end header fields.
 	Header map[string][]string `json:"h,omitempty"`
+	Age    int64               `json:"age,omitempty"` // its age when received, nanoseconds
+	// A variant (of a response with Vary): the object's key, the fields
+	// it varies on, and the request fields that select it.
+	Path string              `json:"p,omitempty"`
+	Vary []string            `json:"v,omitempty"`
+	Fwd  map[string][]string `json:"f,omitempty"`
 }
 
 func encodeMeta(m *Meta) []byte {
 	dm := diskMeta{Size: m.Size, ETag: m.ETag, ContentType: m.ContentType,
-		FetchedAt: m.FetchedAt.UnixNano(), Expires: m.Expires.UnixNano(), Header: m.Header}
+		FetchedAt: m.FetchedAt.UnixNano(), Expires: m.Expires.UnixNano(), Header: m.Header,
+		Age: int64(m.initialAge), Vary: m.vary, Fwd: m.fwd}
+	if m.path != m.Key {
+		dm.Path = m.path
+	}
 	if !m.LastModified.IsZero() {
 		dm.LastModified = m.LastModified.Unix()
 	}
@@ -72,7 +82,11 @@ func decodeMeta(key, version string, b []byte) (*Meta, error) {
 		return nil, fmt.Errorf("disk metadata of %s: %w", key, err)
 	}
 	m := &Meta{Key: key, Size: dm.Size, ETag: dm.ETag, ContentType: dm.ContentType,
-		FetchedAt: time.Unix(0, dm.FetchedAt), Expires: time.Unix(0, dm.Expires)}
+		FetchedAt: time.Unix(0, dm.FetchedAt), Expires: time.Unix(0, dm.Expires),
+		path: key, initialAge: time.Duration(max(dm.Age, 0)), vary: dm.Vary, fwd: dm.Fwd}
+	if dm.Path != "" {
+		m.path = dm.Path
+	}
 	if dm.LastModified != 0 {
 		m.LastModified = time.Unix(dm.LastModified, 0).UTC()
 	}

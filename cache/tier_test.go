@@ -75,7 +75,7 @@ func TestDiskTierSurvivesRestart(t *testing.T) {
 			if n < 0 {
 				n = sizes[tc.key] - tc.off
 			}
-			meta, st, err := s.Lookup(context.Background(), NewKey(tc.key), tc.off)
+			meta, st, err := s.Lookup(context.Background(), NewKey(tc.key), tc.off, nil)
 			if err != nil || st != Hit {
 				t.Fatalf("round %d: Lookup(%s): %v, status %v", round, tc.key, err, st)
 			}
@@ -97,7 +97,7 @@ func TestDiskTierSurvivesRestart(t *testing.T) {
 	if st.DiskHits == 0 || st.Promotions == 0 {
 		t.Fatalf("disk hits %d, promotions %d: want both > 0", st.DiskHits, st.Promotions)
 	}
-	meta, _, _ := s.Lookup(context.Background(), NewKey("/movie"), 0)
+	meta, _, _ := s.Lookup(context.Background(), NewKey("/movie"), 0, nil)
 	if inMem, onDisk, total := s.Residency(meta, 0, size); inMem+onDisk != total || inMem == 0 {
 		t.Fatalf("residency mem %d disk %d of %d", inMem, onDisk, total)
 	}

@@ -32,7 +32,7 @@ func TestDiskCorruptedWhileRunning(t *testing.T) {
 				time.Sleep(5 * time.Millisecond)
 			}
 			readRange(t, s, "/other", 0, -1) // /c is on disk only now
-			meta, _, err := s.Lookup(context.Background(), NewKey("/c"), 0)
+			meta, _, err := s.Lookup(context.Background(), NewKey("/c"), 0, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -71,6 +71,19 @@ type Cache struct {
 	// DefaultTTL is the freshness lifetime of a response for which the
 	// origin sent neither Cache-Control nor Expires. Default 1h.
 	DefaultTTL Duration `yaml:"default_ttl"`
+	// MaxStaleWhileRevalidate caps the stale-while-revalidate a response
+	// asks for (RFC 5861): how long past expiry it is served while it is
+	// revalidated in the background. 0 disables it. Default 10m.
+	MaxStaleWhileRevalidate Duration `yaml:"max_stale_while_revalidate"`
+	// MaxStaleIfError caps the stale-if-error a response asks for (RFC
+	// 5861) and ServeStaleOnError: how long past expiry it is served when
+	// the origin fails. 0 disables it. Default 24h.
+	MaxStaleIfError Duration `yaml:"max_stale_if_error"`
+	// ServeStaleOnError is how long past expiry a response that says
+	// nothing of stale-if-error is served when the origin fails (RFC 9111
+	// §4.2.4), unless it forbids it (must-revalidate, no-cache, s-maxage).
+	// Default 0: not at all.
+	ServeStaleOnError Duration `yaml:"serve_stale_on_error"`
 	// KeyQueryParams, if not empty, names the only query parameters that
 	// are part of the cache key (and of the origin request, which is built
 	// from the key), sorted; all others are dropped. Names are non-empty and
@@ -203,17 +216,20 @@ func Default() *Config {
 			MaxConns:         512,
 		},
 		Cache: Cache{
-			ChunkSize:      1 * MiB,
-			Memory:         512 * MiB,
-			NegativeTTL:    Duration(10 * time.Second),
-			DefaultTTL:     Duration(time.Hour),
-			KeyQueryParams: []string{},
-			Policy:         "lru",
-			Disks:          []Disk{},
-			Fsync:          "none",
-			DiskQueue:      64 * MiB,
-			FetchMemory:    64 * MiB,
-			ScrubRate:      8 * MiB,
+			ChunkSize:   1 * MiB,
+			Memory:      512 * MiB,
+			NegativeTTL: Duration(10 * time.Second),
+			DefaultTTL:  Duration(time.Hour),
+
+			MaxStaleWhileRevalidate: Duration(10 * time.Minute),
+			MaxStaleIfError:         Duration(24 * time.Hour),
+			KeyQueryParams:          []string{},
+			Policy:                  "lru",
+			Disks:                   []Disk{},
+			Fsync:                   "none",
+			DiskQueue:               64 * MiB,
+			FetchMemory:             64 * MiB,
+			ScrubRate:               8 * MiB,
 
 			KeyIgnoreQueryParams: []string{},
 			DiskCheckInterval:    Duration(10 * time.Second),
@@ -302,6 +318,14 @@ func (c *Config) check(bad func(path string) bool) Errors {
 		k.fail("cache.negative_ttl", ca.NegativeTTL, "must be >= 0 (0 disables), got %s", ca.NegativeTTL)
 	}
 	k.positive("cache.default_ttl", ca.DefaultTTL)
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{{"cache.max_stale_while_revalidate", ca.MaxStaleWhileRevalidate}, {"cache.max_stale_if_error", ca.MaxStaleIfError}, {"cache.serve_stale_on_error", ca.ServeStaleOnError}} {
+		if d.v < 0 {
+			k.fail(d.field, d.v, "must be >= 0 (0 disables), got %s", d.v)
+		}
+	}
 	k.queryParams("cache.key_query_params", ca.KeyQueryParams)
 	k.queryParams("cache.key_ignore_query_params", ca.KeyIgnoreQueryParams)
 	if len(ca.KeyQueryParams) > 0 && len(ca.KeyIgnoreQueryParams) > 0 {

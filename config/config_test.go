@@ -27,7 +27,7 @@ func TestDefault(t *testing.T) {
 		Origin: Origin{ConnectTimeout: Duration(3 * time.Second), FirstByteTimeout: Duration(15 * time.Second),
 			IdleTimeout: Duration(15 * time.Second), MaxConns: 512},
 		Cache: Cache{ChunkSize: MiB, Memory: 512 * MiB, NegativeTTL: Duration(10 * time.Second),
-			DefaultTTL: Duration(time.Hour), KeyQueryParams: []string{}, Policy: "lru", Disks: []Disk{}, Fsync: "none",
+			DefaultTTL: Duration(time.Hour), MaxStaleWhileRevalidate: Duration(10 * time.Minute), MaxStaleIfError: Duration(24 * time.Hour), KeyQueryParams: []string{}, Policy: "lru", Disks: []Disk{}, Fsync: "none",
 			DiskQueue: 64 * MiB, FetchMemory: 64 * MiB, ScrubRate: 8 * MiB, DiskCheckInterval: Duration(10 * time.Second),
 			KeyIgnoreQueryParams: []string{}},
 		Server: Server{ReadTimeout: Duration(30 * time.Second), IdleTimeout: Duration(120 * time.Second),

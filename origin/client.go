@@ -274,11 +274,20 @@ func (c *Client) Close() { c.tr.CloseIdleConnections() }
 // to the end ("Range: bytes=off-") otherwise. An origin that ignores the range and
 // answers 200 is accepted (Response.Offset is then 0).
 //
+// h holds request header fields to send along: a client's fields forwarded
+// (Vary's selecting fields, Authorization), conditionals of a revalidation
+// (If-None-Match, If-Modified-Since: a 304 answer is a *StatusError). Fetch
+// sets Range itself and ignores the fields it controls (Host, Range,
+// If-Range and the hop-by-hop fields, see ForwardedHeader). With h nil it
+// sends "Accept-Encoding: identity"; otherwise Accept-Encoding is h's (or
+// absent), as the client's own is part of what a Vary response is selected
+// by. h is not modified.
+//
 // Errors: *StatusError for statuses other than 200/206; *TimeoutError for
 // connect and first-byte timeouts; errors wrapping ErrInconsistent for
 // answers that do not match the request; otherwise the transport error,
 // wrapped, or the cause of ctx if ctx ended.
-func (c *Client) Fetch(ctx context.Context, path string, off, n int64) (*Response, error) {
+func (c *Client) Fetch(ctx context.Context, path string, off, n int64, h http.Header) (*Response, error) {
 	if !strings.HasPrefix(path, "/") {
 		return nil, fmt.Errorf("origin %s: path must be absolute", path)
 	}
@@ -304,8 +313,17 @@ func (c *Client) Fetch(ctx context.Context, path string, off, n int64) (*Respons
 		cancel(nil)
 		return nil, fmt.Errorf("origin %s: path changes the origin URL", path)
 	}
-	req.Header.Set("User-Agent", "edgecache")
-	req.Header.Set("Accept-Encoding", "identity")
+	for k, v := range h {
+		if !controlled[k] {
+			req.Header[k] = v
+		}
+	}
+	if len(h["User-Agent"]) == 0 {
+		req.Header.Set("User-Agent", "edgecache")
+	}
+	if h == nil {
+		req.Header.Set("Accept-Encoding", "identity")
+	}
 	switch {
 	case n > 0:
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-"+strconv.FormatInt(off+n-1, 10))

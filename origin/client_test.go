@@ -150,7 +150,7 @@ func TestFetchRangesFromSynthetic(t *testing.T) {
 			{500, -1, 206, 500, size - 500},
 		} {
 			name := fmt.Sprintf("%s off=%d n=%d", base, tc.off, tc.n)
-			r, err := c.Fetch(context.Background(), path, tc.off, tc.n)
+			r, err := c.Fetch(context.Background(), path, tc.off, tc.n, nil)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -195,12 +195,12 @@ func TestFetchRequestAndConnectionReuse(t *testing.T) {
 
 	paths := []string{"/v/a%2Fb/1.m4s", "/v/t/1.m4s?x=a%20b&y", "//v/t/1.m4s", "/nope", "/gone/z", "/v/t/2.m4s"}
 	for _, p := range paths {
-		r, err := c.Fetch(ctx, p, 10, 20)
+		r, err := c.Fetch(ctx, p, 10, 20, nil)
 		if err == nil {
 			readAll(t, r)
 		}
 	}
-	if _, err := c.Fetch(ctx, "/v/t/9.m4s", 6000, 10); err == nil { // 416
+	if _, err := c.Fetch(ctx, "/v/t/9.m4s", 6000, 10, nil); err == nil { // 416
 		t.Fatal("416 expected")
 	}
 	want := []string{
@@ -224,12 +224,12 @@ func TestFetchRequestAndConnectionReuse(t *testing.T) {
 
 	// Paths that are not absolute or carry a fragment are refused.
 	for _, p := range []string{"", "v/a", "@evil.example/x", "/a#b"} {
-		if _, err := c.Fetch(ctx, p, 0, 1); err == nil {
+		if _, err := c.Fetch(ctx, p, 0, 1, nil); err == nil {
 			t.Errorf("Fetch(%q) accepted", p)
 		}
 	}
 	for _, r := range [][2]int64{{-1, 10}, {0, 0}, {5, 0}} {
-		if _, err := c.Fetch(ctx, "/v/t/1.m4s", r[0], r[1]); err == nil {
+		if _, err := c.Fetch(ctx, "/v/t/1.m4s", r[0], r[1], nil); err == nil {
 			t.Errorf("Fetch range %v accepted", r)
 		}
 	}
@@ -255,7 +255,7 @@ func TestFetchOriginIgnoresRange(t *testing.T) {
 	}, body))
 	defer srv.Close()
 	c, rec := newTestClient(t, srv.URL, Options{})
-	r, err := c.Fetch(context.Background(), "/x", 100, 10)
+	r, err := c.Fetch(context.Background(), "/x", 100, 10, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestFetchInconsistent(t *testing.T) {
 			srv := httptest.NewServer(h)
 			defer srv.Close()
 			c, rec := newTestClient(t, srv.URL, Options{})
-			r, err := c.Fetch(context.Background(), "/obj", tc.off, tc.n)
+			r, err := c.Fetch(context.Background(), "/obj", tc.off, tc.n, nil)
 			if err == nil {
 				r.Body.Close()
 				t.Fatalf("accepted: %+v", r)
@@ -347,7 +347,7 @@ func TestFetchStatusErrors(t *testing.T) {
 		{"/nm", 0, 10, 304, -1, "Etag"},
 		{"/redir", 0, 10, 302, -1, "Location"},
 	} {
-		_, err := c.Fetch(context.Background(), tc.path, tc.off, tc.n)
+		_, err := c.Fetch(context.Background(), tc.path, tc.off, tc.n, nil)
 		var se *StatusError
 		if !errors.As(err, &se) {
 			t.Errorf("%s: error %v is not a StatusError", tc.path, err)
@@ -417,7 +417,7 @@ func TestFetchShortBody(t *testing.T) {
 	})
 	for _, base := range []string{declared.URL, closeDelimited} {
 		c, rec := newTestClient(t, base, Options{})
-		r, err := c.Fetch(context.Background(), "/short", 0, 1000)
+		r, err := c.Fetch(context.Background(), "/short", 0, 1000, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -442,7 +442,7 @@ func TestFetchBodyLongerThanRange(t *testing.T) {
 			"01234567890123456789")
 	})
 	c, _ := newTestClient(t, base, Options{})
-	r, err := c.Fetch(context.Background(), "/long", 0, 10)
+	r, err := c.Fetch(context.Background(), "/long", 0, 10, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +472,7 @@ func TestFetchFirstByteTimeout(t *testing.T) {
 	defer srv.Close()
 	c, _ := newTestClient(t, srv.URL, Options{FirstByteTimeout: 100 * time.Millisecond})
 	start := time.Now()
-	_, err := c.Fetch(context.Background(), "/slow", 0, 10)
+	_, err := c.Fetch(context.Background(), "/slow", 0, 10, nil)
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("took %v", d)
 	}
@@ -496,7 +496,7 @@ func TestFetchIdleTimeout(t *testing.T) {
 	}))
 	defer srv.Close()
 	c, rec := newTestClient(t, srv.URL, Options{IdleTimeout: 100 * time.Millisecond})
-	r, err := c.Fetch(context.Background(), "/stall", 0, 1000)
+	r, err := c.Fetch(context.Background(), "/stall", 0, 1000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,7 +523,7 @@ func TestFetchSlowReaderIsNotIdle(t *testing.T) {
 	srv := httptest.NewServer(NewSynthetic(SyntheticOptions{}))
 	defer srv.Close()
 	c, _ := newTestClient(t, srv.URL, Options{IdleTimeout: 50 * time.Millisecond})
-	r, err := c.Fetch(context.Background(), "/s/64K/x", 0, -1)
+	r, err := c.Fetch(context.Background(), "/s/64K/x", 0, -1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -555,7 +555,7 @@ func TestFetchConnectionRefused(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	c, _ := newTestClient(t, "http://"+addr, Options{})
-	_, err = c.Fetch(context.Background(), "/v/a/1.m4s", 0, 10)
+	_, err = c.Fetch(context.Background(), "/v/a/1.m4s", 0, 10, nil)
 	var oe *net.OpError
 	if err == nil || !errors.As(err, &oe) || isTimeout(err) {
 		t.Fatalf("error %v", err)
@@ -574,7 +574,7 @@ func TestFetchConnectTimeout(t *testing.T) {
 	}
 	c.tr.DialContext = connectTimeoutDial(hang, c.opt.ConnectTimeout)
 	start := time.Now()
-	_, err := c.Fetch(context.Background(), "/v/a/1.m4s", 0, 10)
+	_, err := c.Fetch(context.Background(), "/v/a/1.m4s", 0, 10, nil)
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("took %v", d)
 	}
@@ -589,7 +589,7 @@ func TestFetchConnectTimeout(t *testing.T) {
 	// The caller's own deadline during the dial is not a connect timeout.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	_, err = c.Fetch(ctx, "/v/a/1.m4s", 0, 10)
+	_, err = c.Fetch(ctx, "/v/a/1.m4s", 0, 10, nil)
 	if !errors.Is(err, context.DeadlineExceeded) || errors.As(err, &te) {
 		t.Fatalf("caller deadline: %v", err)
 	}
@@ -610,7 +610,7 @@ func TestFetchContextCancel(t *testing.T) {
 	// Cancelled while waiting for headers.
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
-	_, err := c.Fetch(ctx, "/head", 0, -1)
+	_, err := c.Fetch(ctx, "/head", 0, -1, nil)
 	var te *TimeoutError
 	if !errors.Is(err, context.Canceled) || errors.As(err, &te) || !strings.Contains(err.Error(), "/head") {
 		t.Fatalf("error %v", err)
@@ -619,7 +619,7 @@ func TestFetchContextCancel(t *testing.T) {
 	// Cancelled while reading the body.
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
-	r, err := c.Fetch(ctx, "/body", 0, -1)
+	r, err := c.Fetch(ctx, "/body", 0, -1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -647,7 +647,7 @@ func TestFetchConcurrent(t *testing.T) {
 		wg.Go(func() {
 			path := fmt.Sprintf("/v/c/%d.m4s", i%5)
 			off := int64(i * 1000)
-			r, err := c.Fetch(context.Background(), path, off, 5000)
+			r, err := c.Fetch(context.Background(), path, off, 5000, nil)
 			if err != nil {
 				errs <- err
 				return
@@ -679,7 +679,7 @@ func TestFetchCloseAbortsRead(t *testing.T) {
 	}))
 	defer srv.Close()
 	c, _ := newTestClient(t, srv.URL, Options{})
-	r, err := c.Fetch(context.Background(), "/x", 0, -1)
+	r, err := c.Fetch(context.Background(), "/x", 0, -1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -701,7 +701,7 @@ func TestFetchStalledErrorBody(t *testing.T) {
 	defer srv.Close()
 	c, rec := newTestClient(t, srv.URL, Options{IdleTimeout: 50 * time.Millisecond})
 	start := time.Now()
-	_, err := c.Fetch(context.Background(), "/x", 0, 10)
+	_, err := c.Fetch(context.Background(), "/x", 0, 10, nil)
 	// The body is passed on to the client, so a stalled one is the
 	// origin timing out.
 	var te *TimeoutError
@@ -733,7 +733,7 @@ func TestFetchOtherRange(t *testing.T) {
 			srv := httptest.NewServer(handler(206, map[string]string{"Content-Range": tc.cr}, tc.body))
 			defer srv.Close()
 			c, _ := newTestClient(t, srv.URL, Options{})
-			r, err := c.Fetch(context.Background(), "/obj", tc.off, tc.n)
+			r, err := c.Fetch(context.Background(), "/obj", tc.off, tc.n, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

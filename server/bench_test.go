@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ import (
 // the benchmark measures the server, not an origin.
 type staticSource struct{}
 
-func (staticSource) Fetch(_ context.Context, key string, off, n int64) (*origin.Response, error) {
+func (staticSource) Fetch(_ context.Context, key string, off, n int64, _ http.Header) (*origin.Response, error) {
 	size, ok := origin.NewSynthetic(origin.SyntheticOptions{}).SizeOf(key)
 	if !ok {
 		return nil, &origin.StatusError{Code: 404, Path: key, Size: -1}

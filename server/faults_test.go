@@ -280,7 +280,7 @@ func TestMultiRangeBoundedOriginCost(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	readParts(t, resp, body, path2, size)
-	meta, _, err := h.store.Lookup(context.Background(), cache.NewKey(path2), 0)
+	meta, _, err := h.store.Lookup(context.Background(), cache.NewKey(path2), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,10 @@ type Server struct {
 	topt   TargetOptions
 	log    *slog.Logger
 	fs     *fasthttp.Server
-	status struct{ hit, hitDisk, hitPartial, miss, pass, stale, negHit, negMiss, originErr string }
+	status struct {
+		hit, hitDisk, hitPartial, miss, pass, stale, negHit, negMiss, originErr string
+		staleWhileRevalidate, staleIfError                                      string
+	}
 
 	warn   *ratelog.Limiter   // repeated warnings and errors, per cause
 	panics atomic.Int64       // panics recovered
@@ -141,6 +144,8 @@ func New(store *cache.Store, opt Options) *Server {
 	s.status.miss = n + "; fwd=miss; stored"
 	s.status.pass = n + "; fwd=miss"
 	s.status.stale = n + "; fwd=stale; stored"
+	s.status.staleWhileRevalidate = n + "; hit; detail=stale-while-revalidate"
+	s.status.staleIfError = n + "; fwd=stale; detail=stale-if-error"
 	s.status.negHit = n + "; hit; detail=negative"
 	s.status.negMiss = n + "; fwd=miss; stored; detail=negative"
 	s.status.originErr = n + "; fwd=miss; detail=origin-error"
@@ -320,6 +325,33 @@ var (
 	methodHead = []byte(http.MethodHead)
 )
 
+// requestHeader is the cache's view of a request's header fields
+// (cache.RequestHeader). Values views the request buffer: it is valid only
+// during the handler, and the cache copies what it keeps.
+type requestHeader struct{ h *fasthttp.RequestHeader }
+
+// Values returns the lines of the field name, nil if absent.
+func (r requestHeader) Values(name string) []string {
+	vs := r.h.PeekAll(name)
+	if len(vs) == 0 {
+		return nil
+	}
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = b2s(v)
+	}
+	return out
+}
+
+// Clone returns all the fields as an owned http.Header.
+func (r requestHeader) Clone() http.Header {
+	h := make(http.Header)
+	for k, v := range r.h.All() {
+		h.Add(string(k), string(v))
+	}
+	return h
+}
+
 // b2s views b as a string without copying; only for use within the handler.
 func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
@@ -364,7 +396,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		}
 	}
 
-	meta, st, err := s.store.Lookup(ctx, key, at)
+	meta, st, err := s.store.Lookup(ctx, key, at, requestHeader{&ctx.Request.Header})
 	if err != nil {
 		s.originError(ctx, key.String(), st, err)
 		return
@@ -459,7 +491,7 @@ func (s *Server) setValidators(h *fasthttp.ResponseHeader, meta *cache.Meta) {
 	if !meta.LastModified.IsZero() {
 		h.SetBytesV("Last-Modified", fasthttp.AppendHTTPDate(buf[:0], meta.LastModified))
 	}
-	age := int64(time.Since(meta.FetchedAt) / time.Second)
+	age := int64(meta.Age(time.Now()) / time.Second)
 	h.SetBytesV("Age", strconv.AppendInt(buf[:0], max(age, 0), 10))
 }
 
@@ -487,6 +519,10 @@ func (s *Server) lookupStatus(st cache.Status, inMem, onDisk, total int) string 
 	switch {
 	case st == cache.Revalidated:
 		return s.status.stale
+	case st == cache.Stale:
+		return s.status.staleWhileRevalidate
+	case st == cache.StaleError:
+		return s.status.staleIfError
 	case st == cache.Miss:
 		return s.status.miss
 	case st == cache.Pass:

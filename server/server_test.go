@@ -41,8 +41,10 @@ type harnessOptions struct {
 	originHandle http.Handler // in front of the synthetic origin, if set
 	originURL    string       // use this origin URL instead (e.g. a dead port)
 	timeouts     origin.Options
-	server       Options       // the server's options; Logger nil: panicLogger
-	setup        func(*Server) // if set, called before the server serves
+	server       Options          // the server's options; Logger nil: panicLogger
+	setup        func(*Server)    // if set, called before the server serves
+	now          func() time.Time // the cache's clock, if set
+	cache        cache.Options    // other cache options (ChunkSize, Memory, NegativeTTL and Now are set from the above)
 }
 
 // panicLogger returns a logger that passes records on to slog.Default and
@@ -104,7 +106,9 @@ func newHarness(t *testing.T, ho harnessOptions) *harness {
 	if ho.mem == 0 {
 		ho.mem = 256 << 20
 	}
-	h.store, err = cache.New(client, cache.Options{ChunkSize: ho.chunk, Memory: ho.mem, NegativeTTL: time.Minute})
+	co := ho.cache
+	co.ChunkSize, co.Memory, co.NegativeTTL, co.Now = ho.chunk, ho.mem, time.Minute, ho.now
+	h.store, err = cache.New(client, co)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +148,7 @@ func (h *harness) request(method, path string) *http.Request {
 func (h *harness) waitHeld(key string) {
 	h.t.Helper()
 	for i := 0; i < 500; i++ {
-		meta, _, err := h.store.Lookup(context.Background(), cache.NewKey(key), 0)
+		meta, _, err := h.store.Lookup(context.Background(), cache.NewKey(key), 0, nil)
 		if err != nil {
 			h.t.Fatal(err)
 		}

@@ -191,6 +191,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 		NegativeTTL: cfg.Cache.NegativeTTL.D(),
 		DefaultTTL:  cfg.Cache.DefaultTTL.D(),
 		Disk:        ds,
+
+		MaxStaleWhileRevalidate: disabledIfZero(cfg.Cache.MaxStaleWhileRevalidate.D()),
+		MaxStaleIfError:         disabledIfZero(cfg.Cache.MaxStaleIfError.D()),
+		StaleIfError:            cfg.Cache.ServeStaleOnError.D(),
+
 		DiskQueue:   int64(cfg.Cache.DiskQueue),
 		FetchMemory: int64(cfg.Cache.FetchMemory),
 		Policy:      cfg.Cache.Policy,
@@ -245,4 +250,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 		"disk_writes", st.DiskWrites, "disk_write_skips", st.DiskWriteSkips,
 		"disk_write_errors", st.DiskWriteErrors, "disk_queue_waits", st.DiskQueueWaits, "disk_bad_reads", st.DiskBadReads)
 	return nil
+}
+
+// disabledIfZero maps a configured duration whose 0 means "off" to the
+// cache.Options convention, where 0 takes the default and a negative
+// value means off.
+func disabledIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -1,0 +1,438 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"edgecache/cache"
+)
+
+// clock is a settable time shared by a test's cache and its scripted origin
+// (which stamps Date with it), so that freshness can be stepped through.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Now().Truncate(time.Second)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// scripted is an origin whose answers a test sets per path: status,
+// header fields and a body, or a body chosen by the request. It answers
+// ranges and conditionals with http.ServeContent, stamps Date with its
+// clock, and records every request it gets.
+type scripted struct {
+	clock *clock
+	mu    sync.Mutex
+	objs  map[string]*scriptedObj
+	reqs  []http.Header // request fields, in order
+	paths []string
+}
+
+type scriptedObj struct {
+	status int         // 0: 200 (ranges and conditionals answered)
+	header http.Header // sent with every answer, 304s included
+	body   []byte
+	bodyOf func(h http.Header, r *http.Request) []byte // if set, the body for this request (it may set answer fields in h)
+}
+
+func (o *scripted) set(path string, obj *scriptedObj) {
+	o.mu.Lock()
+	o.objs[path] = obj
+	o.mu.Unlock()
+}
+
+// requests returns the request fields of the requests for path so far.
+func (o *scripted) requests(path string) []http.Header {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []http.Header
+	for i, p := range o.paths {
+		if p == path {
+			out = append(out, o.reqs[i])
+		}
+	}
+	return out
+}
+
+func (o *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	o.mu.Lock()
+	o.reqs = append(o.reqs, r.Header.Clone())
+	o.paths = append(o.paths, r.URL.RequestURI())
+	obj := o.objs[r.URL.RequestURI()]
+	o.mu.Unlock()
+	if obj == nil {
+		http.NotFound(w, r)
+		return
+	}
+	for k, v := range obj.header {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Date", o.clock.Now().UTC().Format(http.TimeFormat))
+	if obj.status != 0 {
+		w.WriteHeader(obj.status)
+		w.Write(obj.body)
+		return
+	}
+	body := obj.body
+	if obj.bodyOf != nil {
+		body = obj.bodyOf(w.Header(), r)
+	}
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+}
+
+// newScripted starts a cache in front of a scripted origin sharing a clock.
+func newScripted(t *testing.T, ho harnessOptions) (*harness, *scripted) {
+	o := &scripted{clock: newClock(), objs: map[string]*scriptedObj{}}
+	ho.originHandle = o
+	ho.now = o.clock.Now
+	if ho.chunk == 0 {
+		ho.chunk = 64 << 10
+	}
+	return newHarness(t, ho), o
+}
+
+// body returns n deterministic bytes named by tag.
+func body(tag string, n int) []byte {
+	return bytes.Repeat([]byte(tag+"."), n/(len(tag)+1)+1)[:n]
+}
+
+// expect checks one answer: status, body and Cache-Status.
+func expect(t *testing.T, what string, resp *http.Response, got []byte, status int, want []byte, cacheStatus string) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("%s: status %d, want %d", what, resp.StatusCode, status)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s: %d bytes differ from the origin's %d", what, len(got), len(want))
+	}
+	if cs := resp.Header.Get("Cache-Status"); cacheStatus != "" && cs != cacheStatus {
+		t.Errorf("%s: Cache-Status %q, want %q", what, cs, cacheStatus)
+	}
+}
+
+// Issue #9 §5: a stale object is revalidated with its validators; a 304
+// refreshes the stored header fields and freshness without fetching a
+// chunk, and the answer is the stored bytes.
+func TestRevalidation(t *testing.T) {
+	for _, tc := range []struct {
+		name, validator, value, condField string
+	}{
+		{"etag", "ETag", `"v1"`, "If-None-Match"},
+		{"last-modified", "Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT", "If-Modified-Since"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, o := newScripted(t, harnessOptions{})
+			data := body("r", 200<<10) // four chunks
+			o.set("/r", &scriptedObj{body: data, header: http.Header{
+				tc.validator: {tc.value}, "Cache-Control": {"max-age=10"}, "X-Gen": {"1"}}})
+			resp, got := h.do("GET", "/r")
+			expect(t, "first", resp, got, 200, data, "edgecache; fwd=miss; stored")
+			o.clock.advance(5 * time.Second)
+			resp, got = h.do("GET", "/r")
+			expect(t, "fresh", resp, got, 200, data, "edgecache; hit; detail=mem")
+
+			o.clock.advance(10 * time.Second)
+			o.set("/r", &scriptedObj{body: data, header: http.Header{
+				tc.validator: {tc.value}, "Cache-Control": {"max-age=10"}, "X-Gen": {"2"}}})
+			before := len(o.requests("/r"))
+			resp, got = h.do("GET", "/r", "Range", "bytes=70000-70099")
+			expect(t, "stale", resp, got, 206, data[70000:70100], "edgecache; fwd=stale; stored")
+			reqs := o.requests("/r")[before:]
+			if len(reqs) != 1 || reqs[0].Get(tc.condField) != tc.value {
+				t.Fatalf("revalidation: %d origin requests (%v), want one with %s: %s", len(reqs), reqs, tc.condField, tc.value)
+			}
+			if g := resp.Header.Get("X-Gen"); g != "2" {
+				t.Errorf("after the 304: X-Gen %q, want the 304's 2", g)
+			}
+			resp, got = h.do("GET", "/r")
+			expect(t, "refreshed", resp, got, 200, data, "edgecache; hit; detail=mem")
+			if n := len(o.requests("/r")) - before; n != 1 {
+				t.Errorf("%d origin requests since expiry, want only the revalidation", n)
+			}
+		})
+	}
+}
+
+// Issue #9 §5: a revalidation answered with a new version replaces the
+// stored one; the answer is all new bytes.
+func TestRevalidationNewVersion(t *testing.T) {
+	h, o := newScripted(t, harnessOptions{})
+	old, cur := body("old", 150<<10), body("new", 170<<10)
+	o.set("/n", &scriptedObj{body: old, header: http.Header{"ETag": {`"a"`}, "Cache-Control": {"max-age=10"}}})
+	resp, got := h.do("GET", "/n")
+	expect(t, "first", resp, got, 200, old, "")
+	o.clock.advance(11 * time.Second)
+	o.set("/n", &scriptedObj{body: cur, header: http.Header{"ETag": {`"b"`}, "Cache-Control": {"max-age=10"}}})
+	resp, got = h.do("GET", "/n")
+	expect(t, "changed", resp, got, 200, cur, "edgecache; fwd=stale; stored")
+	if e := resp.Header.Get("ETag"); e != `"b"` {
+		t.Errorf("ETag %q, want the new version's", e)
+	}
+	resp, got = h.do("GET", "/n", "Range", "bytes=100000-")
+	expect(t, "range of the new", resp, got, 206, cur[100000:], "edgecache; hit; detail=mem")
+}
+
+// Issue #9 §5: no-cache (and max-age=0) responses are stored but revalidated on
+// every request; must-revalidate forbids serving stale when the origin
+// fails.
+func TestNoCacheAndMustRevalidate(t *testing.T) {
+	h, o := newScripted(t, harnessOptions{})
+	data := body("nc", 1000)
+	o.set("/nc", &scriptedObj{body: data, header: http.Header{"ETag": {`"x"`}, "Cache-Control": {"no-cache"}}})
+	for i := range 3 {
+		resp, got := h.do("GET", "/nc")
+		expect(t, fmt.Sprint("no-cache ", i), resp, got, 200, data, "")
+	}
+	reqs := o.requests("/nc")
+	if len(reqs) != 3 || reqs[1].Get("If-None-Match") != `"x"` || reqs[2].Get("If-None-Match") != `"x"` {
+		t.Fatalf("no-cache: origin requests %v; want a fetch, then a revalidation per request", reqs)
+	}
+
+	o.set("/mr", &scriptedObj{body: data, header: http.Header{"ETag": {`"y"`}, "Cache-Control": {"max-age=1, must-revalidate, stale-if-error=600"}}})
+	resp, got := h.do("GET", "/mr")
+	expect(t, "must-revalidate", resp, got, 200, data, "")
+	o.clock.advance(5 * time.Second)
+	o.set("/mr", &scriptedObj{status: 503, body: []byte("down"), header: http.Header{}})
+	resp, got = h.do("GET", "/mr")
+	if resp.StatusCode != 503 || string(got) != "down" {
+		t.Errorf("must-revalidate, origin 503: status %d %q, want the origin's 503, not stale", resp.StatusCode, got)
+	}
+}
+
+// Issue #9 §6: stale-while-revalidate answers at once from the stale
+// object and revalidates once in the background.
+func TestStaleWhileRevalidate(t *testing.T) {
+	h, o := newScripted(t, harnessOptions{})
+	data := body("swr", 5000)
+	o.set("/s", &scriptedObj{body: data, header: http.Header{"ETag": {`"s"`}, "Cache-Control": {"max-age=1, stale-while-revalidate=60"}, "X-Gen": {"1"}}})
+	resp, got := h.do("GET", "/s")
+	expect(t, "first", resp, got, 200, data, "")
+	o.clock.advance(10 * time.Second)
+	o.set("/s", &scriptedObj{body: data, header: http.Header{"ETag": {`"s"`}, "Cache-Control": {"max-age=100, stale-while-revalidate=60"}, "X-Gen": {"2"}}})
+	resp, got = h.do("GET", "/s")
+	expect(t, "stale", resp, got, 200, data, "edgecache; hit; detail=stale-while-revalidate")
+	if g := resp.Header.Get("X-Gen"); g != "1" {
+		t.Errorf("served stale: X-Gen %q, want the stored 1", g)
+	}
+	// The background revalidation lands; then the object is fresh again.
+	for i := 0; ; i++ {
+		resp, got = h.do("GET", "/s")
+		if resp.Header.Get("X-Gen") == "2" {
+			expect(t, "refreshed", resp, got, 200, data, "edgecache; hit; detail=mem")
+			break
+		}
+		if i == 200 {
+			t.Fatal("the background revalidation never refreshed the object")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(o.requests("/s")); n != 2 {
+		t.Errorf("%d origin requests, want 2 (the fetch and one revalidation)", n)
+	}
+	// Past the window: revalidated in the foreground.
+	o.clock.advance(100*time.Second + 61*time.Second)
+	resp, got = h.do("GET", "/s")
+	expect(t, "past the window", resp, got, 200, data, "edgecache; fwd=stale; stored")
+}
+
+// Issue #9 §6: stale-if-error answers from the stale object when the
+// origin fails, within the response's window and the configured maximum.
+func TestStaleIfError(t *testing.T) {
+	for _, tc := range []struct {
+		name, cc     string
+		opts         cache.Options
+		after        time.Duration
+		fail         int // the origin's status once the object is stale
+		wantStale    bool
+		wantOriginSt int
+	}{
+		{"within", "max-age=1, stale-if-error=60", cache.Options{}, 30 * time.Second, 503, true, 0},
+		{"past it", "max-age=1, stale-if-error=60", cache.Options{}, 90 * time.Second, 503, false, 503},
+		{"capped", "max-age=1, stale-if-error=600", cache.Options{MaxStaleIfError: 10 * time.Second}, 30 * time.Second, 500, false, 500},
+		{"not an error", "max-age=1, stale-if-error=60", cache.Options{}, 30 * time.Second, 404, false, 404},
+		{"operator default", "max-age=1", cache.Options{StaleIfError: time.Minute}, 30 * time.Second, 502, true, 0},
+		{"none", "max-age=1", cache.Options{}, 30 * time.Second, 502, false, 502},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, o := newScripted(t, harnessOptions{cache: tc.opts})
+			data := body("sie", 3000)
+			o.set("/e", &scriptedObj{body: data, header: http.Header{"ETag": {`"e"`}, "Cache-Control": {tc.cc}}})
+			resp, got := h.do("GET", "/e")
+			expect(t, "first", resp, got, 200, data, "")
+			o.clock.advance(tc.after)
+			o.set("/e", &scriptedObj{status: tc.fail, body: []byte("failed"), header: http.Header{}})
+			resp, got = h.do("GET", "/e")
+			if tc.wantStale {
+				expect(t, "stale", resp, got, 200, data, "edgecache; fwd=stale; detail=stale-if-error")
+				return
+			}
+			if resp.StatusCode != tc.wantOriginSt || string(got) != "failed" {
+				t.Errorf("status %d %q, want the origin's %d", resp.StatusCode, got, tc.wantOriginSt)
+			}
+		})
+	}
+}
+
+// Issue #9 §7: variants are stored separately and selected by the request
+// fields the response names; only those are sent upstream once known.
+func TestVary(t *testing.T) {
+	h, o := newScripted(t, harnessOptions{})
+	bodyFor := func(foo string) []byte { return body("foo="+foo, 90<<10) }
+	o.set("/v", &scriptedObj{header: http.Header{"Cache-Control": {"max-age=600"}, "Vary": {"Foo"}},
+		bodyOf: func(_ http.Header, r *http.Request) []byte { return bodyFor(strings.Join(r.Header.Values("Foo"), ",")) }})
+	steps := []struct {
+		foo    []string
+		want   string
+		status string
+	}{
+		{[]string{"1"}, "1", "edgecache; fwd=miss; stored"},
+		{[]string{"1"}, "1", "edgecache; hit; detail=mem"},
+		{[]string{"2"}, "2", "edgecache; fwd=miss; stored"},
+		{[]string{"1"}, "1", "edgecache; hit; detail=mem"},
+		{nil, "", "edgecache; fwd=miss; stored"},
+		{[]string{"2"}, "2", "edgecache; hit; detail=mem"},
+		{nil, "", "edgecache; hit; detail=mem"},
+	}
+	for i, st := range steps {
+		req := h.request("GET", "/v")
+		for _, v := range st.foo {
+			req.Header.Add("Foo", v)
+		}
+		req.Header.Set("Other", strconv.Itoa(i))
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readAll(t, resp)
+		expect(t, fmt.Sprintf("step %d Foo %v", i, st.foo), resp, got, 200, bodyFor(st.want), st.status)
+		if v := resp.Header.Get("Vary"); v != "Foo" {
+			t.Errorf("step %d: Vary %q", i, v)
+		}
+	}
+	// Two chunks per variant, each fetched once: the first fetch with the
+	// client's fields, every later one with the variant's Foo only.
+	reqs := o.requests("/v")
+	if len(reqs) != 6 {
+		t.Fatalf("%d origin requests, want 6 (two chunks of three variants): %v", len(reqs), reqs)
+	}
+	if reqs[0].Get("Other") == "" {
+		t.Errorf("first fetch: the client's fields were not forwarded: %v", reqs[0])
+	}
+	for i, want := range []string{"1", "1", "2", "2", "", ""} {
+		r := reqs[i]
+		if i > 0 && r.Get("Other") != "" {
+			t.Errorf("fetch %d sent Other: %v; only the Vary fields go upstream", i, r)
+		}
+		if r.Get("Foo") != want {
+			t.Errorf("fetch %d sent Foo %q, want %q", i, r["Foo"], want)
+		}
+	}
+}
+
+// Issue #9 §7: a Content-Encoding answer is stored and served as it is,
+// ranges are ranges of the encoded bytes, per Accept-Encoding variant.
+func TestContentEncodingVariants(t *testing.T) {
+	h, o := newScripted(t, harnessOptions{})
+	gz, plain := body("gzipped-bytes", 40<<10), body("plain", 50<<10)
+	o.set("/t.m3u8", &scriptedObj{header: http.Header{"Cache-Control": {"max-age=600"}, "Vary": {"Accept-Encoding"}},
+		bodyOf: func(h http.Header, r *http.Request) []byte {
+			if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+				h.Set("Content-Encoding", "gzip")
+				return gz
+			}
+			return plain
+		}})
+	for round := range 2 {
+		resp, got := h.do("GET", "/t.m3u8", "Accept-Encoding", "gzip, br")
+		expect(t, fmt.Sprint("gzip ", round), resp, got, 200, gz, "")
+		if ce := resp.Header.Get("Content-Encoding"); ce != "gzip" {
+			t.Errorf("gzip variant: Content-Encoding %q", ce)
+		}
+		resp, got = h.do("GET", "/t.m3u8", "Accept-Encoding", "br, gzip", "Range", "bytes=5000-5999")
+		expect(t, fmt.Sprint("gzip range ", round), resp, got, 206, gz[5000:6000], "")
+		resp, got = h.do("GET", "/t.m3u8", "Accept-Encoding", "identity")
+		expect(t, fmt.Sprint("identity ", round), resp, got, 200, plain, "")
+	}
+	if n := len(o.requests("/t.m3u8")); n != 2 {
+		t.Errorf("%d origin requests, want 2 (one per variant)", n)
+	}
+}
+
+// Issue #9 §3: a response to a request with Authorization is stored only
+// with public, s-maxage or must-revalidate; the origin sees Authorization.
+func TestAuthorization(t *testing.T) {
+	for _, tc := range []struct {
+		cc     string
+		stored bool
+	}{
+		{"max-age=3600", false},
+		{"max-age=3600, public", true},
+		{"s-maxage=3600", true},
+		{"max-age=3600, must-revalidate", true},
+	} {
+		t.Run(tc.cc, func(t *testing.T) {
+			h, o := newScripted(t, harnessOptions{})
+			data := body("auth", 70<<10)
+			o.set("/a", &scriptedObj{body: data, header: http.Header{"Cache-Control": {tc.cc}}})
+			resp, got := h.do("GET", "/a", "Authorization", "Bearer FOO")
+			want := "edgecache; fwd=miss"
+			if tc.stored {
+				want += "; stored"
+			}
+			expect(t, "authorized", resp, got, 200, data, want)
+			if a := o.requests("/a")[0].Get("Authorization"); a != "Bearer FOO" {
+				t.Errorf("origin saw Authorization %q", a)
+			}
+			resp, got = h.do("GET", "/a")
+			want = "edgecache; fwd=miss; stored"
+			if tc.stored {
+				want = "edgecache; hit; detail=mem"
+			}
+			expect(t, "anonymous", resp, got, 200, data, want)
+		})
+	}
+}
+
+// Issue #9 §4: Age is the origin's Age plus the time the cache held it.
+func TestAgeFromOrigin(t *testing.T) {
+	h, o := newScripted(t, harnessOptions{})
+	o.clock = &clock{now: time.Now()} // the server's Age uses the real clock
+	data := body("age", 100)
+	o.set("/g", &scriptedObj{body: data, header: http.Header{"Cache-Control": {"max-age=3600"}, "Age": {"100"}}})
+	for range 2 {
+		resp, got := h.do("GET", "/g")
+		expect(t, "aged", resp, got, 200, data, "")
+		if a, _ := strconv.Atoi(resp.Header.Get("Age")); a < 100 || a > 110 {
+			t.Errorf("Age %q, want the origin's 100 plus resident time", resp.Header.Get("Age"))
+		}
+	}
+}
+
+// readAll reads and closes resp's body.
+func readAll(t *testing.T, resp *http.Response) []byte {
+	t.Helper()
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
