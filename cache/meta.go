@@ -143,6 +143,9 @@ func (m *Meta) refreshed(h304 http.Header, now time.Time, defaultTTL time.Durati
 	n.initialAge = rfc9111.CurrentAge(h, now, now, now)
 	n.Expires = now.Add(ttl - n.initialAge)
 	n.NoStore = m.NoStore || noStore
+	if ct := h.Get("Content-Type"); ct != "" {
+		n.ContentType = ct
+	}
 	n.setHeader(h)
 	return &n
 }

@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -338,6 +339,11 @@ func (c *Client) Fetch(ctx context.Context, path string, off, n int64, h http.He
 	}
 
 	r, err := c.validate(path, off, n, resp)
+	if err == errUnsized {
+		r, err = c.readUnsized(ctx, fctx, cancel, path, resp)
+		cancel(nil)
+		return r, err
+	}
 	if err != nil {
 		// Bound the read: a stalled error body must not hang Fetch.
 		t := time.AfterFunc(c.opt.IdleTimeout, func() { cancel(errIdleFired) })
@@ -373,6 +379,36 @@ func (c *Client) Fetch(ctx context.Context, path string, off, n int64, h http.He
 	b.timer = time.AfterFunc(b.idle, func() { cancel(errIdleFired) })
 	b.timer.Stop() // armed by Read
 	r.Body = b
+	return r, nil
+}
+
+// MaxUnsizedBody is the largest 200 answer without Content-Length (chunked
+// or ended by closing the connection) that Fetch accepts: it reads such an
+// answer whole before returning it, to learn its size. A longer one is an
+// error wrapping ErrInconsistent.
+const MaxUnsizedBody = 32 << 20
+
+// errUnsized is validate's word for a 200 answer without Content-Length.
+var errUnsized = errors.New("no Content-Length")
+
+// readUnsized reads the whole body of a 200 answer without Content-Length
+// (at most MaxUnsizedBody bytes, within the idle timeout) and returns it as a
+// Response of that size.
+func (c *Client) readUnsized(ctx, fctx context.Context, cancel context.CancelCauseFunc, path string, resp *http.Response) (*Response, error) {
+	t := time.AfterFunc(c.opt.IdleTimeout, func() { cancel(errIdleFired) })
+	defer t.Stop()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxUnsizedBody+1))
+	resp.Body.Close()
+	switch {
+	case err != nil && errors.Is(context.Cause(fctx), errIdleFired) && ctx.Err() == nil:
+		return nil, &TimeoutError{Phase: PhaseIdle, Path: path, After: c.opt.IdleTimeout, Bytes: int64(len(b)), Err: err}
+	case err != nil:
+		return nil, fmt.Errorf("origin %s: reading a body without Content-Length: %w", path, err)
+	case len(b) > MaxUnsizedBody:
+		return nil, fmt.Errorf("origin %s: answered 200 without Content-Length and more than %d bytes: %w", path, MaxUnsizedBody, ErrInconsistent)
+	}
+	r := &Response{Status: http.StatusOK, Length: int64(len(b)), Size: int64(len(b)), Body: io.NopCloser(bytes.NewReader(b))}
+	r.setFields(resp.Header)
 	return r, nil
 }
 
@@ -418,7 +454,11 @@ func (c *Client) validate(path string, off, n int64, resp *http.Response) (*Resp
 	switch resp.StatusCode {
 	case http.StatusOK:
 		if resp.ContentLength < 0 {
-			return nil, bad("no Content-Length")
+			// A body of unannounced length (chunked, or ended by closing
+			// the connection): valid HTTP, as a compressing origin sends it.
+			// Sizes are the cache's unit, so it is read whole first, if it is
+			// small enough (MaxUnsizedBody).
+			return nil, errUnsized
 		}
 		r.Offset, r.Length, r.Size = 0, resp.ContentLength, resp.ContentLength
 	case http.StatusPartialContent:
@@ -449,6 +489,12 @@ func (c *Client) validate(path string, off, n int64, resp *http.Response) (*Resp
 	default:
 		return nil, &StatusError{Code: resp.StatusCode, Path: path, Size: -1, Header: endToEnd(h)}
 	}
+	r.setFields(h)
+	return r, nil
+}
+
+// setFields fills r's header fields from the answer's header h.
+func (r *Response) setFields(h http.Header) {
 	r.Header = endToEnd(h)
 	r.ETag = h.Get("ETag")
 	r.ContentType = h.Get("Content-Type")
@@ -461,7 +507,6 @@ func (c *Client) validate(path string, off, n int64, resp *http.Response) (*Resp
 	if v := h.Get("Date"); v != "" {
 		r.Date, _ = http.ParseTime(v)
 	}
-	return r, nil
 }
 
 // parseContentRange parses "bytes a-b/size" with a <= b < size.

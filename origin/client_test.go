@@ -289,16 +289,9 @@ func TestFetchInconsistent(t *testing.T) {
 		{"end beyond size", 206, map[string]string{"Content-Range": "bytes 0-9/5"}, "0123456789", 0, 10},
 		{"content-length mismatch", 206, map[string]string{"Content-Range": "bytes 0-9/100", "Content-Length": "5"}, "01234", 0, 10},
 		{"multipart", 206, map[string]string{"Content-Type": "multipart/byteranges; boundary=x"}, "--x--", 0, 10},
-		{"200 without length", 200, map[string]string{"Transfer-Encoding": "chunked"}, "", 0, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := handler(tc.status, tc.hdr, tc.body)
-			if tc.name == "200 without length" {
-				h = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-					_, _ = io.WriteString(w, "abc")
-					w.(http.Flusher).Flush() // forces chunked encoding
-				})
-			}
 			srv := httptest.NewServer(h)
 			defer srv.Close()
 			c, rec := newTestClient(t, srv.URL, Options{})
@@ -310,6 +303,49 @@ func TestFetchInconsistent(t *testing.T) {
 			if !errors.Is(err, ErrInconsistent) || !strings.Contains(err.Error(), "/obj") ||
 				!strings.Contains(err.Error(), "asked") {
 				t.Errorf("error %v", err)
+			}
+			if !rec.allClosed() {
+				t.Error("body not closed")
+			}
+		})
+	}
+}
+
+// Issue #9 §9: a 200 without Content-Length (chunked, as a compressing
+// origin answers) is a valid answer: read whole, up to MaxUnsizedBody, and
+// its size is what arrived.
+func TestFetchUnsizedAnswer(t *testing.T) {
+	big := strings.Repeat("q", MaxUnsizedBody+1)
+	for _, tc := range []struct {
+		name string
+		body string
+		ok   bool
+	}{{"small", "abc", true}, {"empty", "", true}, {"too long", big, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("ETag", `"u"`)
+				w.Header().Set("Content-Encoding", "gzip")
+				w.WriteHeader(200)
+				w.(http.Flusher).Flush() // forces chunked encoding
+				_, _ = io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			c, rec := newTestClient(t, srv.URL, Options{})
+			r, err := c.Fetch(context.Background(), "/obj", 0, 10, nil)
+			if !tc.ok {
+				if !errors.Is(err, ErrInconsistent) || !strings.Contains(err.Error(), "/obj") {
+					t.Fatalf("error %v, want one wrapping ErrInconsistent naming the path", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			if string(got) != tc.body || r.Size != int64(len(tc.body)) || r.Length != r.Size || r.Offset != 0 ||
+				r.ETag != `"u"` || r.Header.Get("Content-Encoding") != "gzip" {
+				t.Errorf("got %q, %+v", got, r)
 			}
 			if !rec.allClosed() {
 				t.Error("body not closed")
