@@ -130,6 +130,7 @@ func (s *Store) runReval(r *reval, stale *Meta, idx int64) {
 		case errors.As(err, &se) && se.Code == http.StatusNotModified:
 			s.notModified.Add(1)
 			r.meta = stale.refreshed(se.Header, s.opt.Now(), s.opt.DefaultTTL)
+			s.override(r.meta)
 			s.learn(r.meta)
 			return
 		case errors.As(err, &se) && se.Code == http.StatusRequestedRangeNotSatisfiable:

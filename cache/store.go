@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,8 +55,19 @@ type Options struct {
 	// of it may be served when the origin fails (RFC 9111 §4.2.4 allows
 	// it unless the response forbids it); 0: not at all.
 	StaleIfError time.Duration
+	// TTLOverrides replace the origin's freshness lifetime for the
+	// objects whose key starts with a prefix (the longest wins). They never
+	// make storable what may not be stored.
+	TTLOverrides []TTLOverride
 	Logger       *slog.Logger // default slog.Default()
 	Now          func() time.Time
+}
+
+// TTLOverride gives the objects whose key starts with Prefix the freshness
+// lifetime TTL, whatever the origin said.
+type TTLOverride struct {
+	Prefix string
+	TTL    time.Duration
 }
 
 // Status says how Lookup found an object.
@@ -186,6 +199,8 @@ func New(src Source, opt Options) (*Store, error) {
 	if opt.FetchMemory <= 0 {
 		opt.FetchMemory = DefaultFetchMemory
 	}
+	opt.TTLOverrides = slices.Clone(opt.TTLOverrides)
+	slices.SortStableFunc(opt.TTLOverrides, func(a, b TTLOverride) int { return len(b.Prefix) - len(a.Prefix) })
 	if opt.MaxStaleWhileRevalidate == 0 {
 		opt.MaxStaleWhileRevalidate = 10 * time.Minute
 	}
@@ -472,8 +487,25 @@ func (s *Store) emptyMeta(key string, h http.Header, now time.Time) *Meta {
 	r.LastModified, _ = http.ParseTime(h.Get("Last-Modified"))
 	r.Date, _ = http.ParseTime(h.Get("Date"))
 	m := metaFrom(key, r, now, s.opt.DefaultTTL, nil)
+	s.override(m)
 	s.learn(m)
 	return m
+}
+
+// override applies the first of Options.TTLOverrides (longest prefix
+// first) that matches m's key to its freshness: fresh for the override's
+// TTL from when the origin answered, less nothing of the answer's age. A
+// version that may not be stored is left as it is.
+func (s *Store) override(m *Meta) {
+	if m.NoStore {
+		return
+	}
+	for _, o := range s.opt.TTLOverrides {
+		if strings.HasPrefix(m.path, o.Prefix) {
+			m.Expires = m.FetchedAt.Add(o.TTL)
+			return
+		}
+	}
 }
 
 // learn records the version the origin just answered with.
@@ -648,6 +680,7 @@ func (s *Store) run(f *flight) {
 		return
 	}
 	meta := metaFrom(key, resp, s.opt.Now(), s.opt.DefaultTTL, f.fwd)
+	s.override(meta)
 	if f.private {
 		meta.fwd = f.fwd // its later chunks are fetched with the same credentials
 	}

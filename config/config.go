@@ -79,6 +79,12 @@ type Cache struct {
 	// 5861) and ServeStaleOnError: how long past expiry it is served when
 	// the origin fails. 0 disables it. Default 24h.
 	MaxStaleIfError Duration `yaml:"max_stale_if_error"`
+	// TTLOverrides replace the freshness lifetime the origin gives the
+	// objects whose key starts with Prefix (the longest matching prefix
+	// wins), for operators who know better than their origin (a live
+	// playlist sent with a day's max-age, say). They never make storable
+	// what may not be stored (no-store, private, ...). Default: none.
+	TTLOverrides []TTLOverride `yaml:"ttl_overrides"`
 	// ServeStaleOnError is how long past expiry a response that says
 	// nothing of stale-if-error is served when the origin fails (RFC 9111
 	// §4.2.4), unless it forbids it (must-revalidate, no-cache, s-maxage).
@@ -147,6 +153,16 @@ type Disk struct {
 	// and takes it out of service if it stops being one), so an unmounted
 	// disk never fills the root file system.
 	RequireMount bool `yaml:"require_mount"`
+}
+
+// TTLOverride sets the freshness lifetime of the objects under a prefix.
+type TTLOverride struct {
+	// Prefix is matched against the cache key (normalized path and kept
+	// query); it starts with "/".
+	Prefix string `yaml:"prefix"`
+	// TTL is the freshness lifetime given to them, >= 0 (0: revalidated
+	// on every request).
+	TTL Duration `yaml:"ttl"`
 }
 
 // Server configures the client-facing HTTP server.
@@ -226,6 +242,7 @@ func Default() *Config {
 			KeyQueryParams:          []string{},
 			Policy:                  "lru",
 			Disks:                   []Disk{},
+			TTLOverrides:            []TTLOverride{},
 			Fsync:                   "none",
 			DiskQueue:               64 * MiB,
 			FetchMemory:             64 * MiB,
@@ -361,6 +378,20 @@ func (c *Config) check(bad func(path string) bool) Errors {
 	}
 	if ca.FetchMemory <= 0 {
 		k.fail("cache.fetch_memory", ca.FetchMemory, "must be > 0, got %s", ca.FetchMemory)
+	}
+	prefixes := map[string]bool{}
+	for i, o := range ca.TTLOverrides {
+		path := fmt.Sprintf("cache.ttl_overrides[%d]", i)
+		switch {
+		case !strings.HasPrefix(o.Prefix, "/"):
+			k.fail(path+".prefix", o.Prefix, "%q does not start with \"/\"", o.Prefix)
+		case prefixes[o.Prefix]:
+			k.fail(path+".prefix", o.Prefix, "%q is listed twice", o.Prefix)
+		}
+		prefixes[o.Prefix] = true
+		if o.TTL < 0 {
+			k.fail(path+".ttl", o.TTL, "must be >= 0, got %s", o.TTL)
+		}
 	}
 	if ca.ScrubRate < 0 {
 		k.fail("cache.scrub_rate", ca.ScrubRate, "must be >= 0 bytes per second (0 disables), got %s", ca.ScrubRate)

@@ -436,3 +436,31 @@ func readAll(t *testing.T, resp *http.Response) []byte {
 	}
 	return b.Bytes()
 }
+
+// Issue #9 §4: an operator's TTL override for a prefix replaces the
+// origin's freshness lifetime (the longest prefix wins) and never makes a
+// no-store response storable.
+func TestTTLOverride(t *testing.T) {
+	h, o := newScripted(t, harnessOptions{cache: cache.Options{TTLOverrides: []cache.TTLOverride{
+		{Prefix: "/live/", TTL: 2 * time.Second}, {Prefix: "/live/long/", TTL: time.Hour}}}})
+	data := body("ttl", 2000)
+	for _, p := range []string{"/live/a.m3u8", "/live/long/b.m3u8", "/vod/c.m3u8", "/live/nostore"} {
+		cc := "max-age=86400"
+		if p == "/live/nostore" {
+			cc = "no-store"
+		}
+		o.set(p, &scriptedObj{body: data, header: http.Header{"ETag": {`"t"`}, "Cache-Control": {cc}}})
+		resp, got := h.do("GET", p)
+		expect(t, p+" first", resp, got, 200, data, "")
+	}
+	o.clock.advance(3 * time.Second)
+	for _, tc := range []struct{ path, status string }{
+		{"/live/a.m3u8", "edgecache; fwd=stale; stored"},
+		{"/live/long/b.m3u8", "edgecache; hit; detail=mem"},
+		{"/vod/c.m3u8", "edgecache; hit; detail=mem"},
+		{"/live/nostore", "edgecache; fwd=miss"},
+	} {
+		resp, got := h.do("GET", tc.path)
+		expect(t, tc.path+" after 3s", resp, got, 200, data, tc.status)
+	}
+}

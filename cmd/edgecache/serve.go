@@ -195,6 +195,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 		MaxStaleWhileRevalidate: disabledIfZero(cfg.Cache.MaxStaleWhileRevalidate.D()),
 		MaxStaleIfError:         disabledIfZero(cfg.Cache.MaxStaleIfError.D()),
 		StaleIfError:            cfg.Cache.ServeStaleOnError.D(),
+		TTLOverrides:            ttlOverrides(cfg.Cache.TTLOverrides),
 
 		DiskQueue:   int64(cfg.Cache.DiskQueue),
 		FetchMemory: int64(cfg.Cache.FetchMemory),
@@ -260,4 +261,13 @@ func disabledIfZero(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// ttlOverrides converts the configured TTL overrides to the cache's.
+func ttlOverrides(in []config.TTLOverride) []cache.TTLOverride {
+	out := make([]cache.TTLOverride, len(in))
+	for i, o := range in {
+		out[i] = cache.TTLOverride{Prefix: o.Prefix, TTL: o.TTL.D()}
+	}
+	return out
 }
