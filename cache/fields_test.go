@@ -15,9 +15,9 @@ func TestHeaderFieldsKeptAcrossRestart(t *testing.T) {
 	sizes := map[string]int64{"/h": 2 * testChunk}
 	src := newFake(sizes)
 	src.header = func(key string, r *origin.Response) {
-		r.Header = map[string][]string{"X-Custom": {"one", "two"}, "Content-Disposition": {"inline"}}
+		r.Header = map[string][]string{"X-Custom": {"one", "two"}, "Content-Disposition": {"inline"}, "Cache-Control": {"max-age=3600"}}
 	}
-	want := []Field{{"Content-Disposition", "inline"}, {"X-Custom", "one"}, {"X-Custom", "two"}}
+	want := []Field{{"Cache-Control", "max-age=3600"}, {"Content-Disposition", "inline"}, {"X-Custom", "one"}, {"X-Custom", "two"}}
 	ds := openDisk(t, dir, 64*testChunk)
 	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds})
 	readRange(t, s, "/h", 0, -1)

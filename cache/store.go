@@ -33,7 +33,7 @@ type Options struct {
 	ChunkSize     int64         // bytes per chunk; default 1 MiB
 	Memory        int64         // memory tier budget in bytes; default 512 MiB
 	NegativeTTL   time.Duration // how long status answers cacheable by default (404, 301, ...) without explicit freshness are remembered; 0 disables
-	DefaultTTL    time.Duration // freshness when the origin gives none; default 1h
+	DefaultTTL    time.Duration // freshness when the origin gives none and no heuristic applies; default 0: stale at once (revalidated on every use)
 	ReadAhead     int           // chunks a missing read fetches ahead of itself, within its range; default 1
 	Retries       int           // resumed fetches after a chunk fetch fails mid-body; default 1
 	MaxObjects    int           // object index entries; default Memory/ChunkSize*4, at least 65536
@@ -166,9 +166,7 @@ func New(src Source, opt Options) (*Store, error) {
 	if opt.Memory <= 0 {
 		opt.Memory = 512 << 20
 	}
-	if opt.DefaultTTL <= 0 {
-		opt.DefaultTTL = time.Hour
-	}
+	opt.DefaultTTL = max(opt.DefaultTTL, 0)
 	if opt.ReadAhead <= 0 {
 		opt.ReadAhead = 1
 	}

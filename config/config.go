@@ -68,8 +68,11 @@ type Cache struct {
 	// default (404, 410, 301, ...) and carries no explicit freshness is
 	// remembered; 0 disables it. Default 10s.
 	NegativeTTL Duration `yaml:"negative_ttl"`
-	// DefaultTTL is the freshness lifetime of a response for which the
-	// origin sent neither Cache-Control nor Expires. Default 1h.
+	// DefaultTTL is the freshness lifetime of a response about whose
+	// freshness the origin said nothing (no max-age, s-maxage, Expires) and
+	// that has no Last-Modified for a heuristic. Default 0: such a response
+	// is stored but revalidated on every use, as RFC 9111 expects of a cache
+	// that is not told otherwise.
 	DefaultTTL Duration `yaml:"default_ttl"`
 	// MaxStaleWhileRevalidate caps the stale-while-revalidate a response
 	// asks for (RFC 5861): how long past expiry it is served while it is
@@ -235,7 +238,7 @@ func Default() *Config {
 			ChunkSize:   1 * MiB,
 			Memory:      512 * MiB,
 			NegativeTTL: Duration(10 * time.Second),
-			DefaultTTL:  Duration(time.Hour),
+			DefaultTTL:  0,
 
 			MaxStaleWhileRevalidate: Duration(10 * time.Minute),
 			MaxStaleIfError:         Duration(24 * time.Hour),
@@ -334,7 +337,9 @@ func (c *Config) check(bad func(path string) bool) Errors {
 	if ca.NegativeTTL < 0 {
 		k.fail("cache.negative_ttl", ca.NegativeTTL, "must be >= 0 (0 disables), got %s", ca.NegativeTTL)
 	}
-	k.positive("cache.default_ttl", ca.DefaultTTL)
+	if ca.DefaultTTL < 0 {
+		k.fail("cache.default_ttl", ca.DefaultTTL, "must be >= 0, got %s", ca.DefaultTTL)
+	}
 	for _, d := range []struct {
 		field string
 		v     Duration
