@@ -17,13 +17,12 @@ var LatencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.
 	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}
 
 // Histogram counts durations in fixed buckets. Observe is safe for
-// concurrent use and costs a short search and three atomic adds. The zero
+// concurrent use and costs a short search and two atomic adds. The zero
 // value is not usable: use NewHistogram.
 type Histogram struct {
 	bounds []time.Duration // upper bounds, ascending
 	counts []atomic.Uint64 // counts[i]: observations <= bounds[i]; the last: above every bound
 	sum    atomic.Int64    // nanoseconds
-	n      atomic.Uint64
 }
 
 // NewHistogram returns a Histogram with the given upper bounds in seconds,
@@ -49,7 +48,6 @@ func (h *Histogram) Observe(d time.Duration) {
 	}
 	h.counts[lo].Add(1)
 	h.sum.Add(int64(d))
-	h.n.Add(1)
 }
 
 // Snapshot is a Histogram's state in the form Prometheus exports it.
@@ -59,9 +57,9 @@ type Snapshot struct {
 	Buckets map[float64]uint64 // upper bound in seconds → cumulative count
 }
 
-// Snapshot returns the histogram's cumulative counts. Observations made
-// while it runs may be missing from some fields; Count is read last and
-// raised to the buckets' total, so the result is always consistent.
+// Snapshot returns the histogram's cumulative counts; Count is the
+// buckets' total. An observation made while it runs may be in the buckets
+// and not yet in Sum, or the other way round.
 func (h *Histogram) Snapshot() Snapshot {
 	s := Snapshot{Buckets: make(map[float64]uint64, len(h.bounds))}
 	var cum uint64
@@ -71,6 +69,6 @@ func (h *Histogram) Snapshot() Snapshot {
 	}
 	cum += h.counts[len(h.bounds)].Load()
 	s.Sum = time.Duration(h.sum.Load()).Seconds()
-	s.Count = max(h.n.Load(), cum)
+	s.Count = cum
 	return s
 }

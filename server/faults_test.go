@@ -87,7 +87,7 @@ func TestRecoveredPanics(t *testing.T) {
 			s.fs.Handler = func(ctx *fasthttp.RequestCtx) {
 				switch string(ctx.Path()) {
 				case "/guarded":
-					ctx.SetBodyStream(s.guard(panicBody{}), 100)
+					ctx.SetBodyStream(s.guard(ctx, panicBody{}, &exchange{start: time.Now()}), 100)
 				case "/raw":
 					ctx.SetBodyStream(panicBody{}, 100)
 				case "/handler":
