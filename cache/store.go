@@ -80,6 +80,7 @@ type Stats struct {
 	FetchBytes      int64 // fetch memory held now by flights filling chunk buffers (a chunk each; at most Options.FetchMemory)
 	FetchWaits      int64 // flights that waited for fetch memory before asking the source
 	ReadAheadSkips  int64 // read-ahead fetches not started because fetch memory was in use or awaited
+	FlightJoins     int64 // times a reader or read-ahead joined a chunk fetch already in progress (collapsed)
 }
 
 // ErrVersionChanged means the origin changed the object while a reader was
@@ -114,6 +115,7 @@ type Store struct {
 	diskHits, promotions, readAheadSkips           atomic.Int64
 	diskWrites, diskWriteErrors, diskWriteSkipped  atomic.Int64
 	diskBadReads, diskQueueWaits                   atomic.Int64
+	flightJoins                                    atomic.Int64
 }
 
 // New returns a Store filling from src. It fails only for an unknown
@@ -230,6 +232,7 @@ func (s *Store) Stats() Stats {
 		FetchBytes:      s.fetch.held.Load(),
 		FetchWaits:      s.fetch.waits.Load(),
 		ReadAheadSkips:  s.readAheadSkips.Load(),
+		FlightJoins:     s.flightJoins.Load(),
 	}
 }
 
@@ -431,6 +434,7 @@ func (s *Store) flight(id chunkID, want *Meta) *flight {
 	g.mu.Lock()
 	if f := g.m[id]; f != nil {
 		g.mu.Unlock()
+		s.flightJoins.Add(1)
 		return f
 	}
 	if want != nil && s.mem.contains(id, want.version) {

@@ -135,6 +135,10 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	case "HEAD":
 		x.method = methodIdxHead
 	default:
+		if isProbe(ctx, m) {
+			answerProbe(ctx)
+			return
+		}
 		x.method = methodIdxOther
 	}
 	if s.opt.AccessLog != nil {

@@ -61,7 +61,7 @@ var listenRE = regexp.MustCompile(`msg="edgecache serving" listen=(\S+)`)
 // until it listens.
 func startDaemon(t testing.TB, args ...string) *daemon {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(os.Args[0], append([]string{"serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "EDGECACHE_TEST_MAIN=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
