@@ -26,8 +26,8 @@ import (
 const usage = `edgecache: an edge cache for video segments
 
 usage:
-  edgecache serve --origin URL [--listen ADDR] [--mem SIZE] [--disk PATH:SIZE ...] [--config FILE]
-  edgecache demo [--listen ADDR] [--origin-listen ADDR]
+  edgecache serve --origin URL [--listen ADDR] [--admin ADDR] [--mem SIZE] [--disk PATH:SIZE ...] [--config FILE]
+  edgecache demo [--listen ADDR] [--origin-listen ADDR] [--admin ADDR]
   edgecache origin [--listen ADDR] [--size SIZE] [--delay DURATION]
   edgecache config check FILE
   edgecache bench --target URL [--duration 30s] [--json] ...
