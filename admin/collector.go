@@ -41,7 +41,7 @@ var (
 	dOriginBytes  = desc("origin_bytes_total", "Payload bytes received from the origin.")
 	dFlights      = desc("origin_flights_total", "Chunk fetches started (collapsed: one per chunk however many readers wait).")
 	dFlightErrors = desc("origin_flight_errors_total", "Chunk fetches that failed.")
-	dCollapsed    = desc("collapsed_waiters_total", "Times a reader joined a chunk fetch already in progress instead of asking the origin again.")
+	dCollapsed    = desc("collapsed_waiters_total", "Joins of a chunk fetch already in progress (an upper bound of collapsed requests: a request's own read of the chunk its lookup or read-ahead started counts too).")
 	dChunkHits    = desc("chunk_hits_total", "Chunks read from a tier (memory, disk).", "tier")
 	dTierBytes    = desc("tier_bytes", "Payload bytes a tier holds (disk: in 4 KiB blocks, writes in flight included).", "tier")
 	dTierChunks   = desc("tier_chunks", "Chunks a tier holds.", "tier")

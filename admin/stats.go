@@ -29,8 +29,9 @@ type Stats struct {
 	Objects int `json:"objects"`
 
 	Origin OriginStats `json:"origin"`
-	// CollapsedWaiters counts the times a reader joined a chunk fetch
-	// already in progress instead of asking the origin again.
+	// CollapsedWaiters counts the joins of a chunk fetch already in
+	// progress: an upper bound of collapsed requests, as a request's own
+	// read of the chunk its lookup or read-ahead started counts too.
 	CollapsedWaiters int64 `json:"collapsed_waiters"`
 
 	Connections     ConnStats       `json:"connections"`
