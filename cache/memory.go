@@ -27,9 +27,10 @@ type chunk struct {
 // replacement policy from package policy (the same interface the disk tier
 // evicts through; LRU by default).
 type Memory struct {
-	seed   maphash.Seed
-	shards []memShard
-	bytes  atomic.Int64 // sum over shards, for stats
+	seed      maphash.Seed
+	shards    []memShard
+	bytes     atomic.Int64 // sum over shards, for stats
+	evictions atomic.Int64 // chunks the policies evicted
 }
 
 type memShard struct {
@@ -80,6 +81,7 @@ func NewMemory(budget, chunkSize int64, policyName string) (*Memory, error) {
 func (s *memShard) evicted(h uint64, size int64) {
 	if id, ok := s.byH[h]; ok {
 		s.forget(id, h, size)
+		s.m.evictions.Add(1)
 	}
 }
 

@@ -178,10 +178,22 @@ func cloneStrings(v []string) []string {
 	return out
 }
 
+// variantSep separates an object's key from the variant part of the
+// storage key of a variant (see variantKey). Keys never hold it: request
+// targets with NUL are refused.
+const variantSep = 0
+
 // variantKey is the storage key of the variant of the object at path
 // selected by the request fields sel of a response varying on names.
 func variantKey(path string, names []string, sel http.Header) string {
-	return path + "\x00" + rfc9111.VariantKey(names, sel)
+	return path + string(rune(variantSep)) + rfc9111.VariantKey(names, sel)
+}
+
+// objectKey returns the object's key of a storage key: key itself, or the
+// key of the object a variant's storage key belongs to.
+func objectKey(key string) string {
+	k, _, _ := strings.Cut(key, string(rune(variantSep)))
+	return k
 }
 
 // responseHeader returns the header fields of an answer that the caching

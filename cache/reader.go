@@ -26,6 +26,10 @@ type Reader struct {
 	f   *flight     // the chunk's flight, when neither had it
 	buf []byte      // read buffer for dc when the writer cannot take a file
 	err error
+	src int // where the current chunk's bytes come from: fromMemory, fromDisk or fromOrigin
+
+	served [3]int64 // bytes served, by source (see Served)
+	ahead  int64    // the last chunk read ahead for this Reader; its bytes count as the origin's
 
 	// Chunks resolved by Pin, held until the Reader reaches them:
 	// pins[i] is chunk pinFrom+i.
@@ -41,6 +45,51 @@ type pin struct {
 	dc   *disk.Chunk
 }
 
+// Sources of the bytes a Reader serves, indexes of Reader.served.
+const (
+	fromMemory = iota
+	fromDisk
+	fromOrigin
+)
+
+// Served returns the bytes the Reader has served so far by where they came
+// from: memory, the disk tier, and the origin (a flight, started or
+// joined, or a chunk read ahead for this Reader that had landed in memory
+// by the time it got there). Call it before Close.
+func (r *Reader) Served() (memory, disk, origin int64) {
+	return r.served[fromMemory], r.served[fromDisk], r.served[fromOrigin]
+}
+
+// Missed tells the Reader that its first chunk was fetched from the origin
+// for its request (the Lookup that found the version asked for it): its
+// bytes count as the origin's in Served even if they are in memory by the
+// time the Reader gets to them. Call it before reading.
+func (r *Reader) Missed() {
+	r.ahead = max(r.ahead, r.pos/r.s.chunk)
+}
+
+// advance consumes n bytes of the current chunk.
+func (r *Reader) advance(n int64) {
+	r.pos += n
+	r.served[r.src] += n
+}
+
+// source sets src from the current chunk's holder. A chunk fetched for
+// this Reader (see Missed, and its read-ahead) that landed in memory before
+// the Reader got to it counts as the origin's.
+func (r *Reader) source() {
+	switch {
+	case r.f != nil:
+		r.src = fromOrigin
+	case r.dc != nil:
+		r.src = fromDisk
+	case r.idx <= r.ahead:
+		r.src = fromOrigin
+	default:
+		r.src = fromMemory
+	}
+}
+
 // PinChunks is the most chunks Pin holds for one Reader: 16 MiB at the
 // default chunk size, more than any media segment.
 const PinChunks = 16
@@ -53,7 +102,7 @@ func (s *Store) NewReader(meta *Meta, off, n int64) *Reader {
 		r = new(Reader)
 	}
 	buf := r.buf
-	*r = Reader{s: s, meta: meta, pos: off, end: off + n, idx: -1, buf: buf}
+	*r = Reader{s: s, meta: meta, pos: off, end: off + n, idx: -1, buf: buf, ahead: -1}
 	if off < 0 || n < 0 || off+n > meta.Size {
 		r.err = fmt.Errorf("range [%d,%d) outside %s (%d bytes)", off, off+n, meta.Key, meta.Size)
 	}
@@ -110,7 +159,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n := copy(p, b)
-	r.pos += int64(n)
+	r.advance(int64(n))
 	return n, nil
 }
 
@@ -135,6 +184,9 @@ func (r *Reader) copyDisk(idx int64) {
 	r.s.diskBadReads.Add(1)
 	r.s.log.Warn("chunk on disk failed verification; fetching it again", "key", r.meta.Key, "chunk", idx, "err", err)
 	r.cur, r.dc, r.f = r.s.chunkFor(r.meta, idx)
+	if r.f != nil {
+		r.src = fromOrigin
+	}
 	if r.dc != nil { // another copy appeared on disk meanwhile: verify it too
 		r.copyDisk(idx)
 	}
@@ -175,7 +227,7 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 		}
 		n, err := w.Write(b)
 		total += int64(n)
-		r.pos += int64(n)
+		r.advance(int64(n))
 		if err != nil {
 			r.err = err
 			return total, err
@@ -199,14 +251,18 @@ func (r *Reader) enter() int64 {
 	if i := idx - r.pinFrom; i >= 0 && i < int64(r.npins) && (r.pins[i].data != nil || r.pins[i].dc != nil) {
 		r.cur, r.dc, r.f = r.pins[i].data, r.pins[i].dc, nil
 		r.pins[i] = pin{}
+		r.source()
 		return idx
 	}
 	r.cur, r.dc, r.f = r.s.chunkFor(r.meta, idx)
+	r.source()
 	if r.f == nil || r.meta.NoStore {
 		return idx // no read-ahead of chunks nobody will keep
 	}
 	for a := int64(1); a <= int64(r.s.opt.ReadAhead) && (idx+a)*c < r.end; a++ {
-		r.s.prefetch(r.meta, idx+a)
+		if r.s.prefetch(r.meta, idx+a) {
+			r.ahead = idx + a
+		}
 	}
 	return idx
 }
@@ -225,7 +281,7 @@ func (r *Reader) sendFile(w io.Writer, rf io.ReaderFrom) (int64, error) {
 			return 0, err
 		}
 		m, err := w.Write(b)
-		r.pos += int64(m)
+		r.advance(int64(m))
 		return int64(m), err
 	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
@@ -233,7 +289,7 @@ func (r *Reader) sendFile(w io.Writer, rf io.ReaderFrom) (int64, error) {
 		return 0, r.err
 	}
 	m, err := rf.ReadFrom(&io.LimitedReader{R: f, N: n})
-	r.pos += m
+	r.advance(m)
 	if err == nil && m < n {
 		err = fmt.Errorf("chunk %d of %s on disk: file ended after %d of %d bytes: %w", r.idx, r.meta.Key, m, n, io.ErrUnexpectedEOF)
 	}

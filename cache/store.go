@@ -117,6 +117,7 @@ type Stats struct {
 	FetchBytes      int64 // fetch memory held now by flights filling chunk buffers (a chunk each; at most Options.FetchMemory)
 	FetchWaits      int64 // flights that waited for fetch memory before asking the source
 	ReadAheadSkips  int64 // read-ahead fetches not started because fetch memory was in use or awaited
+	FlightJoins     int64 // times a reader or read-ahead joined a chunk fetch already in progress (collapsed)
 }
 
 // ErrVersionChanged means the origin changed the object while a reader was
@@ -155,6 +156,7 @@ type Store struct {
 	diskHits, promotions, readAheadSkips           atomic.Int64
 	diskWrites, diskWriteErrors, diskWriteSkipped  atomic.Int64
 	diskBadReads, diskQueueWaits                   atomic.Int64
+	flightJoins                                    atomic.Int64
 }
 
 // New returns a Store filling from src. It fails only for an unknown
@@ -281,6 +283,7 @@ func (s *Store) Stats() Stats {
 		FetchBytes:      s.fetch.held.Load(),
 		FetchWaits:      s.fetch.waits.Load(),
 		ReadAheadSkips:  s.readAheadSkips.Load(),
+		FlightJoins:     s.flightJoins.Load(),
 	}
 }
 
@@ -557,15 +560,19 @@ func (s *Store) resident(meta *Meta, idx int64) ([]byte, *disk.Chunk) {
 // prefetch starts fetching chunk idx of meta's version unless memory holds it
 // or it is being fetched already, and only if fetch memory is free now:
 // read-ahead never waits for it, nor queues ahead of flights readers need.
-func (s *Store) prefetch(meta *Meta, idx int64) {
+//
+// It reports whether the chunk is being fetched for the caller (a flight
+// it started or joined).
+func (s *Store) prefetch(meta *Meta, idx int64) bool {
 	id := chunkID{meta.Key, idx}
 	if !s.mem.contains(id, meta.version) && !s.onDisk(meta, idx) {
 		if !s.fetch.idle(s.chunk) {
 			s.readAheadSkips.Add(1)
-			return
+			return false
 		}
-		s.flight(id, meta, "", nil)
+		return s.flight(id, meta, "", nil) != nil
 	}
+	return false
 }
 
 // flight joins the flight for id, or starts one. With want set, it is a
@@ -579,6 +586,7 @@ func (s *Store) flight(id chunkID, want *Meta, path string, fwd http.Header) *fl
 	g.mu.Lock()
 	if f := g.m[id]; f != nil {
 		g.mu.Unlock()
+		s.flightJoins.Add(1)
 		return f
 	}
 	if want != nil {

@@ -26,6 +26,8 @@ type Config struct {
 	Server Server `yaml:"server"`
 	// Log is the daemon's log output.
 	Log Log `yaml:"log"`
+	// Admin is the admin listener: metrics, health, stats, purge.
+	Admin Admin `yaml:"admin"`
 
 	// file is the name the config was parsed from ("" for Default).
 	file string
@@ -198,6 +200,9 @@ type Server struct {
 	// request's parts come from the origin as exact byte ranges, not
 	// stored. Default 4.
 	MaxRangeFetchChunks int `yaml:"max_range_fetch_chunks"`
+	// ShutdownTimeout is how long SIGTERM or SIGINT lets the responses in
+	// progress finish before their connections are closed. Default 30s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
 
 // Log configures logging.
@@ -207,6 +212,22 @@ type Log struct {
 	Level string `yaml:"level"`
 	// Format is the log line format: text or json. Default text.
 	Format string `yaml:"format"`
+	// Access is the file the access log is appended to, one JSON line per
+	// response (see package server, AccessLog); reopened on SIGHUP. Empty
+	// (the default): no access log.
+	Access string `yaml:"access"`
+}
+
+// Admin configures the admin listener.
+type Admin struct {
+	// Listen is the admin listener's address, host:port. Default
+	// "127.0.0.1:9090". An address that is not loopback requires TokenFile.
+	Listen string `yaml:"listen"`
+	// TokenFile names a file holding the bearer token every admin request
+	// must carry (Authorization: Bearer TOKEN); surrounding whitespace is
+	// ignored. Reread on SIGHUP. Required when Listen is not a loopback
+	// address; optional (then also required of requests) on loopback.
+	TokenFile string `yaml:"token_file"`
 }
 
 // Limits enforced by Validate.
@@ -263,8 +284,10 @@ func Default() *Config {
 
 			MaxConnections:      10000,
 			MaxRangeFetchChunks: 4,
+			ShutdownTimeout:     Duration(30 * time.Second),
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log:   Log{Level: "info", Format: "text"},
+		Admin: Admin{Listen: "127.0.0.1:9090"},
 	}
 }
 
@@ -427,6 +450,13 @@ func (c *Config) check(bad func(path string) bool) Errors {
 	default:
 		k.fail("log.format", c.Log.Format, "%q is not a log format (want text or json)", c.Log.Format)
 	}
+	k.positive("server.shutdown_timeout", s.ShutdownTimeout)
+
+	k.listen("admin.listen", c.Admin.Listen)
+	if c.Admin.Listen != "" && c.Admin.TokenFile == "" && !LoopbackAddr(c.Admin.Listen) {
+		k.fail("admin.listen", c.Admin.Listen,
+			"%q is not a loopback address: set admin.token_file, the file holding the bearer token admin requests must carry, or listen on 127.0.0.1", c.Admin.Listen)
+	}
 	return k.errs
 }
 
@@ -490,6 +520,21 @@ func (k *checker) listen(path, addr string) {
 	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
 		k.fail(path, addr, "%q is not a listen address (want host:port, e.g. :8080 or 127.0.0.1:8080)", addr)
 	}
+}
+
+// LoopbackAddr reports whether the listen address addr (host:port) binds
+// only loopback interfaces: an IP literal in 127.0.0.0/8 or ::1, or
+// "localhost". An empty host (every interface) and any other name are not.
+func LoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (k *checker) originURL(path, raw string) {

@@ -17,7 +17,7 @@ import (
 
 // exported returns a copy of c without its unexported bookkeeping.
 func exported(c *Config) Config {
-	return Config{Listen: c.Listen, Origin: c.Origin, Cache: c.Cache, Server: c.Server, Log: c.Log}
+	return Config{Listen: c.Listen, Origin: c.Origin, Cache: c.Cache, Server: c.Server, Log: c.Log, Admin: c.Admin}
 }
 
 func TestDefault(t *testing.T) {
@@ -31,8 +31,10 @@ func TestDefault(t *testing.T) {
 			DiskQueue: 64 * MiB, FetchMemory: 64 * MiB, ScrubRate: 8 * MiB, DiskCheckInterval: Duration(10 * time.Second),
 			KeyIgnoreQueryParams: []string{}},
 		Server: Server{ReadTimeout: Duration(30 * time.Second), IdleTimeout: Duration(120 * time.Second),
-			MinSendRate: 64 * KiB, MaxPathLength: 4096, MaxRanges: 16, MaxConnections: 10000, MaxRangeFetchChunks: 4},
-		Log: Log{Level: "info", Format: "text"},
+			MinSendRate: 64 * KiB, MaxPathLength: 4096, MaxRanges: 16, MaxConnections: 10000, MaxRangeFetchChunks: 4,
+			ShutdownTimeout: Duration(30 * time.Second)},
+		Log:   Log{Level: "info", Format: "text"},
+		Admin: Admin{Listen: "127.0.0.1:9090"},
 	}
 	if !reflect.DeepEqual(exported(c), want) {
 		t.Errorf("Default() = %+v\nwant %+v", exported(c), want)

@@ -52,8 +52,8 @@ log: {level: info, colour: true}
 	cfg := wantErrors(t, src,
 		"f.yaml:4: origin.tmeout: unknown field (known: url, connect_timeout, first_byte_timeout, idle_timeout, max_conns)",
 		"f.yaml:6: cache.memroy: unknown field (known: chunk_size, memory, negative_ttl, default_ttl, max_stale_while_revalidate, max_stale_if_error, ttl_overrides, serve_stale_on_error, key_query_params, key_ignore_query_params, policy, disks, disk_state_file, fsync, disk_queue, fetch_memory, scrub_rate, disk_check_interval)",
-		"f.yaml:8: bogus: unknown field (known: listen, origin, cache, server, log)",
-		"f.yaml:9: log.colour: unknown field (known: level, format)",
+		"f.yaml:8: bogus: unknown field (known: listen, origin, cache, server, log, admin)",
+		"f.yaml:9: log.colour: unknown field (known: level, format, access)",
 	)
 	if cfg != nil {
 		t.Error("a file that does not decode returned a Config")
@@ -139,7 +139,7 @@ func TestErrorsSortedByLine(t *testing.T) {
 	_, err := Parse("f.yaml", []byte("log:\n  format: xml\n  colour: red\norigin:\n  url: ftp://o\n  bad: 1\n"))
 	want := []string{
 		`f.yaml:2: log.format: "xml" is not a log format (want text or json)`,
-		`f.yaml:3: log.colour: unknown field (known: level, format)`,
+		`f.yaml:3: log.colour: unknown field (known: level, format, access)`,
 		`f.yaml:5: origin.url: "ftp://o": want an http:// or https:// URL`,
 		`f.yaml:6: origin.bad: unknown field (known: url, connect_timeout, first_byte_timeout, idle_timeout, max_conns)`,
 	}
@@ -166,7 +166,7 @@ nope: 2
 		"f.yaml:6: cache.memory: duplicate key (first at line 5)",
 		"f.yaml:7: cache.memory: duplicate key (first at line 5)",
 		"f.yaml:8: cache: duplicate key (first at line 4)",
-		"f.yaml:10: nope: unknown field (known: listen, origin, cache, server, log)",
+		"f.yaml:10: nope: unknown field (known: listen, origin, cache, server, log, admin)",
 		"f.yaml:11: nope: duplicate key (first at line 10)",
 	)
 	wantErrors(t, "origin: {url: http://o, url: http://p}\n", "f.yaml:1: origin.url: duplicate key (first at line 1)")

@@ -32,12 +32,20 @@
 // set after loading (e.g. by command-line flags) are reported without a
 // file and line.
 //
+// # Reload
+//
+// A running daemon reparses its file on SIGHUP. Diff lists what changed;
+// the settings in LiveFields apply at once, every other change is logged as
+// needing a restart, and a file that does not load is rejected with its
+// errors while the running configuration stays.
+//
 // # Adding a field
 //
 // The loader is a reflective walker over the yaml struct tags, so a new
 // setting is a new tagged field plus its default in Default, its check in
 // Config.check and its entry in example.yaml (a test fails until it is
-// there). Nested structs decode from mappings, slices from sequences (of
+// there), and, if the daemon can apply it while running, its path in
+// LiveFields. Nested structs decode from mappings, slices from sequences (of
 // scalars or of mappings, e.g. a future
 //
 //	Disks []Disk `yaml:"disks"` // Disk{Path string; Size Size; Optional bool}

@@ -71,6 +71,7 @@ type panicBody struct{}
 
 func (panicBody) Read([]byte) (int, error)         { panic("panicBody.Read") }
 func (panicBody) WriteTo(io.Writer) (int64, error) { panic("panicBody.WriteTo") }
+func (panicBody) Served() (int64, int64, int64)    { return 0, 0, 0 }
 func (panicBody) Close() error                     { return nil }
 
 func panicInHandler() { panic("a bug in the handler") }
@@ -87,7 +88,7 @@ func TestRecoveredPanics(t *testing.T) {
 			s.fs.Handler = func(ctx *fasthttp.RequestCtx) {
 				switch string(ctx.Path()) {
 				case "/guarded":
-					ctx.SetBodyStream(s.guard(panicBody{}), 100)
+					ctx.SetBodyStream(s.guard(ctx, panicBody{}, &exchange{start: time.Now()}), 100)
 				case "/raw":
 					ctx.SetBodyStream(panicBody{}, 100)
 				case "/handler":

@@ -23,6 +23,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"edgecache/cache"
+	"edgecache/meter"
 	"edgecache/origin"
 	"edgecache/ratelog"
 )
@@ -54,6 +55,9 @@ type Options struct {
 	// can stream. The process's open-file limit must allow it (RLIMIT_NOFILE
 	// above MaxConnections + disk chunk files + origin connections).
 	MaxConnections int
+	// AccessLog, if not nil, gets one line per answer once its body is
+	// sent. The Server does not close it.
+	AccessLog *AccessLog
 	// MaxRangeFetchChunks bounds what a multi-range request may cost the
 	// origin in chunks: when its parts need more chunks than this that no
 	// tier holds, the parts that need them are fetched from the origin as
@@ -93,6 +97,8 @@ type Server struct {
 		hit, hitDisk, hitPartial, miss, pass, stale, negHit, negMiss, originErr string
 		staleWhileRevalidate, staleIfError                                      string
 	}
+
+	counters counters // per-request metrics (see Metrics)
 
 	warn   *ratelog.Limiter   // repeated warnings and errors, per cause
 	panics atomic.Int64       // panics recovered
@@ -136,6 +142,8 @@ func New(store *cache.Store, opt Options) *Server {
 		log:   opt.Logger,
 		warn:  ratelog.New(opt.Logger, warnInterval),
 	}
+	s.counters.ttfb = meter.NewHistogram(meter.LatencyBuckets)
+	s.counters.duration = meter.NewHistogram(meter.LatencyBuckets)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	n := opt.Name
 	s.status.hit = n + "; hit; detail=mem"
@@ -268,6 +276,9 @@ func (f fasthttpLogger) Printf(format string, args ...any) {
 type bodyStream interface {
 	io.ReadCloser
 	io.WriterTo
+	// Served returns the payload bytes served so far by where they came
+	// from (see cache.Reader.Served); called before Close.
+	Served() (memory, disk, origin int64)
 }
 
 // safeBody runs a response body's WriteTo, Read and Close under a deferred
@@ -277,16 +288,22 @@ type bodyStream interface {
 // hands the connection's writer straight to the body: a disk chunk still
 // goes out with sendfile.
 type safeBody struct {
-	s *Server
-	r bodyStream
+	s       *Server
+	r       bodyStream
+	x       exchange // the request's record, finished by Close
+	started bool     // fasthttp asked for the first bytes
+	written int64    // bytes handed to the connection
 }
 
 var safeBodies = sync.Pool{New: func() any { return new(safeBody) }}
 
 // guard returns r under a safeBody; fasthttp closes it after the response.
-func (s *Server) guard(r bodyStream) *safeBody {
+// The safeBody takes over x: it finishes the request's record when the body
+// is closed (see streamed).
+func (s *Server) guard(ctx *fasthttp.RequestCtx, r bodyStream, x *exchange) *safeBody {
 	b := safeBodies.Get().(*safeBody)
 	b.s, b.r = s, r
+	b.streamed(ctx, x)
 	return b
 }
 
@@ -301,22 +318,31 @@ func (b *safeBody) recovered(err *error) {
 // WriteTo implements io.WriterTo.
 func (b *safeBody) WriteTo(w io.Writer) (n int64, err error) {
 	defer b.recovered(&err)
-	return b.r.WriteTo(w)
+	b.first()
+	n, err = b.r.WriteTo(w)
+	b.written += n
+	return n, err
 }
 
 // Read implements io.Reader.
 func (b *safeBody) Read(p []byte) (n int, err error) {
 	defer b.recovered(&err)
-	return b.r.Read(p)
+	b.first()
+	n, err = b.r.Read(p)
+	b.written += int64(n)
+	return n, err
 }
 
 // Close implements io.Closer and returns b to its pool.
 func (b *safeBody) Close() (err error) {
 	defer func() {
-		b.s, b.r = nil, nil
+		b.s.finish(&b.x, b.written)
+		*b = safeBody{}
 		safeBodies.Put(b)
 	}()
 	defer b.recovered(&err)
+	m, d, o := b.r.Served()
+	b.x.served, b.x.exact = [NumTiers]int64{TierMemory: m, TierDisk: d, TierOrigin: o}, true
 	return b.r.Close()
 }
 
@@ -355,10 +381,9 @@ func (r requestHeader) Clone() http.Header {
 // b2s views b as a string without copying; only for use within the handler.
 func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
-// Handle answers one request. It is the fasthttp handler of the content
-// listener. A panic in it is recovered, logged and counted (see
-// RecoveredPanics) and answered 500.
-func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+// handle answers one request (see Handle), recording in x what the
+// metrics and the access log need.
+func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 	defer s.recoverHandler(ctx)
 	if c, ok := ctx.Conn().(*clientConn); ok {
 		c.handled()
@@ -380,6 +405,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	// target may view the request buffer, which fasthttp reuses for the
 	// connection's next request: the cache gets an owned copy.
 	key := cache.NewKey(target)
+	x.key = key.String()
 
 	var specBuf [4]RangeSpec
 	var specs []RangeSpec
@@ -397,7 +423,9 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	}
 
 	meta, st, err := s.store.Lookup(ctx, key, at, requestHeader{&ctx.Request.Header})
+	x.st, x.lookedUp = st, true
 	if err != nil {
+		x.err = true
 		s.originError(ctx, key.String(), st, err)
 		return
 	}
@@ -438,7 +466,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 
 	switch len(ranges) {
 	case 0:
-		s.single(ctx, meta, st, head, http.StatusOK, 0, meta.Size)
+		s.single(ctx, x, meta, st, head, http.StatusOK, 0, meta.Size)
 	case 1:
 		var cr [64]byte
 		b := append(cr[:0], "bytes "...)
@@ -448,17 +476,18 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		b = append(b, '/')
 		b = strconv.AppendInt(b, meta.Size, 10)
 		h.SetBytesV("Content-Range", b)
-		s.single(ctx, meta, st, head, http.StatusPartialContent, ranges[0].Start, ranges[0].Length)
+		s.single(ctx, x, meta, st, head, http.StatusPartialContent, ranges[0].Start, ranges[0].Length)
 	default:
-		s.multipart(ctx, meta, st, head, ranges)
+		s.multipart(ctx, x, meta, st, head, ranges)
 	}
 }
 
 // single answers with one span of the object as the body.
-func (s *Server) single(ctx *fasthttp.RequestCtx, meta *cache.Meta, st cache.Status, head bool, code int, off, n int64) {
+func (s *Server) single(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Meta, st cache.Status, head bool, code int, off, n int64) {
 	ctx.SetStatusCode(code)
 	if head || n == 0 {
 		inMem, onDisk, total := s.store.Residency(meta, off, n)
+		x.chunks(inMem, onDisk, total)
 		ctx.Response.Header.Set("Cache-Status", s.lookupStatus(st, inMem, onDisk, total))
 		ctx.Response.Header.SetContentLength(int(n))
 		return
@@ -466,13 +495,17 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, meta *cache.Meta, st cache.Sta
 	// The Reader holds the chunks it counts, so the Cache-Status says
 	// where the bytes it sends come from, not where they were a moment ago.
 	r := s.store.NewReader(meta, off, n)
+	if st == cache.Miss || st == cache.Pass {
+		r.Missed() // the Lookup asked the origin for the first chunk
+	}
 	inMem, onDisk, total := r.Pin(cache.PinChunks)
+	x.chunks(inMem, onDisk, total)
 	ctx.Response.Header.Set("Cache-Status", s.lookupStatus(st, inMem, onDisk, total))
 	s.deadline(ctx, n)
 	if inMem+onDisk < total {
 		ctx.Response.ImmediateHeaderFlush = true // a miss: let the player see headers while bytes arrive
 	}
-	ctx.SetBodyStream(s.guard(r), int(n))
+	ctx.SetBodyStream(s.guard(ctx, r, x), int(n))
 }
 
 // deadline gives the response time to be written at the minimum send rate.
@@ -634,7 +667,7 @@ func conditions(h *fasthttp.RequestHeader) Conditions {
 // parts that need any are fetched from the origin as their exact bytes and
 // not stored (cache.Store.Direct): scattered small ranges of a cold object
 // must not pull a whole chunk each.
-func (s *Server) multipart(ctx *fasthttp.RequestCtx, meta *cache.Meta, st cache.Status, head bool, ranges []ByteRange) {
+func (s *Server) multipart(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Meta, st cache.Status, head bool, ranges []ByteRange) {
 	boundary := fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64())
 	ct := meta.ContentType
 	if ct == "" {
@@ -663,6 +696,7 @@ func (s *Server) multipart(ctx *fasthttp.RequestCtx, meta *cache.Meta, st cache.
 		}
 	}
 
+	x.chunks(inMem, onDisk, total)
 	ctx.Response.Header.Set("Cache-Status", s.lookupStatus(st, inMem, onDisk, total))
 	ctx.Response.Header.SetContentType("multipart/byteranges; boundary=" + boundary)
 	ctx.SetStatusCode(http.StatusPartialContent)
@@ -674,7 +708,7 @@ func (s *Server) multipart(ctx *fasthttp.RequestCtx, meta *cache.Meta, st cache.
 	if inMem+onDisk < total {
 		ctx.Response.ImmediateHeaderFlush = true // as single: headers first while bytes arrive
 	}
-	ctx.SetBodyStream(s.guard(body), int(size))
+	ctx.SetBodyStream(s.guard(ctx, body, x), int(size))
 }
 
 // coldChunks counts the distinct chunks that ranges (disjoint, as Coalesce
@@ -717,7 +751,30 @@ type multipartBody struct {
 	parts   []part
 	trailer string
 	r       io.Reader // Read's current piece
+	rn      int64     // bytes read from r
 	i       int       // Read's next piece: 2 per part, then the trailer
+	served  [NumTiers]int64
+}
+
+// Served implements bodyStream: the parts' bytes by where they came from
+// (Direct fetches count as the origin's), without the multipart framing.
+func (b *multipartBody) Served() (memory, disk, origin int64) {
+	return b.served[TierMemory], b.served[TierDisk], b.served[TierOrigin]
+}
+
+// closePart closes a part's reader, counting what it served.
+func (b *multipartBody) closePart(r io.Reader, n int64) {
+	if cr, ok := r.(*cache.Reader); ok {
+		m, d, o := cr.Served()
+		b.served[TierMemory] += m
+		b.served[TierDisk] += d
+		b.served[TierOrigin] += o
+	} else if _, ok := r.(*bytes.Reader); !ok {
+		b.served[TierOrigin] += n // a Direct fetch
+	}
+	if c, ok := r.(io.Closer); ok {
+		c.Close()
+	}
 }
 
 // open returns a reader of part p's bytes.
@@ -748,7 +805,7 @@ func (b *multipartBody) WriteTo(w io.Writer) (int64, error) {
 			return total, err
 		}
 		m, err := io.Copy(w, r) // a cache.Reader's WriteTo, or w's ReadFrom
-		r.Close()
+		b.closePart(r, m)
 		total += m
 		if err == nil && m != p.n {
 			err = fmt.Errorf("part [%d,+%d) of %s: %d bytes: %w", p.off, p.n, b.meta.Key, m, io.ErrUnexpectedEOF)
@@ -766,13 +823,12 @@ func (b *multipartBody) Read(p []byte) (int, error) {
 	for {
 		if b.r != nil {
 			n, err := b.r.Read(p)
+			b.rn += int64(n)
 			if err != io.EOF {
 				return n, err
 			}
-			if c, ok := b.r.(io.Closer); ok {
-				c.Close()
-			}
-			b.r = nil
+			b.closePart(b.r, b.rn)
+			b.r, b.rn = nil, 0
 			if n > 0 {
 				return n, nil
 			}
@@ -797,9 +853,9 @@ func (b *multipartBody) Read(p []byte) (int, error) {
 
 // Close releases a reader left open by Read.
 func (b *multipartBody) Close() error {
-	if c, ok := b.r.(io.Closer); ok {
-		c.Close()
+	if b.r != nil {
+		b.closePart(b.r, b.rn)
 	}
-	b.r = nil
+	b.r, b.rn = nil, 0
 	return nil
 }

@@ -19,11 +19,13 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "cache listener `address`")
 	originListen := fs.String("origin-listen", "127.0.0.1:8081", "synthetic origin `address`")
+	adminListen := fs.String("admin", "127.0.0.1:9090", "admin listener `address` (loopback)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	cfg := config.Default()
 	cfg.Listen = *listen
+	cfg.Admin.Listen = *adminListen
 	cfg.Cache.Memory = 256 << 20
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

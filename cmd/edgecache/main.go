@@ -10,6 +10,8 @@
 //	edgecache config check FILE        validate a config file
 //	edgecache bench ...                player workload, trace replay, policy simulation
 //	edgecache disk clear PATH          put a disk taken out of service back
+//	edgecache stats [--json]           the running daemon's counters (admin listener)
+//	edgecache purge PATH|--prefix P    remove objects from every tier (admin listener)
 //	edgecache version
 package main
 
@@ -24,14 +26,16 @@ import (
 const usage = `edgecache: an edge cache for video segments
 
 usage:
-  edgecache serve --origin URL [--listen ADDR] [--mem SIZE] [--disk PATH:SIZE ...] [--config FILE]
-  edgecache demo [--listen ADDR] [--origin-listen ADDR]
+  edgecache serve --origin URL [--listen ADDR] [--admin ADDR] [--mem SIZE] [--disk PATH:SIZE ...] [--config FILE]
+  edgecache demo [--listen ADDR] [--origin-listen ADDR] [--admin ADDR]
   edgecache origin [--listen ADDR] [--size SIZE] [--delay DURATION]
   edgecache config check FILE
   edgecache bench --target URL [--duration 30s] [--json] ...
   edgecache bench replay --trace FILE --target URL
   edgecache bench simulate --trace FILE [--size 1%,5%,10%] [--policy ...]
   edgecache disk clear [--config FILE | --state FILE] PATH
+  edgecache stats [--admin URL] [--token-file FILE] [--json]
+  edgecache purge [--admin URL] [--token-file FILE] [--json] PATH | --prefix P
   edgecache version
 
 Run "edgecache COMMAND --help" for a command's flags.
@@ -60,6 +64,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDisk(args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(args[1:], stdout, stderr)
+	case "stats":
+		return cmdStats(args[1:], stdout, stderr)
+	case "purge":
+		return cmdPurge(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

@@ -103,7 +103,7 @@ func TestServeEndToEnd(t *testing.T) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var f serveFlags
 	f.register(fs)
-	_ = fs.Parse([]string{"--origin", ts.URL, "--listen", "127.0.0.1:0", "--mem", "64MiB"})
+	_ = fs.Parse([]string{"--origin", ts.URL, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--mem", "64MiB"})
 	cfg, err := f.load(fs)
 	if err != nil {
 		t.Fatal(err)

@@ -61,8 +61,14 @@ var listenRE = regexp.MustCompile(`msg="edgecache serving" listen=(\S+)`)
 // until it listens.
 func startDaemon(t testing.TB, args ...string) *daemon {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), "EDGECACHE_TEST_MAIN=1")
+	return startDaemonEnv(t, nil, args...)
+}
+
+// startDaemonEnv is startDaemon with env added to the child's environment.
+func startDaemonEnv(t testing.TB, env []string, args ...string) *daemon {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(append(os.Environ(), "EDGECACHE_TEST_MAIN=1"), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

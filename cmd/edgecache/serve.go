@@ -14,23 +14,26 @@ import (
 	"syscall"
 	"time"
 
+	"edgecache/admin"
 	"edgecache/cache"
 	"edgecache/cache/disk"
 	"edgecache/config"
 	"edgecache/origin"
+	"edgecache/ratelog"
 	"edgecache/server"
 )
 
 // serveFlags are the flags of serve; set ones override the config file.
 type serveFlags struct {
-	configFile, origin, listen, mem, chunk, logLevel, sendBuffer string
-	disks                                                        []string // PATH:SIZE, repeatable
+	configFile, origin, listen, mem, chunk, logLevel, sendBuffer, admin string
+	disks                                                               []string // PATH:SIZE, repeatable
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.configFile, "config", "", "YAML config `file` (flags override it)")
 	fs.StringVar(&f.origin, "origin", "", "origin base `URL`, e.g. http://127.0.0.1:8081")
 	fs.StringVar(&f.listen, "listen", "", "content listener `address` (default :8080)")
+	fs.StringVar(&f.admin, "admin", "", "admin listener `address` (default 127.0.0.1:9090; not loopback: needs admin.token_file)")
 	fs.StringVar(&f.mem, "mem", "", "memory tier `size`, e.g. 512MiB")
 	fs.StringVar(&f.chunk, "chunk-size", "", "chunk `size`, e.g. 1MiB")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
@@ -72,6 +75,8 @@ func (f *serveFlags) load(fs *flag.FlagSet) (*config.Config, error) {
 			cfg.Origin.URL = f.origin
 		case "listen":
 			cfg.Listen = f.listen
+		case "admin":
+			cfg.Admin.Listen = f.admin
 		case "mem":
 			n, err := config.ParseSize(f.mem)
 			if err != nil {
@@ -130,21 +135,34 @@ func cmdServe(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "edgecache: %v\n", err)
 		return 1
 	}
-	log := newLogger(cfg, stderr)
+	env := &serveEnv{level: new(slog.LevelVar), notify: newNotifier(os.Getenv, os.Getpid())}
+	log := newLogger(cfg, stderr, env.level)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	env.hup = hup
+	env.reload = func() (*config.Config, error) { return f.load(fs) }
 	tuneMemory(memoryPlanFor(cfg), log)
-	if err := serve(ctx, cfg, log, nil); err != nil {
+	if err := env.run(ctx, cfg, log, nil); err != nil {
 		log.Error("edgecache stopped", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+// newLogger returns the daemon's logger, in cfg's format, at cfg's level;
+// if level is not nil it holds the level, so that a reload can change it.
+func newLogger(cfg *config.Config, w io.Writer, level *slog.LevelVar) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(cfg.Log.Level))
-	opts := &slog.HandlerOptions{Level: lvl}
+	var leveler slog.Leveler = lvl
+	if level != nil {
+		level.Set(lvl)
+		leveler = level
+	}
+	opts := &slog.HandlerOptions{Level: leveler}
 	if cfg.Log.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
@@ -154,6 +172,30 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 // serve runs the cache until ctx ends, then drains in-flight responses.
 // If ready is not nil it receives the listener's address once serving.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<- string) error {
+	return (&serveEnv{}).run(ctx, cfg, log, ready)
+}
+
+// serveEnv is what the serve command adds to serve: a log level a reload
+// can change, SIGHUP, and systemd notification. The zero value reloads
+// nothing and notifies nobody.
+type serveEnv struct {
+	level  *slog.LevelVar                 // nil: the level is fixed
+	hup    <-chan os.Signal               // reload requests; nil: none
+	reload func() (*config.Config, error) // reads the configuration again
+	notify *notifier                      // nil: no systemd
+}
+
+// running is what a reload can change in a running daemon.
+type running struct {
+	cfg   *config.Config
+	adm   *admin.Admin
+	alog  *server.AccessLog // nil without an access log
+	log   *slog.Logger
+	level *slog.LevelVar
+}
+
+// run serves until ctx ends.
+func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<- string) error {
 	client, err := origin.NewClient(cfg.Origin.URL, origin.Options{
 		ConnectTimeout:   cfg.Origin.ConnectTimeout.D(),
 		FirstByteTimeout: cfg.Origin.FirstByteTimeout.D(),
@@ -164,6 +206,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 		return fmt.Errorf("origin.url: %w", err)
 	}
 	defer client.Close()
+	metered := origin.NewMetered(client)
+	var token string
+	if cfg.Admin.TokenFile != "" {
+		if token, err = admin.ReadToken(cfg.Admin.TokenFile); err != nil {
+			return fmt.Errorf("admin.token_file: %w", err)
+		}
+	} else if !config.LoopbackAddr(cfg.Admin.Listen) {
+		return fmt.Errorf("admin.listen: %s is not a loopback address and admin.token_file is not set: refusing to serve the admin endpoints without a token", cfg.Admin.Listen)
+	}
 	var ds *disk.Store
 	if len(cfg.Cache.Disks) > 0 {
 		dirs := make([]disk.Dir, len(cfg.Cache.Disks))
@@ -185,7 +236,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 			}
 		}()
 	}
-	store, err := cache.New(client, cache.Options{
+	store, err := cache.New(metered, cache.Options{
 		ChunkSize:   int64(cfg.Cache.ChunkSize),
 		Memory:      int64(cfg.Cache.Memory),
 		NegativeTTL: cfg.Cache.NegativeTTL.D(),
@@ -206,6 +257,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 		return fmt.Errorf("cache.policy: %w", err)
 	}
 	defer store.Close()
+	var alog *server.AccessLog
+	if cfg.Log.Access != "" {
+		if alog, err = server.OpenAccessLog(cfg.Log.Access, 0); err != nil {
+			return fmt.Errorf("log.access: %w", err)
+		}
+		defer alog.Close()
+	}
+	topt := server.TargetOptions{MaxPathLength: cfg.Server.MaxPathLength, KeyQueryParams: cfg.Cache.KeyQueryParams,
+		KeyIgnoreQueryParams: cfg.Cache.KeyIgnoreQueryParams}
 	srv := server.New(store, server.Options{
 		MaxPathLength:  cfg.Server.MaxPathLength,
 		KeyQueryParams: cfg.Cache.KeyQueryParams,
@@ -218,6 +278,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 		IdleTimeout:    cfg.Server.IdleTimeout.D(),
 		SendBuffer:     int(cfg.Server.SendBuffer),
 		MaxConnections: cfg.Server.MaxConnections,
+		AccessLog:      alog,
 
 		MaxRangeFetchChunks: cfg.Server.MaxRangeFetchChunks,
 		Logger:              log,
@@ -226,25 +287,63 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("edgecache serving", "listen", ln.Addr().String(), "origin", cfg.Origin.URL,
+	aln, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("admin.listen: %w", err)
+	}
+	contentAddr := ln.Addr().String()
+	check := func(ctx context.Context) error { return server.Probe(ctx, contentAddr) }
+	adm := admin.New(admin.Options{Store: store, Disk: ds, Server: srv, Origin: metered, AccessLog: alog,
+		Target: topt, Check: check, Version: versionString(), Logger: log})
+	adm.SetToken(token)
+
+	log.Info("edgecache serving", "listen", contentAddr, "admin", aln.Addr().String(), "origin", cfg.Origin.URL,
 		"memory", cfg.Cache.Memory.String(), "chunk_size", cfg.Cache.ChunkSize.String(), "version", versionString())
 	if ready != nil {
-		ready <- ln.Addr().String()
+		ready <- contentAddr
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("content listener: %w", err)
-	case <-ctx.Done():
+	aerrc := make(chan error, 1)
+	go func() { aerrc <- adm.Serve(aln) }()
+	if err := e.notify.send("READY=1", "STATUS=serving on "+contentAddr); err != nil {
+		log.Warn("cannot notify systemd", "err", err)
 	}
-	log.Info("shutting down: draining responses in progress")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	if every := e.notify.watchdogEvery(); every > 0 {
+		go e.watchdog(wctx, every, check, log)
+	}
+
+	rt := &running{cfg: cfg, adm: adm, alog: alog, log: log, level: e.level}
+	for done := false; !done; {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("content listener: %w", err)
+		case err := <-aerrc:
+			return fmt.Errorf("admin listener: %w", err)
+		case <-e.hup:
+			e.reloadConfig(rt)
+		case <-ctx.Done():
+			done = true
+		}
+	}
+	wcancel()
+	if err := e.notify.send("STOPPING=1", "STATUS=draining responses in progress"); err != nil {
+		log.Warn("cannot notify systemd", "err", err)
+	}
+	timeout := rt.cfg.Server.ShutdownTimeout.D()
+	log.Info("shutting down: draining responses in progress", "timeout", timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		log.Warn("shutdown: responses still in progress after server.shutdown_timeout were cut", "timeout", timeout, "err", err)
 	}
-	store.Close() // ends the flights and drains the disk write queue
+	actx, acancel := context.WithTimeout(context.Background(), time.Second)
+	defer acancel()
+	_ = adm.Shutdown(actx) // a scrape in progress may be cut
+	store.Close()          // ends the flights and drains the disk write queue
 	st := store.Stats()
 	log.Info("cache totals", "flights", st.Flights, "flight_errors", st.FlightErrors,
 		"origin_bytes", st.OriginBytes, "chunk_hits", st.ChunkHits, "disk_hits", st.DiskHits,
@@ -270,4 +369,107 @@ func ttlOverrides(in []config.TTLOverride) []cache.TTLOverride {
 		out[i] = cache.TTLOverride{Prefix: o.Prefix, TTL: o.TTL.D()}
 	}
 	return out
+}
+
+// watchdog sends WATCHDOG=1 every interval while the content listener
+// answers its self-check (server.Probe); a failing check sends nothing, so
+// systemd restarts a daemon whose serving loop is stuck.
+func (e *serveEnv) watchdog(ctx context.Context, every time.Duration, check func(context.Context) error, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	warn := ratelog.New(log, time.Minute)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, every/2)
+		err := check(cctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				warn.Log(slog.LevelError, "watchdog", "self-check failed: watchdog not pinged", "err", err)
+			}
+			continue
+		}
+		if err := e.notify.send("WATCHDOG=1"); err != nil {
+			warn.Log(slog.LevelWarn, "notify", "cannot notify systemd", "err", err)
+		}
+	}
+}
+
+// reloadConfig reads the configuration again (SIGHUP) and applies what
+// can change while running: the log level, the admin token (the token
+// file is reread even if its name is unchanged), the access log (reopened,
+// for logrotate, under its new name if it changed) and the shutdown
+// timeout. Other changes are logged as needing a restart. A file that does
+// not load is logged with its errors and changes nothing.
+func (e *serveEnv) reloadConfig(rt *running) {
+	log := rt.log
+	if err := e.notify.reloading(); err != nil {
+		log.Warn("cannot notify systemd", "err", err)
+	}
+	defer func() {
+		if err := e.notify.send("READY=1", "STATUS=serving"); err != nil {
+			log.Warn("cannot notify systemd", "err", err)
+		}
+	}()
+	if e.reload == nil {
+		return
+	}
+	next, err := e.reload()
+	if err != nil {
+		log.Error("reload: configuration rejected; the running one stays", "err", err)
+		return
+	}
+	// Live settings are checked before any is applied: all or nothing.
+	var token string
+	if next.Admin.TokenFile != "" {
+		if token, err = admin.ReadToken(next.Admin.TokenFile); err != nil {
+			log.Error("reload: admin.token_file: configuration rejected; the running one stays", "err", err)
+			return
+		}
+	} else if !config.LoopbackAddr(rt.cfg.Admin.Listen) {
+		log.Error("reload: admin.token_file: the admin listener is not on loopback and needs a token; configuration rejected")
+		return
+	}
+	changes := config.Diff(rt.cfg, next)
+	cur := *rt.cfg
+	var applied, restart []string
+	for _, c := range changes {
+		switch {
+		case c.Field == "log.access" && (rt.alog == nil || next.Log.Access == ""):
+			restart = append(restart, c.Field) // turning the access log on or off
+		case c.Live:
+			applied = append(applied, c.Field)
+		default:
+			restart = append(restart, c.Field)
+		}
+	}
+	if rt.level != nil {
+		var lvl slog.Level
+		_ = lvl.UnmarshalText([]byte(next.Log.Level))
+		rt.level.Set(lvl)
+		cur.Log.Level = next.Log.Level
+	}
+	rt.adm.SetToken(token)
+	cur.Admin.TokenFile = next.Admin.TokenFile
+	if rt.alog != nil {
+		path := cur.Log.Access
+		if next.Log.Access != "" {
+			path = next.Log.Access
+		}
+		if err := rt.alog.Reopen(path); err != nil {
+			log.Error("reload: cannot reopen the access log; still writing the old file", "err", err)
+		} else {
+			cur.Log.Access = path
+		}
+	}
+	cur.Server.ShutdownTimeout = next.Server.ShutdownTimeout
+	rt.cfg = &cur
+	log.Info("configuration reloaded", "applied", strings.Join(applied, ", "))
+	if len(restart) > 0 {
+		log.Warn("reload: these settings changed but apply only after a restart", "fields", strings.Join(restart, ", "))
+	}
 }

@@ -1,0 +1,157 @@
+package admin
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"edgecache/meter"
+	"edgecache/origin"
+	"edgecache/server"
+)
+
+// collector exports the daemon's counters on scrape. Its metrics are
+// unchecked (Describe sends nothing): the set of label values, disks
+// included, is known only when collecting.
+type collector struct {
+	opt *Options
+}
+
+func newCollector(opt *Options) *collector { return &collector{opt} }
+
+// Describe implements prometheus.Collector; the collector is unchecked.
+func (c *collector) Describe(chan<- *prometheus.Desc) {}
+
+// desc names a metric; every one has the edgecache_ prefix.
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("edgecache_"+name, help, labels, nil)
+}
+
+// Metric descriptions, in the order Collect sends them.
+var (
+	dBuild        = desc("build_info", "The running build: always 1, with its version.", "version")
+	dStart        = desc("start_time_seconds", "Unix time the daemon started.")
+	dRequests     = desc("http_requests_total", "Answers on the content listener by method (GET, HEAD, OTHER), status class and cache result (hit, partial, miss, revalidated, pass, error, none).", "method", "status_class", "cache")
+	dRespBytes    = desc("http_response_bytes_total", "Payload bytes sent on the content listener by where each chunk came from (memory, disk, origin).", "tier")
+	dTTFB         = desc("http_time_to_first_byte_seconds", "Time from a request being read to its first body byte handed to the connection.")
+	dDuration     = desc("http_request_duration_seconds", "Time from a request being read to its last body byte handed to the connection.")
+	dOpenConns    = desc("http_open_connections", "Client connections open on the content listener.")
+	dRejected     = desc("http_rejected_connections_total", "Client connections answered 503 and closed because server.max_connections were open.")
+	dPanics       = desc("recovered_panics_total", "Panics recovered while serving (each one is a bug, logged with its stack).")
+	dFetches      = desc("origin_fetches_total", "Requests to the origin by result (ok, status, timeout, inconsistent, error, canceled).", "result")
+	dFetchLatency = desc("origin_fetch_duration_seconds", "Time from asking the origin to its answer's headers (or the failure).")
+	dOriginBytes  = desc("origin_bytes_total", "Payload bytes received from the origin.")
+	dFlights      = desc("origin_flights_total", "Chunk fetches started (collapsed: one per chunk however many readers wait).")
+	dFlightErrors = desc("origin_flight_errors_total", "Chunk fetches that failed.")
+	dCollapsed    = desc("collapsed_waiters_total", "Joins of a chunk fetch already in progress (an upper bound of collapsed requests: a request's own read of the chunk its lookup or read-ahead started counts too).")
+	dChunkHits    = desc("chunk_hits_total", "Chunks read from a tier (memory, disk).", "tier")
+	dTierBytes    = desc("tier_bytes", "Payload bytes a tier holds (disk: in 4 KiB blocks, writes in flight included).", "tier")
+	dTierChunks   = desc("tier_chunks", "Chunks a tier holds.", "tier")
+	dTierBudget   = desc("tier_budget_bytes", "Byte budget of a tier.", "tier")
+	dEvictions    = desc("evictions_total", "Chunks evicted to stay within a tier's budget.", "tier")
+	dObjects      = desc("objects", "Entries in the object index (versions and remembered status answers).")
+	dChecksum     = desc("checksum_failures_total", "Disk chunks whose checksum did not match (dropped and fetched again, never served).")
+	dCorrupt      = desc("disk_corrupt_chunks_total", "Damaged chunk files found other than by checksum (bad header, wrong length).")
+	dIOErrors     = desc("disk_io_errors_total", "Disk I/O failures.")
+	dDiskUp       = desc("disk_in_service", "1 if the cache directory is in service, 0 if it was taken out (see the log and edgecache disk clear).", "disk")
+	dDiskBytes    = desc("disk_bytes", "Bytes a cache directory holds.", "disk")
+	dDiskBudget   = desc("disk_budget_bytes", "Byte budget of a cache directory.", "disk")
+	dIndexReady   = desc("disk_index_ready", "1 once the disk index is loaded.")
+	dDiskWrites   = desc("disk_writes_total", "Chunks written to the disk tier.")
+	dWriteErrors  = desc("disk_write_errors_total", "Chunk writes the disk tier refused or failed.")
+	dQueueDrops   = desc("disk_write_queue_dropped_total", "Chunks not written to disk because the write queue stayed full (kept in memory only).")
+	dQueueBytes   = desc("disk_write_queue_bytes", "Bytes of chunks waiting to be written to disk.")
+	dScrubbed     = desc("disk_scrubbed_bytes_total", "Payload bytes the scrubber read back and verified.")
+	dALWritten    = desc("access_log_lines_total", "Access log lines written.")
+	dALDropped    = desc("access_log_dropped_total", "Access log lines dropped because the buffer was full.")
+	dALErrors     = desc("access_log_write_errors_total", "Access log writes that failed.")
+)
+
+func counter(d *prometheus.Desc, v int64, labels ...string) prometheus.Metric {
+	return prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+func gauge(d *prometheus.Desc, v int64, labels ...string) prometheus.Metric {
+	return prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+}
+
+func histogram(d *prometheus.Desc, s meter.Snapshot) prometheus.Metric {
+	return prometheus.MustNewConstHistogram(d, s.Count, s.Sum, s.Buckets)
+}
+
+// Collect implements prometheus.Collector: it reads every counter once.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	o := c.opt
+	ch <- gauge(dBuild, 1, o.Version)
+	ch <- prometheus.MustNewConstMetric(dStart, prometheus.GaugeValue, float64(o.Start.UnixNano())/1e9)
+
+	sm := o.Server.Metrics()
+	for _, r := range sm.Requests {
+		ch <- counter(dRequests, r.Count, r.Method, r.Class, r.Result.String())
+	}
+	for i, n := range sm.Bytes {
+		ch <- counter(dRespBytes, n, server.TierNames[i])
+	}
+	ch <- histogram(dTTFB, sm.TTFB)
+	ch <- histogram(dDuration, sm.Duration)
+	ch <- gauge(dOpenConns, sm.OpenConnections)
+	ch <- counter(dRejected, sm.RejectedConnections)
+	ch <- counter(dPanics, sm.RecoveredPanics)
+
+	if o.Origin != nil {
+		fs := o.Origin.Stats()
+		for i, n := range fs.Results {
+			ch <- counter(dFetches, n, origin.FetchResult(i).String())
+		}
+		ch <- histogram(dFetchLatency, fs.Latency)
+	}
+	cs := o.Store.Stats()
+	ch <- counter(dOriginBytes, cs.OriginBytes)
+	ch <- counter(dFlights, cs.Flights)
+	ch <- counter(dFlightErrors, cs.FlightErrors)
+	ch <- counter(dCollapsed, cs.FlightJoins)
+	ch <- counter(dChunkHits, cs.ChunkHits, "memory")
+	t := o.Store.Tiers()
+	ch <- gauge(dTierBytes, t.MemoryBytes, "memory")
+	ch <- gauge(dTierChunks, int64(t.MemoryChunks), "memory")
+	ch <- gauge(dTierBudget, t.MemoryBudget, "memory")
+	ch <- counter(dEvictions, t.MemoryEvictions, "memory")
+	ch <- gauge(dObjects, int64(t.Objects))
+
+	if o.Disk != nil {
+		ds := o.Disk.Stats()
+		ch <- counter(dChunkHits, cs.DiskHits, "disk")
+		var bytes, chunks, budget int64
+		for _, d := range ds.Disks {
+			up := int64(0)
+			if d.InService {
+				up = 1
+			}
+			ch <- gauge(dDiskUp, up, d.Path)
+			ch <- gauge(dDiskBytes, d.Bytes, d.Path)
+			ch <- gauge(dDiskBudget, d.Budget, d.Path)
+			bytes, chunks, budget = bytes+d.Bytes, chunks+int64(d.Chunks), budget+d.Budget
+		}
+		ch <- gauge(dTierBytes, bytes, "disk")
+		ch <- gauge(dTierChunks, chunks, "disk")
+		ch <- gauge(dTierBudget, budget, "disk")
+		ch <- counter(dEvictions, ds.Evictions, "disk")
+		ready := int64(0)
+		if ds.Ready {
+			ready = 1
+		}
+		ch <- gauge(dIndexReady, ready)
+		ch <- counter(dChecksum, ds.ChecksumFailures)
+		ch <- counter(dCorrupt, ds.Corrupt)
+		ch <- counter(dIOErrors, ds.IOErrors)
+		ch <- counter(dScrubbed, ds.ScrubbedBytes)
+		ch <- counter(dDiskWrites, cs.DiskWrites)
+		ch <- counter(dWriteErrors, cs.DiskWriteErrors)
+		ch <- counter(dQueueDrops, cs.DiskWriteSkips)
+		ch <- gauge(dQueueBytes, cs.DiskQueueBytes)
+	}
+	if l := o.AccessLog; l != nil {
+		n, _ := l.Errors()
+		ch <- counter(dALWritten, l.Written())
+		ch <- counter(dALDropped, l.Dropped())
+		ch <- counter(dALErrors, n)
+	}
+}
