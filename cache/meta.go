@@ -151,7 +151,7 @@ func (m *Meta) refreshed(h304 http.Header, now time.Time, defaultTTL time.Durati
 }
 
 // fieldValues is what selecting reads request fields from: an http.Header
-// or a client's request (RequestHeader).
+// or a client's request (Request).
 type fieldValues interface{ Values(name string) []string }
 
 // selecting returns the fields names of a request (its selecting fields for

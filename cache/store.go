@@ -127,6 +127,7 @@ var ErrVersionChanged = errors.New("object changed at the origin during the resp
 // Store is the cache: the object index, the memory tier and the fetch group.
 // It is safe for concurrent use.
 type Store struct {
+	clock   bool // Options.Now was set: it is the time of every request
 	src     Source
 	opt     Options
 	chunk   int64
@@ -183,6 +184,7 @@ func New(src Source, opt Options) (*Store, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
+	clock := opt.Now != nil
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
@@ -214,6 +216,7 @@ func New(src Source, opt Options) (*Store, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
+		clock:   clock,
 		src:     src,
 		opt:     opt,
 		chunk:   opt.ChunkSize,
@@ -287,18 +290,21 @@ func (s *Store) Stats() Stats {
 	}
 }
 
-// RequestHeader is what Lookup reads of a client's request: its header
-// fields. http.Header implements it. The strings Values returns may view a
-// buffer that changes after Lookup returns: the Store copies what it keeps.
-type RequestHeader interface {
+// Request is what Lookup reads of a client's request: its header fields
+// and when it arrived. The strings Values returns may view a buffer that
+// changes after Lookup returns: the Store copies what it keeps.
+type Request interface {
 	// Values returns the lines of the field name, nil if absent.
 	Values(name string) []string
 	// Clone returns all the fields as an owned http.Header.
 	Clone() http.Header
+	// Time is when the request arrived: freshness is judged at it (a
+	// server has read the clock once already), unless Options.Now is set.
+	Time() time.Time
 }
 
-// Lookup returns the current version of the object at key for a request
-// with header fields req (nil: none). key is an owned copy (see Key): the
+// Lookup returns the current version of the object at key for the request
+// req (nil: none, arriving now). key is an owned copy (see Key): the
 // Store keeps it in its index, its tiers and its flights.
 //
 // If the object is unknown to memory and the disk tier holds a fresh
@@ -318,7 +324,7 @@ type RequestHeader interface {
 // (*origin.StatusError, timeouts); a remembered status answer comes back as
 // its *origin.StatusError with Status Hit; one that may not be stored comes
 // back with Status Pass.
-func (s *Store) Lookup(ctx context.Context, k Key, at int64, req RequestHeader) (*Meta, Status, error) {
+func (s *Store) Lookup(ctx context.Context, k Key, at int64, req Request) (*Meta, Status, error) {
 	key := k.String()
 	for attempt := 0; ; attempt++ {
 		meta, st, err, again := s.lookup(ctx, key, at, req)
@@ -332,10 +338,9 @@ func (s *Store) Lookup(ctx context.Context, k Key, at int64, req RequestHeader) 
 // another variant than req's (a first fetch another request led, of an
 // object that turned out to vary): Lookup then tries again, now knowing
 // what the object varies on.
-func (s *Store) lookup(ctx context.Context, key string, at int64, req RequestHeader) (meta *Meta, st Status, err error, again bool) {
-	now := s.opt.Now()
+func (s *Store) lookup(ctx context.Context, key string, at int64, req Request) (meta *Meta, st Status, err error, again bool) {
+	now := s.now(req)
 	st = Miss
-	private := req != nil && len(req.Values("Authorization")) > 0
 	skey, sel := key, http.Header(nil) // the variant's key and its selecting fields
 	e, ok := s.objs.get(key)
 	if !ok {
@@ -373,6 +378,7 @@ func (s *Store) lookup(ctx context.Context, key string, at int64, req RequestHea
 		const maxInt64 = 1<<63 - 1
 		idx = min(at/s.chunk, (maxInt64-s.chunk+1)/s.chunk)
 	}
+	private := req != nil && len(req.Values("Authorization")) > 0 // fetched for this request alone
 	if stale != nil && !private {
 		return s.staleLookup(ctx, stale, idx, now)
 	}
@@ -402,6 +408,15 @@ func (s *Store) lookup(ctx context.Context, key string, at int64, req RequestHea
 		st = Pass
 	}
 	return meta, st, nil, false
+}
+
+// now is the time a lookup for req happens at: the request's arrival,
+// unless a clock was set in Options.
+func (s *Store) now(req Request) time.Time {
+	if req == nil || s.clock {
+		return s.opt.Now()
+	}
+	return req.Time()
 }
 
 // statusAnswer records the origin's status answer (in err, if it is one)

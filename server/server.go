@@ -351,14 +351,17 @@ var (
 	methodHead = []byte(http.MethodHead)
 )
 
-// requestHeader is the cache's view of a request's header fields
-// (cache.RequestHeader). Values views the request buffer: it is valid only
-// during the handler, and the cache copies what it keeps.
-type requestHeader struct{ h *fasthttp.RequestHeader }
+// request is the cache's view of a request (cache.Request). Values views
+// the request buffer: it is valid only during the handler, and the cache
+// copies what it keeps.
+type request struct{ ctx *fasthttp.RequestCtx }
+
+// Time returns when the request arrived (fasthttp read the clock for it).
+func (r request) Time() time.Time { return r.ctx.Time() }
 
 // Values returns the lines of the field name, nil if absent.
-func (r requestHeader) Values(name string) []string {
-	vs := r.h.PeekAll(name)
+func (r request) Values(name string) []string {
+	vs := r.ctx.Request.Header.PeekAll(name)
 	if len(vs) == 0 {
 		return nil
 	}
@@ -370,9 +373,9 @@ func (r requestHeader) Values(name string) []string {
 }
 
 // Clone returns all the fields as an owned http.Header.
-func (r requestHeader) Clone() http.Header {
+func (r request) Clone() http.Header {
 	h := make(http.Header)
-	for k, v := range r.h.All() {
+	for k, v := range r.ctx.Request.Header.All() {
 		h.Add(string(k), string(v))
 	}
 	return h
@@ -422,7 +425,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 		}
 	}
 
-	meta, st, err := s.store.Lookup(ctx, key, at, requestHeader{&ctx.Request.Header})
+	meta, st, err := s.store.Lookup(ctx, key, at, request{ctx})
 	x.st, x.lookedUp = st, true
 	if err != nil {
 		x.err = true
@@ -430,7 +433,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 		return
 	}
 	h := &ctx.Response.Header
-	s.setValidators(h, meta)
+	s.setValidators(h, meta, ctx.Time())
 
 	switch Evaluate(conditions(&ctx.Request.Header), Validators{ETag: meta.ETag, LastModified: meta.LastModified}) {
 	case OutcomeNotModified:
@@ -511,11 +514,11 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Meta,
 // deadline gives the response time to be written at the minimum send rate.
 func (s *Server) deadline(ctx *fasthttp.RequestCtx, n int64) {
 	d := 10*time.Second + time.Duration(n/s.opt.MinSendRate)*time.Second
-	_ = ctx.SetWriteDeadline(time.Now().Add(d))
+	_ = ctx.SetWriteDeadline(ctx.Time().Add(d)) // from the request's arrival: fasthttp read the clock then
 }
 
 // setValidators sets the headers every answer about a known object carries.
-func (s *Server) setValidators(h *fasthttp.ResponseHeader, meta *cache.Meta) {
+func (s *Server) setValidators(h *fasthttp.ResponseHeader, meta *cache.Meta, now time.Time) {
 	h.Set("Accept-Ranges", "bytes")
 	if meta.ETag != "" {
 		h.Set("ETag", meta.ETag)
@@ -524,7 +527,7 @@ func (s *Server) setValidators(h *fasthttp.ResponseHeader, meta *cache.Meta) {
 	if !meta.LastModified.IsZero() {
 		h.SetBytesV("Last-Modified", fasthttp.AppendHTTPDate(buf[:0], meta.LastModified))
 	}
-	age := int64(meta.Age(time.Now()) / time.Second)
+	age := int64(meta.Age(now) / time.Second)
 	h.SetBytesV("Age", strconv.AppendInt(buf[:0], max(age, 0), 10))
 }
 
