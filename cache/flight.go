@@ -19,6 +19,7 @@ type flight struct {
 	id    chunkID
 	ready chan struct{} // closed once meta (or err) is known
 	held  bool          // took its fetch memory when it was made; else run waits for it
+	slot  *fillSlot     // set for a fill's flight (fill.go): its own fetch budget, and it stores to disk
 
 	// Set before ready is closed, read-only after.
 	meta *Meta

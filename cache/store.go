@@ -473,15 +473,19 @@ func (s *Store) settle(f *flight) {
 func (s *Store) run(f *flight) {
 	defer s.wg.Done()
 	key, off := f.id.key, f.id.idx*s.chunk
+	budget := s.fetch
+	if f.slot != nil {
+		budget = f.slot.budget // a fill's flight never holds players' fetch memory
+	}
 	if !f.held {
-		if err := s.fetch.acquire(s.ctx, s.chunk); err != nil {
+		if err := budget.acquire(s.ctx, s.chunk); err != nil {
 			s.flightErrors.Add(1)
 			s.settle(f)
 			f.fail(fmt.Errorf("chunk %d of %s: %w", f.id.idx, key, err))
 			return
 		}
 	}
-	defer s.fetch.release(s.chunk)
+	defer budget.release(s.chunk)
 	resp, err := s.src.Fetch(s.ctx, key, off, s.chunk)
 	if errors.Is(err, origin.ErrInconsistent) {
 		// An answer that cannot be used for this range (a 206 of bytes
@@ -585,7 +589,10 @@ func (s *Store) fillChunk(f *flight, meta *Meta, body io.ReadCloser, bodyEnd int
 // order, so a newcomer finds the chunk in one place or the other, and never
 // joins a flight that has failed), then wakes the flight's readers.
 func (s *Store) complete(f *flight, meta *Meta, err error) {
-	if err == nil {
+	switch {
+	case err == nil && f.slot != nil:
+		s.keepFilled(f, meta) // to disk, with its rank (fill.go)
+	case err == nil:
 		s.keep(f.id, meta, f.buf)
 	}
 	if err != nil {
