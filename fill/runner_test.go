@@ -1,0 +1,210 @@
+package fill
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// memCache is a fill.Cache in a map: the bytes of a path are the path
+// repeated up to its size.
+type memCache struct {
+	mu       sync.Mutex
+	held     map[string]bool
+	order    []string
+	capacity int64
+	block    chan struct{} // if set, Fill waits for it
+}
+
+func bytesOf(path string, size int64) []byte {
+	return []byte(strings.Repeat(path, int(size)/len(path)+1)[:size])
+}
+
+func (c *memCache) Has(_ context.Context, path string, _ int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.held[path]
+}
+
+func (c *memCache) Fill(ctx context.Context, req Request, w io.Writer) (int64, error) {
+	if c.block != nil {
+		select {
+		case <-c.block:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	if err := req.Pace(ctx, req.Size); err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	c.order = append(c.order, req.Path)
+	c.held[req.Path] = true
+	c.mu.Unlock()
+	n, err := w.Write(bytesOf(req.Path, req.Size))
+	return int64(n), err
+}
+
+func (c *memCache) Discard(path string) {
+	c.mu.Lock()
+	delete(c.held, path)
+	c.mu.Unlock()
+}
+
+func (c *memCache) Capacity() int64                   { return c.capacity }
+func (c *memCache) Footprint(_ string, n int64) int64 { return n }
+
+// testManifest builds a manifest of titles (id, rank, file sizes) whose
+// files are /<id>/<n>, with sums of bytesOf.
+func testManifest(t *testing.T, titles ...Title) *Manifest {
+	t.Helper()
+	for i := range titles {
+		for j := range titles[i].Files {
+			f := &titles[i].Files[j]
+			f.Path = fmt.Sprintf("/%s/%d", titles[i].ID, j)
+			s := sha256.Sum256(bytesOf(f.Path, f.Size))
+			f.SHA256 = hex.EncodeToString(s[:])
+		}
+	}
+	b, _ := json.Marshal(Manifest{Version: 1, Titles: titles})
+	m, err := Parse(b, ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestRunnerOrderAndBudget(t *testing.T) {
+	files := func(sizes ...int64) []File {
+		var fs []File
+		for _, s := range sizes {
+			fs = append(fs, File{Size: s})
+		}
+		return fs
+	}
+	m := testManifest(t,
+		Title{ID: "c", Rank: 3, Files: files(10, 10)},
+		Title{ID: "a", Rank: 1, Files: files(30, 20, 10)},
+		Title{ID: "b", Rank: 2, Files: files(5)},
+		Title{ID: "d", Rank: 3, Files: files(1)},
+	)
+	for _, tc := range []struct {
+		name     string
+		capacity int64
+		held     []string
+		want     string
+		over     int
+	}{
+		{"all", 1000, nil, "/a/0 /a/1 /a/2 /b/0 /c/0 /c/1 /d/0", 0},
+		{"some held", 1000, []string{"/a/1", "/c/0"}, "/a/0 /a/2 /b/0 /c/1 /d/0", 0},
+		// 60 of a, 5 of b fit 70 (of which 95% count): c and d do not.
+		{"over budget", 74, nil, "/a/0 /a/1 /a/2 /b/0", 3},
+		// Held files count against the capacity too.
+		{"over budget, held", 74, []string{"/d/0"}, "/a/0 /a/1 /a/2 /b/0", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &memCache{held: map[string]bool{}, capacity: tc.capacity}
+			for _, p := range tc.held {
+				c.held[p] = true
+			}
+			r, err := NewRunner(Options{Cache: c, Dir: t.TempDir(), Concurrency: 1, Logger: quiet()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := r.Run(context.Background(), m, "m", time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(c.order, " "); got != tc.want {
+				t.Errorf("fill order %s, want %s", got, tc.want)
+			}
+			if st.State != StateCompleted || st.Left.OverBudgetFiles != tc.over || st.FilesTotal != 7 || st.FilesResident > len(tc.held) {
+				t.Errorf("status %+v", st)
+			}
+		})
+	}
+}
+
+// Run refuses a second job while one runs; Status shows the running job
+// with JSON field names an admin endpoint serves.
+func TestRunnerBusyAndStatus(t *testing.T) {
+	c := &memCache{held: map[string]bool{}, capacity: 1 << 30, block: make(chan struct{})}
+	r, err := NewRunner(Options{Cache: c, Dir: t.TempDir(), Logger: quiet(), Reports: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Status(); st.State != StateIdle {
+		t.Errorf("initial state %s", st.State)
+	}
+	m := testManifest(t, Title{ID: "a", Rank: 1, Files: []File{{Size: 100}, {Size: 200}}})
+	done := make(chan Status)
+	go func() {
+		st, _ := r.Run(context.Background(), m, "m.json", time.Time{})
+		done <- st
+	}()
+	for r.Counters().Running.Load() == 0 || r.Status().State != StateRunning {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := r.Run(context.Background(), m, "m.json", time.Time{}); !errors.Is(err, ErrBusy) {
+		t.Errorf("second Run: %v", err)
+	}
+	b, _ := json.Marshal(r.Status())
+	for _, field := range []string{`"state":"running"`, `"files_total":2`, `"bytes_total":300`, `"manifest":"m.json"`, `"left":`, `"rate_bytes_per_second"`} {
+		if !strings.Contains(string(b), field) {
+			t.Errorf("status JSON %s lacks %s", b, field)
+		}
+	}
+	close(c.block)
+	if st := <-done; st.State != StateCompleted || st.BytesDone != 300 || st.FilesFilled != 2 {
+		t.Errorf("final %+v", st)
+	}
+	// Reports: the newest two are kept.
+	for range 3 {
+		c.held = map[string]bool{}
+		if _, err := r.Run(context.Background(), m, "m.json", time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reps, err := r.Reports()
+	if err != nil || len(reps) != 2 || !reps[0].EndedAt.After(reps[1].EndedAt) && !reps[0].EndedAt.Equal(reps[1].EndedAt) {
+		t.Errorf("reports: %v, %d", err, len(reps))
+	}
+	ents, _ := os.ReadDir(filepath.Join(r.opt.Dir, reportsDir))
+	if len(ents) != 2 {
+		t.Errorf("%d report files, want 2", len(ents))
+	}
+}
+
+// A damaged state file does not stop a job: a new one starts.
+func TestRunnerDamagedState(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, stateFile), []byte("{not json"), 0o644)
+	c := &memCache{held: map[string]bool{}, capacity: 1 << 30}
+	r, err := NewRunner(Options{Cache: c, Dir: dir, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Pending(); err == nil {
+		t.Error("Pending of a damaged state: no error")
+	}
+	m := testManifest(t, Title{ID: "a", Rank: 1, Files: []File{{Size: 1}}})
+	if st, err := r.Run(context.Background(), m, "m", time.Time{}); err != nil || st.State != StateCompleted {
+		t.Fatalf("%v %+v", err, st)
+	}
+	if _, err := os.Stat(filepath.Join(dir, stateFile)); !os.IsNotExist(err) {
+		t.Error("a completed job left its state file")
+	}
+}
