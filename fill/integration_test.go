@@ -426,61 +426,13 @@ func TestFillWrongBytes(t *testing.T) {
 	}
 }
 
-// fakeClock is a Clock whose time moves only by Advance.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []fakeTimer
-}
-
-type fakeTimer struct {
-	at      time.Time
-	f       func()
-	stopped *atomic.Bool
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	stopped := new(atomic.Bool)
-	c.timers = append(c.timers, fakeTimer{c.now.Add(d), f, stopped})
-	return func() bool { return !stopped.Swap(true) }
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var due []fakeTimer
-	keep := c.timers[:0]
-	for _, tm := range c.timers {
-		if !tm.at.After(c.now) {
-			due = append(due, tm)
-		} else {
-			keep = append(keep, tm)
-		}
-	}
-	c.timers = keep
-	c.mu.Unlock()
-	for _, tm := range due {
-		if !tm.stopped.Swap(true) {
-			go tm.f()
-		}
-	}
-}
-
 // advanceAfter wraps a fill.Cache: after n files it moves the clock past
 // the window's end.
 type advanceAfter struct {
 	fill.Cache
 	n      int64
 	filled atomic.Int64
-	clock  *fakeClock
+	clock  *fill.FakeClock
 }
 
 func (a *advanceAfter) Fill(ctx context.Context, req fill.Request, w io.Writer) (int64, error) {
@@ -499,7 +451,7 @@ func TestFillWindowEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{now: time.Date(2026, 11, 25, 2, 30, 0, 0, time.UTC)}
+	clock := fill.NewFakeClock(time.Date(2026, 11, 25, 2, 30, 0, 0, time.UTC))
 	_, end, _ := w.Next(clock.Now())
 	b, _ := manifestJSON(100, "e")
 	m := parse(t, b)

@@ -306,26 +306,6 @@ func kind(t json.Token) string {
 	return "something else"
 }
 
-// skip skips the rest of a value whose first token was t.
-func (p *parser) skip(t json.Token) error {
-	if d, ok := t.(json.Delim); ok && (d == '{' || d == '[') {
-		for depth := 1; depth > 0; {
-			t, _, err := p.next()
-			if err != nil {
-				return err
-			}
-			if d, ok := t.(json.Delim); ok {
-				if d == '{' || d == '[' {
-					depth++
-				} else {
-					depth--
-				}
-			}
-		}
-	}
-	return nil
-}
-
 // object walks an object whose '{' was just read, calling field for each
 // member with the key and the offset of its first value token, and refusing
 // repeated keys. field must consume the value.

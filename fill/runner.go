@@ -449,3 +449,66 @@ func (j *job) finish() Status {
 		"bytes_fetched", st.BytesFetched, "errors", st.ErrorCount, "left_files", st.Left.Files)
 	return st
 }
+
+// Schedule runs a fill job in every fill window until ctx ends, and then
+// returns ctx's error. At each window's start (at once if it is inside one)
+// it loads the manifest with load and runs it until the window's end; a
+// job cut off by the end is continued by the next window's run if load
+// returns the same manifest then. If load fails, the job the runner's
+// directory holds unfinished (if any) is continued instead, else the window
+// is skipped; the failure is logged and kept as the Status. If a job
+// started from outside (Run) is still running at a window's start, that
+// window's run is skipped (ErrBusy, logged).
+func (r *Runner) Schedule(ctx context.Context, w Window, load func(context.Context) (*Manifest, string, error)) error {
+	for {
+		start, end, err := w.Next(r.clock.Now())
+		if err != nil {
+			return fmt.Errorf("fill schedule: %w", err)
+		}
+		if err := r.sleepUntil(ctx, start); err != nil {
+			return err
+		}
+		m, src, err := load(ctx)
+		if err != nil {
+			r.log.Error("fill: cannot load the manifest", "err", err)
+			pm, psrc, perr := r.Pending()
+			if perr != nil || pm == nil {
+				r.mu.Lock()
+				if !r.running {
+					r.st = Status{State: StateFailed, Reason: "loading the manifest: " + err.Error(), EndedAt: r.clock.Now()}
+				}
+				r.mu.Unlock()
+			}
+			m, src = pm, psrc
+		}
+		if m != nil {
+			if _, err := r.Run(ctx, m, src, end); err != nil {
+				r.log.Error("fill: window's job did not run", "err", err)
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// Never twice in one window.
+		if err := r.sleepUntil(ctx, end); err != nil {
+			return err
+		}
+	}
+}
+
+// sleepUntil waits on the runner's clock until t or until ctx ends.
+func (r *Runner) sleepUntil(ctx context.Context, t time.Time) error {
+	d := t.Sub(r.clock.Now())
+	if d <= 0 {
+		return nil
+	}
+	ch := make(chan struct{})
+	stop := r.clock.AfterFunc(d, func() { close(ch) })
+	defer stop()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

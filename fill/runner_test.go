@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -206,5 +207,58 @@ func TestRunnerDamagedState(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, stateFile)); !os.IsNotExist(err) {
 		t.Error("a completed job left its state file")
+	}
+}
+
+// Schedule runs a job at each window's start, once per window, and stops
+// with its context.
+func TestRunnerSchedule(t *testing.T) {
+	c := &memCache{held: map[string]bool{}, capacity: 1 << 30}
+	clock := NewFakeClock(time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC))
+	r, err := NewRunner(Options{Cache: c, Dir: t.TempDir(), Logger: quiet(), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := ParseWindow("02:00-03:00", "UTC")
+	m := testManifest(t, Title{ID: "a", Rank: 1, Files: []File{{Size: 10}}})
+	var loads atomic.Int64
+	load := func(context.Context) (*Manifest, string, error) {
+		if loads.Add(1) == 2 {
+			return nil, "", errors.New("manifest server down")
+		}
+		c.mu.Lock()
+		c.held = map[string]bool{} // evicted since: there is work every night
+		c.mu.Unlock()
+		return m, "m", nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Schedule(ctx, w, load) }()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	waitFor("the wait for the window", func() bool { return clock.Timers() == 1 })
+	if r.Counters().Jobs.Load() != 0 {
+		t.Fatal("a job ran before the window")
+	}
+	clock.Advance(time.Hour) // 02:00: the window opens
+	waitFor("the first job", func() bool { return r.Counters().JobsCompleted.Load() == 1 })
+	waitFor("the wait for the window's end", func() bool { return clock.Timers() == 1 })
+	clock.Advance(30 * time.Minute) // 02:30: same window, no second job
+	clock.Advance(30 * time.Minute) // 03:00: the end; waits for tomorrow
+	waitFor("the wait for the next window", func() bool { return clock.Timers() == 1 && loads.Load() == 1 })
+	clock.Advance(23 * time.Hour) // the next night: the load fails, nothing pending
+	waitFor("the second load", func() bool { return loads.Load() == 2 && r.Status().State == StateFailed })
+	if !strings.Contains(r.Status().Reason, "manifest server down") || r.Counters().Jobs.Load() != 1 {
+		t.Errorf("status after a failed load: %+v", r.Status())
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Schedule returned %v", err)
 	}
 }
