@@ -385,3 +385,29 @@ func FuzzParseManifest(f *testing.F) {
 }
 
 func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// The README's example manifest is accepted.
+func TestReadmeExample(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Skip("no README:", err)
+	}
+	s := string(b)
+	i := strings.Index(s, "## Fill (prefill")
+	if i < 0 {
+		t.Fatal("README has no fill section")
+	}
+	s = s[i:]
+	start := strings.Index(s, "```json\n")
+	end := strings.Index(s[start+8:], "```")
+	if start < 0 || end < 0 {
+		t.Fatal("README fill section has no JSON example")
+	}
+	m, err := Parse([]byte(s[start+8:start+8+end]), ParseOptions{Source: "README.md"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := m.Files(); files != 3 {
+		t.Errorf("%d files", files)
+	}
+}
