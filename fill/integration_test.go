@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -532,3 +534,102 @@ func BenchmarkFill(b *testing.B) {
 	b.SetBytes(size * perIter)
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds()/(1<<20), "MiB/s")
 }
+
+// BenchmarkHitLatencyDuringFill measures players' memory-hit latency (p50,
+// p99 of Lookup and copying a whole 1 MiB object out of the Store) while
+// nothing else runs, while an uncapped fill runs, and while a fill capped
+// at 64 MiB/s runs, against the synthetic origin on loopback.
+func BenchmarkHitLatencyDuringFill(b *testing.B) {
+	// 500 files of 2 MiB: more than an uncapped fill gets through while
+	// the benchmark runs (about a second).
+	var fs []string
+	for j := range 500 {
+		p := fmt.Sprintf("/s/2M/f%d.m4s", j)
+		fs = append(fs, fmt.Sprintf(`{"path":%q,"size":%d,"sha256":%q}`, p, 2<<20, sumOf(p, 2<<20)))
+	}
+	manifest := []byte(`{"version":1,"titles":[{"id":"b","rank":1,"files":[` + strings.Join(fs, ",") + `]}]}`)
+	for _, tc := range []struct {
+		name string
+		fill bool
+		rate int64
+	}{{"idle", false, 0}, {"fill", true, 0}, {"fill-64MiBps", true, 64 << 20}} {
+		b.Run(tc.name, func(b *testing.B) {
+			syn := origin.NewSynthetic(origin.SyntheticOptions{})
+			srv := httptest.NewServer(syn)
+			defer srv.Close()
+			client, _ := origin.NewClient(srv.URL, origin.Options{})
+			defer client.Close()
+			dir := b.TempDir()
+			os.MkdirAll(filepath.Join(dir, "d"), 0o755)
+			ds, err := disk.Open(disk.Options{Dirs: []disk.Dir{{Path: filepath.Join(dir, "d"), Size: 4 << 30}},
+				StateFile: filepath.Join(dir, "state"), ScrubRate: -1, CheckInterval: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ds.Close()
+			<-ds.Ready()
+			store, _ := cache.New(client, cache.Options{ChunkSize: 1 << 20, Memory: 256 << 20, Disk: ds})
+			defer store.Close()
+			// The hot set: 32 objects of 1 MiB in memory.
+			var hot []*cache.Meta
+			for i := range 32 {
+				meta, _, err := store.Lookup(context.Background(), cache.NewKey(fmt.Sprintf("/v/hot/%d.m4s", i)), 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rd := store.NewReader(meta, 0, meta.Size)
+				io.Copy(io.Discard, rd)
+				rd.Close()
+				hot = append(hot, meta)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			if tc.fill {
+				m, err := fill.Parse(manifest, fill.ParseOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				fr, _ := fill.NewRunner(fill.Options{Cache: store.NewFiller(cache.FillerOptions{}), Dir: filepath.Join(dir, "job"), Rate: tc.rate,
+					Logger: slogDiscard()})
+				wg.Go(func() { fr.Run(ctx, m, "bench", time.Time{}) })
+				time.Sleep(200 * time.Millisecond) // under way
+			}
+			lat := make([]time.Duration, 0, b.N)
+			sink := &copySink{buf: make([]byte, 1<<20)}
+			for i := 0; b.Loop(); i++ {
+				meta := hot[i%len(hot)]
+				t0 := time.Now()
+				m, _, err := store.Lookup(context.Background(), cache.NewKey(meta.Key), 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rd := store.NewReader(m, 0, m.Size)
+				sink.off = 0
+				io.Copy(sink, rd)
+				rd.Close()
+				lat = append(lat, time.Since(t0))
+			}
+			cancel()
+			wg.Wait()
+			slices.Sort(lat)
+			if len(lat) > 0 {
+				b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
+				b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+			}
+		})
+	}
+}
+
+// copySink copies what is written into buf, as a response's write would
+// copy it out of the cache.
+type copySink struct {
+	buf []byte
+	off int
+}
+
+func (c *copySink) Write(p []byte) (int, error) {
+	c.off += copy(c.buf[c.off%len(c.buf):], p)
+	return len(p), nil
+}
+
+func slogDiscard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
