@@ -319,12 +319,11 @@ func (fl *Filler) peek(id chunkID) *chunk {
 // is held by the time the group is locked.
 func (fl *Filler) flight(ctx context.Context, id chunkID, want *Meta, req fill.Request) (*flight, error) {
 	s := fl.s
-	n := s.chunk
+	size := req.Size // the object's size as far as the manifest knows
 	if want != nil {
-		n = min(s.chunk, want.Size-id.idx*s.chunk)
-	} else {
-		n = min(s.chunk, max(req.Size-id.idx*s.chunk, 0))
+		size = want.Size
 	}
+	n := min(s.chunk, max(size-id.idx*s.chunk, 0))
 	// Both may wait: neither under the group lock.
 	if req.Pace != nil {
 		if err := req.Pace(ctx, n); err != nil {
