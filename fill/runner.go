@@ -148,6 +148,7 @@ type item struct {
 	Entry
 	over bool // past the cache's capacity: not tried
 	done bool
+	upTo int64 // footprint of the plan through this file
 }
 
 // job is one run of a fill job.
@@ -222,12 +223,13 @@ func (r *Runner) start(m *Manifest, src string, until time.Time) (*job, error) {
 		r.log.Info("fill job started", "id", st.ID, "manifest", src, "files", files)
 	}
 	// Plan: rank order, and only as much as the cache can hold.
-	capacity := int64(float64(r.opt.Cache.Capacity()) * r.opt.CapacityFraction)
+	capacity := r.capacity()
 	var planned int64
 	for _, e := range m.Plan() {
 		it := item{Entry: e, done: st.has(e.Ordinal)}
 		s.BytesTotal += e.Size
 		planned += r.opt.Cache.Footprint(e.Path, e.Size)
+		it.upTo = planned
 		it.over = planned > capacity && !it.done
 		j.items = append(j.items, it)
 	}
@@ -235,6 +237,11 @@ func (r *Runner) start(m *Manifest, src string, until time.Time) (*job, error) {
 	r.st, r.runFrom, r.fetched = s, now, st.BytesFetched
 	r.mu.Unlock()
 	return j, nil
+}
+
+// capacity returns the bytes of the cache's capacity a job plans to fill.
+func (r *Runner) capacity() int64 {
+	return int64(float64(r.opt.Cache.Capacity()) * r.opt.CapacityFraction)
 }
 
 // run diffs the plan against the cache and fills what is missing.
@@ -246,19 +253,20 @@ func (j *job) run(ctx context.Context, until time.Time) {
 		stop := r.clock.AfterFunc(until.Sub(r.clock.Now()), func() { cancel(errWindowEnd) })
 		defer stop()
 	}
-	// The diff: files held already are done.
+	// The diff: files held already are done (over the capacity too: they
+	// are there, and nothing is fetched for them).
 	var todo []int
 	for i := range j.items {
 		it := &j.items[i]
 		switch {
 		case it.done:
 			j.account(func(s *Status) { s.FilesDone++; s.BytesDone += it.Size })
-		case it.over:
 		case r.opt.Cache.Has(ctx, it.Path, it.Size):
 			it.done = true
 			j.markDone(it.Ordinal)
 			r.counters.FilesResident.Add(1)
 			j.account(func(s *Status) { s.FilesDone++; s.FilesResident++; s.BytesDone += it.Size })
+		case it.over: // left: the higher-ranked files fill the capacity
 		default:
 			todo = append(todo, i)
 		}
@@ -301,6 +309,12 @@ var errWindowEnd = errors.New("fill window ended")
 func (j *job) fill(ctx context.Context, it *item) {
 	r := j.r
 	if ctx.Err() != nil {
+		return
+	}
+	if it.upTo > r.capacity() {
+		// A disk went out of service since the plan: what no longer fits
+		// is left, as over budget.
+		it.over = true
 		return
 	}
 	h := sha256.New()

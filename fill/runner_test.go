@@ -26,6 +26,8 @@ type memCache struct {
 	order    []string
 	capacity int64
 	block    chan struct{} // if set, Fill waits for it
+	afterN   int           // if > 0, after that many fills...
+	shrinkTo int64         // ...the capacity becomes this (a disk went out of service)
 }
 
 func bytesOf(path string, size int64) []byte {
@@ -52,6 +54,9 @@ func (c *memCache) Fill(ctx context.Context, req Request, w io.Writer) (int64, e
 	c.mu.Lock()
 	c.order = append(c.order, req.Path)
 	c.held[req.Path] = true
+	if c.afterN > 0 && len(c.order) == c.afterN {
+		c.capacity = c.shrinkTo
+	}
 	c.mu.Unlock()
 	n, err := w.Write(bytesOf(req.Path, req.Size))
 	return int64(n), err
@@ -63,7 +68,11 @@ func (c *memCache) Discard(path string) {
 	c.mu.Unlock()
 }
 
-func (c *memCache) Capacity() int64                   { return c.capacity }
+func (c *memCache) Capacity() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.capacity
+}
 func (c *memCache) Footprint(_ string, n int64) int64 { return n }
 
 // testManifest builds a manifest of titles (id, rank, file sizes) whose
@@ -113,8 +122,9 @@ func TestRunnerOrderAndBudget(t *testing.T) {
 		{"some held", 1000, []string{"/a/1", "/c/0"}, "/a/0 /a/2 /b/0 /c/1 /d/0", 0},
 		// 60 of a, 5 of b fit 70 (of which 95% count): c and d do not.
 		{"over budget", 74, nil, "/a/0 /a/1 /a/2 /b/0", 3},
-		// Held files count against the capacity too.
-		{"over budget, held", 74, []string{"/d/0"}, "/a/0 /a/1 /a/2 /b/0", 3},
+		// Held files count against the capacity too; one held past it is
+		// done, not left.
+		{"over budget, held", 74, []string{"/d/0"}, "/a/0 /a/1 /a/2 /b/0", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &memCache{held: map[string]bool{}, capacity: tc.capacity}
@@ -260,5 +270,20 @@ func TestRunnerSchedule(t *testing.T) {
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Schedule returned %v", err)
+	}
+}
+
+// A capacity that shrinks during a job (a disk out of service) leaves what
+// no longer fits, as over budget.
+func TestRunnerCapacityShrinks(t *testing.T) {
+	m := testManifest(t, Title{ID: "a", Rank: 1, Files: []File{{Size: 10}, {Size: 10}, {Size: 10}, {Size: 10}}})
+	c := &memCache{held: map[string]bool{}, capacity: 1000, afterN: 2, shrinkTo: 25}
+	r, err := NewRunner(Options{Cache: c, Dir: t.TempDir(), Concurrency: 1, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.Run(context.Background(), m, "m", time.Time{})
+	if err != nil || st.State != StateCompleted || st.FilesFilled != 2 || st.Left.OverBudgetFiles != 2 || st.Left.Files != 2 {
+		t.Fatalf("%v %+v", err, st)
 	}
 }
