@@ -22,6 +22,7 @@ type flight struct {
 	id    chunkID
 	ready chan struct{} // closed once meta (or err) is known
 	held  bool          // took its fetch memory when it was made; else run waits for it
+	slot  *fillSlot     // set for a fill's flight (fill.go): its own fetch budget, and it stores to disk
 
 	// Set when the flight is made, read-only after.
 	path    string           // what is asked upstream (the object's key)
@@ -39,6 +40,14 @@ type flight struct {
 	n    int
 	done bool
 	ferr error // why the flight ended short of len(buf)
+}
+
+// newFlight returns a flight for chunk id of the object at path, whose
+// fetch sends the request fields fwd.
+func newFlight(id chunkID, path string, fwd http.Header) *flight {
+	f := &flight{id: id, path: path, fwd: fwd, ready: make(chan struct{})}
+	f.cond.L = &f.mu
+	return f
 }
 
 // fail ends a flight that never got an answer.

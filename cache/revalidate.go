@@ -150,7 +150,8 @@ func (s *Store) runReval(r *reval, stale *Meta, idx int64) {
 			resp.Body.Close() // the chunk's flight is already asking
 		}
 	} else {
-		f = &flight{id: id, path: stale.path, fwd: stale.fwd, resp: resp}
+		f = newFlight(id, stale.path, stale.fwd)
+		f.resp = resp
 		if s.begin(f) {
 			g.m[id] = f
 			go s.run(f)

@@ -468,7 +468,9 @@ func hasExplicitFreshness(h http.Header) bool {
 func (s *Store) fetchMeta(ctx context.Context, path, skey string, idx int64, fwd http.Header, private bool) (*Meta, error) {
 	var f *flight
 	if private {
-		f = s.startFlight(&flight{id: chunkID{skey, idx}, path: path, fwd: fwd, private: true})
+		f = newFlight(chunkID{skey, idx}, path, fwd)
+		f.private = true
+		s.startFlight(f)
 	} else {
 		f = s.flight(chunkID{skey, idx}, nil, path, fwd)
 	}
@@ -611,7 +613,7 @@ func (s *Store) flight(id chunkID, want *Meta, path string, fwd http.Header) *fl
 		}
 		path, fwd = want.path, want.fwd
 	}
-	f := &flight{id: id, path: path, fwd: fwd}
+	f := newFlight(id, path, fwd)
 	if !s.begin(f) {
 		g.mu.Unlock()
 		return f
@@ -631,13 +633,11 @@ func (s *Store) startFlight(f *flight) *flight {
 	return f
 }
 
-// begin readies f (made with its id, path, fwd, private and resp set) to
-// run: it counts it in the Store's flights and takes its fetch memory if
-// that is free now. After Close it fails f instead (closing a response f
-// was given) and returns false.
+// begin readies f (made by newFlight, with private and resp set as need
+// be) to run: it counts it in the Store's flights and takes its fetch
+// memory if that is free now. After Close it fails f instead (closing a
+// response f was given) and returns false.
 func (s *Store) begin(f *flight) bool {
-	f.ready = make(chan struct{})
-	f.cond.L = &f.mu
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
@@ -671,8 +671,12 @@ func (s *Store) settle(f *flight) {
 func (s *Store) run(f *flight) {
 	defer s.wg.Done()
 	key, off := f.path, f.id.idx*s.chunk
+	budget := s.fetch
+	if f.slot != nil {
+		budget = f.slot.budget // a fill's flight never holds players' fetch memory
+	}
 	if !f.held {
-		if err := s.fetch.acquire(s.ctx, s.chunk); err != nil {
+		if err := budget.acquire(s.ctx, s.chunk); err != nil {
 			if f.resp != nil {
 				f.resp.Body.Close()
 			}
@@ -682,7 +686,7 @@ func (s *Store) run(f *flight) {
 			return
 		}
 	}
-	defer s.fetch.release(s.chunk)
+	defer budget.release(s.chunk)
 	resp, err := f.resp, error(nil)
 	if resp == nil {
 		resp, err = s.src.Fetch(s.ctx, key, off, s.chunk, f.fwd)
@@ -795,7 +799,10 @@ func (s *Store) fillChunk(f *flight, meta *Meta, body io.ReadCloser, bodyEnd int
 // order, so a newcomer finds the chunk in one place or the other, and never
 // joins a flight that has failed), then wakes the flight's readers.
 func (s *Store) complete(f *flight, meta *Meta, err error) {
-	if err == nil {
+	switch {
+	case err == nil && f.slot != nil:
+		s.keepFilled(f, meta) // to disk, with its rank (fill.go)
+	case err == nil:
 		s.keep(chunkID{meta.Key, f.id.idx}, meta, f.buf)
 	}
 	if err != nil {

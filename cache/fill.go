@@ -1,0 +1,517 @@
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+
+	"edgecache/cache/disk"
+	"edgecache/fill"
+)
+
+// Filling ahead of demand (package fill) goes through the same flights as
+// players' misses, so a player who asks for a chunk a fill is fetching joins
+// that fetch and a fill that wants a chunk a player is fetching joins the
+// player's, and the same version checks and origin rules apply. Two things
+// differ for a fill's flight:
+//
+//   - Fetch slots. A fill's flight takes its chunk buffer from the Filler's
+//     own fetch budget (FillerOptions.Slots chunks), never from the
+//     players' (Options.FetchMemory): a player's miss never waits for fetch
+//     memory a fill holds, and a fill waits only for its own slots. A
+//     player who joins a fill's flight does not wait for a slot either:
+//     the flight has one already. The cost is that the fill's slots come
+//     on top of Options.FetchMemory in the daemon's memory use.
+//   - Where the chunk goes. A complete chunk of a fill's flight is written
+//     to the disk tier at once (not through the memory tier, and not
+//     through the players' disk write queue, whose room stays theirs), in
+//     the flight's goroutine, with its rank in the chunk's metadata; the
+//     flight ends after the write, so the fill learns whether the chunk was
+//     stored. Without a disk tier the chunk goes to memory.
+//
+// The bandwidth cap is applied before a flight is started (fill.Request's
+// Pace), never while it streams: a player who joined a fill's flight gets
+// the bytes at the origin's speed.
+
+// DefaultFillSlots is the default FillerOptions.Slots.
+const DefaultFillSlots = 4
+
+// FillerOptions configure a Filler.
+type FillerOptions struct {
+	// Slots is the most chunks fills fetch at once (each holds a chunk
+	// buffer); default DefaultFillSlots. Give a fill.Runner at most this
+	// Concurrency: more would only wait for slots.
+	Slots int
+}
+
+// Filler fills a Store on behalf of package fill: it implements
+// fill.Cache. Make it with Store.NewFiller; it is safe for concurrent use.
+type Filler struct {
+	s      *Store
+	budget *fetchBudget
+
+	flights, fetched, stored, notStored, discarded atomic.Int64
+}
+
+// FillerStats are a Filler's counters.
+type FillerStats struct {
+	Flights   int64 // chunk fetches fills started
+	Fetched   int64 // bytes those fetches received from the source
+	Stored    int64 // chunks of those fetches stored
+	NotStored int64 // chunks the tier refused or failed to store
+	Discarded int64 // objects discarded (their bytes did not match the manifest)
+	SlotWaits int64 // fetches that waited for a fill slot
+}
+
+// fillSlot marks a fill's flight; see the comment at the top of the file.
+type fillSlot struct {
+	budget *fetchBudget
+	rank   int
+	filler *Filler
+	err    error // why the chunk was not stored; set before the flight ends
+}
+
+// NewFiller returns a Filler of s.
+func (s *Store) NewFiller(opt FillerOptions) *Filler {
+	if opt.Slots <= 0 {
+		opt.Slots = DefaultFillSlots
+	}
+	return &Filler{s: s, budget: newFetchBudget(int64(opt.Slots) * s.chunk)}
+}
+
+var _ fill.Cache = (*Filler)(nil)
+
+// Stats returns the Filler's counters.
+func (fl *Filler) Stats() FillerStats {
+	return FillerStats{Flights: fl.flights.Load(), Fetched: fl.fetched.Load(), Stored: fl.stored.Load(),
+		NotStored: fl.notStored.Load(), Discarded: fl.discarded.Load(), SlotWaits: fl.budget.waits.Load()}
+}
+
+// ErrNotStored is wrapped by the error of a fill whose chunk the tier did
+// not keep (the disk tier's policy declined it, or every disk failed).
+var ErrNotStored = errors.New("chunk not stored")
+
+// known returns the version of the object at key the Store knows, from its
+// index or the disk tier, fresh or not; nil if none.
+func (fl *Filler) known(key string) *Meta {
+	s := fl.s
+	if e, ok := s.objs.get(key); ok && e.meta != nil {
+		return e.meta
+	}
+	return s.diskObject(key)
+}
+
+// holds reports whether the tier a fill keeps chunks in (disk, else memory)
+// holds chunk idx of meta's version.
+func (fl *Filler) holds(meta *Meta, idx int64) bool {
+	if fl.s.disk != nil {
+		return fl.s.onDisk(meta, idx)
+	}
+	return fl.s.mem.contains(chunkID{meta.Key, idx}, meta.version)
+}
+
+// Has implements fill.Cache: the object's version known to the Store has
+// size bytes and every chunk of it is on disk (in memory without a disk
+// tier). Freshness is not asked for: a fill checks bytes against the
+// manifest, not the origin's cache lifetimes. A zero-size object is always
+// held.
+func (fl *Filler) Has(_ context.Context, path string, size int64) bool {
+	if size == 0 {
+		return true
+	}
+	m := fl.known(path)
+	if m == nil || m.Size != size || m.NoStore {
+		return false
+	}
+	for idx := int64(0); idx*fl.s.chunk < size; idx++ {
+		if !fl.holds(m, idx) {
+			return false
+		}
+	}
+	return true
+}
+
+// Fill implements fill.Cache. Chunks held on disk are read (and verified
+// against their checksum) from there; chunks only in memory (a player's
+// fetch whose disk write is still queued, or was skipped) are written to
+// disk; the others are fetched by fill flights, one at a time, each after
+// req.Pace. The object's version is the one the Store knows if it is
+// fresh, else the origin's, learnt from the flight of chunk 0. A chunk in
+// flight when ctx ends is waited for (it is bounded by the origin's
+// timeouts) and stored; the object is then left incomplete.
+func (fl *Filler) Fill(ctx context.Context, req fill.Request, w io.Writer) (int64, error) {
+	s := fl.s
+	if req.Size == 0 {
+		return 0, nil
+	}
+	var f0 *flight
+	meta := fl.known(req.Path)
+	if meta == nil || !meta.Fresh(s.opt.Now()) {
+		var err error
+		if f0, err = fl.flight(ctx, chunkID{req.Path, 0}, nil, req); err != nil {
+			return 0, err
+		}
+		select {
+		case <-f0.ready:
+		case <-ctx.Done():
+			return 0, fmt.Errorf("fill %s: %w", req.Path, ctx.Err())
+		}
+		if f0.err != nil {
+			return 0, fmt.Errorf("fill %s: %w", req.Path, f0.err)
+		}
+		meta = f0.meta
+	}
+	switch {
+	case meta.NoStore:
+		return 0, fmt.Errorf("fill %s: the origin does not allow storing it: %w", req.Path, ErrNotStored)
+	case meta.Size != req.Size:
+		return 0, fmt.Errorf("fill %s: the origin's object has %d bytes, the manifest says %d", req.Path, meta.Size, req.Size)
+	}
+	var written int64
+	var buf []byte
+	for idx := int64(0); idx*s.chunk < meta.Size; idx++ {
+		if err := ctx.Err(); err != nil {
+			return written, fmt.Errorf("fill %s: %w", req.Path, err)
+		}
+		var f *flight
+		if idx == 0 {
+			f = f0
+		}
+		n, err := fl.chunk(ctx, meta, idx, f, req, w, &buf)
+		written += n
+		if err != nil {
+			return written, fmt.Errorf("fill %s chunk %d: %w", req.Path, idx, err)
+		}
+	}
+	return written, nil
+}
+
+// chunk writes chunk idx of meta's version to w from where the tier holds
+// it, or fetches it (through f if not nil, a flight of it already joined).
+func (fl *Filler) chunk(ctx context.Context, meta *Meta, idx int64, f *flight, req fill.Request, w io.Writer, buf *[]byte) (int64, error) {
+	s := fl.s
+	id := chunkID{meta.Key, idx}
+	want := min(s.chunk, meta.Size-idx*s.chunk)
+	for attempt := 0; ; attempt++ {
+		if f == nil {
+			if data := fl.read(meta, idx, want, buf); data != nil {
+				n, err := w.Write(data)
+				return int64(n), err
+			}
+			if data := fl.memOnly(meta, idx); data != nil {
+				// A player's chunk that has not reached the disk: put it there.
+				err := fl.put(id, meta, req.Rank, data)
+				n, werr := w.Write(data)
+				return int64(n), errors.Join(err, werr)
+			}
+			var err error
+			if f, err = fl.flight(ctx, id, meta, req); err != nil {
+				return 0, err
+			}
+			if f == nil {
+				continue // it was stored between the looks above and the flight
+			}
+		}
+		n, err := fl.stream(meta, f, w)
+		if err == nil || n > 0 || attempt >= 2 || !errors.Is(err, errFlightGone) {
+			return n, err
+		}
+		f = nil // the flight failed before a byte: look again
+	}
+}
+
+// errFlightGone is a flight that failed before its first byte.
+var errFlightGone = errors.New("fetch failed")
+
+// stream writes flight f's chunk to w as it arrives, then waits for the
+// flight to end and reports whether the chunk was stored.
+func (fl *Filler) stream(meta *Meta, f *flight, w io.Writer) (int64, error) {
+	<-f.ready
+	if f.err != nil {
+		return 0, fmt.Errorf("%w: %w", errFlightGone, f.err)
+	}
+	if f.meta.version != meta.version {
+		return 0, ErrVersionChanged
+	}
+	var n int
+	for n < len(f.buf) {
+		m, err := f.wait(n)
+		if m > n {
+			k, werr := w.Write(f.buf[n:m])
+			n += k
+			if werr != nil {
+				return int64(n), werr
+			}
+			continue
+		}
+		if err != nil {
+			return int64(n), err
+		}
+	}
+	if _, err := f.wait(len(f.buf)); err != nil { // until the flight ends
+		return int64(n), err
+	}
+	if f.slot != nil && f.slot.err != nil {
+		return int64(n), f.slot.err
+	}
+	return int64(n), nil
+}
+
+// read returns chunk idx of meta's version, want bytes, from the tier a
+// fill keeps chunks in: from disk verified against its checksum (into
+// *buf), or from memory without a disk tier; nil if not held.
+func (fl *Filler) read(meta *Meta, idx, want int64, buf *[]byte) []byte {
+	s := fl.s
+	if s.disk == nil {
+		c := fl.peek(chunkID{meta.Key, idx})
+		if c != nil && c.version == meta.version && int64(len(c.data)) == want {
+			return c.data
+		}
+		return nil
+	}
+	c, err := s.disk.st.Get(disk.ID{Key: meta.Key, Index: idx}, meta.version)
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	if c.Len() != want {
+		return nil
+	}
+	if int64(cap(*buf)) < want {
+		*buf = make([]byte, want)
+	}
+	data := (*buf)[:want]
+	if err := c.ReadAllVerified(data); err != nil {
+		s.diskBadReads.Add(1)
+		return nil // dropped by the disk store: fetched again
+	}
+	return data
+}
+
+// memOnly returns chunk idx of meta's version if memory holds it and the
+// disk tier (there is one) does not.
+func (fl *Filler) memOnly(meta *Meta, idx int64) []byte {
+	if fl.s.disk == nil {
+		return nil
+	}
+	if c := fl.peek(chunkID{meta.Key, idx}); c != nil && c.version == meta.version {
+		return c.data
+	}
+	return nil
+}
+
+// peek returns the chunk memory holds for id without recording a use.
+func (fl *Filler) peek(id chunkID) *chunk {
+	sh, _ := fl.s.mem.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e, ok := sh.chunks[id]; ok {
+		return e.c
+	}
+	return nil
+}
+
+// flight joins the flight of id or starts a fill's flight of it, after
+// req.Pace and with a fill slot. With want set it returns nil if the chunk
+// is held by the time the group is locked.
+func (fl *Filler) flight(ctx context.Context, id chunkID, want *Meta, req fill.Request) (*flight, error) {
+	s := fl.s
+	size := req.Size // the object's size as far as the manifest knows
+	if want != nil {
+		size = want.Size
+	}
+	n := min(s.chunk, max(size-id.idx*s.chunk, 0))
+	g := s.flights.shard(id)
+	g.mu.Lock()
+	f := g.m[id]
+	g.mu.Unlock()
+	if f != nil {
+		return f, nil // joined: its bytes cost the origin nothing more, nor the rate
+	}
+	// Both may wait: neither under the group lock.
+	if req.Pace != nil {
+		if err := req.Pace(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	if err := fl.budget.acquire(ctx, s.chunk); err != nil {
+		return nil, fmt.Errorf("fill slot: %w", err)
+	}
+	g.mu.Lock()
+	if f := g.m[id]; f != nil {
+		g.mu.Unlock()
+		fl.budget.release(s.chunk)
+		return f, nil
+	}
+	if want != nil && fl.holds(want, id.idx) {
+		g.mu.Unlock()
+		fl.budget.release(s.chunk)
+		return nil, nil
+	}
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		g.mu.Unlock()
+		fl.budget.release(s.chunk)
+		return nil, fmt.Errorf("chunk %d of %s: %w", id.idx, id.key, ErrClosed)
+	}
+	s.wg.Add(1)
+	s.closeMu.RUnlock()
+	path, fwd := id.key, http.Header(nil)
+	if want != nil {
+		path, fwd = want.path, want.fwd
+	}
+	f = newFlight(id, path, fwd)
+	f.held = true
+	f.slot = &fillSlot{budget: fl.budget, rank: req.Rank, filler: fl}
+	g.m[id] = f
+	g.mu.Unlock()
+	s.nFlights.Add(1)
+	fl.flights.Add(1)
+	go s.run(f)
+	return f, nil
+}
+
+// keepFilled stores the complete chunk of a fill's flight: on disk with its
+// rank, or in memory without a disk tier. Why it was not stored is left in
+// f.slot.err for the fill to report.
+func (s *Store) keepFilled(f *flight, meta *Meta) {
+	fl := f.slot.filler
+	fl.fetched.Add(int64(len(f.buf)))
+	if meta.NoStore {
+		f.slot.err = fmt.Errorf("the origin does not allow storing it: %w", ErrNotStored)
+		return
+	}
+	id := chunkID{meta.Key, f.id.idx}
+	if s.disk == nil {
+		s.mem.add(id, &chunk{version: meta.version, data: f.buf})
+		fl.stored.Add(1)
+		return
+	}
+	f.slot.err = fl.put(id, meta, f.slot.rank, f.buf)
+}
+
+// put writes a chunk to the disk tier with its rank, and checks that the
+// tier kept it.
+func (fl *Filler) put(id chunkID, meta *Meta, rank int, data []byte) error {
+	s := fl.s
+	did := disk.ID{Key: id.key, Index: id.idx}
+	err := s.disk.st.Put(did, meta.version, encodeFillMeta(meta, rank), data)
+	if err == nil && !s.disk.st.Has(did, meta.version) {
+		err = fmt.Errorf("the disk tier declined it: %w", ErrNotStored)
+	}
+	if err != nil {
+		fl.notStored.Add(1)
+		s.diskWriteErrors.Add(1)
+		return fmt.Errorf("chunk %d of %s: %w", id.idx, id.key, err)
+	}
+	fl.stored.Add(1)
+	s.diskWrites.Add(1)
+	return nil
+}
+
+// filledMeta is the disk metadata of a filled chunk: the object's, plus the
+// rank of its title in the manifest that filled it. Readers of diskMeta
+// ignore the extra field.
+type filledMeta struct {
+	diskMeta
+	Rank int `json:"rank"`
+}
+
+// encodeFillMeta is encodeMeta with the rank.
+func encodeFillMeta(m *Meta, rank int) []byte {
+	var fm filledMeta
+	_ = json.Unmarshal(encodeMeta(m), &fm.diskMeta) // encodeMeta's own output
+	fm.Rank = rank
+	b, _ := json.Marshal(fm) // as encodeMeta: always encodes
+	return b
+}
+
+// FillRank returns the rank stored with the object at key on disk by the
+// fill that last wrote its newest chunk; ok is false if there is none (not
+// on disk, or written by a player's fetch).
+func (s *Store) FillRank(key string) (rank int, ok bool) {
+	if s.disk == nil {
+		return 0, false
+	}
+	_, b, found := s.disk.st.Meta(key)
+	if !found {
+		return 0, false
+	}
+	var fm struct {
+		Rank *int `json:"rank"`
+	}
+	if json.Unmarshal(b, &fm) != nil || fm.Rank == nil {
+		return 0, false
+	}
+	return *fm.Rank, true
+}
+
+// Discard implements fill.Cache: it drops every chunk of the object at path
+// (of any version, as far as the known version's size reaches) from memory
+// and disk, and forgets the object.
+func (fl *Filler) Discard(path string) {
+	s := fl.s
+	fl.discarded.Add(1)
+	m := fl.known(path)
+	if m == nil {
+		return
+	}
+	for idx := int64(0); idx*s.chunk < m.Size; idx++ {
+		id := chunkID{path, idx}
+		sh, _ := s.mem.shard(id)
+		sh.mu.Lock()
+		if e, ok := sh.chunks[id]; ok {
+			sh.drop(id, e)
+		}
+		sh.mu.Unlock()
+		if s.disk != nil {
+			s.disk.st.Remove(disk.ID{Key: path, Index: idx})
+		}
+	}
+	s.objs.remove(path)
+	s.log.Warn("fill: object discarded", "key", path)
+}
+
+// Capacity implements fill.Cache: the byte budgets of the disks in
+// service, or the memory tier's without a disk tier.
+func (fl *Filler) Capacity() int64 {
+	s := fl.s
+	if s.disk == nil {
+		return s.opt.Memory
+	}
+	var n int64
+	for _, d := range s.disk.st.Stats().Disks {
+		if d.InService {
+			n += d.Budget
+		}
+	}
+	return n
+}
+
+// fillHeaderAllowance is what Footprint counts for a chunk file's header
+// besides the key: the fixed fields, the version and the object's metadata
+// (its origin header fields), generously.
+const fillHeaderAllowance = 1536
+
+// Footprint implements fill.Cache: the chunk files of the object as the
+// disk tier counts them (payload and header, in 4 KiB blocks), or its
+// bytes without a disk tier.
+func (fl *Filler) Footprint(path string, size int64) int64 {
+	s := fl.s
+	if s.disk == nil {
+		return size
+	}
+	var n int64
+	for off := int64(0); off < size; off += s.chunk {
+		n += blocks4k(min(s.chunk, size-off) + int64(len(path)) + fillHeaderAllowance)
+	}
+	return n
+}
+
+// blocks4k rounds n up to whole 4 KiB blocks.
+func blocks4k(n int64) int64 { return (n + 4095) &^ 4095 }

@@ -1,0 +1,148 @@
+package fill
+
+import (
+	"context"
+	"io"
+	"sync/atomic"
+	"time"
+)
+
+// Cache is what a fill job needs of the cache. cache.Filler implements it
+// over a *cache.Store; tests put anything behind it.
+type Cache interface {
+	// Has reports whether the cache holds every byte of the object at path,
+	// of size bytes, where a fill keeps it (the disk tier when there is
+	// one), without fetching anything.
+	Has(ctx context.Context, path string, size int64) bool
+	// Fill makes the cache hold the object req.Path: every piece it does
+	// not hold is fetched through the cache's miss path (collapsed with
+	// players' fetches of the same pieces) and stored with req.Rank. Every
+	// byte of the object, held or fetched, is written to w in order as it
+	// is read or arrives, so the caller can check the whole object. It
+	// returns the bytes written. An object whose size is not req.Size is an
+	// error.
+	Fill(ctx context.Context, req Request, w io.Writer) (int64, error)
+	// Discard drops every piece the cache holds of the object at path (its
+	// bytes did not match the manifest).
+	Discard(path string)
+	// Capacity returns the bytes the cache can keep filled objects in now:
+	// the byte budgets of the disks in service (of the memory tier without
+	// a disk tier).
+	Capacity() int64
+	// Footprint returns the bytes an object of size bytes at path takes
+	// of Capacity once stored (chunk headers and block rounding included).
+	Footprint(path string, size int64) int64
+}
+
+// Request is one object a fill job asks the cache for.
+type Request struct {
+	Path string
+	Size int64 // from the manifest
+	Rank int   // the title's rank: lower is more popular
+	// Pace, if not nil, must be called with the length of every piece
+	// before it is fetched from the origin; it waits as long as the fill's
+	// bandwidth cap requires, and fails when ctx ends.
+	Pace func(ctx context.Context, n int64) error
+}
+
+// Clock is the time source of a Runner: real time by default, a fake one
+// in tests.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine once d has elapsed; stop
+	// prevents that if it has not happened yet.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+// realClock is the wall clock.
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+
+// JobState is where a fill job is.
+type JobState string
+
+// Job states. A job that ended in any state but StateCompleted keeps its
+// state file, so that running the same manifest again continues it.
+const (
+	StateIdle      JobState = "idle"      // no job has run since the runner started
+	StateRunning   JobState = "running"   // filling
+	StateCompleted JobState = "completed" // every file that fits the cache is held and verified
+	StateFailed    JobState = "failed"    // it ended with files that failed (see Errors)
+	StateCutOff    JobState = "cut_off"   // the fill window ended first
+	StateCancelled JobState = "cancelled" // stopped from outside (the daemon stopping)
+)
+
+// FileError is a file a job could not fill.
+type FileError struct {
+	Path  string    `json:"path"`
+	Error string    `json:"error"`
+	At    time.Time `json:"at"`
+}
+
+// Left is what a job did not fill.
+type Left struct {
+	Files int   `json:"files"`
+	Bytes int64 `json:"bytes"`
+	// Paths are the first of them, in fill order (at most MaxLeftPaths).
+	Paths []string `json:"paths,omitempty"`
+	// OverBudgetFiles and OverBudgetBytes count the files (included in
+	// Files and Bytes) not even tried: the higher-ranked ones already fill
+	// the cache's capacity.
+	OverBudgetFiles int   `json:"over_budget_files"`
+	OverBudgetBytes int64 `json:"over_budget_bytes"`
+}
+
+// MaxLeftPaths bounds Left.Paths; MaxErrors bounds Status.Errors.
+const (
+	MaxLeftPaths = 20
+	MaxErrors    = 100
+)
+
+// Status is a fill job's state as an admin endpoint serves it and as its
+// report keeps it.
+type Status struct {
+	ID       string   `json:"id,omitempty"`
+	State    JobState `json:"state"`
+	Reason   string   `json:"reason,omitempty"`   // why it ended, in words
+	Manifest string   `json:"manifest,omitempty"` // file or URL
+	Digest   string   `json:"manifest_sha256,omitempty"`
+
+	StartedAt time.Time `json:"started_at,omitzero"` // of the job (the first run, for a continued job)
+	ResumedAt time.Time `json:"resumed_at,omitzero"` // of this run, for a continued job
+	EndedAt   time.Time `json:"ended_at,omitzero"`
+	Deadline  time.Time `json:"deadline,omitzero"` // the window's end, if any
+
+	FilesTotal    int   `json:"files_total"`    // files in the manifest
+	FilesDone     int   `json:"files_done"`     // held and accounted for: resident or filled
+	FilesResident int   `json:"files_resident"` // already held when the job looked
+	FilesFilled   int   `json:"files_filled"`   // filled and verified by the job
+	FilesFailed   int   `json:"files_failed"`   // failed in this run
+	BytesTotal    int64 `json:"bytes_total"`
+	BytesDone     int64 `json:"bytes_done"`
+	// BytesFetched counts the bytes the job asked the origin for (its
+	// bandwidth use), across runs of the job.
+	BytesFetched int64 `json:"bytes_fetched"`
+	// Rate is BytesFetched of this run over its duration so far, bytes/s.
+	Rate float64 `json:"rate_bytes_per_second"`
+
+	ErrorCount int         `json:"error_count"`
+	Errors     []FileError `json:"errors,omitempty"` // the first MaxErrors
+	Left       Left        `json:"left"`
+}
+
+// Counters are a Runner's totals since it was made, for edgecache_fill_*
+// metrics; read them with Load.
+type Counters struct {
+	BytesFetched     atomic.Int64 // bytes asked of the origin (edgecache_fill_bytes_total)
+	FilesFilled      atomic.Int64 // files filled and verified (edgecache_fill_files_total)
+	FilesResident    atomic.Int64 // files found already held
+	Errors           atomic.Int64 // files that failed (edgecache_fill_errors_total)
+	SHA256Mismatches atomic.Int64 // of which: bytes that did not match the manifest
+	Jobs             atomic.Int64 // job runs started
+	JobsCompleted    atomic.Int64 // job runs that ended completed
+	Running          atomic.Int64 // 1 while a job runs (edgecache_fill_running)
+	LastCompletion   atomic.Int64 // Unix seconds a job last completed; 0 never (edgecache_fill_last_completion_timestamp_seconds)
+}
