@@ -91,16 +91,16 @@ func TestBreakerTransitions(t *testing.T) {
 func TestBreakerOpenRefusesAndHalfOpenLimitsProbes(t *testing.T) {
 	clk := newFakeClock()
 	b := NewBreaker("u", BreakerOptions{Failures: 1, CoolDown: 10 * time.Second}, clk.Now, quietLog())
-	ok, probe := b.Allow()
+	_, probe := b.Allow()
 	b.Done(probe, false, "dead")
-	if ok, _ = b.Allow(); ok {
+	if ok, _ := b.Allow(); ok {
 		t.Fatal("an open breaker let a request through")
 	}
 	if ri := b.RetryIn(); ri != 10*time.Second {
 		t.Errorf("RetryIn = %v, want 10s", ri)
 	}
 	clk.Add(10 * time.Second)
-	ok, probe = b.Allow()
+	ok, probe := b.Allow()
 	if !ok || !probe {
 		t.Fatalf("after the cool-down: Allow = %v, %v; want a probe", ok, probe)
 	}
