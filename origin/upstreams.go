@@ -113,6 +113,9 @@ type upstream struct {
 
 	loopUntil atomic.Int64 // UnixNano until which it is skipped after a 508
 
+	cutMu sync.Mutex
+	cut   map[string]time.Time // paths whose body it cut short lately, and when
+
 	requests, failures, failovers atomic.Int64
 	loops, checks, checkFailures  atomic.Int64
 }
@@ -129,8 +132,9 @@ type upstream struct {
 // Via: a loop) moves on too and has the upstream skipped for its breaker's
 // cool-down. Once an answer's headers are in, its body is the caller's:
 // a failure mid-body is reported to the breaker, and the caller resumes
-// with another Fetch, which may land on another upstream (the cache checks
-// validators, so versions never mix).
+// with another Fetch, which skips the upstream that cut that path short
+// in the last 10s unless it is the last one (the cache checks validators,
+// so versions never mix).
 //
 // When every upstream failed, the last one's error is returned, wrapped
 // (so *StatusError, *TimeoutError and ErrInconsistent are seen through
@@ -239,10 +243,13 @@ func (p *Upstreams) Fetch(ctx context.Context, path string, off, n int64, h http
 		retryIn          time.Duration
 		attempts         int
 	)
-	for _, u := range p.ups {
+	for i, u := range p.ups {
 		if p.now().UnixNano() < u.loopUntil.Load() {
 			loop = append(loop, u.name)
 			continue
+		}
+		if i < len(p.ups)-1 && u.cutLately(path, time.Now()) {
+			continue // a resume after its body failed: ask the next one
 		}
 		ok, probe := u.br.Allow()
 		if !ok {
@@ -418,7 +425,7 @@ func (p *Upstreams) attempt(ctx context.Context, u *upstream, probe bool, path s
 		}
 	}
 	u.br.Done(probe, ok, why)
-	r.Body = &upstreamBody{rc: r.Body, u: u, ctx: ctx, cancel: cancel}
+	r.Body = &upstreamBody{rc: r.Body, u: u, ctx: ctx, cancel: cancel, path: path}
 	return r, nil
 }
 
@@ -457,6 +464,7 @@ type upstreamBody struct {
 	u      *upstream
 	ctx    context.Context // the caller's
 	cancel context.CancelCauseFunc
+	path   string
 	failed bool
 	closed atomic.Bool
 }
@@ -468,6 +476,7 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		b.failed = true
 		b.u.failures.Add(1)
 		b.u.br.Done(false, false, "body: "+err.Error())
+		b.u.cutShort(b.path, time.Now())
 	}
 	return n, err
 }
@@ -481,6 +490,36 @@ func (b *upstreamBody) Close() error {
 	b.cancel(nil)
 	b.u.lim.release()
 	return err
+}
+
+// cutMemory is how long a body cut short keeps the path's resumes away
+// from the upstream that cut it, and maxCut how many paths are remembered.
+const (
+	cutMemory = 10 * time.Second
+	maxCut    = 4096
+)
+
+// cutShort remembers that u cut the body of path short at now.
+func (u *upstream) cutShort(path string, now time.Time) {
+	u.cutMu.Lock()
+	defer u.cutMu.Unlock()
+	if u.cut == nil || len(u.cut) >= maxCut {
+		u.cut = make(map[string]time.Time)
+	}
+	u.cut[path] = now
+}
+
+// cutLately reports whether u cut a body of path short in the last
+// cutMemory: the cache resuming that body had better ask another upstream.
+func (u *upstream) cutLately(path string, now time.Time) bool {
+	u.cutMu.Lock()
+	defer u.cutMu.Unlock()
+	at, ok := u.cut[path]
+	if ok && now.Sub(at) > cutMemory {
+		delete(u.cut, path)
+		return false
+	}
+	return ok
 }
 
 // probe runs u's health probes until Close.
