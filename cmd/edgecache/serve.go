@@ -17,19 +17,20 @@ import (
 	"edgecache/cache"
 	"edgecache/cache/disk"
 	"edgecache/config"
-	"edgecache/origin"
 	"edgecache/server"
 )
 
 // serveFlags are the flags of serve; set ones override the config file.
 type serveFlags struct {
-	configFile, origin, listen, mem, chunk, logLevel, sendBuffer string
-	disks                                                        []string // PATH:SIZE, repeatable
+	configFile, listen, mem, chunk, logLevel, sendBuffer string
+	disks                                                []string // PATH:SIZE, repeatable
+	origins                                              []string // --origin URL, repeatable
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.configFile, "config", "", "YAML config `file` (flags override it)")
-	fs.StringVar(&f.origin, "origin", "", "origin base `URL`, e.g. http://127.0.0.1:8081")
+	fs.Func("origin", "origin base `URL`, e.g. http://127.0.0.1:8081 (repeatable: upstreams in order, the last is the origin; replaces upstreams)",
+		func(v string) error { f.origins = append(f.origins, v); return nil })
 	fs.StringVar(&f.listen, "listen", "", "content listener `address` (default :8080)")
 	fs.StringVar(&f.mem, "mem", "", "memory tier `size`, e.g. 512MiB")
 	fs.StringVar(&f.chunk, "chunk-size", "", "chunk `size`, e.g. 1MiB")
@@ -69,7 +70,7 @@ func (f *serveFlags) load(fs *flag.FlagSet) (*config.Config, error) {
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
 		case "origin":
-			cfg.Origin.URL = f.origin
+			originFlags(cfg, f.origins)
 		case "listen":
 			cfg.Listen = f.listen
 		case "mem":
@@ -154,14 +155,9 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 // serve runs the cache until ctx ends, then drains in-flight responses.
 // If ready is not nil it receives the listener's address once serving.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<- string) error {
-	client, err := origin.NewClient(cfg.Origin.URL, origin.Options{
-		ConnectTimeout:   cfg.Origin.ConnectTimeout.D(),
-		FirstByteTimeout: cfg.Origin.FirstByteTimeout.D(),
-		IdleTimeout:      cfg.Origin.IdleTimeout.D(),
-		MaxConnsPerHost:  cfg.Origin.MaxConns,
-	})
+	client, via, err := newUpstreams(cfg, log)
 	if err != nil {
-		return fmt.Errorf("origin.url: %w", err)
+		return err
 	}
 	defer client.Close()
 	var ds *disk.Store
@@ -219,6 +215,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan
 		MaxConnections: cfg.Server.MaxConnections,
 
 		MaxRangeFetchChunks: cfg.Server.MaxRangeFetchChunks,
+		Via:                 via,
 		Logger:              log,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
