@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -335,6 +336,35 @@ func (r *Reader) Pin(max int) (mem, onDisk, total int) {
 		mem, onDisk = mem+m, onDisk+d
 	}
 	return mem, onDisk, total
+}
+
+// WaitFirst waits until the first chunk the Reader sends is known to be
+// coming: held by a tier (or pinned), or its flight's source answered with
+// a version that matches. It starts that flight if need be, and returns
+// its failure (the origin package's errors, or ErrVersionChanged) so a
+// server can answer with an error status before it sends headers, rather
+// than send a 200 and cut it short. Call it after Pin, before reading.
+func (r *Reader) WaitFirst(ctx context.Context) error {
+	if r.err != nil || r.pos >= r.end {
+		return r.err
+	}
+	r.enter()
+	f := r.f
+	if f == nil {
+		return nil
+	}
+	select {
+	case <-f.ready:
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for chunk %d of %s: %w", r.idx, r.meta.Key, ctx.Err())
+	}
+	switch {
+	case f.err != nil:
+		return f.err
+	case f.meta.version != r.meta.version:
+		return fmt.Errorf("%s: %w", r.meta.Key, ErrVersionChanged)
+	}
+	return nil
 }
 
 // Close releases the Reader; it must not be used afterwards. Flights it

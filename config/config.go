@@ -18,8 +18,12 @@ import (
 type Config struct {
 	// Listen is the content listener's address, host:port. Default ":8080".
 	Listen string `yaml:"listen"`
-	// Origin is how the cache talks to the origin server.
+	// Origin is how the cache talks to the origin server, and the
+	// defaults of every upstream.
 	Origin Origin `yaml:"origin"`
+	// Upstreams are the upstreams asked before the origin, in order:
+	// parent caches or sibling boxes. Default: none.
+	Upstreams []Upstream `yaml:"upstreams"`
 	// Cache is the cache store.
 	Cache Cache `yaml:"cache"`
 	// Server is the client-facing HTTP server.
@@ -56,6 +60,91 @@ type Origin struct {
 	// MaxConns is the most connections open to the origin at once,
 	// 1..65536. Default 512.
 	MaxConns int `yaml:"max_conns"`
+	// MaxInFlight is the most fetches in flight to the origin at once,
+	// 1..65536; more wait in its queue. Default 256.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// QueueLength is the most fetches waiting for an in-flight slot,
+	// 0..1000000; past it a miss is answered 503 with Retry-After.
+	// Default 1024.
+	QueueLength int `yaml:"queue_length"`
+	// QueueWait is the longest a fetch waits in the queue before it is
+	// answered 503. Default 5s.
+	QueueWait Duration `yaml:"queue_wait"`
+	// RequestDeadline bounds one miss across every upstream it tries, up
+	// to the answer's headers. Default 30s.
+	RequestDeadline Duration `yaml:"request_deadline"`
+	// RetryBackoff is the base of the jittered pause before the next
+	// upstream is tried (doubled each time); 0: none. Default 50ms.
+	RetryBackoff Duration `yaml:"retry_backoff"`
+	// Breaker is the origin's circuit breaker, and the default of every
+	// upstream's.
+	Breaker Breaker `yaml:"breaker"`
+	// Health configures health probes of the origin, and the default of
+	// every upstream's.
+	Health Health `yaml:"health"`
+}
+
+// Upstream is one upstream asked before the origin. A field left out (or
+// 0) takes the origin's value (origin.*).
+type Upstream struct {
+	// Name names it in logs and metrics. Default: its URL.
+	Name string `yaml:"name"`
+	// URL is its base URL, as origin.url. Required.
+	URL string `yaml:"url"`
+	// ConnectTimeout: see origin.connect_timeout.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+	// FirstByteTimeout: see origin.first_byte_timeout.
+	FirstByteTimeout Duration `yaml:"first_byte_timeout"`
+	// IdleTimeout: see origin.idle_timeout.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxConns: see origin.max_conns.
+	MaxConns int `yaml:"max_conns"`
+	// MaxInFlight: see origin.max_in_flight.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// QueueLength: see origin.queue_length.
+	QueueLength int `yaml:"queue_length"`
+	// QueueWait: see origin.queue_wait.
+	QueueWait Duration `yaml:"queue_wait"`
+	// Breaker: see origin.breaker; each field left out is the origin's.
+	Breaker Breaker `yaml:"breaker"`
+	// Health: see origin.health; each field left out is the origin's.
+	Health Health `yaml:"health"`
+}
+
+// Breaker configures a circuit breaker: it opens after Failures failures
+// in a row or FailureRatio of the requests in Window, refuses traffic for
+// CoolDown, then lets HalfOpenProbes probes through, which close it.
+type Breaker struct {
+	// Failures in a row that open it, 0..1000000; 0: never on a count.
+	// Default 5.
+	Failures int `yaml:"failures"`
+	// FailureRatio of the requests in Window that opens it, 0..1; 0:
+	// never on a ratio. Default 0.5.
+	FailureRatio float64 `yaml:"failure_ratio"`
+	// Window is the sliding window of FailureRatio. Default 10s.
+	Window Duration `yaml:"window"`
+	// MinRequests is the fewest requests in Window for FailureRatio to
+	// apply, >= 1. Default 20.
+	MinRequests int `yaml:"min_requests"`
+	// SlowThreshold makes an answer whose headers took longer a failure;
+	// 0: latency is not judged. Default 0.
+	SlowThreshold Duration `yaml:"slow_threshold"`
+	// CoolDown is how long it stays open. Default 10s.
+	CoolDown Duration `yaml:"cool_down"`
+	// HalfOpenProbes is how many probes it lets through at once when the
+	// cool-down ends, and how many must succeed to close it, 1..1000.
+	// Default 1.
+	HalfOpenProbes int `yaml:"half_open_probes"`
+}
+
+// Health configures health probes: a GET of the first byte of Path every
+// Interval, whose failures and successes feed the circuit breaker.
+type Health struct {
+	// Path is what is fetched, an absolute path; "" (the default): no
+	// probes.
+	Path string `yaml:"path"`
+	// Interval is the period of the probes. Default 5s.
+	Interval Duration `yaml:"interval"`
 }
 
 // Cache configures the cache store.
@@ -203,6 +292,12 @@ type Server struct {
 	// ShutdownTimeout is how long SIGTERM or SIGINT lets the responses in
 	// progress finish before their connections are closed. Default 30s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// Name is this box's name in the Via field of its upstream requests
+	// (RFC 9110 §7.6.3): a request whose Via already names it has gone
+	// round a loop of caches and is answered 508. Letters, digits and
+	// "-._:". Default "": the host name and the listen port (or the
+	// process id, when the port is 0).
+	Name string `yaml:"name"`
 }
 
 // Log configures logging.
@@ -254,7 +349,16 @@ func Default() *Config {
 			FirstByteTimeout: Duration(15 * time.Second),
 			IdleTimeout:      Duration(15 * time.Second),
 			MaxConns:         512,
+			MaxInFlight:      256,
+			QueueLength:      1024,
+			QueueWait:        Duration(5 * time.Second),
+			RequestDeadline:  Duration(30 * time.Second),
+			RetryBackoff:     Duration(50 * time.Millisecond),
+			Breaker: Breaker{Failures: 5, FailureRatio: 0.5, Window: Duration(10 * time.Second),
+				MinRequests: 20, CoolDown: Duration(10 * time.Second), HalfOpenProbes: 1},
+			Health: Health{Interval: Duration(5 * time.Second)},
 		},
+		Upstreams: []Upstream{},
 		Cache: Cache{
 			ChunkSize:   1 * MiB,
 			Memory:      512 * MiB,
@@ -345,11 +449,14 @@ func (c *Config) check(bad func(path string) bool) Errors {
 	k.listen("listen", c.Listen)
 
 	o := &c.Origin
-	k.originURL("origin.url", o.URL)
+	if o.URL != "" || len(c.Upstreams) == 0 {
+		k.originURL("origin.url", o.URL)
+	}
 	k.positive("origin.connect_timeout", o.ConnectTimeout)
 	k.positive("origin.first_byte_timeout", o.FirstByteTimeout)
 	k.positive("origin.idle_timeout", o.IdleTimeout)
 	k.intRange("origin.max_conns", o.MaxConns, 1, maxOriginConns)
+	k.upstreams(c)
 
 	ca := &c.Cache
 	chunkOK := k.sizeRange("cache.chunk_size", ca.ChunkSize, minChunkSize, maxChunkSize)
@@ -436,6 +543,9 @@ func (c *Config) check(bad func(path string) bool) Errors {
 	k.intRange("server.max_ranges", s.MaxRanges, 1, maxRangesMax)
 	k.intRange("server.max_connections", s.MaxConnections, 1, maxConnections)
 	k.intRange("server.max_range_fetch_chunks", s.MaxRangeFetchChunks, 1, maxRangeFetchChunks)
+	if s.Name != "" && strings.TrimFunc(s.Name, viaNameRune) != "" {
+		k.fail("server.name", s.Name, "%q is not a name for Via (want letters, digits and -._: only)", s.Name)
+	}
 	if s.SendBuffer != 0 && (s.SendBuffer < 4*KiB || s.SendBuffer > 64*MiB) {
 		k.fail("server.send_buffer", s.SendBuffer, "%s is not 0 (the kernel's autotuning) or in 4KiB..64MiB", s.SendBuffer)
 	}

@@ -17,7 +17,7 @@ import (
 
 // exported returns a copy of c without its unexported bookkeeping.
 func exported(c *Config) Config {
-	return Config{Listen: c.Listen, Origin: c.Origin, Cache: c.Cache, Server: c.Server, Log: c.Log, Admin: c.Admin}
+	return Config{Listen: c.Listen, Origin: c.Origin, Upstreams: c.Upstreams, Cache: c.Cache, Server: c.Server, Log: c.Log, Admin: c.Admin}
 }
 
 func TestDefault(t *testing.T) {
@@ -25,7 +25,13 @@ func TestDefault(t *testing.T) {
 	want := Config{
 		Listen: ":8080",
 		Origin: Origin{ConnectTimeout: Duration(3 * time.Second), FirstByteTimeout: Duration(15 * time.Second),
-			IdleTimeout: Duration(15 * time.Second), MaxConns: 512},
+			IdleTimeout: Duration(15 * time.Second), MaxConns: 512,
+			MaxInFlight: 256, QueueLength: 1024, QueueWait: Duration(5 * time.Second),
+			RequestDeadline: Duration(30 * time.Second), RetryBackoff: Duration(50 * time.Millisecond),
+			Breaker: Breaker{Failures: 5, FailureRatio: 0.5, Window: Duration(10 * time.Second), MinRequests: 20,
+				CoolDown: Duration(10 * time.Second), HalfOpenProbes: 1},
+			Health: Health{Interval: Duration(5 * time.Second)}},
+		Upstreams: []Upstream{},
 		Cache: Cache{ChunkSize: MiB, Memory: 512 * MiB, NegativeTTL: Duration(10 * time.Second),
 			DefaultTTL: 0, MaxStaleWhileRevalidate: Duration(10 * time.Minute), MaxStaleIfError: Duration(24 * time.Hour), KeyQueryParams: []string{}, Policy: "lru", Disks: []Disk{}, TTLOverrides: []TTLOverride{}, Fsync: "none",
 			DiskQueue: 64 * MiB, FetchMemory: 64 * MiB, ScrubRate: 8 * MiB, DiskCheckInterval: Duration(10 * time.Second),
@@ -285,7 +291,7 @@ origin:
 cache:
   chunk_size: 1 MiB
 `))
-	want := "edge.yaml:5: origin.tmeout: unknown field (known: url, connect_timeout, first_byte_timeout, idle_timeout, max_conns)\n" +
+	want := "edge.yaml:5: origin.tmeout: unknown field (known: url, connect_timeout, first_byte_timeout, idle_timeout, max_conns, max_in_flight, queue_length, queue_wait, request_deadline, retry_backoff, breaker, health)\n" +
 		`edge.yaml:7: cache.chunk_size: "1 MiB" is not a size (want e.g. 512KiB, 1MiB, 4GiB)`
 	if err == nil || err.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", err, want)

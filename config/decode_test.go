@@ -50,9 +50,9 @@ bogus: 1
 log: {level: info, colour: true}
 `
 	cfg := wantErrors(t, src,
-		"f.yaml:4: origin.tmeout: unknown field (known: url, connect_timeout, first_byte_timeout, idle_timeout, max_conns)",
+		"f.yaml:4: origin.tmeout: unknown field (known: url, connect_timeout, first_byte_timeout, idle_timeout, max_conns, max_in_flight, queue_length, queue_wait, request_deadline, retry_backoff, breaker, health)",
 		"f.yaml:6: cache.memroy: unknown field (known: chunk_size, memory, negative_ttl, default_ttl, max_stale_while_revalidate, max_stale_if_error, ttl_overrides, serve_stale_on_error, key_query_params, key_ignore_query_params, policy, disks, disk_state_file, fsync, disk_queue, fetch_memory, scrub_rate, disk_check_interval)",
-		"f.yaml:8: bogus: unknown field (known: listen, origin, cache, server, log, admin)",
+		"f.yaml:8: bogus: unknown field (known: listen, origin, upstreams, cache, server, log, admin)",
 		"f.yaml:9: log.colour: unknown field (known: level, format, access)",
 	)
 	if cfg != nil {
@@ -141,7 +141,7 @@ func TestErrorsSortedByLine(t *testing.T) {
 		`f.yaml:2: log.format: "xml" is not a log format (want text or json)`,
 		`f.yaml:3: log.colour: unknown field (known: level, format, access)`,
 		`f.yaml:5: origin.url: "ftp://o": want an http:// or https:// URL`,
-		`f.yaml:6: origin.bad: unknown field (known: url, connect_timeout, first_byte_timeout, idle_timeout, max_conns)`,
+		`f.yaml:6: origin.bad: unknown field (known: url, connect_timeout, first_byte_timeout, idle_timeout, max_conns, max_in_flight, queue_length, queue_wait, request_deadline, retry_backoff, breaker, health)`,
 	}
 	if got := errLines(t, err); !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
@@ -166,7 +166,7 @@ nope: 2
 		"f.yaml:6: cache.memory: duplicate key (first at line 5)",
 		"f.yaml:7: cache.memory: duplicate key (first at line 5)",
 		"f.yaml:8: cache: duplicate key (first at line 4)",
-		"f.yaml:10: nope: unknown field (known: listen, origin, cache, server, log, admin)",
+		"f.yaml:10: nope: unknown field (known: listen, origin, upstreams, cache, server, log, admin)",
 		"f.yaml:11: nope: duplicate key (first at line 10)",
 	)
 	wantErrors(t, "origin: {url: http://o, url: http://p}\n", "f.yaml:1: origin.url: duplicate key (first at line 1)")

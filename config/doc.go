@@ -3,8 +3,11 @@
 //
 // A configuration file is YAML with snake_case keys; every field has a
 // default (see Default and example.yaml, the commented reference file),
-// except origin.url, which is required. Load and Parse start from Default,
-// apply the file over it, then Validate:
+// except origin.url, which is required unless upstreams lists at least one
+// upstream. The upstreams a miss tries are upstreams (parents, siblings) in
+// order, then origin.url; an upstream's fields left at 0 take origin's
+// values (Config.UpstreamList resolves them). Load and Parse start from
+// Default, apply the file over it, then Validate:
 //
 //	cfg, err := config.Load("edge.yaml")
 //

@@ -94,6 +94,7 @@ func TestExampleYAML(t *testing.T) {
 	want.Origin.URL = cfg.Origin.URL
 	want.Cache.Disks = cfg.Cache.Disks // the default is none; the example shows the form
 	want.Cache.TTLOverrides = cfg.Cache.TTLOverrides
+	want.Upstreams = cfg.Upstreams // likewise
 	if !reflect.DeepEqual(exported(cfg), exported(want)) {
 		t.Errorf("example.yaml values differ from Default():\n got %+v\nwant %+v", exported(cfg), exported(want))
 	}

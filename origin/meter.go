@@ -29,24 +29,29 @@ var fetchResultNames = [NumFetchResults]string{"ok", "status", "timeout", "incon
 // String returns the result's name as the metrics label it.
 func (r FetchResult) String() string { return fetchResultNames[r] }
 
-// Metered is a Client that counts its fetches by result and times them to
-// the answer's headers. It stands in for the Client as the cache's source;
+// Fetcher fetches byte ranges of objects: a Client, or Upstreams.
+type Fetcher interface {
+	Fetch(ctx context.Context, path string, off, n int64, h http.Header) (*Response, error)
+}
+
+// Metered is a Fetcher that counts its fetches by result and times them to
+// the answer's headers. It stands in for the Fetcher as the cache's source;
 // counting costs a few atomic adds per fetch.
 type Metered struct {
-	*Client
+	src     Fetcher
 	results [NumFetchResults]atomic.Int64
 	latency *meter.Histogram
 }
 
-// NewMetered returns c with metering.
-func NewMetered(c *Client) *Metered {
-	return &Metered{Client: c, latency: meter.NewHistogram(meter.LatencyBuckets)}
+// NewMetered returns f with metering.
+func NewMetered(f Fetcher) *Metered {
+	return &Metered{src: f, latency: meter.NewHistogram(meter.LatencyBuckets)}
 }
 
-// Fetch is Client.Fetch, counted.
+// Fetch is the Fetcher's Fetch, counted.
 func (m *Metered) Fetch(ctx context.Context, path string, off, n int64, h http.Header) (*Response, error) {
 	start := time.Now()
-	resp, err := m.Client.Fetch(ctx, path, off, n, h)
+	resp, err := m.src.Fetch(ctx, path, off, n, h)
 	m.latency.Observe(time.Since(start))
 	m.results[classify(ctx, err)].Add(1)
 	return resp, err

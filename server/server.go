@@ -68,6 +68,11 @@ type Options struct {
 	// while ranges clustered in a few chunks still fill the cache for the
 	// next player. Negative: no bound (always through the chunks).
 	MaxRangeFetchChunks int
+	// Via is this box's pseudonym in the Via field of its upstream
+	// requests (origin.PoolOptions.Via): a request whose Via names it has
+	// gone round a loop of caches and is answered 508 Loop Detected. "":
+	// no check.
+	Via string
 }
 
 // Defaults of Options.
@@ -400,6 +405,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 		s.plain(ctx, http.StatusMethodNotAllowed, "method not allowed: only GET and HEAD")
 		return
 	}
+	if s.loopDetected(ctx) {
+		return
+	}
 	target, err := NormalizeTarget(b2s(ctx.Request.Header.RequestURI()), s.topt)
 	if err != nil {
 		s.plain(ctx, http.StatusBadRequest, err.Error())
@@ -504,6 +512,19 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Meta,
 	inMem, onDisk, total := r.Pin(cache.PinChunks)
 	x.chunks(inMem, onDisk, total)
 	ctx.Response.Header.Set("Cache-Status", s.lookupStatus(st, inMem, onDisk, total))
+	if inMem+onDisk < total {
+		// The first chunk may be missing: know that it is coming before
+		// the headers go out, so a failed fetch is an error status, not a
+		// 200 cut short.
+		if err := r.WaitFirst(ctx); err != nil {
+			r.Close()
+			ctx.Response.Reset()
+			ctx.Response.Header.DisableNormalizing()
+			x.err = true
+			s.originError(ctx, meta.Key, st, err)
+			return
+		}
+	}
 	s.deadline(ctx, n)
 	if inMem+onDisk < total {
 		ctx.Response.ImmediateHeaderFlush = true // a miss: let the player see headers while bytes arrive
@@ -591,6 +612,9 @@ func (s *Server) originError(ctx *fasthttp.RequestCtx, key string, st cache.Stat
 	case !(errors.As(err, &te) && te.Timeout()) && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
 		// The fetch was cancelled by the daemon, not timed out by the origin.
 		s.plain(ctx, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	if s.unavailable(ctx, key, err) {
 		return
 	}
 	ctx.Response.Header.Set("Cache-Status", s.status.originErr)

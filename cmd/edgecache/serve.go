@@ -25,13 +25,15 @@ import (
 
 // serveFlags are the flags of serve; set ones override the config file.
 type serveFlags struct {
-	configFile, origin, listen, mem, chunk, logLevel, sendBuffer, admin string
-	disks                                                               []string // PATH:SIZE, repeatable
+	configFile, listen, mem, chunk, logLevel, sendBuffer, admin string
+	disks                                                       []string // PATH:SIZE, repeatable
+	origins                                                     []string // --origin URL, repeatable
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.configFile, "config", "", "YAML config `file` (flags override it)")
-	fs.StringVar(&f.origin, "origin", "", "origin base `URL`, e.g. http://127.0.0.1:8081")
+	fs.Func("origin", "origin base `URL`, e.g. http://127.0.0.1:8081 (repeatable: upstreams in order, the last is the origin; replaces upstreams)",
+		func(v string) error { f.origins = append(f.origins, v); return nil })
 	fs.StringVar(&f.listen, "listen", "", "content listener `address` (default :8080)")
 	fs.StringVar(&f.admin, "admin", "", "admin listener `address` (default 127.0.0.1:9090; not loopback: needs admin.token_file)")
 	fs.StringVar(&f.mem, "mem", "", "memory tier `size`, e.g. 512MiB")
@@ -72,7 +74,7 @@ func (f *serveFlags) load(fs *flag.FlagSet) (*config.Config, error) {
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
 		case "origin":
-			cfg.Origin.URL = f.origin
+			originFlags(cfg, f.origins)
 		case "listen":
 			cfg.Listen = f.listen
 		case "admin":
@@ -196,14 +198,9 @@ type running struct {
 
 // run serves until ctx ends.
 func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<- string) error {
-	client, err := origin.NewClient(cfg.Origin.URL, origin.Options{
-		ConnectTimeout:   cfg.Origin.ConnectTimeout.D(),
-		FirstByteTimeout: cfg.Origin.FirstByteTimeout.D(),
-		IdleTimeout:      cfg.Origin.IdleTimeout.D(),
-		MaxConnsPerHost:  cfg.Origin.MaxConns,
-	})
+	client, via, err := newUpstreams(cfg, log)
 	if err != nil {
-		return fmt.Errorf("origin.url: %w", err)
+		return err
 	}
 	defer client.Close()
 	metered := origin.NewMetered(client)
@@ -281,6 +278,7 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 		AccessLog:      alog,
 
 		MaxRangeFetchChunks: cfg.Server.MaxRangeFetchChunks,
+		Via:                 via,
 		Logger:              log,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
