@@ -27,10 +27,15 @@ import (
 
 // Options are what the admin listener reports on and acts upon.
 type Options struct {
-	Store     *cache.Store         // required
-	Disk      *disk.Store          // nil without a disk tier
-	Server    *server.Server       // the content listener's server; required
-	Origin    *origin.Metered      // nil: no origin fetch metrics
+	Store  *cache.Store    // required
+	Disk   *disk.Store     // nil without a disk tier
+	Server *server.Server  // the content listener's server; required
+	Origin *origin.Metered // nil: no origin fetch metrics
+	// Upstreams, if set, returns the upstreams' state and counters (see
+	// origin.Upstreams.Stats), exported as edgecache_upstream_* metrics
+	// and in /stats. A func, so that upstreams replaced by a reload are
+	// the ones reported.
+	Upstreams func() []origin.UpstreamStats
 	AccessLog *server.AccessLog    // nil without an access log
 	Target    server.TargetOptions // how purge paths are normalized into keys, as the content listener does
 	// Check, if set, reports whether the content listener answers (see

@@ -45,7 +45,7 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{}
 	ts := httptest.NewServer(origin.NewSynthetic(origin.SyntheticOptions{}))
 	t.Cleanup(ts.Close)
-	client, err := origin.NewClient(ts.URL, origin.Options{})
+	client, err := origin.NewUpstreams([]origin.UpstreamOptions{{Name: "origin", URL: ts.URL}}, origin.PoolOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func newHarness(t *testing.T) *harness {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	h.content = ln.Addr().String()
-	h.adm = New(Options{Store: h.store, Disk: ds, Server: srv, Origin: metered, AccessLog: h.alog,
+	h.adm = New(Options{Store: h.store, Disk: ds, Server: srv, Origin: metered, AccessLog: h.alog, Upstreams: client.Stats,
 		Target: server.TargetOptions{MaxPathLength: 4096}, Version: "test", Logger: log,
 		Check: func(ctx context.Context) error {
 			if h.ready != nil {
@@ -233,6 +233,8 @@ func TestMetrics(t *testing.T) {
 		"edgecache_evictions_total", "edgecache_checksum_failures_total", "edgecache_disk_in_service",
 		"edgecache_disk_write_queue_dropped_total", "edgecache_recovered_panics_total", "edgecache_http_response_bytes_total",
 		"edgecache_access_log_dropped_total", "go_goroutines", "process_open_fds",
+		"edgecache_upstream_breaker_state", "edgecache_upstream_requests_total", "edgecache_upstream_breaker_transitions_total",
+		"edgecache_revalidations_total", "edgecache_stale_served_total",
 	} {
 		if before[name] == nil {
 			t.Errorf("no metric family %s", name)
@@ -268,6 +270,7 @@ func TestMetrics(t *testing.T) {
 		{"edgecache_http_request_duration_seconds", nil, 4},
 		{"edgecache_origin_bytes_total", nil, 600 << 10},
 		{"edgecache_origin_fetches_total", []string{"result", "ok"}, 3},
+		{"edgecache_upstream_requests_total", []string{"upstream", "origin"}, 3},
 		{"edgecache_tier_chunks", []string{"tier", "memory"}, 3},
 		{"edgecache_tier_bytes", []string{"tier", "memory"}, 600 << 10},
 	} {

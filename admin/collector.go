@@ -103,7 +103,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- histogram(dFetchLatency, fs.Latency)
 	}
+	if o.Upstreams != nil {
+		collectUpstreams(ch, o.Upstreams())
+	}
 	cs := o.Store.Stats()
+	ch <- counter(dRevalidation, cs.NotModified, "not_modified")
+	ch <- counter(dRevalidation, cs.Revalidations-cs.NotModified, "other")
+	ch <- counter(dStaleServed, cs.StaleHits)
 	ch <- counter(dOriginBytes, cs.OriginBytes)
 	ch <- counter(dFlights, cs.Flights)
 	ch <- counter(dFlightErrors, cs.FlightErrors)

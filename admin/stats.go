@@ -29,6 +29,15 @@ type Stats struct {
 	Objects int `json:"objects"`
 
 	Origin OriginStats `json:"origin"`
+	// Upstreams are the upstreams in order, the origin last: breaker
+	// state and load.
+	Upstreams []UpstreamStats `json:"upstreams,omitempty"`
+	// Revalidations counts conditional requests for stale versions;
+	// NotModified those answered 304 (refreshed without a byte fetched);
+	// StaleServed the stale versions served as they were.
+	Revalidations int64 `json:"revalidations"`
+	NotModified   int64 `json:"not_modified"`
+	StaleServed   int64 `json:"stale_served"`
 	// CollapsedWaiters counts the joins of a chunk fetch already in
 	// progress: an upper bound of collapsed requests, as a request's own
 	// read of the chunk its lookup or read-ahead started counts too.
@@ -37,6 +46,18 @@ type Stats struct {
 	Connections     ConnStats       `json:"connections"`
 	RecoveredPanics int64           `json:"recovered_panics"`
 	AccessLog       *AccessLogStats `json:"access_log,omitempty"`
+}
+
+// UpstreamStats is one upstream in Stats.Upstreams.
+type UpstreamStats struct {
+	Name      string `json:"name"`
+	URL       string `json:"url"`
+	Breaker   string `json:"breaker"` // closed, open or half-open
+	InFlight  int64  `json:"in_flight"`
+	Queued    int64  `json:"queued"`
+	Requests  int64  `json:"requests"`
+	Failures  int64  `json:"failures"`
+	Failovers int64  `json:"failovers"`
 }
 
 // RequestCount is one entry of Stats.Requests.
@@ -111,6 +132,9 @@ func (a *Admin) Stats() Stats {
 		Origin: OriginStats{Fetches: map[string]int64{}, Bytes: cs.OriginBytes, Flights: cs.Flights,
 			FlightErrors: cs.FlightErrors},
 		CollapsedWaiters: cs.FlightJoins,
+		Revalidations:    cs.Revalidations,
+		NotModified:      cs.NotModified,
+		StaleServed:      cs.StaleHits,
 		Connections:      ConnStats{Open: sm.OpenConnections, Rejected: sm.RejectedConnections},
 		RecoveredPanics:  sm.RecoveredPanics,
 	}
@@ -141,6 +165,12 @@ func (a *Admin) Stats() Stats {
 			if r != origin.FetchOK && r != origin.FetchStatus {
 				st.Origin.Errors += n
 			}
+		}
+	}
+	if o.Upstreams != nil {
+		for _, u := range o.Upstreams() {
+			st.Upstreams = append(st.Upstreams, UpstreamStats{Name: u.Name, URL: u.URL, Breaker: u.Breaker.State.String(),
+				InFlight: u.InFlight, Queued: u.Queued, Requests: u.Requests, Failures: u.Failures, Failovers: u.Failovers})
 		}
 	}
 	if l := o.AccessLog; l != nil {

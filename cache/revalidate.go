@@ -26,10 +26,11 @@ type reval struct {
 // with it anyway if the origin fails and its stale-if-error allows
 // (StaleError). idx is the chunk the reader needs first.
 func (s *Store) staleLookup(ctx context.Context, stale *Meta, idx int64, now time.Time) (*Meta, Status, error, bool) {
+	fr := s.fresh.Load()
 	swr, sie := rfc9111.StaleWindows(nil, stale.Header, rfc9111.StaleLimits{
-		MaxWhileRevalidate: s.opt.MaxStaleWhileRevalidate,
-		MaxIfError:         s.opt.MaxStaleIfError,
-		DefaultIfError:     s.opt.StaleIfError,
+		MaxWhileRevalidate: fr.MaxStaleWhileRevalidate,
+		MaxIfError:         fr.MaxStaleIfError,
+		DefaultIfError:     fr.StaleIfError,
 	})
 	staleness := now.Sub(stale.Expires)
 	if staleness < swr {
@@ -129,7 +130,7 @@ func (s *Store) runReval(r *reval, stale *Meta, idx int64) {
 		switch {
 		case errors.As(err, &se) && se.Code == http.StatusNotModified:
 			s.notModified.Add(1)
-			r.meta = stale.refreshed(se.Header, s.opt.Now(), s.opt.DefaultTTL)
+			r.meta = stale.refreshed(se.Header, s.opt.Now(), s.fresh.Load().DefaultTTL)
 			s.override(r.meta)
 			s.learn(r.meta)
 			return

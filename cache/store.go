@@ -63,6 +63,32 @@ type Options struct {
 	Now          func() time.Time
 }
 
+// Freshness are the Store's settings of how long versions are fresh and
+// how long they may be served stale (see the Options fields of the same
+// names, and their defaults). SetFreshness replaces them while the Store
+// serves.
+type Freshness struct {
+	DefaultTTL, NegativeTTL                                time.Duration
+	TTLOverrides                                           []TTLOverride
+	MaxStaleWhileRevalidate, MaxStaleIfError, StaleIfError time.Duration
+}
+
+// SetFreshness makes f the Store's freshness settings, from the next
+// lookup on (a configuration reload). Zero fields take the defaults, as in
+// Options; versions already known keep the freshness they were given.
+func (s *Store) SetFreshness(f Freshness) {
+	f.DefaultTTL = max(f.DefaultTTL, 0)
+	f.TTLOverrides = slices.Clone(f.TTLOverrides)
+	slices.SortStableFunc(f.TTLOverrides, func(a, b TTLOverride) int { return len(b.Prefix) - len(a.Prefix) })
+	if f.MaxStaleWhileRevalidate == 0 {
+		f.MaxStaleWhileRevalidate = 10 * time.Minute
+	}
+	if f.MaxStaleIfError == 0 {
+		f.MaxStaleIfError = 24 * time.Hour
+	}
+	s.fresh.Store(&f)
+}
+
 // TTLOverride gives the objects whose key starts with Prefix the freshness
 // lifetime TTL, whatever the origin said.
 type TTLOverride struct {
@@ -148,6 +174,8 @@ type Store struct {
 
 	readers sync.Pool
 
+	fresh atomic.Pointer[Freshness] // see SetFreshness
+
 	revalMu sync.Mutex
 	revals  map[string]*reval // revalidations in progress, by variant key
 
@@ -169,7 +197,6 @@ func New(src Source, opt Options) (*Store, error) {
 	if opt.Memory <= 0 {
 		opt.Memory = 512 << 20
 	}
-	opt.DefaultTTL = max(opt.DefaultTTL, 0)
 	if opt.ReadAhead <= 0 {
 		opt.ReadAhead = 1
 	}
@@ -201,14 +228,6 @@ func New(src Source, opt Options) (*Store, error) {
 	if opt.FetchMemory <= 0 {
 		opt.FetchMemory = DefaultFetchMemory
 	}
-	opt.TTLOverrides = slices.Clone(opt.TTLOverrides)
-	slices.SortStableFunc(opt.TTLOverrides, func(a, b TTLOverride) int { return len(b.Prefix) - len(a.Prefix) })
-	if opt.MaxStaleWhileRevalidate == 0 {
-		opt.MaxStaleWhileRevalidate = 10 * time.Minute
-	}
-	if opt.MaxStaleIfError == 0 {
-		opt.MaxStaleIfError = 24 * time.Hour
-	}
 	opt.FetchMemory = max(opt.FetchMemory, opt.ChunkSize) // a flight takes a whole chunk
 	mem, err := NewMemory(opt.Memory, opt.ChunkSize, opt.Policy)
 	if err != nil {
@@ -229,6 +248,8 @@ func New(src Source, opt Options) (*Store, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 	}
+	s.SetFreshness(Freshness{DefaultTTL: opt.DefaultTTL, NegativeTTL: opt.NegativeTTL, TTLOverrides: opt.TTLOverrides,
+		MaxStaleWhileRevalidate: opt.MaxStaleWhileRevalidate, MaxStaleIfError: opt.MaxStaleIfError, StaleIfError: opt.StaleIfError})
 	if opt.Disk != nil {
 		s.disk = newDiskTier(opt.Disk, opt.DiskQueue, opt.ChunkSize, opt.DiskQueueWait, int(opt.Memory/opt.ChunkSize), opt.Logger)
 		for range opt.DiskWriters {
@@ -449,7 +470,7 @@ func (s *Store) statusLifetime(se *origin.StatusError) (time.Duration, bool) {
 		return 0, false
 	}
 	now := s.opt.Now()
-	ttl, noStore := freshness(se.Header, se.Code, now, s.opt.NegativeTTL, nil)
+	ttl, noStore := freshness(se.Header, se.Code, now, s.fresh.Load().NegativeTTL, nil)
 	ttl -= rfc9111.CurrentAge(se.Header, now, now, now)
 	return ttl, !noStore && ttl > 0
 }
@@ -504,7 +525,7 @@ func (s *Store) emptyMeta(key string, h http.Header, now time.Time) *Meta {
 		CacheControl: h.Get("Cache-Control"), Expires: h.Get("Expires"), Age: h.Get("Age")}
 	r.LastModified, _ = http.ParseTime(h.Get("Last-Modified"))
 	r.Date, _ = http.ParseTime(h.Get("Date"))
-	m := metaFrom(key, r, now, s.opt.DefaultTTL, nil)
+	m := metaFrom(key, r, now, s.fresh.Load().DefaultTTL, nil)
 	s.override(m)
 	s.learn(m)
 	return m
@@ -518,7 +539,7 @@ func (s *Store) override(m *Meta) {
 	if m.NoStore {
 		return
 	}
-	for _, o := range s.opt.TTLOverrides {
+	for _, o := range s.fresh.Load().TTLOverrides {
 		if strings.HasPrefix(m.path, o.Prefix) {
 			m.Expires = m.FetchedAt.Add(o.TTL)
 			return
@@ -704,7 +725,7 @@ func (s *Store) run(f *flight) {
 		f.fail(err)
 		return
 	}
-	meta := metaFrom(key, resp, s.opt.Now(), s.opt.DefaultTTL, f.fwd)
+	meta := metaFrom(key, resp, s.opt.Now(), s.fresh.Load().DefaultTTL, f.fwd)
 	s.override(meta)
 	if f.private {
 		meta.fwd = f.fwd // its later chunks are fetched with the same credentials

@@ -2,15 +2,29 @@ package config
 
 import (
 	"reflect"
-	"slices"
 	"strings"
 )
 
 // LiveFields are the settings a running daemon applies on reload (SIGHUP)
-// without a restart. Every other setting (listeners, disks, chunk size,
-// memory, origin, cache and server settings) keeps its running value until
-// the daemon is restarted; the reload logs each one that changed.
-var LiveFields = []string{"log.level", "log.access", "admin.token_file", "server.shutdown_timeout"}
+// without a restart; an entry ending in ".*" covers every setting under
+// it. Every other setting (listeners, disks, chunk size, memory, the cache
+// key, connection limits) keeps its running value until the daemon is
+// restarted; the reload logs each one that changed.
+var LiveFields = []string{"log.level", "log.access", "admin.token_file", "server.shutdown_timeout",
+	"origin.*", "upstreams",
+	"cache.default_ttl", "cache.negative_ttl", "cache.ttl_overrides", "cache.max_stale_while_revalidate",
+	"cache.max_stale_if_error", "cache.serve_stale_on_error",
+	"server.max_ranges", "server.min_send_rate", "server.max_range_fetch_chunks"}
+
+// live reports whether the setting at path is one of LiveFields.
+func live(path string) bool {
+	for _, f := range LiveFields {
+		if f == path || (strings.HasSuffix(f, ".*") && strings.HasPrefix(path, f[:len(f)-1])) {
+			return true
+		}
+	}
+	return false
+}
 
 // Change is one setting whose value differs between two configurations.
 type Change struct {
@@ -31,7 +45,7 @@ func Diff(old, new *Config) []Change {
 	var out []Change
 	for _, path := range leafPaths(reflect.TypeFor[Config](), "") {
 		if !reflect.DeepEqual(a[path], b[path]) {
-			out = append(out, Change{Field: path, Live: slices.Contains(LiveFields, path)})
+			out = append(out, Change{Field: path, Live: live(path)})
 		}
 	}
 	return out

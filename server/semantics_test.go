@@ -109,6 +109,27 @@ func newScripted(t *testing.T, ho harnessOptions) (*harness, *scripted) {
 	return newHarness(t, ho), o
 }
 
+// doSettled is do, then a wait until no chunk fetch is in progress: a
+// chunk is stored just after its last bytes went out, so the next request
+// finds it in memory.
+func (h *harness) doSettled(method, path string, hdr ...string) (*http.Response, []byte) {
+	h.t.Helper()
+	resp, body := h.do(method, path, hdr...)
+	h.settle()
+	return resp, body
+}
+
+// settle waits until no chunk fetch holds fetch memory.
+func (h *harness) settle() {
+	h.t.Helper()
+	for i := 0; h.store.Stats().FetchBytes != 0; i++ {
+		if i == 500 {
+			h.t.Fatal("chunk fetches still in progress after 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // body returns n deterministic bytes named by tag.
 func body(tag string, n int) []byte {
 	return bytes.Repeat([]byte(tag+"."), n/(len(tag)+1)+1)[:n]
@@ -143,17 +164,17 @@ func TestRevalidation(t *testing.T) {
 			data := body("r", 200<<10) // four chunks
 			o.set("/r", &scriptedObj{body: data, header: http.Header{
 				tc.validator: {tc.value}, "Cache-Control": {"max-age=10"}, "X-Gen": {"1"}}})
-			resp, got := h.do("GET", "/r")
+			resp, got := h.doSettled("GET", "/r")
 			expect(t, "first", resp, got, 200, data, "edgecache; fwd=miss; stored")
 			o.clock.advance(5 * time.Second)
-			resp, got = h.do("GET", "/r")
+			resp, got = h.doSettled("GET", "/r")
 			expect(t, "fresh", resp, got, 200, data, "edgecache; hit; detail=mem")
 
 			o.clock.advance(10 * time.Second)
 			o.set("/r", &scriptedObj{body: data, header: http.Header{
 				tc.validator: {tc.value}, "Cache-Control": {"max-age=10"}, "X-Gen": {"2"}}})
 			before := len(o.requests("/r"))
-			resp, got = h.do("GET", "/r", "Range", "bytes=70000-70099")
+			resp, got = h.doSettled("GET", "/r", "Range", "bytes=70000-70099")
 			expect(t, "stale", resp, got, 206, data[70000:70100], "edgecache; fwd=stale; stored")
 			reqs := o.requests("/r")[before:]
 			if len(reqs) != 1 || reqs[0].Get(tc.condField) != tc.value {
@@ -162,7 +183,7 @@ func TestRevalidation(t *testing.T) {
 			if g := resp.Header.Get("X-Gen"); g != "2" {
 				t.Errorf("after the 304: X-Gen %q, want the 304's 2", g)
 			}
-			resp, got = h.do("GET", "/r")
+			resp, got = h.doSettled("GET", "/r")
 			expect(t, "refreshed", resp, got, 200, data, "edgecache; hit; detail=mem")
 			if n := len(o.requests("/r")) - before; n != 1 {
 				t.Errorf("%d origin requests since expiry, want only the revalidation", n)
@@ -177,16 +198,16 @@ func TestRevalidationNewVersion(t *testing.T) {
 	h, o := newScripted(t, harnessOptions{})
 	old, cur := body("old", 150<<10), body("new", 170<<10)
 	o.set("/n", &scriptedObj{body: old, header: http.Header{"ETag": {`"a"`}, "Cache-Control": {"max-age=10"}}})
-	resp, got := h.do("GET", "/n")
+	resp, got := h.doSettled("GET", "/n")
 	expect(t, "first", resp, got, 200, old, "")
 	o.clock.advance(11 * time.Second)
 	o.set("/n", &scriptedObj{body: cur, header: http.Header{"ETag": {`"b"`}, "Cache-Control": {"max-age=10"}}})
-	resp, got = h.do("GET", "/n")
+	resp, got = h.doSettled("GET", "/n")
 	expect(t, "changed", resp, got, 200, cur, "edgecache; fwd=stale; stored")
 	if e := resp.Header.Get("ETag"); e != `"b"` {
 		t.Errorf("ETag %q, want the new version's", e)
 	}
-	resp, got = h.do("GET", "/n", "Range", "bytes=100000-")
+	resp, got = h.doSettled("GET", "/n", "Range", "bytes=100000-")
 	expect(t, "range of the new", resp, got, 206, cur[100000:], "edgecache; hit; detail=mem")
 }
 
@@ -198,7 +219,7 @@ func TestNoCacheAndMustRevalidate(t *testing.T) {
 	data := body("nc", 1000)
 	o.set("/nc", &scriptedObj{body: data, header: http.Header{"ETag": {`"x"`}, "Cache-Control": {"no-cache"}}})
 	for i := range 3 {
-		resp, got := h.do("GET", "/nc")
+		resp, got := h.doSettled("GET", "/nc")
 		expect(t, fmt.Sprint("no-cache ", i), resp, got, 200, data, "")
 	}
 	reqs := o.requests("/nc")
@@ -207,11 +228,11 @@ func TestNoCacheAndMustRevalidate(t *testing.T) {
 	}
 
 	o.set("/mr", &scriptedObj{body: data, header: http.Header{"ETag": {`"y"`}, "Cache-Control": {"max-age=1, must-revalidate, stale-if-error=600"}}})
-	resp, got := h.do("GET", "/mr")
+	resp, got := h.doSettled("GET", "/mr")
 	expect(t, "must-revalidate", resp, got, 200, data, "")
 	o.clock.advance(5 * time.Second)
 	o.set("/mr", &scriptedObj{status: 503, body: []byte("down"), header: http.Header{}})
-	resp, got = h.do("GET", "/mr")
+	resp, got = h.doSettled("GET", "/mr")
 	if resp.StatusCode != 503 || string(got) != "down" {
 		t.Errorf("must-revalidate, origin 503: status %d %q, want the origin's 503, not stale", resp.StatusCode, got)
 	}
@@ -223,18 +244,18 @@ func TestStaleWhileRevalidate(t *testing.T) {
 	h, o := newScripted(t, harnessOptions{})
 	data := body("swr", 5000)
 	o.set("/s", &scriptedObj{body: data, header: http.Header{"ETag": {`"s"`}, "Cache-Control": {"max-age=1, stale-while-revalidate=60"}, "X-Gen": {"1"}}})
-	resp, got := h.do("GET", "/s")
+	resp, got := h.doSettled("GET", "/s")
 	expect(t, "first", resp, got, 200, data, "")
 	o.clock.advance(10 * time.Second)
 	o.set("/s", &scriptedObj{body: data, header: http.Header{"ETag": {`"s"`}, "Cache-Control": {"max-age=100, stale-while-revalidate=60"}, "X-Gen": {"2"}}})
-	resp, got = h.do("GET", "/s")
+	resp, got = h.doSettled("GET", "/s")
 	expect(t, "stale", resp, got, 200, data, "edgecache; hit; detail=stale-while-revalidate")
 	if g := resp.Header.Get("X-Gen"); g != "1" {
 		t.Errorf("served stale: X-Gen %q, want the stored 1", g)
 	}
 	// The background revalidation lands; then the object is fresh again.
 	for i := 0; ; i++ {
-		resp, got = h.do("GET", "/s")
+		resp, got = h.doSettled("GET", "/s")
 		if resp.Header.Get("X-Gen") == "2" {
 			expect(t, "refreshed", resp, got, 200, data, "edgecache; hit; detail=mem")
 			break
@@ -249,7 +270,7 @@ func TestStaleWhileRevalidate(t *testing.T) {
 	}
 	// Past the window: revalidated in the foreground.
 	o.clock.advance(100*time.Second + 61*time.Second)
-	resp, got = h.do("GET", "/s")
+	resp, got = h.doSettled("GET", "/s")
 	expect(t, "past the window", resp, got, 200, data, "edgecache; fwd=stale; stored")
 }
 
@@ -275,11 +296,11 @@ func TestStaleIfError(t *testing.T) {
 			h, o := newScripted(t, harnessOptions{cache: tc.opts})
 			data := body("sie", 3000)
 			o.set("/e", &scriptedObj{body: data, header: http.Header{"ETag": {`"e"`}, "Cache-Control": {tc.cc}}})
-			resp, got := h.do("GET", "/e")
+			resp, got := h.doSettled("GET", "/e")
 			expect(t, "first", resp, got, 200, data, "")
 			o.clock.advance(tc.after)
 			o.set("/e", &scriptedObj{status: tc.fail, body: []byte("failed"), header: http.Header{}})
-			resp, got = h.do("GET", "/e")
+			resp, got = h.doSettled("GET", "/e")
 			if tc.wantStale {
 				expect(t, "stale", resp, got, 200, data, "edgecache; fwd=stale; detail=stale-if-error")
 				return
@@ -322,6 +343,7 @@ func TestVary(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := readAll(t, resp)
+		h.settle()
 		expect(t, fmt.Sprintf("step %d Foo %v", i, st.foo), resp, got, 200, bodyFor(st.want), st.status)
 		if v := resp.Header.Get("Vary"); v != "Foo" {
 			t.Errorf("step %d: Vary %q", i, v)
@@ -361,14 +383,14 @@ func TestContentEncodingVariants(t *testing.T) {
 			return plain
 		}})
 	for round := range 2 {
-		resp, got := h.do("GET", "/t.m3u8", "Accept-Encoding", "gzip, br")
+		resp, got := h.doSettled("GET", "/t.m3u8", "Accept-Encoding", "gzip, br")
 		expect(t, fmt.Sprint("gzip ", round), resp, got, 200, gz, "")
 		if ce := resp.Header.Get("Content-Encoding"); ce != "gzip" {
 			t.Errorf("gzip variant: Content-Encoding %q", ce)
 		}
-		resp, got = h.do("GET", "/t.m3u8", "Accept-Encoding", "br, gzip", "Range", "bytes=5000-5999")
+		resp, got = h.doSettled("GET", "/t.m3u8", "Accept-Encoding", "br, gzip", "Range", "bytes=5000-5999")
 		expect(t, fmt.Sprint("gzip range ", round), resp, got, 206, gz[5000:6000], "")
-		resp, got = h.do("GET", "/t.m3u8", "Accept-Encoding", "identity")
+		resp, got = h.doSettled("GET", "/t.m3u8", "Accept-Encoding", "identity")
 		expect(t, fmt.Sprint("identity ", round), resp, got, 200, plain, "")
 	}
 	if n := len(o.requests("/t.m3u8")); n != 2 {
@@ -392,7 +414,7 @@ func TestAuthorization(t *testing.T) {
 			h, o := newScripted(t, harnessOptions{})
 			data := body("auth", 70<<10)
 			o.set("/a", &scriptedObj{body: data, header: http.Header{"Cache-Control": {tc.cc}}})
-			resp, got := h.do("GET", "/a", "Authorization", "Bearer FOO")
+			resp, got := h.doSettled("GET", "/a", "Authorization", "Bearer FOO")
 			want := "edgecache; fwd=miss"
 			if tc.stored {
 				want += "; stored"
@@ -401,11 +423,11 @@ func TestAuthorization(t *testing.T) {
 			if a := o.requests("/a")[0].Get("Authorization"); a != "Bearer FOO" {
 				t.Errorf("origin saw Authorization %q", a)
 			}
-			resp, got = h.do("GET", "/a")
 			want = "edgecache; fwd=miss; stored"
 			if tc.stored {
 				want = "edgecache; hit; detail=mem"
 			}
+			resp, got = h.doSettled("GET", "/a")
 			expect(t, "anonymous", resp, got, 200, data, want)
 		})
 	}
@@ -418,7 +440,7 @@ func TestAgeFromOrigin(t *testing.T) {
 	data := body("age", 100)
 	o.set("/g", &scriptedObj{body: data, header: http.Header{"Cache-Control": {"max-age=3600"}, "Age": {"100"}}})
 	for range 2 {
-		resp, got := h.do("GET", "/g")
+		resp, got := h.doSettled("GET", "/g")
 		expect(t, "aged", resp, got, 200, data, "")
 		if a, _ := strconv.Atoi(resp.Header.Get("Age")); a < 100 || a > 110 {
 			t.Errorf("Age %q, want the origin's 100 plus resident time", resp.Header.Get("Age"))
@@ -450,7 +472,7 @@ func TestTTLOverride(t *testing.T) {
 			cc = "no-store"
 		}
 		o.set(p, &scriptedObj{body: data, header: http.Header{"ETag": {`"t"`}, "Cache-Control": {cc}}})
-		resp, got := h.do("GET", p)
+		resp, got := h.doSettled("GET", p)
 		expect(t, p+" first", resp, got, 200, data, "")
 	}
 	o.clock.advance(3 * time.Second)
@@ -460,7 +482,7 @@ func TestTTLOverride(t *testing.T) {
 		{"/vod/c.m3u8", "edgecache; hit; detail=mem"},
 		{"/live/nostore", "edgecache; fwd=miss"},
 	} {
-		resp, got := h.do("GET", tc.path)
+		resp, got := h.doSettled("GET", tc.path)
 		expect(t, tc.path+" after 3s", resp, got, 200, data, tc.status)
 	}
 }

@@ -93,6 +93,7 @@ const warnInterval = 10 * time.Second
 
 // Server answers GET and HEAD requests from a cache.Store.
 type Server struct {
+	limits atomic.Pointer[Limits] // see SetLimits
 	store  *cache.Store
 	opt    Options
 	topt   TargetOptions
@@ -109,6 +110,29 @@ type Server struct {
 	panics atomic.Int64       // panics recovered
 	ctx    context.Context    // direct origin fetches run under it; ended by Shutdown
 	cancel context.CancelFunc //
+}
+
+// Limits are the request limits a running Server can change (a
+// configuration reload): the Options fields of the same names.
+type Limits struct {
+	MaxRanges           int
+	MinSendRate         int64
+	MaxRangeFetchChunks int
+}
+
+// SetLimits makes l the Server's limits from the next request on. Zero
+// fields take the defaults, as in Options.
+func (s *Server) SetLimits(l Limits) {
+	if l.MaxRanges <= 0 {
+		l.MaxRanges = 16
+	}
+	if l.MinSendRate <= 0 {
+		l.MinSendRate = 64 << 10
+	}
+	if l.MaxRangeFetchChunks == 0 {
+		l.MaxRangeFetchChunks = DefaultMaxRangeFetchChunks
+	}
+	s.limits.Store(&l)
 }
 
 // New returns a Server in front of store.
@@ -147,6 +171,7 @@ func New(store *cache.Store, opt Options) *Server {
 		log:   opt.Logger,
 		warn:  ratelog.New(opt.Logger, warnInterval),
 	}
+	s.SetLimits(Limits{MaxRanges: opt.MaxRanges, MinSendRate: opt.MinSendRate, MaxRangeFetchChunks: opt.MaxRangeFetchChunks})
 	s.counters.ttfb = meter.NewHistogram(meter.LatencyBuckets)
 	s.counters.duration = meter.NewHistogram(meter.LatencyBuckets)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -423,7 +448,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 	rangeHdr := ctx.Request.Header.Peek("Range")
 	at := int64(0)
 	if len(rangeHdr) > 0 {
-		specs, err = ParseRangeSpecs(specBuf[:0], b2s(rangeHdr), s.opt.MaxRanges)
+		specs, err = ParseRangeSpecs(specBuf[:0], b2s(rangeHdr), s.limits.Load().MaxRanges)
 		if err != nil {
 			specs = nil // invalid or too many: ignore Range, answer 200
 		} else if first, ok := FirstByte(specs); ok {
@@ -534,7 +559,7 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Meta,
 
 // deadline gives the response time to be written at the minimum send rate.
 func (s *Server) deadline(ctx *fasthttp.RequestCtx, n int64) {
-	d := 10*time.Second + time.Duration(n/s.opt.MinSendRate)*time.Second
+	d := 10*time.Second + time.Duration(n/s.limits.Load().MinSendRate)*time.Second
 	_ = ctx.SetWriteDeadline(ctx.Time().Add(d)) // from the request's arrival: fasthttp read the clock then
 }
 
@@ -717,7 +742,7 @@ func (s *Server) multipart(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Me
 	}
 	body.trailer = "\r\n--" + boundary + "--\r\n"
 	size += int64(len(body.trailer))
-	if budget := s.opt.MaxRangeFetchChunks; !head && budget >= 0 && total-inMem-onDisk > budget && s.coldChunks(meta, ranges) > budget {
+	if budget := s.limits.Load().MaxRangeFetchChunks; !head && budget >= 0 && total-inMem-onDisk > budget && s.coldChunks(meta, ranges) > budget {
 		for i := range body.parts {
 			body.parts[i].direct = body.parts[i].cold
 		}

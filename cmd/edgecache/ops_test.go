@@ -41,7 +41,7 @@ func (d *daemon) waitLog(t *testing.T, s string) {
 	t.Helper()
 	for i := 0; !d.logged(s); i++ {
 		if i > 1000 {
-			t.Fatalf("the daemon never logged %q", s)
+			t.Fatalf("the daemon never logged %q; it logged:\n%s", s, d.logText())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -138,10 +138,10 @@ func TestReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(tokenFile, "token-two")
-	write(cfgFile, fmt.Sprintf(base, "debug")+"server: {max_ranges: 8}\n")
+	write(cfgFile, fmt.Sprintf(base, "debug")+"server: {max_ranges: 8, max_connections: 99}\n")
 	d.cmd.Process.Signal(syscall.SIGHUP)
-	d.waitLog(t, `msg="configuration reloaded" applied=log.level`)
-	d.waitLog(t, `fields=server.max_ranges`)
+	d.waitLog(t, `msg="configuration reloaded" applied="server.max_ranges, log.level"`)
+	d.waitLog(t, `fields=server.max_connections`)
 	if c := adminGet(t, stats, "token-one"); c != 401 {
 		t.Errorf("old token after reload: %d, want 401", c)
 	}
@@ -171,6 +171,39 @@ func TestReload(t *testing.T) {
 	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
+}
+
+// SIGHUP applies new origin, upstream and freshness settings live: the
+// next miss goes to the new origin, with its bytes.
+func TestReloadOrigin(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "config.yaml")
+	tsA, hitsA := syntheticOrigin(t)
+	tsB, hitsB := syntheticOrigin(t)
+	write := func(url string) {
+		t.Helper()
+		s := fmt.Sprintf("origin: {url: %s}\ncache: {memory: 16MiB, ttl_overrides: [{prefix: /s/, ttl: 1h}]}\n", url)
+		if err := os.WriteFile(cfgFile, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(tsA.URL)
+	d := startDaemon(t, "--config", cfgFile)
+	d.get(t, "/s/3000/a.m4s", 0, 0)
+	if hitsA.Load() == 0 || hitsB.Load() != 0 {
+		t.Fatalf("before the reload: origin A %d requests, B %d", hitsA.Load(), hitsB.Load())
+	}
+	write(tsB.URL)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitLog(t, "upstreams replaced")
+	d.waitLog(t, `applied=origin.url`)
+	a := hitsA.Load()
+	d.get(t, "/s/3000/b.m4s", 0, 0)
+	d.get(t, "/s/3000/a.m4s", 0, 0) // still fresh: a hit
+	if hitsB.Load() != 1 || hitsA.Load() != a {
+		t.Errorf("after the reload: origin A %d more requests, B %d; want 0 and 1", hitsA.Load()-a, hitsB.Load())
+	}
+	d.stop(t, syscall.SIGTERM)
 }
 
 // The daemon tells systemd READY=1 once serving, pings the watchdog,

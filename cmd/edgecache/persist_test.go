@@ -44,6 +44,13 @@ type daemon struct {
 }
 
 // logged reports whether a line the daemon logged so far contains s.
+// logText returns every line the daemon logged so far.
+func (d *daemon) logText() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return strings.Join(d.log, "\n")
+}
+
 func (d *daemon) logged(s string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()

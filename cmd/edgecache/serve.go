@@ -189,11 +189,14 @@ type serveEnv struct {
 
 // running is what a reload can change in a running daemon.
 type running struct {
-	cfg   *config.Config
-	adm   *admin.Admin
-	alog  *server.AccessLog // nil without an access log
-	log   *slog.Logger
-	level *slog.LevelVar
+	cfg       *config.Config
+	adm       *admin.Admin
+	alog      *server.AccessLog // nil without an access log
+	log       *slog.Logger
+	level     *slog.LevelVar
+	store     *cache.Store
+	srv       *server.Server
+	upstreams *origin.Switch
 }
 
 // run serves until ctx ends.
@@ -202,8 +205,9 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 	if err != nil {
 		return err
 	}
-	defer client.Close()
-	metered := origin.NewMetered(client)
+	sw := origin.NewSwitch(client) // a reload may replace the upstreams
+	defer func() { sw.Current().(*origin.Upstreams).Close() }()
+	metered := origin.NewMetered(sw)
 	var token string
 	if cfg.Admin.TokenFile != "" {
 		if token, err = admin.ReadToken(cfg.Admin.TokenFile); err != nil {
@@ -240,10 +244,6 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 		DefaultTTL:  cfg.Cache.DefaultTTL.D(),
 		Disk:        ds,
 
-		MaxStaleWhileRevalidate: disabledIfZero(cfg.Cache.MaxStaleWhileRevalidate.D()),
-		MaxStaleIfError:         disabledIfZero(cfg.Cache.MaxStaleIfError.D()),
-		StaleIfError:            cfg.Cache.ServeStaleOnError.D(),
-		TTLOverrides:            ttlOverrides(cfg.Cache.TTLOverrides),
 
 		DiskQueue:   int64(cfg.Cache.DiskQueue),
 		FetchMemory: int64(cfg.Cache.FetchMemory),
@@ -254,6 +254,7 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 		return fmt.Errorf("cache.policy: %w", err)
 	}
 	defer store.Close()
+	store.SetFreshness(freshnessOf(cfg))
 	var alog *server.AccessLog
 	if cfg.Log.Access != "" {
 		if alog, err = server.OpenAccessLog(cfg.Log.Access, 0); err != nil {
@@ -293,6 +294,7 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 	contentAddr := ln.Addr().String()
 	check := func(ctx context.Context) error { return server.Probe(ctx, contentAddr) }
 	adm := admin.New(admin.Options{Store: store, Disk: ds, Server: srv, Origin: metered, AccessLog: alog,
+		Upstreams: func() []origin.UpstreamStats { return sw.Current().(*origin.Upstreams).Stats() },
 		Target: topt, Check: check, Version: versionString(), Logger: log})
 	adm.SetToken(token)
 
@@ -314,7 +316,7 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 		go e.watchdog(wctx, every, check, log)
 	}
 
-	rt := &running{cfg: cfg, adm: adm, alog: alog, log: log, level: e.level}
+	rt := &running{cfg: cfg, adm: adm, alog: alog, log: log, level: e.level, store: store, srv: srv, upstreams: sw}
 	for done := false; !done; {
 		select {
 		case err := <-errc:
@@ -432,6 +434,11 @@ func (e *serveEnv) reloadConfig(rt *running) {
 		log.Error("reload: admin.token_file: the admin listener is not on loopback and needs a token; configuration rejected")
 		return
 	}
+	ups, err := rt.prepareUpstreams(next)
+	if err != nil {
+		log.Error("reload: origin or upstreams: configuration rejected; the running one stays", "err", err)
+		return
+	}
 	changes := config.Diff(rt.cfg, next)
 	cur := *rt.cfg
 	var applied, restart []string
@@ -465,6 +472,7 @@ func (e *serveEnv) reloadConfig(rt *running) {
 		}
 	}
 	cur.Server.ShutdownTimeout = next.Server.ShutdownTimeout
+	rt.applyLive(&cur, next, ups)
 	rt.cfg = &cur
 	log.Info("configuration reloaded", "applied", strings.Join(applied, ", "))
 	if len(restart) > 0 {
