@@ -244,7 +244,6 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 		DefaultTTL:  cfg.Cache.DefaultTTL.D(),
 		Disk:        ds,
 
-
 		DiskQueue:   int64(cfg.Cache.DiskQueue),
 		FetchMemory: int64(cfg.Cache.FetchMemory),
 		Policy:      cfg.Cache.Policy,
@@ -295,7 +294,7 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 	check := func(ctx context.Context) error { return server.Probe(ctx, contentAddr) }
 	adm := admin.New(admin.Options{Store: store, Disk: ds, Server: srv, Origin: metered, AccessLog: alog,
 		Upstreams: func() []origin.UpstreamStats { return sw.Current().(*origin.Upstreams).Stats() },
-		Target: topt, Check: check, Version: versionString(), Logger: log})
+		Target:    topt, Check: check, Version: versionString(), Logger: log})
 	adm.SetToken(token)
 
 	log.Info("edgecache serving", "listen", contentAddr, "admin", aln.Addr().String(), "origin", cfg.Origin.URL,
