@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"edgecache/origin"
@@ -33,6 +34,25 @@ type Meta struct {
 	vary       []string      // the request fields the version varies on (VaryNames), nil if none
 	fwd        http.Header   // request fields sent upstream with every fetch of this version; nil: none
 	initialAge time.Duration // the answer's age when it was received (RFC 9111 §4.2.3 corrected_initial_age)
+	memo       *memo         // see Memo; shared by the copies of one version's Meta
+}
+
+// memo is what Memo keeps for a version.
+type memo struct {
+	once sync.Once
+	v    any
+}
+
+// Memo returns what build returns for this version of the object, calling
+// build only the first time: a server keeps there what it derives from the
+// version once, such as its rendered answer header. A Meta the Store did
+// not make (a test's literal) calls build every time.
+func (m *Meta) Memo(build func() any) any {
+	if m.memo == nil {
+		return build()
+	}
+	m.memo.once.Do(func() { m.memo.v = build() })
+	return m.memo.v
 }
 
 // Path returns the object's key: what is asked upstream. It is Key, except
@@ -106,6 +126,7 @@ func metaFrom(path string, r *origin.Response, now time.Time, defaultTTL time.Du
 	m := &Meta{
 		Key:          path,
 		path:         path,
+		memo:         new(memo),
 		Size:         r.Size,
 		ETag:         r.ETag,
 		LastModified: r.LastModified,
@@ -134,6 +155,7 @@ func metaFrom(path string, r *origin.Response, now time.Time, defaultTTL time.Du
 func (m *Meta) refreshed(h304 http.Header, now time.Time, defaultTTL time.Duration) *Meta {
 	n := *m
 	n.pass = nil
+	n.memo = new(memo) // new header fields
 	h := rfc9111.Update304(m.Header, h304)
 	if len(h["Date"]) == 0 {
 		h.Set("Date", now.UTC().Format(http.TimeFormat)) // the 304's receipt stands for its Date

@@ -83,7 +83,7 @@ func decodeMeta(key, version string, b []byte) (*Meta, error) {
 	}
 	m := &Meta{Key: key, Size: dm.Size, ETag: dm.ETag, ContentType: dm.ContentType,
 		FetchedAt: time.Unix(0, dm.FetchedAt), Expires: time.Unix(0, dm.Expires),
-		path: key, initialAge: time.Duration(max(dm.Age, 0)), vary: dm.Vary, fwd: dm.Fwd}
+		path: key, initialAge: time.Duration(max(dm.Age, 0)), vary: dm.Vary, fwd: dm.Fwd, memo: new(memo)}
 	if dm.Path != "" {
 		m.path = dm.Path
 	}

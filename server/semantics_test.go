@@ -486,3 +486,29 @@ func TestTTLOverride(t *testing.T) {
 		expect(t, tc.path+" after 3s", resp, got, 200, data, tc.status)
 	}
 }
+
+// Issue #9 §4: Date is the origin's, on the miss and on every hit after
+// (the cache says how long it held the answer in Age), and on a 304.
+func TestDateIsTheOrigins(t *testing.T) {
+	h, o := newScripted(t, harnessOptions{})
+	date := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	o.clock = &clock{now: date} // the origin stamps this Date
+	data := body("date", 5000)
+	o.set("/d", &scriptedObj{body: data, header: http.Header{"Cache-Control": {"max-age=86400"}, "ETag": {`"d"`}}})
+	for i := range 3 {
+		resp, got := h.doSettled("GET", "/d")
+		expect(t, fmt.Sprint("answer ", i), resp, got, 200, data, "")
+		if d := resp.Header.Get("Date"); d != date.Format(http.TimeFormat) {
+			t.Errorf("answer %d: Date %q, want the origin's %q", i, d, date.Format(http.TimeFormat))
+		}
+	}
+	resp, _ := h.doSettled("GET", "/d", "If-None-Match", `"d"`)
+	if resp.StatusCode != 304 || resp.Header.Get("Date") != date.Format(http.TimeFormat) || resp.Header.Get("Cache-Control") != "max-age=86400" {
+		t.Errorf("304: status %d, Date %q, Cache-Control %q", resp.StatusCode, resp.Header.Get("Date"), resp.Header.Get("Cache-Control"))
+	}
+	// An answer the server makes itself carries the server's clock.
+	resp, _ = h.doSettled("GET", "/nothing-here")
+	if d, err := http.ParseTime(resp.Header.Get("Date")); err != nil || time.Since(d) > time.Minute {
+		t.Errorf("404: Date %q, want now", resp.Header.Get("Date"))
+	}
+}

@@ -93,7 +93,8 @@ const warnInterval = 10 * time.Second
 
 // Server answers GET and HEAD requests from a cache.Store.
 type Server struct {
-	limits atomic.Pointer[Limits] // see SetLimits
+	limits atomic.Pointer[Limits]   // see SetLimits
+	proto  *fasthttp.ResponseHeader // see headerPrototype; nil: answers carry the server's Date
 	store  *cache.Store
 	opt    Options
 	topt   TargetOptions
@@ -172,6 +173,11 @@ func New(store *cache.Store, opt Options) *Server {
 		warn:  ratelog.New(opt.Logger, warnInterval),
 	}
 	s.SetLimits(Limits{MaxRanges: opt.MaxRanges, MinSendRate: opt.MinSendRate, MaxRangeFetchChunks: opt.MaxRangeFetchChunks})
+	if p, err := headerPrototype(opt.Name); err != nil {
+		s.log.Error("answers will carry this server's Date, not the origin's", "err", err)
+	} else {
+		s.proto = p
+	}
 	s.counters.ttfb = meter.NewHistogram(meter.LatencyBuckets)
 	s.counters.duration = meter.NewHistogram(meter.LatencyBuckets)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -466,11 +472,23 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 		return
 	}
 	h := &ctx.Response.Header
-	s.setValidators(h, meta, ctx.Time())
+	r := s.render(meta)
+	outcome := Evaluate(conditions(&ctx.Request.Header), Validators{ETag: meta.ETag, LastModified: meta.LastModified})
+	switch {
+	case outcome == OutcomePreconditionFailed || r == nil:
+		s.setValidators(h, meta)
+	case outcome == OutcomeNotModified:
+		r.notModified.CopyTo(h) // the version's fields, its Date included
+	default:
+		r.full.CopyTo(h)
+	}
+	setAge(h, meta, ctx.Time())
 
-	switch Evaluate(conditions(&ctx.Request.Header), Validators{ETag: meta.ETag, LastModified: meta.LastModified}) {
+	switch outcome {
 	case OutcomeNotModified:
-		setFields(h, meta, true)
+		if r == nil {
+			setFields(h, meta, true)
+		}
 		h.Set("Cache-Status", s.lookupStatus(st, 1, 0, 1))
 		ctx.SetStatusCode(http.StatusNotModified)
 		return
@@ -479,10 +497,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 		s.plain(ctx, http.StatusPreconditionFailed, "precondition failed")
 		return
 	}
-	if meta.ContentType != "" {
-		h.SetContentType(meta.ContentType)
+	if r == nil {
+		if meta.ContentType != "" {
+			h.SetContentType(meta.ContentType)
+		}
+		setFields(h, meta, false)
 	}
-	setFields(h, meta, false)
 
 	var rangeBuf [4]ByteRange
 	var ranges []ByteRange
@@ -563,8 +583,10 @@ func (s *Server) deadline(ctx *fasthttp.RequestCtx, n int64) {
 	_ = ctx.SetWriteDeadline(ctx.Time().Add(d)) // from the request's arrival: fasthttp read the clock then
 }
 
-// setValidators sets the headers every answer about a known object carries.
-func (s *Server) setValidators(h *fasthttp.ResponseHeader, meta *cache.Meta, now time.Time) {
+// setValidators sets the headers every answer about a known object carries
+// (but Age), field by field: for the answers not built from the version's
+// rendered fields.
+func (s *Server) setValidators(h *fasthttp.ResponseHeader, meta *cache.Meta) {
 	h.Set("Accept-Ranges", "bytes")
 	if meta.ETag != "" {
 		h.Set("ETag", meta.ETag)
@@ -573,8 +595,6 @@ func (s *Server) setValidators(h *fasthttp.ResponseHeader, meta *cache.Meta, now
 	if !meta.LastModified.IsZero() {
 		h.SetBytesV("Last-Modified", fasthttp.AppendHTTPDate(buf[:0], meta.LastModified))
 	}
-	age := int64(meta.Age(now) / time.Second)
-	h.SetBytesV("Age", strconv.AppendInt(buf[:0], max(age, 0), 10))
 }
 
 // setFields adds the stored version's end-to-end header fields to an
