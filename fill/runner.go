@@ -169,28 +169,61 @@ type job struct {
 // state could not be written); a job that ran returns nil and tells how it
 // ended in Status.State.
 func (r *Runner) Run(ctx context.Context, m *Manifest, src string, until time.Time) (Status, error) {
-	r.mu.Lock()
-	if r.running {
-		r.mu.Unlock()
+	if !r.claim() {
 		return Status{}, ErrBusy
 	}
-	r.running = true
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		r.running = false
-		r.mu.Unlock()
-		r.counters.Running.Store(0)
-	}()
-	r.counters.Running.Store(1)
-	r.counters.Jobs.Add(1)
-
+	defer r.release()
 	j, err := r.start(m, src, until)
 	if err != nil {
 		return Status{}, err
 	}
 	j.run(ctx, until)
 	return j.finish(), nil
+}
+
+// Start is Run in the background: it starts the job (its state written,
+// its Status running) and returns that first Status at once, or ErrBusy,
+// or the error that kept the job from starting. done receives the job's
+// final Status when it has ended (and is then closed).
+func (r *Runner) Start(ctx context.Context, m *Manifest, src string, until time.Time) (first Status, done <-chan Status, err error) {
+	if !r.claim() {
+		return Status{}, nil, ErrBusy
+	}
+	j, err := r.start(m, src, until)
+	if err != nil {
+		r.release()
+		return Status{}, nil, err
+	}
+	first = r.Status()
+	ch := make(chan Status, 1)
+	go func() {
+		defer close(ch)
+		defer r.release()
+		j.run(ctx, until)
+		ch <- j.finish()
+	}()
+	return first, ch, nil
+}
+
+// claim marks a job running; false if one is.
+func (r *Runner) claim() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running {
+		return false
+	}
+	r.running = true
+	r.counters.Running.Store(1)
+	r.counters.Jobs.Add(1)
+	return true
+}
+
+// release marks the job ended.
+func (r *Runner) release() {
+	r.mu.Lock()
+	r.running = false
+	r.mu.Unlock()
+	r.counters.Running.Store(0)
 }
 
 // start loads or makes the job's state and plans it.
