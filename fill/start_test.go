@@ -60,3 +60,32 @@ func TestRunnerStart(t *testing.T) {
 		t.Fatalf("ResumePending: %+v %v %v", st, ok, err)
 	}
 }
+
+// A job shows it ended only once its counters and report are written and
+// the runner is free: a caller polling Status (as "edgecache fill --wait"
+// polls GET /fill) then finds them, and may start the next job.
+func TestStatusEndedAfterReport(t *testing.T) {
+	for range 20 {
+		c := &memCache{held: map[string]bool{}, capacity: 1 << 30}
+		r, err := NewRunner(Options{Cache: c, Dir: t.TempDir(), Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := testManifest(t, Title{ID: "a", Rank: 1, Files: []File{{Size: 10}}})
+		if _, _, err := r.Start(context.Background(), m, "m.json", time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		for r.Status().State == StateRunning {
+		}
+		reports, err := r.Reports()
+		if r.Counters().JobsCompleted.Load() != 1 || r.Counters().LastCompletion.Load() == 0 || err != nil || len(reports) != 1 {
+			t.Fatalf("job shown ended before its counters (%d completed) and report (%d, %v)", r.Counters().JobsCompleted.Load(), len(reports), err)
+		}
+		// ...and the runner takes the next job.
+		if _, done, err := r.Start(context.Background(), m, "m.json", time.Time{}); err != nil {
+			t.Fatalf("Start right after a job was shown ended: %v", err)
+		} else {
+			<-done
+		}
+	}
+}
