@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"edgecache/config"
 	"edgecache/fill"
@@ -200,4 +201,103 @@ func TestFillCommandErrors(t *testing.T) {
 	if code := run([]string{"fill", "--admin", d.adminURL(t)}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "not configured") {
 		t.Errorf("fill on a daemon without fill: %d %q", code, errb.String())
 	}
+}
+
+// A job cut off by --limit exits non-zero with the reason; a restarted
+// daemon continues it (no window: at once) without fetching again what it
+// completed.
+func TestFillCutOffAndResume(t *testing.T) {
+	ts, _ := syntheticOrigin(t)
+	dir := t.TempDir()
+	cacheDir := filepath.Join(dir, "cache1")
+	if err := os.Mkdir(cacheDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var files []fillFile
+	for i := range 8 {
+		files = append(files, fillFile{fmt.Sprintf("/s/1M/r/%d.m4s", i), 1 << 20})
+	}
+	manifest := filepath.Join(dir, "manifest.json")
+	writeManifest(t, manifest, [][]fillFile{files})
+	cfgFile := filepath.Join(dir, "config.yaml")
+	// 2 MiB/s: 8 files take about 4 s; the limit cuts the job off first.
+	cfg := fmt.Sprintf("origin: {url: %s}\ncache:\n  memory: 16MiB\n  disks: [{path: %s, size: 256MiB}]\nfill: {manifest: %s, rate: 2MiB, concurrency: 1}\n",
+		ts.URL, cacheDir, manifest)
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, "--config", cfgFile)
+	d.waitReady(t)
+	var out, errb bytes.Buffer
+	if code := run([]string{"fill", "--admin", d.adminURL(t), "--wait", "--interval", "20ms", "--limit", "1s"}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "did not complete: cut_off") {
+		t.Fatalf("fill --limit 1s: exit %d\nstdout %s\nstderr %s", code, out.String(), errb.String())
+	}
+	var cut fill.Status
+	if err := json.Unmarshal(adminBody(t, d.adminURL(t)+"/fill"), &cut); err != nil || cut.State != fill.StateCutOff || cut.FilesDone == 8 {
+		t.Fatalf("after the cut: %v %+v", err, cut)
+	}
+	// The same manifest again continues the job; SIGTERM stops it in the
+	// middle (cancelled, its state kept).
+	out.Reset()
+	if code := run([]string{"fill", "--admin", d.adminURL(t), "--json"}, &out, &errb); code != 0 {
+		t.Fatalf("fill again: %d %s", code, errb.String())
+	}
+	var st fill.Status
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st.ID != cut.ID || st.ResumedAt.IsZero() {
+		t.Fatalf("fill again: not the same job continued: %v %+v", err, st)
+	}
+	d.stop(t, syscall.SIGTERM)
+	if !d.logged("state=cancelled") {
+		t.Error("the job was not cancelled by SIGTERM")
+	}
+	before := originRequests(t, ts.URL)
+
+	// Restarted without the rate cap's worth of waiting: the job goes on.
+	d = startDaemon(t, "--config", cfgFile)
+	d.waitReady(t)
+	admin := d.adminURL(t)
+	for i := 0; ; i++ {
+		resp, err := http.Get(admin + "/fill")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = fill.Status{}
+		json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if st.State == fill.StateCompleted {
+			break
+		}
+		if i == 3000 {
+			t.Fatalf("the continued job did not complete: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st.ResumedAt.IsZero() || st.FilesTotal != 8 || st.FilesDone != 8 {
+		t.Errorf("continued job: %+v", st)
+	}
+	// Only the files left were fetched (1-chunk files: one request each);
+	// those done before were not looked at, the one in progress at the
+	// stop was stored and is found held.
+	if n := originRequests(t, ts.URL) - before; n != int64(st.FilesFilled) || st.FilesFilled > 8-cut.FilesDone {
+		t.Errorf("the continued job made %d origin requests, filled %d, found %d held; %d were done before the cut", n, st.FilesFilled, st.FilesResident, cut.FilesDone)
+	}
+	for _, f := range files {
+		d.get(t, f.path, 0, 0)
+	}
+}
+
+// adminBody returns the body of GET url.
+func adminBody(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
