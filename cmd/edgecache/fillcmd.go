@@ -209,7 +209,7 @@ func eta(st fill.Status) string {
 	if st.Rate <= 0 {
 		return "?"
 	}
-	return (time.Duration(float64(left)/st.Rate) * time.Second).Round(time.Second).String()
+	return time.Duration(float64(left) / st.Rate * float64(time.Second)).Round(time.Second).String()
 }
 
 // fillSummary is the line --wait ends with.
