@@ -127,7 +127,9 @@ func (w *fillWire) start() {
 				m, err := fill.Load(ctx, w.cfg.Manifest, w.load)
 				return m, w.cfg.Manifest, err
 			})
-			if err != nil && !errors.Is(err, context.Canceled) {
+			// Schedule returns only when it stops: ctx's end, or a window
+			// it cannot compute.
+			if !errors.Is(err, context.Canceled) {
 				w.log.Error("fill: the window schedule stopped", "err", err)
 			}
 		})
