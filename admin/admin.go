@@ -44,6 +44,9 @@ type Options struct {
 	Version string       // reported by /stats and edgecache_build_info
 	Logger  *slog.Logger // default slog.Default()
 	Start   time.Time    // process start; default New's time
+	// Fill, if set, is the fill runner behind GET and POST /fill and the
+	// edgecache_fill_* metrics; nil: the daemon does not fill.
+	Fill FillControl
 }
 
 // Admin is the admin listener's handler and metrics registry. It is safe
@@ -78,6 +81,7 @@ func New(opt Options) *Admin {
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("GET /stats", a.stats)
 	a.mux.HandleFunc("POST /purge", a.purge)
+	a.registerFill()
 	a.http = &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second,
 		ErrorLog: slog.NewLogLogger(opt.Logger.Handler(), slog.LevelDebug)}
 	return a

@@ -160,4 +160,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- counter(dALDropped, l.Dropped())
 		ch <- counter(dALErrors, n)
 	}
+	if o.Fill != nil {
+		collectFill(ch, o.Fill)
+	}
 }

@@ -6,6 +6,8 @@
 //	GET  /readyz   200 when the daemon serves; 503 with the reason otherwise
 //	GET  /stats    JSON: requests, bytes, tiers, disks, origin, uptime, version
 //	POST /purge    remove an object (path=...) or every object under a prefix (prefix=...)
+//	POST /fill     start a fill job (manifest=..., limit=...; see FillControl)
+//	GET  /fill     JSON: the fill job's state, or the last one's
 //
 // Every metric is read on scrape from counters the serving code keeps as
 // atomics (cache.Store.Stats, disk.Store.Stats, server.Server.Metrics,

@@ -32,6 +32,8 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Admin is the admin listener: metrics, health, stats, purge.
 	Admin Admin `yaml:"admin"`
+	// Fill is filling the cache ahead of demand from a manifest.
+	Fill Fill `yaml:"fill"`
 
 	// file is the name the config was parsed from ("" for Default).
 	file string
@@ -392,6 +394,7 @@ func Default() *Config {
 		},
 		Log:   Log{Level: "info", Format: "text"},
 		Admin: Admin{Listen: "127.0.0.1:9090"},
+		Fill:  defaultFill(),
 	}
 }
 
@@ -567,6 +570,7 @@ func (c *Config) check(bad func(path string) bool) Errors {
 		k.fail("admin.listen", c.Admin.Listen,
 			"%q is not a loopback address: set admin.token_file, the file holding the bearer token admin requests must carry, or listen on 127.0.0.1", c.Admin.Listen)
 	}
+	k.fill(c)
 	return k.errs
 }
 

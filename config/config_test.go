@@ -17,7 +17,7 @@ import (
 
 // exported returns a copy of c without its unexported bookkeeping.
 func exported(c *Config) Config {
-	return Config{Listen: c.Listen, Origin: c.Origin, Upstreams: c.Upstreams, Cache: c.Cache, Server: c.Server, Log: c.Log, Admin: c.Admin}
+	return Config{Listen: c.Listen, Origin: c.Origin, Upstreams: c.Upstreams, Cache: c.Cache, Server: c.Server, Log: c.Log, Admin: c.Admin, Fill: c.Fill}
 }
 
 func TestDefault(t *testing.T) {
@@ -41,6 +41,7 @@ func TestDefault(t *testing.T) {
 			ShutdownTimeout: Duration(30 * time.Second)},
 		Log:   Log{Level: "info", Format: "text"},
 		Admin: Admin{Listen: "127.0.0.1:9090"},
+		Fill:  Fill{Timezone: "UTC", Concurrency: 4, Reports: 10},
 	}
 	if !reflect.DeepEqual(exported(c), want) {
 		t.Errorf("Default() = %+v\nwant %+v", exported(c), want)

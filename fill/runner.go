@@ -157,6 +157,9 @@ type job struct {
 	m     *Manifest
 	state *jobState
 	items []item
+
+	final  JobState // how it ended, set by end
+	reason string
 }
 
 // Run runs a fill job over m (read from src, which is only recorded) until
@@ -169,28 +172,60 @@ type job struct {
 // state could not be written); a job that ran returns nil and tells how it
 // ended in Status.State.
 func (r *Runner) Run(ctx context.Context, m *Manifest, src string, until time.Time) (Status, error) {
-	r.mu.Lock()
-	if r.running {
-		r.mu.Unlock()
+	if !r.claim() {
 		return Status{}, ErrBusy
 	}
-	r.running = true
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		r.running = false
-		r.mu.Unlock()
-		r.counters.Running.Store(0)
-	}()
-	r.counters.Running.Store(1)
-	r.counters.Jobs.Add(1)
-
 	j, err := r.start(m, src, until)
 	if err != nil {
+		r.release()
 		return Status{}, err
 	}
 	j.run(ctx, until)
 	return j.finish(), nil
+}
+
+// Start is Run in the background: it starts the job (its state written,
+// its Status running) and returns that first Status at once, or ErrBusy,
+// or the error that kept the job from starting. done receives the job's
+// final Status when it has ended (and is then closed).
+func (r *Runner) Start(ctx context.Context, m *Manifest, src string, until time.Time) (first Status, done <-chan Status, err error) {
+	if !r.claim() {
+		return Status{}, nil, ErrBusy
+	}
+	j, err := r.start(m, src, until)
+	if err != nil {
+		r.release()
+		return Status{}, nil, err
+	}
+	first = r.Status()
+	ch := make(chan Status, 1)
+	go func() {
+		j.run(ctx, until)
+		ch <- j.finish() // released: the receiver may start the next job
+		close(ch)
+	}()
+	return first, ch, nil
+}
+
+// claim marks a job running; false if one is.
+func (r *Runner) claim() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running {
+		return false
+	}
+	r.running = true
+	r.counters.Running.Store(1)
+	r.counters.Jobs.Add(1)
+	return true
+}
+
+// release marks the job ended.
+func (r *Runner) release() {
+	r.mu.Lock()
+	r.running = false
+	r.counters.Running.Store(0)
+	r.mu.Unlock()
 }
 
 // start loads or makes the job's state and plans it.
@@ -424,30 +459,36 @@ func (j *job) end(cause error) {
 	s := &r.st
 	s.Left = left
 	s.EndedAt = r.clock.Now()
+	var state JobState
+	var reason string
 	switch {
 	case errors.Is(cause, errWindowEnd) && left.Files > left.OverBudgetFiles:
-		s.State, s.Reason = StateCutOff, "the fill window ended"
+		state, reason = StateCutOff, "the fill window ended"
 	case cause != nil && left.Files > left.OverBudgetFiles:
-		s.State, s.Reason = StateCancelled, "cancelled: "+cause.Error()
+		state, reason = StateCancelled, "cancelled: "+cause.Error()
 	case s.FilesFailed > 0:
-		s.State, s.Reason = StateFailed, fmt.Sprintf("%d files failed", s.FilesFailed)
+		state, reason = StateFailed, fmt.Sprintf("%d files failed", s.FilesFailed)
 	default:
-		s.State, s.Reason = StateCompleted, "every file is held"
+		state, reason = StateCompleted, "every file is held"
 		if left.OverBudgetFiles > 0 {
-			s.Reason = fmt.Sprintf("every file that fits is held; %d files (%d bytes) ranked lower do not fit the cache's capacity", left.OverBudgetFiles, left.OverBudgetBytes)
+			reason = fmt.Sprintf("every file that fits is held; %d files (%d bytes) ranked lower do not fit the cache's capacity", left.OverBudgetFiles, left.OverBudgetBytes)
 		}
 	}
-	j.state.State = s.State
+	// Published by finish, once the counters and the report are written.
+	j.final, j.reason = state, reason
+	j.state.State = state
 	r.mu.Unlock()
 }
 
-// finish writes the job's state and report and returns its final Status.
+// finish writes the job's state and report, releases the runner and
+// returns the job's final Status.
 func (j *job) finish() Status {
 	r := j.r
 	j.save()
 	r.mu.Lock()
 	st := r.snapshotLocked()
 	r.mu.Unlock()
+	st.State, st.Reason = j.final, j.reason
 	if st.State == StateCompleted {
 		r.counters.JobsCompleted.Add(1)
 		r.counters.LastCompletion.Store(st.EndedAt.Unix())
@@ -458,6 +499,14 @@ func (j *job) finish() Status {
 	if err := r.writeReport(st); err != nil {
 		r.log.Warn("fill: cannot write job report", "err", err)
 	}
+	// Now Status shows the job ended, and the runner takes the next one:
+	// its counters and report are there for whoever reads them on seeing
+	// that.
+	r.mu.Lock()
+	r.st.State, r.st.Reason = st.State, st.Reason
+	r.running = false
+	r.counters.Running.Store(0)
+	r.mu.Unlock()
 	r.log.Info("fill job ended", "id", st.ID, "state", st.State, "reason", st.Reason,
 		"files_done", st.FilesDone, "files_total", st.FilesTotal, "files_filled", st.FilesFilled,
 		"bytes_fetched", st.BytesFetched, "errors", st.ErrorCount, "left_files", st.Left.Files)

@@ -62,7 +62,7 @@ func (f *adminFlags) do(method, path string, v any) error {
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized:
 		return fmt.Errorf("admin listener: %s %s: 401 unauthorized (give --token-file)", method, path)
-	case resp.StatusCode != http.StatusOK:
+	case resp.StatusCode/100 != 2: // 202 Accepted for POST /fill
 		return fmt.Errorf("admin listener: %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(body)))
 	}
 	if err := json.Unmarshal(body, v); err != nil {

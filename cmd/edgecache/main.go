@@ -12,6 +12,7 @@
 //	edgecache disk clear PATH          put a disk taken out of service back
 //	edgecache stats [--json]           the running daemon's counters (admin listener)
 //	edgecache purge PATH|--prefix P    remove objects from every tier (admin listener)
+//	edgecache fill [--wait]            start a fill job now and follow it (admin listener)
 //	edgecache version
 package main
 
@@ -36,6 +37,7 @@ usage:
   edgecache disk clear [--config FILE | --state FILE] PATH
   edgecache stats [--admin URL] [--token-file FILE] [--json]
   edgecache purge [--admin URL] [--token-file FILE] [--json] PATH | --prefix P
+  edgecache fill [--admin URL] [--token-file FILE] [--manifest FILE|URL] [--limit DURATION] [--wait] [--json]
   edgecache version
 
 Run "edgecache COMMAND --help" for a command's flags.
@@ -68,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdStats(args[1:], stdout, stderr)
 	case "purge":
 		return cmdPurge(args[1:], stdout, stderr)
+	case "fill":
+		return cmdFill(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

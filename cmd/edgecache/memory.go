@@ -16,6 +16,7 @@ type memoryPlan struct {
 	Tier      int64 // cache.memory: chunk payloads held by the memory tier
 	Fetch     int64 // cache.fetch_memory: chunk buffers being filled from the origin
 	DiskQueue int64 // cache.disk_queue with a disk tier, else 0: fetched chunks waiting for the disk
+	Fill      int64 // fill.concurrency × cache.chunk_size when filling, else 0: the fill's own fetch slots
 	Objects   int64 // entries of the object index (cache.Options.MaxObjects' default)
 }
 
@@ -42,6 +43,9 @@ func memoryPlanFor(cfg *config.Config) memoryPlan {
 	if len(cfg.Cache.Disks) > 0 {
 		p.DiskQueue = int64(cfg.Cache.DiskQueue)
 	}
+	if cfg.FillEnabled() {
+		p.Fill = int64(cfg.Fill.Concurrency) * int64(cfg.Cache.ChunkSize)
+	}
 	// As cache.New sizes the index by default.
 	p.Objects = max(65536, p.Tier/max(int64(cfg.Cache.ChunkSize), 1)*4)
 	return p
@@ -59,9 +63,9 @@ func (p memoryPlan) overhead() int64 {
 
 // limit is the bound on the daemon's resident size:
 //
-//	tier + tier/4 + fetch memory + disk write queue + overhead
+//	tier + tier/4 + fetch memory + disk write queue + fill slots + overhead
 func (p memoryPlan) limit() int64 {
-	return p.Tier + p.garbage() + p.Fetch + p.DiskQueue + p.overhead()
+	return p.Tier + p.garbage() + p.Fetch + p.DiskQueue + p.Fill + p.overhead()
 }
 
 // tuneMemory sizes the Go heap for plan, unless the operator set GOGC or
@@ -81,7 +85,7 @@ func tuneMemory(plan memoryPlan, log *slog.Logger) int64 {
 	limit := plan.limit()
 	parts := []any{"limit", config.Size(limit).String(), "tier", config.Size(plan.Tier).String(),
 		"garbage", config.Size(plan.garbage()).String(), "fetch", config.Size(plan.Fetch).String(),
-		"disk_queue", config.Size(plan.DiskQueue).String(), "overhead", config.Size(plan.overhead()).String()}
+		"disk_queue", config.Size(plan.DiskQueue).String(), "fill", config.Size(plan.Fill).String(), "overhead", config.Size(plan.overhead()).String()}
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		log.Info("GOGC or GOMEMLIMIT set: heap sizing left to the Go runtime; the memory plan does not hold", parts...)
 		return limit

@@ -263,6 +263,11 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 	}
 	topt := server.TargetOptions{MaxPathLength: cfg.Server.MaxPathLength, KeyQueryParams: cfg.Cache.KeyQueryParams,
 		KeyIgnoreQueryParams: cfg.Cache.KeyIgnoreQueryParams}
+	fw, err := newFillWire(ctx, cfg, store, topt, log)
+	if err != nil {
+		return err
+	}
+	defer fw.stop() // before store.Close: a job in progress ends cancelled (continued at the next start), not failed
 	srv := server.New(store, server.Options{
 		MaxPathLength:  cfg.Server.MaxPathLength,
 		KeyQueryParams: cfg.Cache.KeyQueryParams,
@@ -294,7 +299,7 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 	check := func(ctx context.Context) error { return server.Probe(ctx, contentAddr) }
 	adm := admin.New(admin.Options{Store: store, Disk: ds, Server: srv, Origin: metered, AccessLog: alog,
 		Upstreams: func() []origin.UpstreamStats { return sw.Current().(*origin.Upstreams).Stats() },
-		Target:    topt, Check: check, Version: versionString(), Logger: log})
+		Target:    topt, Check: check, Version: versionString(), Logger: log, Fill: fw.control()})
 	adm.SetToken(token)
 
 	log.Info("edgecache serving", "listen", contentAddr, "admin", aln.Addr().String(), "origin", cfg.Origin.URL,
@@ -314,6 +319,7 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 	if every := e.notify.watchdogEvery(); every > 0 {
 		go e.watchdog(wctx, every, check, log)
 	}
+	fw.start()
 
 	rt := &running{cfg: cfg, adm: adm, alog: alog, log: log, level: e.level, store: store, srv: srv, upstreams: sw}
 	for done := false; !done; {
@@ -342,6 +348,7 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 	actx, acancel := context.WithTimeout(context.Background(), time.Second)
 	defer acancel()
 	_ = adm.Shutdown(actx) // a scrape in progress may be cut
+	fw.stop()              // the fill job ends cancelled before its store closes
 	store.Close()          // ends the flights and drains the disk write queue
 	st := store.Stats()
 	log.Info("cache totals", "flights", st.Flights, "flight_errors", st.FlightErrors,
