@@ -125,9 +125,9 @@ type entry struct {
 	hlen     int32 // header length
 	disk     uint16
 	state    uint8
-	dead     bool // a writing entry dropped before its commit: the writer deletes its file
-	verified bool // payload checksum checked since it was loaded from disk
-	suspect  bool // queued for verification by Suspect
+	dead     bool  // a writing entry dropped before its commit: the writer deletes its file
+	verified bool  // payload checksum checked since it was loaded from disk
+	suspect  bool  // queued for verification by Suspect
 	rank     int32 // with gen: the chunk's Rank (see rank.go)
 	rpos     int32 // position in its rankBucket, when ranked
 	gen      int64 // Rank.Gen; 0: unranked, in the disk's policy
