@@ -29,9 +29,18 @@ import (
 //   - Where the chunk goes. A complete chunk of a fill's flight is written
 //     to the disk tier at once (not through the memory tier, and not
 //     through the players' disk write queue, whose room stays theirs), in
-//     the flight's goroutine, with its rank in the chunk's metadata; the
-//     flight ends after the write, so the fill learns whether the chunk was
-//     stored. Without a disk tier the chunk goes to memory.
+//     the flight's goroutine, ranked (disk.Store.PutRanked, with the job's
+//     generation and the title's rank; the rank is also in the chunk's
+//     metadata, for FillRank); the flight ends after the write, so the
+//     fill learns whether the chunk was stored. A chunk the disk tier
+//     refuses because its disk is full of content ranked as high or higher
+//     (disk.ErrRankedFull) fails the fill with fill.ErrFull, which stops
+//     the job from adding more. Without a disk tier the chunk goes to
+//     memory.
+//   - Ranks of held chunks. Has (the job's diff) and Fill give the chunks
+//     they find held on disk the request's rank (disk.Store.SetRank), so a
+//     file a new job finds already held counts as ranked by that job and
+//     is not evicted for its lower-ranked files.
 //
 // The bandwidth cap is applied before a flight is started (fill.Request's
 // Pace), never while it streams: a player who joined a fill's flight gets
@@ -70,7 +79,7 @@ type FillerStats struct {
 // fillSlot marks a fill's flight; see the comment at the top of the file.
 type fillSlot struct {
 	budget *fetchBudget
-	rank   int
+	rank   disk.Rank
 	filler *Filler
 	err    error // why the chunk was not stored; set before the flight ends
 }
@@ -115,15 +124,17 @@ func (fl *Filler) holds(meta *Meta, idx int64) bool {
 }
 
 // Has implements fill.Cache: the object's version known to the Store has
-// size bytes and every chunk of it is on disk (in memory without a disk
-// tier). Freshness is not asked for: a fill checks bytes against the
+// req.Size bytes and every chunk of it is on disk (in memory without a
+// disk tier). Freshness is not asked for: a fill checks bytes against the
 // manifest, not the origin's cache lifetimes. A zero-size object is always
-// held.
-func (fl *Filler) Has(_ context.Context, path string, size int64) bool {
+// held. The chunks of a held object get req's rank if it ranks higher than
+// theirs (disk.Store.SetRank).
+func (fl *Filler) Has(_ context.Context, req fill.Request) bool {
+	size := req.Size
 	if size == 0 {
 		return true
 	}
-	m := fl.known(path)
+	m := fl.known(req.Path)
 	if m == nil || m.Size != size || m.NoStore {
 		return false
 	}
@@ -132,7 +143,24 @@ func (fl *Filler) Has(_ context.Context, path string, size int64) bool {
 			return false
 		}
 	}
+	for idx := int64(0); fl.s.disk != nil && idx*fl.s.chunk < size; idx++ {
+		fl.rerank(m, idx, diskRank(req))
+	}
 	return true
+}
+
+// diskRank is the disk tier's rank of a fill request: its generation (at
+// least 1) and its rank (within [0, disk.MaxRank]).
+func diskRank(req fill.Request) disk.Rank {
+	return disk.Rank{Gen: max(req.Gen, 1), Rank: min(max(req.Rank, 0), disk.MaxRank)}
+}
+
+// rerank gives chunk idx of meta's version on disk the rank rk if that is
+// higher than its own.
+func (fl *Filler) rerank(meta *Meta, idx int64, rk disk.Rank) {
+	if _, err := fl.s.disk.st.SetRank(disk.ID{Key: meta.Key, Index: idx}, meta.version, rk); err != nil {
+		fl.s.log.Warn("fill: cannot rank a held chunk", "key", meta.Key, "chunk", idx, "err", err)
+	}
 }
 
 // Fill implements fill.Cache. Chunks held on disk are read (and verified
@@ -199,12 +227,15 @@ func (fl *Filler) chunk(ctx context.Context, meta *Meta, idx int64, f *flight, r
 	for attempt := 0; ; attempt++ {
 		if f == nil {
 			if data := fl.read(meta, idx, want, buf); data != nil {
+				if s.disk != nil {
+					fl.rerank(meta, idx, diskRank(req))
+				}
 				n, err := w.Write(data)
 				return int64(n), err
 			}
 			if data := fl.memOnly(meta, idx); data != nil {
 				// A player's chunk that has not reached the disk: put it there.
-				err := fl.put(id, meta, req.Rank, data)
+				err := fl.put(id, meta, diskRank(req), data)
 				n, werr := w.Write(data)
 				return int64(n), errors.Join(err, werr)
 			}
@@ -367,7 +398,7 @@ func (fl *Filler) flight(ctx context.Context, id chunkID, want *Meta, req fill.R
 	}
 	f = newFlight(id, path, fwd)
 	f.held = true
-	f.slot = &fillSlot{budget: fl.budget, rank: req.Rank, filler: fl}
+	f.slot = &fillSlot{budget: fl.budget, rank: diskRank(req), filler: fl}
 	g.m[id] = f
 	g.mu.Unlock()
 	s.nFlights.Add(1)
@@ -396,12 +427,16 @@ func (s *Store) keepFilled(f *flight, meta *Meta) {
 }
 
 // put writes a chunk to the disk tier with its rank, and checks that the
-// tier kept it.
-func (fl *Filler) put(id chunkID, meta *Meta, rank int, data []byte) error {
+// tier kept it. A refusal for want of room among lower-ranked content
+// (disk.ErrRankedFull) wraps fill.ErrFull too.
+func (fl *Filler) put(id chunkID, meta *Meta, rk disk.Rank, data []byte) error {
 	s := fl.s
 	did := disk.ID{Key: id.key, Index: id.idx}
-	err := s.disk.st.Put(did, meta.version, encodeFillMeta(meta, rank), data)
-	if err == nil && !s.disk.st.Has(did, meta.version) {
+	err := s.disk.st.PutRanked(did, meta.version, encodeFillMeta(meta, rk.Rank), data, rk)
+	switch {
+	case errors.Is(err, disk.ErrRankedFull):
+		err = fmt.Errorf("%w: %w: %w", fill.ErrFull, ErrNotStored, err)
+	case err == nil && !s.disk.st.Has(did, meta.version):
 		err = fmt.Errorf("the disk tier declined it: %w", ErrNotStored)
 	}
 	if err != nil {

@@ -38,7 +38,7 @@ func TestFillerFillsDisk(t *testing.T) {
 			s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds})
 			defer s.Close()
 			fl := s.NewFiller(FillerOptions{})
-			if fl.Has(context.Background(), "/v", tc.size) {
+			if fl.Has(context.Background(), fill.Request{Path: "/v", Size: tc.size}) {
 				t.Fatal("Has before the fill")
 			}
 			if got := fillInto(t, fl, "/v", tc.size, 7); !bytes.Equal(got, content("/v", 0, tc.size)) {
@@ -49,7 +49,7 @@ func TestFillerFillsDisk(t *testing.T) {
 			if st.MemoryBytes != 0 || st.DiskWrites != chunks || st.FetchBytes != 0 {
 				t.Errorf("memory %d bytes, disk writes %d (want 0, %d), fetch memory held %d", st.MemoryBytes, st.DiskWrites, chunks, st.FetchBytes)
 			}
-			if !fl.Has(context.Background(), "/v", tc.size) || fl.Has(context.Background(), "/v", tc.size+1) {
+			if !fl.Has(context.Background(), fill.Request{Path: "/v", Size: tc.size}) || fl.Has(context.Background(), fill.Request{Path: "/v", Size: tc.size + 1}) {
 				t.Error("Has after the fill is wrong")
 			}
 			if r, ok := s.FillRank("/v"); !ok || r != 7 {
@@ -79,7 +79,7 @@ func TestFillerMemoryOnly(t *testing.T) {
 	s := newTestStore(t, src)
 	fl := s.NewFiller(FillerOptions{Slots: 1})
 	fillInto(t, fl, "/m", size, 1)
-	if !fl.Has(context.Background(), "/m", size) || s.Stats().MemoryBytes != size {
+	if !fl.Has(context.Background(), fill.Request{Path: "/m", Size: size}) || s.Stats().MemoryBytes != size {
 		t.Fatalf("not held in memory: %+v", s.Stats())
 	}
 	if fl.Capacity() != s.opt.Memory || fl.Footprint("/m", size) != size {
@@ -156,7 +156,7 @@ func TestFillerDiscard(t *testing.T) {
 	readRange(t, s, "/d", 0, -1) // and some of it in memory: a second hit promotes
 	readRange(t, s, "/d", 0, -1)
 	fl.Discard("/d")
-	if fl.Has(context.Background(), "/d", size) || ds.Stats().Disks[0].Chunks != 0 {
+	if fl.Has(context.Background(), fill.Request{Path: "/d", Size: size}) || ds.Stats().Disks[0].Chunks != 0 {
 		t.Fatalf("still held after Discard: %+v", ds.Stats().Disks[0])
 	}
 	if s.Stats().MemoryBytes != 0 {

@@ -417,7 +417,7 @@ func TestFillWrongBytes(t *testing.T) {
 	if fr.Counters().SHA256Mismatches.Load() != 1 || r.filler.Stats().Discarded != 1 {
 		t.Error("mismatch not counted")
 	}
-	if r.filler.Has(context.Background(), bad.Path, bad.Size) {
+	if r.filler.Has(context.Background(), fill.Request{Path: bad.Path, Size: bad.Size}) {
 		t.Error("the wrong bytes are still held")
 	}
 	// The origin mends; the same manifest continues the job and completes it.

@@ -2,6 +2,7 @@ package fill
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync/atomic"
 	"time"
@@ -10,17 +11,20 @@ import (
 // Cache is what a fill job needs of the cache. cache.Filler implements it
 // over a *cache.Store; tests put anything behind it.
 type Cache interface {
-	// Has reports whether the cache holds every byte of the object at path,
-	// of size bytes, where a fill keeps it (the disk tier when there is
-	// one), without fetching anything.
-	Has(ctx context.Context, path string, size int64) bool
+	// Has reports whether the cache holds every byte of the object
+	// req.Path, of req.Size bytes, where a fill keeps it (the disk tier
+	// when there is one), without fetching anything. When it does, it
+	// gives the object req's rank (Rank and Gen) if that ranks higher than
+	// the one it has, so that a job's held files count as ranked by it.
+	Has(ctx context.Context, req Request) bool
 	// Fill makes the cache hold the object req.Path: every piece it does
 	// not hold is fetched through the cache's miss path (collapsed with
 	// players' fetches of the same pieces) and stored with req.Rank. Every
 	// byte of the object, held or fetched, is written to w in order as it
 	// is read or arrives, so the caller can check the whole object. It
 	// returns the bytes written. An object whose size is not req.Size is an
-	// error.
+	// error. When the cache is full of content ranked as high as req or
+	// higher, the error wraps ErrFull.
 	Fill(ctx context.Context, req Request, w io.Writer) (int64, error)
 	// Discard drops every piece the cache holds of the object at path (its
 	// bytes did not match the manifest).
@@ -39,11 +43,21 @@ type Request struct {
 	Path string
 	Size int64 // from the manifest
 	Rank int   // the title's rank: lower is more popular
+	// Gen is the job's generation (> 0): its start time in Unix
+	// nanoseconds, the same for every run of the job. A rank of a newer
+	// generation ranks higher than any rank of an older one: a new
+	// manifest's ranks supersede the last one's.
+	Gen int64
 	// Pace, if not nil, must be called with the length of every piece
 	// before it is fetched from the origin; it waits as long as the fill's
 	// bandwidth cap requires, and fails when ctx ends.
 	Pace func(ctx context.Context, n int64) error
 }
+
+// ErrFull is wrapped by the error of a Cache.Fill refused because the
+// cache is full of content ranked as high as the request or higher: the job
+// stops adding files and reports the rest as left over budget.
+var ErrFull = errors.New("cache full of content ranked as high or higher")
 
 // Clock is the time source of a Runner: real time by default, a fake one
 // in tests.
@@ -89,10 +103,15 @@ type Left struct {
 	// Paths are the first of them, in fill order (at most MaxLeftPaths).
 	Paths []string `json:"paths,omitempty"`
 	// OverBudgetFiles and OverBudgetBytes count the files (included in
-	// Files and Bytes) not even tried: the higher-ranked ones already fill
-	// the cache's capacity.
+	// Files and Bytes) left because they do not fit: not even tried (the
+	// higher-ranked ones already fill the cache's capacity), or refused or
+	// not tried once the cache was found full of content ranked as high or
+	// higher (ErrFull; then Full is set).
 	OverBudgetFiles int   `json:"over_budget_files"`
 	OverBudgetBytes int64 `json:"over_budget_bytes"`
+	// Full reports that the job stopped adding files because the cache
+	// was full of content ranked as high or higher (ErrFull).
+	Full bool `json:"full,omitempty"`
 }
 
 // MaxLeftPaths bounds Left.Paths; MaxErrors bounds Status.Errors.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -160,6 +161,8 @@ type job struct {
 
 	final  JobState // how it ended, set by end
 	reason string
+	gen    int64       // Request.Gen
+	full   atomic.Bool // a Fill reported ErrFull: no more files are started
 }
 
 // Run runs a fill job over m (read from src, which is only recorded) until
@@ -248,7 +251,7 @@ func (r *Runner) start(m *Manifest, src string, until time.Time) (*job, error) {
 	if err := r.saveState(st); err != nil {
 		return nil, fmt.Errorf("fill job: %w", err)
 	}
-	j := &job{r: r, m: m, state: st}
+	j := &job{r: r, m: m, state: st, gen: max(st.StartedAt.UnixNano(), 1)}
 	s := Status{ID: st.ID, State: StateRunning, Manifest: src, Digest: m.Digest, StartedAt: st.StartedAt,
 		Deadline: until, FilesTotal: files, BytesFetched: st.BytesFetched}
 	if resumed {
@@ -296,7 +299,7 @@ func (j *job) run(ctx context.Context, until time.Time) {
 		switch {
 		case it.done:
 			j.account(func(s *Status) { s.FilesDone++; s.BytesDone += it.Size })
-		case r.opt.Cache.Has(ctx, it.Path, it.Size):
+		case r.opt.Cache.Has(ctx, j.request(it)):
 			it.done = true
 			j.markDone(it.Ordinal)
 			r.counters.FilesResident.Add(1)
@@ -319,6 +322,12 @@ func (j *job) run(ctx context.Context, until time.Time) {
 	for _, i := range todo {
 		if ctx.Err() != nil || (!until.IsZero() && !r.clock.Now().Before(until)) {
 			break
+		}
+		if j.full.Load() {
+			// Full of higher-ranked content: the rest, ranked no higher,
+			// does not fit either.
+			j.items[i].over = true
+			continue
 		}
 		select {
 		case next <- i:
@@ -354,7 +363,7 @@ func (j *job) fill(ctx context.Context, it *item) {
 	}
 	h := sha256.New()
 	cw := &countWriter{w: h, j: j}
-	n, err := r.opt.Cache.Fill(ctx, Request{Path: it.Path, Size: it.Size, Rank: it.Rank, Pace: r.pace}, cw)
+	n, err := r.opt.Cache.Fill(ctx, j.request(it), cw)
 	if ctx.Err() != nil {
 		// Cut off (or cancelled): not a failure of the file. Its bytes so
 		// far do not count as done.
@@ -370,6 +379,16 @@ func (j *job) fill(ctx context.Context, it *item) {
 			r.counters.SHA256Mismatches.Add(1)
 			err = fmt.Errorf("fill %s: sha256 %s, the manifest says %s: %w; its chunks were discarded", it.Path, sum, it.SHA256, ErrChecksum)
 		}
+	}
+	if errors.Is(err, ErrFull) {
+		// Not the file's failure: it does not fit. Its chunks stored so far
+		// stay, ranked lowest of the job: the first a player's miss evicts.
+		if !j.full.Swap(true) {
+			r.log.Info("fill: cache full of higher-ranked content; no more files are started", "path", it.Path, "rank", it.Rank, "err", err)
+		}
+		it.over = true
+		j.account(func(s *Status) { s.BytesDone -= cw.n })
+		return
 	}
 	if err != nil {
 		r.counters.Errors.Add(1)
@@ -389,6 +408,11 @@ func (j *job) fill(ctx context.Context, it *item) {
 	j.markDone(it.Ordinal)
 	r.counters.FilesFilled.Add(1)
 	j.account(func(s *Status) { s.FilesDone++; s.FilesFilled++ })
+}
+
+// request is the Request for item it.
+func (j *job) request(it *item) Request {
+	return Request{Path: it.Path, Size: it.Size, Rank: it.Rank, Gen: j.gen, Pace: j.r.pace}
 }
 
 // ErrChecksum is wrapped by the error of a file whose bytes do not match
@@ -455,6 +479,7 @@ func (j *job) end(cause error) {
 			left.Paths = append(left.Paths, it.Path)
 		}
 	}
+	left.Full = j.full.Load()
 	r.mu.Lock()
 	s := &r.st
 	s.Left = left
@@ -470,7 +495,10 @@ func (j *job) end(cause error) {
 		state, reason = StateFailed, fmt.Sprintf("%d files failed", s.FilesFailed)
 	default:
 		state, reason = StateCompleted, "every file is held"
-		if left.OverBudgetFiles > 0 {
+		switch {
+		case left.Full:
+			reason = fmt.Sprintf("every file that fits is held; the disks are full of content ranked as high or higher, so %d files (%d bytes) were left", left.OverBudgetFiles, left.OverBudgetBytes)
+		case left.OverBudgetFiles > 0:
 			reason = fmt.Sprintf("every file that fits is held; %d files (%d bytes) ranked lower do not fit the cache's capacity", left.OverBudgetFiles, left.OverBudgetBytes)
 		}
 	}

@@ -34,10 +34,10 @@ func bytesOf(path string, size int64) []byte {
 	return []byte(strings.Repeat(path, int(size)/len(path)+1)[:size])
 }
 
-func (c *memCache) Has(_ context.Context, path string, _ int64) bool {
+func (c *memCache) Has(_ context.Context, req Request) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.held[path]
+	return c.held[req.Path]
 }
 
 func (c *memCache) Fill(ctx context.Context, req Request, w io.Writer) (int64, error) {

@@ -98,6 +98,42 @@
 // disk never exceed its budget plus the chunks being written at that moment.
 // Directory blocks are not counted.
 //
+// # Ranks
+//
+// PutRanked stores a chunk with a Rank (a generation, > 0, and a rank,
+// lower is better: a fill job's start time and a title's rank); Put stores
+// it unranked. Ranks compare by generation first (a newer fill job's
+// content beats any of an older job's), then by rank. A ranked chunk is
+// kept out of its disk's eviction policy, in the disk's ranked set (chunks
+// by rank, in a sorted slice of ranks: O(1) per chunk of a known rank, a
+// binary search and a slice move for a new rank), whose bytes share the
+// disk's budget: the policy keeps its capacity, and before adding a chunk
+// the store trims it (policy.Policy.Trim, the policy's own eviction order)
+// and evicts ranked chunks so that policy bytes plus ranked bytes fit.
+//
+//   - A ranked chunk evicts only chunks ranked strictly lower: ranked
+//     chunks of older generations (worst first), then unranked ones (the
+//     policy's order), then worse ranks of its generation (worst first;
+//     within a rank, the one added last first). If those cannot make room,
+//     nothing is evicted and PutRanked returns an error wrapping
+//     ErrRankedFull (counted in Stats.Rejected).
+//   - An unranked chunk evicts unranked chunks first and ranked ones,
+//     worst first, only when the policy is empty.
+//   - Get does not look at ranks (its cost is unchanged): a hit on a ranked
+//     chunk leaves it ranked; the policy's Get on its handle is a miss,
+//     which only a frequency sketch (tinylfu) counts.
+//   - SetRank gives a stored chunk a better rank (any rank of a newer
+//     generation is better) without moving bytes: the fill ranks what it
+//     finds already held, so a new job's ranks cover it.
+//
+// The rank is in the chunk file's header (flag 1 and 12 bytes after the
+// meta; unranked chunks are written exactly as before ranks, and a release
+// before ranks removes ranked files as damaged) and in the index snapshot
+// (format version 2; a version 1 snapshot loads every chunk unranked). A
+// rank given by SetRank is kept by the snapshot only: after a crash, the
+// scan gives the chunk the rank its file was written with. Ranks cost 16
+// bytes per index entry.
+//
 // # Integrity
 //
 // A chunk's bytes are checked as follows:

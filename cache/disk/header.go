@@ -12,7 +12,7 @@ import (
 //	off  size  field
 //	  0     8  magic "ECCHUNK1"
 //	  8     2  format version (1)
-//	 10     2  flags (0)
+//	 10     2  flags (0, or flagRanked)
 //	 12     4  header length in bytes, this table through the trailing CRC
 //	 16     8  chunk index (>= 0)
 //	 24     8  payload length (>= 0)
@@ -24,8 +24,13 @@ import (
 //	 56     K  key
 //	      V  version (the object's validator)
 //	      M  meta (opaque bytes of the caller)
+//	      8  with flagRanked only: rank generation (> 0)
+//	      4  with flagRanked only: rank (>= 0)
 //	      4  CRC-32C of every header byte before it
 //
+// A chunk stored by PutRanked has flagRanked set and its Rank after the
+// meta; a plain Put writes flags 0 and no rank fields, byte for byte the
+// format of releases before ranks (which refuse a ranked file as damaged).
 // The payload follows the header immediately.
 const (
 	headerMagic   = "ECCHUNK1"
@@ -38,7 +43,10 @@ const (
 	MaxVersionLen = 4 << 10
 	MaxMetaLen    = 64 << 10
 
-	maxHeader = fixedHeader + MaxKeyLen + MaxVersionLen + MaxMetaLen + 4
+	maxHeader = fixedHeader + MaxKeyLen + MaxVersionLen + MaxMetaLen + rankFields + 4
+
+	flagRanked = 1  // the header holds a Rank
+	rankFields = 12 // bytes of a Rank in a header
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -59,18 +67,30 @@ type header struct {
 	written int64
 	crc     uint32 // of the payload
 	hlen    int    // total header length
+	rank    Rank   // zero when unranked
 }
 
 // headerLen returns the encoded length of a header with these field lengths.
 func headerLen(klen, vlen, mlen int) int { return fixedHeader + klen + vlen + mlen + 4 }
 
-// appendHeader appends the encoded header to dst.
+// appendHeader appends the encoded header of an unranked chunk to dst.
 func appendHeader(dst []byte, key, version string, meta []byte, index, plen, written int64, crc uint32) []byte {
+	return appendRankedHeader(dst, key, version, meta, index, plen, written, crc, Rank{})
+}
+
+// appendRankedHeader appends the encoded header to dst, with rank unless it
+// is the zero Rank.
+func appendRankedHeader(dst []byte, key, version string, meta []byte, index, plen, written int64, crc uint32, rank Rank) []byte {
 	n := headerLen(len(key), len(version), len(meta))
+	flags := uint16(0)
+	if rank.Ranked() {
+		n += rankFields
+		flags = flagRanked
+	}
 	start := len(dst)
 	dst = append(dst, headerMagic...)
 	dst = binary.LittleEndian.AppendUint16(dst, formatVersion)
-	dst = binary.LittleEndian.AppendUint16(dst, 0)
+	dst = binary.LittleEndian.AppendUint16(dst, flags)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(n))
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(index))
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(plen))
@@ -82,6 +102,10 @@ func appendHeader(dst []byte, key, version string, meta []byte, index, plen, wri
 	dst = append(dst, key...)
 	dst = append(dst, version...)
 	dst = append(dst, meta...)
+	if rank.Ranked() {
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(rank.Gen))
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(rank.Rank))
+	}
 	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
 }
 
@@ -97,7 +121,7 @@ func headerSize(b []byte) (int, error) {
 	if v := binary.LittleEndian.Uint16(b[8:]); v != formatVersion {
 		return 0, fmt.Errorf("%w: unknown format version %d", errCorrupt, v)
 	}
-	if f := binary.LittleEndian.Uint16(b[10:]); f != 0 {
+	if f := binary.LittleEndian.Uint16(b[10:]); f&^flagRanked != 0 {
 		return 0, fmt.Errorf("%w: unknown flags %#x", errCorrupt, f)
 	}
 	n := binary.LittleEndian.Uint32(b[12:])
@@ -131,10 +155,14 @@ func decodeHeader(b []byte) (header, error) {
 		hlen:    n,
 	}
 	klen, vlen, mlen := int64(le.Uint32(b[44:])), int64(le.Uint32(b[48:])), int64(le.Uint32(b[52:]))
+	var rlen int64
+	if le.Uint16(b[10:])&flagRanked != 0 {
+		rlen = rankFields
+	}
 	switch {
 	case klen < 1 || klen > MaxKeyLen || vlen > MaxVersionLen || mlen > MaxMetaLen:
 		return header{}, fmt.Errorf("%w: field lengths %d/%d/%d out of range", errCorrupt, klen, vlen, mlen)
-	case fixedHeader+klen+vlen+mlen+4 != int64(n):
+	case fixedHeader+klen+vlen+mlen+rlen+4 != int64(n):
 		return header{}, fmt.Errorf("%w: field lengths do not add up to the header length", errCorrupt)
 	case h.index < 0 || h.plen < 0:
 		return header{}, fmt.Errorf("%w: negative index or payload length", errCorrupt)
@@ -145,5 +173,12 @@ func decodeHeader(b []byte) (header, error) {
 	h.version = b[p : p+vlen : p+vlen]
 	p += vlen
 	h.meta = b[p : p+mlen : p+mlen]
+	p += mlen
+	if rlen > 0 {
+		h.rank = Rank{Gen: int64(le.Uint64(b[p:])), Rank: int(le.Uint32(b[p+8:]))}
+		if !h.rank.Ranked() || h.rank.Rank > MaxRank {
+			return header{}, fmt.Errorf("%w: rank %+v out of range", errCorrupt, h.rank)
+		}
+	}
 	return h, nil
 }

@@ -348,7 +348,7 @@ func (s *Store) scanFile(d *disk, dirfd int, dir, name, rel string, in *interner
 	}
 	obj, version := in.add(&hd)
 	sc.rec = rec{obj: obj, hlen: int32(hl), index: hd.index, version: version, plen: hd.plen,
-		written: hd.written, lastUse: hd.written}
+		written: hd.written, lastUse: hd.written, gen: hd.rank.Gen, rank: int32(hd.rank.Rank)}
 	return sc, err
 }
 
@@ -515,12 +515,16 @@ func (s *Store) mergeLocked(d *disk, lr *loadResult, ptr []*object, r *rec, e *e
 		version = o.version
 	}
 	*e = entry{obj: o, index: r.index, version: version, plen: r.plen, written: r.written, lastUse: r.lastUse,
-		hlen: r.hlen, disk: uint16(d.i), state: stateLive}
+		hlen: r.hlen, disk: uint16(d.i), state: stateLive, gen: r.gen, rank: r.rank}
 	o.refs++
 	s.idx[h] = e
-	if !d.pol.Add(h, blocks(int64(r.hlen)+r.plen)) {
+	if e.gen != 0 {
+		d.ranked.add(e)
+	} else if !d.pol.Add(h, entrySize(e)) {
 		s.dropLocked(h, e, true)
 		return false
 	}
-	return true
+	// Ranked chunks share the budget: evict (unranked first) down to it.
+	s.shrinkLocked(d)
+	return s.idx[h] == e
 }

@@ -20,18 +20,21 @@ const (
 
 // Snapshot layout (integers little-endian; uvarint/varint as encoding/binary):
 //
-//	magic "ECSNAP01", u32 format version (1), u32 flags (0)
+//	magic "ECSNAP01", u32 format version (2; 1 is read too), u32 flags (0)
 //	u64 object count, u64 entry count
 //	objects: uvarint len + key, uvarint len + version, uvarint len + meta, varint written
 //	entries, oldest last use first:
 //	  uvarint object number, uvarint chunk index,
 //	  uvarint version tag (0: the object's version; else length+1, then the bytes),
 //	  uvarint payload length, uvarint header length, varint written,
-//	  uvarint last use minus the previous entry's last use (the first: itself)
+//	  uvarint last use minus the previous entry's last use (the first: itself),
+//	  varint rank generation (0: unranked; version 2 only),
+//	  uvarint rank (only when the generation is not 0)
 //	u32 CRC-32C of every byte before it
 const (
 	snapMagic   = "ECSNAP01"
-	snapVersion = 1
+	snapVersion = 2
+	snapV1      = 1 // before ranks: entries end with their last use
 	snapFixed   = 8 + 4 + 4 + 8 + 8
 )
 
@@ -52,6 +55,8 @@ type rec struct {
 	plen    int64
 	written int64
 	lastUse int64
+	gen     int64 // Rank.Gen; 0 unranked
+	rank    int32
 }
 
 // loadResult is one disk's loaded index, entries in the order they are to be
@@ -165,6 +170,10 @@ func (s *Store) writeSnapshot(d *disk) error {
 		w.varint(e.written)
 		w.uvarint(uint64(e.lastUse - prev))
 		prev = e.lastUse
+		w.varint(e.gen)
+		if e.gen != 0 {
+			w.uvarint(uint64(e.rank))
+		}
 	}
 	err = w.err
 	if err == nil {
@@ -283,7 +292,8 @@ func decodeSnapshotBody(body []byte) (*loadResult, error) {
 	if len(body) < snapFixed || string(body[:8]) != snapMagic {
 		return nil, fmt.Errorf("%w: not a snapshot", errCorrupt)
 	}
-	if v := le.Uint32(body[8:]); v != snapVersion {
+	v := le.Uint32(body[8:])
+	if v != snapVersion && v != snapV1 {
 		return nil, fmt.Errorf("%w: snapshot format version %d", errCorrupt, v)
 	}
 	nobj, nent := le.Uint64(body[16:]), le.Uint64(body[24:])
@@ -331,6 +341,15 @@ func decodeSnapshotBody(body []byte) (*loadResult, error) {
 		e.written = r.varint()
 		last += int64(r.uvarint())
 		e.lastUse = last
+		if v != snapV1 {
+			if e.gen = r.varint(); e.gen != 0 {
+				rank := r.uvarint()
+				if e.gen < 0 || rank > MaxRank {
+					r.fail()
+				}
+				e.rank = int32(rank)
+			}
+		}
 		if r.err != nil {
 			return nil, r.err
 		}

@@ -125,9 +125,12 @@ type entry struct {
 	hlen     int32 // header length
 	disk     uint16
 	state    uint8
-	dead     bool // a writing entry dropped before its commit: the writer deletes its file
-	verified bool // payload checksum checked since it was loaded from disk
-	suspect  bool // queued for verification by Suspect
+	dead     bool  // a writing entry dropped before its commit: the writer deletes its file
+	verified bool  // payload checksum checked since it was loaded from disk
+	suspect  bool  // queued for verification by Suspect
+	rank     int32 // with gen: the chunk's Rank (see rank.go)
+	rpos     int32 // position in its rankBucket, when ranked
+	gen      int64 // Rank.Gen; 0: unranked, in the disk's policy
 }
 
 // disk is one configured directory.
@@ -156,6 +159,7 @@ type disk struct {
 	reason    string // why not in service
 	loaded    bool   // index fully loaded: a snapshot may be written at Close
 	pol       policy.Policy
+	ranked    rankSet // ranked chunks, outside pol, within the same budget
 }
 
 // pending is a file queued for deletion; its path is marked busy until done.
@@ -495,6 +499,9 @@ func (s *Store) dropLocked(h uint64, e *entry, del bool) bool {
 		return false
 	}
 	delete(s.idx, h)
+	if e.gen != 0 {
+		s.disks[e.disk].ranked.remove(e)
+	}
 	o := e.obj
 	o.refs--
 	if o.refs == 0 && s.objects[o.key] == o {
@@ -624,8 +631,13 @@ func (s *Store) diskFailed(d *disk, err error) {
 // temp file and renames it into place; Get sees the chunk only after the
 // rename. A write that fails with an I/O error takes the disk out of service
 // and Put tries the next disk. A chunk the eviction policy declines to admit
-// is not stored and Put returns nil.
+// is not stored and Put returns nil. The chunk is unranked: see PutRanked.
 func (s *Store) Put(id ID, version string, meta []byte, payload []byte) error {
+	return s.put(id, version, meta, payload, Rank{})
+}
+
+// put is Put, and PutRanked when rk is a rank.
+func (s *Store) put(id ID, version string, meta []byte, payload []byte, rk Rank) error {
 	switch {
 	case id.Key == "" || len(id.Key) > MaxKeyLen:
 		return fmt.Errorf("disk: put: key length %d not in [1, %d]", len(id.Key), MaxKeyLen)
@@ -640,13 +652,20 @@ func (s *Store) Put(id ID, version string, meta []byte, payload []byte) error {
 	h := handle(kh, id.Index)
 	written := time.Now().UnixNano()
 	plen := int64(len(payload))
-	hdr := make([]byte, 0, headerLen(len(id.Key), len(version), len(meta)))
-	hdr = appendHeader(hdr, id.Key, version, meta, id.Index, plen, written, crc32.Checksum(payload, castagnoli))
+	hdr := make([]byte, 0, headerLen(len(id.Key), len(version), len(meta))+rankFields)
+	hdr = appendRankedHeader(hdr, id.Key, version, meta, id.Index, plen, written, crc32.Checksum(payload, castagnoli), rk)
 	size := blocks(int64(len(hdr)) + plen)
 	meta = bytes.Clone(meta)
 	for attempt := 0; ; attempt++ {
-		r, err := s.reserve(id, kh, h, version, written, len(hdr), plen, size)
+		r, err := s.reserve(id, kh, h, version, written, len(hdr), plen, size, rk)
 		if err != nil {
+			if len(r.victims) > 0 { // a refused ranked Put's replaced file
+				if s.checkDir(r.d) == nil {
+					s.unlink(r.victims)
+				} else {
+					s.release(r.victims)
+				}
+			}
 			return err
 		}
 		if r.wait != nil {
@@ -692,7 +711,7 @@ type reservation struct {
 	wait    chan struct{} // path busy: wait for it and try again
 }
 
-func (s *Store) reserve(id ID, kh, h uint64, version string, written int64, hlen int, plen, size int64) (reservation, error) {
+func (s *Store) reserve(id ID, kh, h uint64, version string, written int64, hlen int, plen, size int64, rk Rank) (reservation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -710,6 +729,7 @@ func (s *Store) reserve(id ID, kh, h uint64, version string, written int64, hlen
 	if ch, ok := s.busy[path]; ok {
 		return reservation{wait: ch}, nil
 	}
+	replaced := false // an older file at path left to the rename
 	if old := s.idx[h]; old != nil {
 		oldPath := s.entryPath(old)
 		if ch := s.busy[oldPath]; ch != nil && old.state == stateWriting {
@@ -718,6 +738,16 @@ func (s *Store) reserve(id ID, kh, h uint64, version string, written int64, hlen
 		s.disks[old.disk].pol.Remove(h)
 		// A file at the same path is replaced by the rename.
 		s.dropLocked(h, old, oldPath != path)
+		replaced = oldPath == path && old.state == stateLive
+	}
+	if !s.roomLocked(d, size, rk) {
+		// Only a ranked chunk can be refused room.
+		s.rejected.Add(1)
+		if replaced {
+			s.queueDeleteLocked(d, path) // the index no longer knows it
+		}
+		return reservation{d: d, victims: s.takePendingLocked()}, fmt.Errorf("disk: put %q chunk %d with rank %d (generation %d) on %s: %w",
+			id.Key, id.Index, rk.Rank, rk.Gen, d.path, ErrRankedFull)
 	}
 	o := s.objects[id.Key]
 	if o == nil {
@@ -729,11 +759,16 @@ func (s *Store) reserve(id ID, kh, h uint64, version string, written int64, hlen
 		version = o.version
 	}
 	e := &entry{obj: o, index: id.Index, version: version, plen: plen, written: written, lastUse: written,
-		hlen: int32(hlen), disk: uint16(d.i), state: stateWriting, verified: true}
+		hlen: int32(hlen), disk: uint16(d.i), state: stateWriting, verified: true, gen: rk.Gen, rank: int32(rk.Rank)}
 	s.idx[h] = e
 	ch := make(chan struct{})
 	s.busy[path] = ch
-	ok := d.pol.Add(h, size)
+	ok := true
+	if rk.Ranked() {
+		d.ranked.add(e) // roomLocked made room for it
+	} else {
+		ok = d.pol.Add(h, size)
+	}
 	r := reservation{d: d, path: path, ch: ch, e: e}
 	if !ok || e.dead {
 		s.rejected.Add(1)
@@ -1082,6 +1117,12 @@ type DiskStats struct {
 	Budget    int64  // byte budget
 	Bytes     int64  // bytes held (including writes in flight), in 4 KiB blocks
 	Chunks    int    // chunks held (including writes in flight)
+	// RankedBytes and RankedChunks are the part of Bytes and Chunks that
+	// is ranked (stored by PutRanked or given a rank by SetRank);
+	// RankedEvictions counts ranked chunks evicted since Open.
+	RankedBytes     int64
+	RankedChunks    int
+	RankedEvictions int64
 }
 
 // Stats returns the store's counters and disk states.
@@ -1104,7 +1145,8 @@ func (s *Store) Stats() Stats {
 	for _, d := range s.disks {
 		ds := DiskStats{Path: d.path, InService: d.inService, Reason: d.reason, Budget: d.budget}
 		if d.pol != nil {
-			ds.Bytes, ds.Chunks = d.pol.Bytes(), d.pol.Len()
+			ds.Bytes, ds.Chunks = d.pol.Bytes()+d.ranked.bytes, d.pol.Len()+d.ranked.n
+			ds.RankedBytes, ds.RankedChunks, ds.RankedEvictions = d.ranked.bytes, d.ranked.n, d.ranked.evicts
 		}
 		st.Disks = append(st.Disks, ds)
 	}

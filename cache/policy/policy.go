@@ -64,6 +64,10 @@ type Policy interface {
 	Bytes() int64
 	// Capacity returns the byte budget.
 	Capacity() int64
+	// Trim evicts entries, in the policy's eviction order and through the
+	// Evicted callback, until Bytes() <= target (a negative target counts
+	// as 0). The capacity does not change.
+	Trim(target int64)
 }
 
 // The policies implement Policy.
