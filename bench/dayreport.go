@@ -62,17 +62,20 @@ func (r *DayReport) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "(TTFB columns: the %s run)\n\n", r.Runs[last].Variant)
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "variant\tday served GiB\tday origin GiB\tday offload\tpeak hour\tpeak offload\tpeak origin GiB\tTTFB p50 ms\tTTFB p99 ms\tfill GiB\tfill s\tfill files\terrors\tverified\t")
+	fmt.Fprintln(tw, "variant\tday served GiB\tday origin GiB\tday offload\tpeak hour\tpeak offload\tpeak origin GiB\tTTFB p50 ms\tTTFB p99 ms\tfill GiB\tfill s\tfill files\tmanifest coverage\terrors\tverified\t")
 	for _, run := range r.Runs {
-		fillB, fillS, fillF := "-", "-", "-"
+		fillB, fillS, fillF, cov := "-", "-", "-", "-"
+		if run.Manifest != nil {
+			cov = pct(run.Manifest.Coverage)
+		}
 		if run.Fill != nil {
 			fillB = gib(run.Fill.OriginBytes)
 			fillS = fmt.Sprintf("%.1f", run.Fill.DurationS)
 			fillF = fmt.Sprintf("%d/%d", run.Fill.FilesFilled, run.Fill.Files)
 		}
 		d, p := run.Day, run.Peak
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%02d\t%s\t%s\t%.2f\t%.2f\t%s\t%s\t%s\t%d\t%d/%d\t\n", run.Variant, gib(d.Bytes), gib(d.OriginBytes),
-			pct(d.Offload), p.Hour, pct(p.Offload), gib(p.OriginBytes), d.TTFBP50, d.TTFBP99, fillB, fillS, fillF, d.Errors+run.Warmup.Errors, d.Verified, d.Requests)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%02d\t%s\t%s\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%d\t%d/%d\t\n", run.Variant, gib(d.Bytes), gib(d.OriginBytes),
+			pct(d.Offload), p.Hour, pct(p.Offload), gib(p.OriginBytes), d.TTFBP50, d.TTFBP99, fillB, fillS, fillF, cov, d.Errors+run.Warmup.Errors, d.Verified, d.Requests)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

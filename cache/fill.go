@@ -118,7 +118,9 @@ func (fl *Filler) holds(meta *Meta, idx int64) bool {
 // size bytes and every chunk of it is on disk (in memory without a disk
 // tier). Freshness is not asked for: a fill checks bytes against the
 // manifest, not the origin's cache lifetimes. A zero-size object is always
-// held.
+// held. The chunks of a held object count as used by the disk tier's
+// eviction policy (disk.Store.Touch), so the fill's own writes do not evict
+// the files of its manifest that it found held.
 func (fl *Filler) Has(_ context.Context, path string, size int64) bool {
 	if size == 0 {
 		return true
@@ -130,6 +132,11 @@ func (fl *Filler) Has(_ context.Context, path string, size int64) bool {
 	for idx := int64(0); idx*fl.s.chunk < size; idx++ {
 		if !fl.holds(m, idx) {
 			return false
+		}
+	}
+	if fl.s.disk != nil {
+		for idx := int64(0); idx*fl.s.chunk < size; idx++ {
+			fl.s.disk.st.Touch(disk.ID{Key: m.Key, Index: idx}, m.version)
 		}
 	}
 	return true

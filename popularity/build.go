@@ -131,6 +131,11 @@ type Result struct {
 	Bytes  int64 `json:"bytes"`
 	// Budget is the budget asked for.
 	Budget int64 `json:"budget"`
+	// Coverage is the share of the window's decayed bytes streamed (of the
+	// files seen) that went to the manifest's files: for a manifest built
+	// from the very day it is measured on, the offload a cache holding
+	// exactly the manifest would have had.
+	Coverage float64 `json:"coverage"`
 	// SizeErrors and HashErrors count files left out because the origin
 	// did not give their size or bytes; Errors describes the first ones.
 	SizeErrors int      `json:"size_errors"`
@@ -254,6 +259,18 @@ func Build(ctx context.Context, a *Aggregate, opt BuildOptions) (*Result, error)
 		}
 	}
 	res.Ranked = final
+	var all, covered float64
+	for _, w := range fillable {
+		all += w.Weight
+	}
+	for _, t := range final {
+		for _, f := range t.Files {
+			covered += f.Weight
+		}
+	}
+	if all > 0 {
+		res.Coverage = covered / all
+	}
 
 	gen := opt.GeneratedAt
 	if gen.IsZero() {

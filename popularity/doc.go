@@ -12,9 +12,11 @@
 // (the sum of the sizes of its files): how many times it was watched
 // through, so that a long film is not favoured for being long. Titles are
 // derived from paths by a pattern (by default the first two segments,
-// /v/<title>/). Titles are taken most popular first, their files most
-// popular first, while they fit the disk budget; ties are broken by name so
-// the same input always gives the same manifest.
+// /v/<title>/). The budget is filled file by file, most views per byte
+// first (so the rarely watched end of a popular film does not take the
+// place of the next films' beginnings); the manifest lists the chosen
+// files by title, most popular title first (the fill order). Ties are
+// broken by name, so the same input always gives the same manifest.
 //
 // The manifest names each file's size and SHA-256, which the log does not
 // hold: Build asks an Objects source for them (HTTPObjects fetches them from

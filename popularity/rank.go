@@ -176,25 +176,53 @@ func Rank(files []FileWeight, size func(path string) (int64, bool), titleOf *Tit
 	return titles
 }
 
-// Fit returns what of titles (in rank order) fits budget bytes: titles are
-// taken in order, each title's files in order, and a file that does not fit
-// what is left is skipped (a smaller one further down may still fit).
-// Titles left with no file are dropped. titles is not modified.
+// Fit returns what of titles (in rank order) fits budget bytes. Files are
+// chosen by their own score (decayed views per byte: the most hits per byte
+// of disk), highest first, ties by their title's rank then their order in
+// it; a file bigger than what is left is skipped (a smaller one further
+// down may still fit). So a popular title's rarely watched end does not
+// take the place of the next titles' beginnings. The titles keep their
+// rank order (the fill order), each with its chosen files in its order;
+// titles left with no file are dropped. titles is not modified.
 func Fit(titles []RankedTitle, budget int64) []RankedTitle {
-	var out []RankedTitle
+	type ref struct{ t, f int }
+	var refs []ref
+	for i, t := range titles {
+		for j := range t.Files {
+			refs = append(refs, ref{i, j})
+		}
+	}
+	slices.SortStableFunc(refs, func(a, b ref) int {
+		if c := cmp.Compare(titles[b.t].Files[b.f].Score, titles[a.t].Files[a.f].Score); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.t, b.t); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.f, b.f)
+	})
+	keep := make([][]bool, len(titles))
+	for i, t := range titles {
+		keep[i] = make([]bool, len(t.Files))
+	}
 	left := budget
-	for _, t := range titles {
+	for _, r := range refs {
 		if left <= 0 {
 			break
 		}
+		if n := titles[r.t].Files[r.f].Size; n <= left {
+			keep[r.t][r.f] = true
+			left -= n
+		}
+	}
+	var out []RankedTitle
+	for i, t := range titles {
 		nt := t
-		nt.Files = nil
-		nt.Size = 0
-		for _, f := range t.Files {
-			if f.Size <= left {
+		nt.Files, nt.Size = nil, 0
+		for j, f := range t.Files {
+			if keep[i][j] {
 				nt.Files = append(nt.Files, f)
 				nt.Size += f.Size
-				left -= f.Size
 			}
 		}
 		if len(nt.Files) > 0 {

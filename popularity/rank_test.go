@@ -98,10 +98,11 @@ func TestRankSizeNormalisation(t *testing.T) {
 }
 
 func TestFit(t *testing.T) {
+	// Titles in rank order; each title's files by their own score.
 	ts := []RankedTitle{
-		{ID: "a", Files: []RankedFile{{Path: "/a/1", Size: 40}, {Path: "/a/2", Size: 40}}},
-		{ID: "b", Files: []RankedFile{{Path: "/b/1", Size: 30}, {Path: "/b/2", Size: 10}}},
-		{ID: "c", Files: []RankedFile{{Path: "/c/1", Size: 5}}},
+		{ID: "a", Files: []RankedFile{{Path: "/a/1", Size: 40, Score: 9}, {Path: "/a/2", Size: 40, Score: 1}}},
+		{ID: "b", Files: []RankedFile{{Path: "/b/1", Size: 30, Score: 5}, {Path: "/b/2", Size: 10, Score: 5}}},
+		{ID: "c", Files: []RankedFile{{Path: "/c/1", Size: 5, Score: 0.5}}},
 	}
 	tests := []struct {
 		budget int64
@@ -109,8 +110,9 @@ func TestFit(t *testing.T) {
 	}{
 		{0, ""},
 		{40, "a:/a/1"},
-		{85, "a:/a/1,/a/2 c:/c/1"},
-		{95, "a:/a/1,/a/2 b:/b/2 c:/c/1"},
+		{75, "a:/a/1 b:/b/1 c:/c/1"},
+		{85, "a:/a/1 b:/b/1,/b/2 c:/c/1"}, // /a/2 does not fit; /c/1 does
+		{120, "a:/a/1,/a/2 b:/b/1,/b/2"},  // the rarely watched /a/2 before /c/1
 		{200, "a:/a/1,/a/2 b:/b/1,/b/2 c:/c/1"},
 	}
 	for _, tt := range tests {

@@ -66,6 +66,7 @@ type dayDaemonOptions struct {
 	cacheBytes int64  // disk tier budget
 	memBytes   int64  // memory tier budget
 	objectSize int64  // the synthetic origin's /v/ object size
+	policy     string // eviction policy of both tiers
 	log        *slog.Logger
 }
 
@@ -107,10 +108,10 @@ func startDayDaemon(ctx context.Context, opt dayDaemonOptions, variant string) (
 		return nil, fmt.Errorf("disk directory: %w", err)
 	}
 	if d.ds, err = disk.Open(disk.Options{Dirs: []disk.Dir{{Path: diskDir, Size: opt.cacheBytes}},
-		StateFile: filepath.Join(dir, "disks.state"), ScrubRate: -1, Logger: opt.log}); err != nil {
+		StateFile: filepath.Join(dir, "disks.state"), ScrubRate: -1, Policy: opt.policy, Logger: opt.log}); err != nil {
 		return nil, fmt.Errorf("disk tier: %w", err)
 	}
-	if d.store, err = cache.New(origin.NewMetered(up), cache.Options{Memory: opt.memBytes, Disk: d.ds, Logger: opt.log}); err != nil {
+	if d.store, err = cache.New(origin.NewMetered(up), cache.Options{Memory: opt.memBytes, Disk: d.ds, Policy: opt.policy, Logger: opt.log}); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	// The logs outlive the daemon: the next variants build their manifests
@@ -205,6 +206,7 @@ type dayFlags struct {
 	memBytes   int64
 	fillShare  float64
 	variants   string
+	policy     string
 	dir        string
 	asJSON     bool
 	svg        string
@@ -239,6 +241,7 @@ func cmdBenchDay(args []string, stdout, stderr io.Writer) int {
 	fs.Var(sizeFlag{&f.memBytes}, "mem", "memory tier budget")
 	fs.Float64Var(&f.fillShare, "fill-share", f.fillShare, "manifest budget as a `share` of the disk tier budget")
 	fs.StringVar(&f.variants, "variants", "off,nightly,oracle", "variants to run, in order (off must come before oracle)")
+	fs.StringVar(&f.policy, "policy", "lru", "eviction `policy` of the memory and disk tiers: lru, 2q, arc, s3fifo or tinylfu")
 	fs.StringVar(&f.dir, "dir", "", "`directory` for the disk tier and logs (default: the system's temporary directory)")
 	fs.BoolVar(&f.asJSON, "json", false, "print a JSON report instead of tables")
 	fs.StringVar(&f.svg, "svg", "", "also write an SVG chart of the hourly offload to `file`")
@@ -297,7 +300,7 @@ func runBenchDay(ctx context.Context, f dayFlags, log *slog.Logger) (*bench.DayR
 		return nil, fmt.Errorf("bench day: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	opt := dayDaemonOptions{dir: dir, cacheBytes: f.cacheBytes, memBytes: f.memBytes, objectSize: f.cfg.ObjectSize, log: log}
+	opt := dayDaemonOptions{dir: dir, cacheBytes: f.cacheBytes, memBytes: f.memBytes, objectSize: f.cfg.ObjectSize, policy: f.policy, log: log}
 	rep, err := bench.RunDay(ctx, f.cfg, func(ctx context.Context, variant string) (bench.DayDaemon, error) {
 		return startDayDaemon(ctx, opt, variant)
 	})
