@@ -169,6 +169,8 @@ func cmdManifestBuild(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stderr, "manifest build: signature: %v\n", err)
 				return 1
 			}
+			pub := priv.Public().(ed25519.PublicKey)
+			fmt.Fprintf(stderr, "signed: %s%s (public key %s)\n", *out, fill.SignatureSuffix, base64.StdEncoding.EncodeToString(pub))
 		}
 	}
 	summary := struct {
