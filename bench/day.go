@@ -25,11 +25,13 @@ const (
 	VariantOracle  = "oracle"  // the manifest built from the same day's views: the upper bound
 )
 
-// DayCurve is the default share of the peak's players active in each hour
-// of the day (0 to 23): quiet at night, rising through the day, a peak in
-// the evening at 21:00.
-var DayCurve = [24]float64{0.45, 0.3, 0.2, 0.15, 0.12, 0.12, 0.15, 0.2, 0.25, 0.3, 0.33, 0.36,
-	0.4, 0.42, 0.42, 0.45, 0.5, 0.6, 0.7, 0.85, 0.95, 1.0, 0.85, 0.65}
+// DayCurve returns the share of the peak's players active in each hour of
+// the day (0 to 23): quiet at night, rising through the day, a peak in the
+// evening at 21:00.
+func DayCurve() [24]float64 {
+	return [24]float64{0.45, 0.3, 0.2, 0.15, 0.12, 0.12, 0.15, 0.2, 0.25, 0.3, 0.33, 0.36,
+		0.4, 0.42, 0.42, 0.45, 0.5, 0.6, 0.7, 0.85, 0.95, 1.0, 0.85, 0.65}
+}
 
 // DayConfig describes a simulated day. Start from DefaultDayConfig.
 type DayConfig struct {
@@ -322,12 +324,13 @@ func (dr *dayRunner) runDay(ctx context.Context, day int, cat *catalogue) ([]Day
 		}
 	}()
 	dayRec := &hourRec{ttfb: newHist(), h: DayHour{Hour: -1}}
+	curve := DayCurve()
 	var hours []DayHour
 	for hour := range 24 {
 		if err := ctx.Err(); err != nil {
 			return hours, dayRec.result(), err
 		}
-		n := max(1, int(math.Round(float64(cfg.Players)*DayCurve[hour])))
+		n := max(1, int(math.Round(float64(cfg.Players)*curve[hour])))
 		rec := &hourRec{ttfb: newHist(), h: DayHour{Hour: hour, Players: n}}
 		before, ok1, err1 := dr.stats.read(ctx)
 		start := time.Now()

@@ -91,8 +91,16 @@ func (r *DayReport) WriteTable(w io.Writer) error {
 	return nil
 }
 
-// svgColors are the variants' line colours.
-var svgColors = map[string]string{VariantOff: "#d62728", VariantNightly: "#1f77b4", VariantOracle: "#2ca02c"}
+// svgColor returns a variant's line colour.
+func svgColor(variant string) string {
+	switch variant {
+	case VariantOff:
+		return "#d62728"
+	case VariantNightly:
+		return "#1f77b4"
+	}
+	return "#2ca02c"
+}
 
 // WriteSVG writes a chart of the measured day: bytes served per hour as
 // bars, and each variant's offload per hour as a line.
@@ -129,7 +137,7 @@ func (r *DayReport) WriteSVG(w io.Writer) error {
 				y := min(max(h.Offload, 0), 1)
 				pts = append(pts, fmt.Sprintf("%.1f,%.1f", left+(float64(i)+0.5)*bw, top+ph-y*ph))
 			}
-			col := svgColors[run.Variant]
+			col := svgColor(run.Variant)
 			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", col, strings.Join(pts, " "))
 			fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" fill="%s">%s: day %s, peak %s</text>`+"\n", float64(left)+10+float64(k)*220, float64(H)-8, col, run.Variant, pct(run.Day.Offload), pct(run.Peak.Offload))
 		}
