@@ -149,10 +149,20 @@ func SizeToken(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
+// PlayerPicking returns virtual player i choosing its titles with pick (a
+// title rank in 1..Titles drawn with the player's generator) instead of the
+// workload's Zipf law; the rest of its behaviour is Player's.
+func (w *Workload) PlayerPicking(i int, pick func(*rand.Rand) int) *Player {
+	p := w.Player(i)
+	p.pick = pick
+	return p
+}
+
 // Player is one virtual player: a deterministic request sequence. It is
 // not safe for concurrent use.
 type Player struct {
 	w      *Workload
+	pick   func(*rand.Rand) int // nil: the workload's Zipf law
 	rng    *rand.Rand
 	active bool  // watching a title
 	title  int   // current title rank
@@ -171,7 +181,11 @@ func (p *Player) Next() Request {
 		}
 	}
 	if !p.active {
-		p.title = w.zipf.Sample(r)
+		if p.pick != nil {
+			p.title = p.pick(r)
+		} else {
+			p.title = w.zipf.Sample(r)
+		}
 		p.pos = 0
 		if r.Float64() < w.seekStart {
 			p.pos = r.Int64N(w.titleLen)

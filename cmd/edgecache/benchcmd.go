@@ -51,6 +51,8 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 			return cmdBenchReplay(args[1:], stdout, stderr)
 		case "simulate":
 			return cmdBenchSimulate(args[1:], stdout, stderr)
+		case "day":
+			return cmdBenchDay(args[1:], stdout, stderr)
 		}
 	}
 	return cmdBenchWorkload(args, stdout, stderr)

@@ -34,6 +34,8 @@ usage:
   edgecache bench --target URL [--duration 30s] [--json] ...
   edgecache bench replay --trace FILE --target URL
   edgecache bench simulate --trace FILE [--size 1%,5%,10%] [--policy ...]
+  edgecache bench day [--titles N] [--cache SIZE] [--json] [--svg FILE] ...
+  edgecache manifest build --logs FILE... --budget SIZE --origin URL -o FILE
   edgecache disk clear [--config FILE | --state FILE] PATH
   edgecache stats [--admin URL] [--token-file FILE] [--json]
   edgecache purge [--admin URL] [--token-file FILE] [--json] PATH | --prefix P
@@ -66,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDisk(args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(args[1:], stdout, stderr)
+	case "manifest":
+		return cmdManifest(args[1:], stdout, stderr)
 	case "stats":
 		return cmdStats(args[1:], stdout, stderr)
 	case "purge":
