@@ -38,8 +38,9 @@ type flight struct {
 	// and every caller that s.flight handed it to (see hold, drop). The
 	// last one out releases the flight's reference to c.
 	users atomic.Int32
-	c     *chunk // buf's memory, set by start; heap for an answer nobody keeps (see start)
-	span  int64  // chunks the fetch may ask for at once (span.go); 0 or 1: this one
+	c     *chunk    // buf's memory, set by start; heap for an answer nobody keeps (see start)
+	span  int64     // chunks the fetch may ask for at once (span.go); 0 or 1: this one
+	fs    []*flight // the span's flights after this one, put in the group before it asks (span.go)
 
 	mu   sync.Mutex
 	cond sync.Cond

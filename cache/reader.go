@@ -185,7 +185,7 @@ func (r *Reader) copyDisk(idx int64) {
 	}
 	r.s.diskBadReads.Add(1)
 	r.s.log.Warn("chunk on disk failed verification; fetching it again", "key", r.meta.Key, "chunk", idx, "err", err)
-	r.setChunk(r.s.chunkFor(r.meta, idx, r.last()))
+	r.setChunk(r.s.chunkFor(r.meta, idx, idx)) // this chunk alone: the next ones may be sound on disk
 	if r.f != nil {
 		r.src = fromOrigin
 	}

@@ -29,11 +29,18 @@ import (
 // 16 MiB at the default chunk size.
 const MaxSpan = 16
 
+// openSpan is the most chunks a first fetch for a request to the object's
+// end (a GET without Range, an open-ended range) asks for: such a request
+// is often abandoned early (a player seeking away), and what it asked for
+// but nobody read is the origin's waste.
+const openSpan = 8
+
 // LookupRange is Lookup for a request of n bytes from at (n < 0: to the
 // object's end). When the object is unknown, the first fetch asks the
-// origin for the chunks of that range at once (up to MaxSpan chunks, and as
-// fetch memory allows) rather than for one chunk: a cold object read from
-// its start costs one origin request, not one per chunk.
+// origin for the chunks of that range at once (up to MaxSpan chunks, 8 for
+// a request to the end, and as fetch memory allows) rather than for one
+// chunk: a cold object read from its start costs one origin request, not
+// one per chunk.
 func (s *Store) LookupRange(ctx context.Context, k Key, at, n int64, req Request) (*Meta, Status, error) {
 	return s.lookupSpan(ctx, k, at, n, req)
 }
@@ -44,7 +51,7 @@ func (s *Store) spanOf(at, n int64) int64 {
 		return 1
 	}
 	if n < 0 {
-		return MaxSpan
+		return openSpan
 	}
 	first, last := at/s.chunk, (at+n-1)/s.chunk
 	return max(min(last-first+1, MaxSpan), 1)
@@ -53,31 +60,65 @@ func (s *Store) spanOf(at, n int64) int64 {
 // spanBudget takes fetch memory from budget for up to f.span-1 chunks past
 // f's, as much as is free now, and returns how many chunks it took.
 func (s *Store) spanBudget(f *flight, budget *fetchBudget) int64 {
-	if !spansOn || f.span <= 1 || f.private || f.slot != nil || f.resp != nil {
+	if f.span <= 1 || f.private || f.slot != nil || f.resp != nil {
 		return 0
 	}
+	const maxInt64 = 1<<63 - 1
+	off := f.id.idx * s.chunk
 	var extra int64
-	for extra < min(f.span, MaxSpan)-1 && budget.tryAcquire(s.chunk) {
+	for extra < min(f.span, MaxSpan)-1 && off <= maxInt64-(extra+2)*s.chunk && budget.tryAcquire(s.chunk) {
 		extra++
 	}
 	return extra
 }
 
-// followers puts the flights of the chunks after f's that the answer resp
-// covers into the group, each with one of the extra chunks of fetch memory
-// the leader took, stopping at the first chunk held or being fetched, and
-// gives back the extra memory it did not use. *extra is zero after.
+// early puts the flights of the chunks after f's (a flight of want's
+// version, whose size is known) into the group before f asks the source,
+// up to f.span chunks in all, each with a chunk of fetch memory free now,
+// stopping at the first chunk held or being fetched: f.fs. A reader who
+// reaches one of them meanwhile joins it instead of asking for it alone.
+func (s *Store) early(f *flight, want *Meta) {
+	if f.span <= 1 || !f.held || want.NoStore || want.Key != f.id.key {
+		return
+	}
+	extra := s.spanBudget(f, s.fetch)
+	f.fs = s.register(f, want, want.Size, &extra)
+	s.fetch.release(extra * s.chunk)
+	f.span = 1 + int64(len(f.fs)) // run asks for these and no more
+}
+
+// followers returns the flights the answer resp fills after f's chunk: the
+// ones early put in the group as far as resp covers them (the others are
+// left in f.fs, for orphans), else new ones for the chunks resp covers,
+// each with one of the extra chunks of fetch memory the leader took. It
+// gives back the extra memory it did not use; *extra is zero after.
 func (s *Store) followers(f *flight, meta *Meta, resp *origin.Response, budget *fetchBudget, extra *int64) []*flight {
 	defer func() {
 		budget.release(*extra * s.chunk)
 		*extra = 0
 	}()
+	end := min(resp.Offset+resp.Length, resp.Size)
+	if len(f.fs) > 0 {
+		n := 0
+		for n < len(f.fs) && min((f.fs[n].id.idx+1)*s.chunk, resp.Size) <= end && f.fs[n].id.idx*s.chunk < resp.Size {
+			n++
+		}
+		fs := f.fs[:n]
+		f.fs = f.fs[n:]
+		return fs
+	}
 	if *extra == 0 || meta.NoStore || meta.Key != f.id.key {
 		return nil
 	}
-	end := min(resp.Offset+resp.Length, resp.Size)
+	return s.register(f, meta, end, extra)
+}
+
+// register puts flights for the chunks after f's that end by end (and
+// that meta's version has) into the group, one for each of *extra chunks
+// of fetch memory, stopping at the first chunk held or being fetched.
+func (s *Store) register(f *flight, meta *Meta, end int64, extra *int64) []*flight {
 	var fs []*flight
-	for j := f.id.idx + 1; *extra > 0 && min((j+1)*s.chunk, resp.Size) <= end && j*s.chunk < resp.Size; j++ {
+	for j := f.id.idx + 1; *extra > 0 && min((j+1)*s.chunk, meta.Size) <= end && j*s.chunk < meta.Size; j++ {
 		id := chunkID{f.id.key, j}
 		if s.mem.contains(id, meta.version) || s.onDisk(meta, j) {
 			break
@@ -107,6 +148,15 @@ func (s *Store) followers(f *flight, meta *Meta, resp *origin.Response, budget *
 	return fs
 }
 
+// orphans starts the followers early put in the group that f's answer did
+// not fill (it failed, or did not cover them) as flights of their own.
+func (s *Store) orphans(f *flight) {
+	for _, fj := range f.fs {
+		go s.run(fj)
+	}
+	f.fs = nil
+}
+
 // feed fills the followers fs from body, the rest of the span's answer up
 // to bodyEnd, one after the other, while ok (the chunk before filled from
 // this very body); those it cannot fill run as flights of their own. It
@@ -130,5 +180,3 @@ func (s *Store) feed(fs []*flight, meta *Meta, body io.ReadCloser, bodyEnd int64
 	}
 	return body
 }
-
-var spansOn = false

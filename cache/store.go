@@ -654,6 +654,9 @@ func (s *Store) flight(id chunkID, want *Meta, path string, fwd http.Header, spa
 	}
 	g.m[id] = f
 	g.mu.Unlock()
+	if want != nil {
+		s.early(f, want) // the size is known: the span's flights go in now
+	}
 	go s.run(f)
 	return f
 }
@@ -722,11 +725,18 @@ func (s *Store) run(f *flight) {
 		}
 	}
 	defer budget.release(s.chunk)
-	extra := s.spanBudget(f, budget) // chunks past f's this fetch asks for (span.go)
+	// The chunks past f's this fetch asks for (span.go): flights already
+	// in the group (f.fs), or memory for ones put there once the answer
+	// tells the size (extra).
+	var extra int64
+	if len(f.fs) == 0 {
+		extra = s.spanBudget(f, budget)
+	}
 	defer func() { budget.release(extra * s.chunk) }()
+	defer s.orphans(f) // followers the answer did not fill fetch their own
 	resp, err := f.resp, error(nil)
 	if resp == nil {
-		resp, err = s.src.Fetch(s.ctx, key, off, s.chunk*(1+extra), f.fwd)
+		resp, err = s.src.Fetch(s.ctx, key, off, s.chunk*(1+extra+int64(len(f.fs))), f.fwd)
 	}
 	if errors.Is(err, origin.ErrInconsistent) {
 		// An answer that cannot be used for this range (a 206 of bytes

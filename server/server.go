@@ -421,19 +421,19 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 	var specBuf [4]RangeSpec
 	var specs []RangeSpec
 	rangeHdr := ctx.Request.Header.Peek("Range")
-	at := int64(0)
+	at, want := int64(0), int64(-1) // the bytes a first fetch may ask for: the whole object
 	if len(rangeHdr) > 0 {
 		specs, err = ParseRangeSpecs(specBuf[:0], b2s(rangeHdr), s.opt.MaxRanges)
 		if err != nil {
 			specs = nil // invalid or too many: ignore Range, answer 200
 		} else if first, ok := FirstByte(specs); ok {
-			at = first
+			at, want = first, spanWant(specs)
 		} else {
 			at = -1
 		}
 	}
 
-	meta, st, err := s.store.Lookup(ctx, key, at, request{ctx})
+	meta, st, err := s.store.LookupRange(ctx, key, at, want, request{ctx})
 	x.st, x.lookedUp = st, true
 	if err != nil {
 		x.err = true
@@ -491,6 +491,20 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 	default:
 		s.multipart(ctx, x, meta, st, head, ranges)
 	}
+}
+
+// spanWant is how many bytes from its first byte a first fetch for specs
+// (none of them a suffix range) may ask for: a single range's length, to
+// the end for an open-ended one, 1 for several ranges (their chunks are
+// fetched as they are read).
+func spanWant(specs []RangeSpec) int64 {
+	switch {
+	case len(specs) != 1:
+		return 1
+	case specs[0].Last < 0:
+		return -1
+	}
+	return max(specs[0].Last-specs[0].First+1, 1)
 }
 
 // single answers with one span of the object as the body.
