@@ -413,10 +413,6 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 		s.plain(ctx, http.StatusBadRequest, err.Error())
 		return
 	}
-	// target may view the request buffer, which fasthttp reuses for the
-	// connection's next request: the cache gets an owned copy.
-	key := cache.NewKey(target)
-	x.key = key.String()
 
 	var specBuf [4]RangeSpec
 	var specs []RangeSpec
@@ -433,7 +429,20 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 		}
 	}
 
-	meta, st, err := s.store.LookupRange(ctx, key, at, want, request{ctx})
+	// target may view the request buffer, which fasthttp reuses for the
+	// connection's next request: a fresh hit is found with that view (and
+	// nothing keeps it: x.key is the Meta's own Key, equal to target),
+	// anything else gets an owned copy the cache may keep.
+	meta, hit := s.store.Fresh(target, request{ctx})
+	st, err := cache.Hit, error(nil)
+	var key cache.Key
+	if hit {
+		x.key = meta.Key
+	} else {
+		key = cache.NewKey(target)
+		x.key = key.String()
+		meta, st, err = s.store.LookupRange(ctx, key, at, want, request{ctx})
+	}
 	x.st, x.lookedUp = st, true
 	if err != nil {
 		x.err = true
