@@ -118,6 +118,7 @@ type Stats struct {
 	FetchWaits      int64 // flights that waited for fetch memory before asking the source
 	ReadAheadSkips  int64 // read-ahead fetches not started because fetch memory was in use or awaited
 	FlightJoins     int64 // times a reader or read-ahead joined a chunk fetch already in progress (collapsed)
+	ArenaHeapChunks int64 // chunks put on the Go heap because every arena slot was held (see arena.go)
 }
 
 // ErrVersionChanged means the origin changed the object while a reader was
@@ -297,6 +298,7 @@ func (s *Store) Stats() Stats {
 		FetchWaits:      s.fetch.waits.Load(),
 		ReadAheadSkips:  s.readAheadSkips.Load(),
 		FlightJoins:     s.flightJoins.Load(),
+		ArenaHeapChunks: s.arena.fallbacks.Load(),
 	}
 }
 
