@@ -253,13 +253,13 @@ func (r *Reader) enter() int64 {
 		r.source()
 		return idx
 	}
-	r.setChunk(r.s.chunkFor(r.meta, idx, r.last()))
+	r.setChunk(r.s.chunkFor(r.meta, idx, r.spanEnd(idx)))
 	r.source()
 	if r.f == nil || r.meta.NoStore {
 		return idx // no read-ahead of chunks nobody will keep
 	}
 	for a := int64(1); a <= int64(r.s.opt.ReadAhead) && (idx+a)*c < r.end; a++ {
-		if r.s.prefetch(r.meta, idx+a, r.last()) {
+		if r.s.prefetch(r.meta, idx+a, r.spanEnd(idx+a)) {
 			r.ahead = idx + a
 		}
 	}
@@ -290,8 +290,14 @@ func (r *Reader) leave() {
 	r.cc, r.f, r.cur = nil, nil, nil
 }
 
-// last returns the index of the last chunk of the Reader's range.
-func (r *Reader) last() int64 { return (max(r.end, r.pos+1) - 1) / r.s.chunk }
+// spanEnd returns the last chunk a fetch of chunk idx for this Reader may
+// ask for with it (span.go): the range's last, at most openSpan chunks on.
+// A Reader does not know whether its client asked for these bytes or
+// for everything to the end (and may leave at any time), so what it asks
+// for ahead of itself is bounded as a request to the end is.
+func (r *Reader) spanEnd(idx int64) int64 {
+	return min((max(r.end, r.pos+1)-1)/r.s.chunk, idx+openSpan-1)
+}
 
 // sendFile hands the current disk chunk's part of the range to rf (which is
 // w) as a file section, which a TCP connection sends with sendfile(2).

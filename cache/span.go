@@ -23,7 +23,9 @@ import (
 // does: the leader takes its own as always (waiting if need be), and one
 // more for each follower only if it is free now (never waiting, never
 // queueing ahead of flights that wait), so a span is as long as the fetch
-// memory allows and never longer than the range its reader asked for.
+// memory allows and never longer than the range its reader asked for (nor
+// than openSpan chunks when a Reader, which cannot tell an explicit range
+// from a request to the end, misses a chunk).
 
 // MaxSpan is the most chunks one origin request of a span fetch asks for:
 // 16 MiB at the default chunk size.
