@@ -183,6 +183,7 @@ func (fl *Filler) Fill(ctx context.Context, req fill.Request, w io.Writer) (int6
 		if f0, err = fl.flight(ctx, chunkID{req.Path, 0}, nil, req); err != nil {
 			return 0, err
 		}
+		defer f0.drop()
 		select {
 		case <-f0.ready:
 		case <-ctx.Done():
@@ -226,17 +227,19 @@ func (fl *Filler) chunk(ctx context.Context, meta *Meta, idx int64, f *flight, r
 	want := min(s.chunk, meta.Size-idx*s.chunk)
 	for attempt := 0; ; attempt++ {
 		if f == nil {
-			if data := fl.read(meta, idx, want, buf); data != nil {
+			if data, c := fl.read(meta, idx, want, buf); data != nil {
 				if s.disk != nil {
 					fl.rerank(meta, idx, diskRank(req))
 				}
 				n, err := w.Write(data)
+				c.unref()
 				return int64(n), err
 			}
-			if data := fl.memOnly(meta, idx); data != nil {
+			if c := fl.memOnly(meta, idx); c != nil {
 				// A player's chunk that has not reached the disk: put it there.
-				err := fl.put(id, meta, diskRank(req), data)
-				n, werr := w.Write(data)
+				err := fl.put(id, meta, diskRank(req), c.data)
+				n, werr := w.Write(c.data)
+				c.unref()
 				return int64(n), errors.Join(err, werr)
 			}
 			var err error
@@ -246,6 +249,7 @@ func (fl *Filler) chunk(ctx context.Context, meta *Meta, idx int64, f *flight, r
 			if f == nil {
 				continue // it was stored between the looks above and the flight
 			}
+			defer f.drop()
 		}
 		n, err := fl.stream(meta, f, w)
 		if err == nil || n > 0 || attempt >= 2 || !errors.Is(err, errFlightGone) {
@@ -294,23 +298,25 @@ func (fl *Filler) stream(meta *Meta, f *flight, w io.Writer) (int64, error) {
 
 // read returns chunk idx of meta's version, want bytes, from the tier a
 // fill keeps chunks in: from disk verified against its checksum (into
-// *buf), or from memory without a disk tier; nil if not held.
-func (fl *Filler) read(meta *Meta, idx, want int64, buf *[]byte) []byte {
+// *buf), or from memory without a disk tier (then with the memory chunk,
+// whose reference the caller releases); nil if not held.
+func (fl *Filler) read(meta *Meta, idx, want int64, buf *[]byte) ([]byte, *chunk) {
 	s := fl.s
 	if s.disk == nil {
 		c := fl.peek(chunkID{meta.Key, idx})
 		if c != nil && c.version == meta.version && int64(len(c.data)) == want {
-			return c.data
+			return c.data, c
 		}
-		return nil
+		c.unref()
+		return nil, nil
 	}
 	c, err := s.disk.st.Get(disk.ID{Key: meta.Key, Index: idx}, meta.version)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	defer c.Close()
 	if c.Len() != want {
-		return nil
+		return nil, nil
 	}
 	if int64(cap(*buf)) < want {
 		*buf = make([]byte, want)
@@ -318,29 +324,34 @@ func (fl *Filler) read(meta *Meta, idx, want int64, buf *[]byte) []byte {
 	data := (*buf)[:want]
 	if err := c.ReadAllVerified(data); err != nil {
 		s.diskBadReads.Add(1)
-		return nil // dropped by the disk store: fetched again
+		return nil, nil // dropped by the disk store: fetched again
 	}
-	return data
+	return data, nil
 }
 
-// memOnly returns chunk idx of meta's version if memory holds it and the
-// disk tier (there is one) does not.
-func (fl *Filler) memOnly(meta *Meta, idx int64) []byte {
+// memOnly returns chunk idx of meta's version, with a reference the
+// caller releases, if memory holds it and the disk tier (there is one)
+// does not.
+func (fl *Filler) memOnly(meta *Meta, idx int64) *chunk {
 	if fl.s.disk == nil {
 		return nil
 	}
-	if c := fl.peek(chunkID{meta.Key, idx}); c != nil && c.version == meta.version {
-		return c.data
+	c := fl.peek(chunkID{meta.Key, idx})
+	if c != nil && c.version == meta.version {
+		return c
 	}
+	c.unref()
 	return nil
 }
 
-// peek returns the chunk memory holds for id without recording a use.
+// peek returns the chunk memory holds for id, with a reference the caller
+// releases, without recording a use.
 func (fl *Filler) peek(id chunkID) *chunk {
 	sh, _ := fl.s.mem.shard(id)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if e, ok := sh.chunks[id]; ok {
+		e.c.ref()
 		return e.c
 	}
 	return nil
@@ -359,6 +370,9 @@ func (fl *Filler) flight(ctx context.Context, id chunkID, want *Meta, req fill.R
 	g := s.flights.shard(id)
 	g.mu.Lock()
 	f := g.m[id]
+	if f != nil {
+		f.hold()
+	}
 	g.mu.Unlock()
 	if f != nil {
 		return f, nil // joined: its bytes cost the origin nothing more, nor the rate
@@ -374,6 +388,7 @@ func (fl *Filler) flight(ctx context.Context, id chunkID, want *Meta, req fill.R
 	}
 	g.mu.Lock()
 	if f := g.m[id]; f != nil {
+		f.hold()
 		g.mu.Unlock()
 		fl.budget.release(s.chunk)
 		return f, nil
@@ -399,6 +414,7 @@ func (fl *Filler) flight(ctx context.Context, id chunkID, want *Meta, req fill.R
 	f = newFlight(id, path, fwd)
 	f.held = true
 	f.slot = &fillSlot{budget: fl.budget, rank: diskRank(req), filler: fl}
+	f.hold() // for the caller
 	g.m[id] = f
 	g.mu.Unlock()
 	s.nFlights.Add(1)
@@ -419,7 +435,7 @@ func (s *Store) keepFilled(f *flight, meta *Meta) {
 	}
 	id := chunkID{meta.Key, f.id.idx}
 	if s.disk == nil {
-		s.mem.add(id, &chunk{version: meta.version, data: f.buf})
+		s.mem.add(id, f.c)
 		fl.stored.Add(1)
 		return
 	}

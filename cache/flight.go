@@ -34,6 +34,14 @@ type flight struct {
 	meta *Meta
 	err  error // the fetch failed before any byte: no meta
 
+	// users counts who may still read buf: the flight's own goroutine
+	// and every caller that s.flight handed it to (see hold, drop). The
+	// last one out releases the flight's reference to c.
+	users atomic.Int32
+	c     *chunk    // buf's memory, set by start; heap for an answer nobody keeps (see start)
+	span  int64     // chunks the fetch may ask for at once (span.go); 0 or 1: this one
+	fs    []*flight // the span's flights after this one, put in the group before it asks (span.go)
+
 	mu   sync.Mutex
 	cond sync.Cond
 	buf  []byte // the whole chunk; bytes below n are final
@@ -47,7 +55,21 @@ type flight struct {
 func newFlight(id chunkID, path string, fwd http.Header) *flight {
 	f := &flight{id: id, path: path, fwd: fwd, ready: make(chan struct{})}
 	f.cond.L = &f.mu
+	f.users.Store(1) // the flight's goroutine
 	return f
+}
+
+// hold counts one more reader of f's buffer. The caller must know f is
+// held: it found f in the group under the shard lock, or it holds f
+// already.
+func (f *flight) hold() { f.users.Add(1) }
+
+// drop ends one reader's (or the flight goroutine's) use of f's buffer; the
+// last one releases the buffer's chunk.
+func (f *flight) drop() {
+	if f.users.Add(-1) == 0 {
+		f.c.unref()
+	}
 }
 
 // fail ends a flight that never got an answer.
@@ -57,10 +79,19 @@ func (f *flight) fail(err error) {
 	f.end(err)
 }
 
-// start publishes the version and allocates the chunk buffer.
-func (f *flight) start(meta *Meta, length int) {
+// start publishes the version and takes the chunk buffer: from the arena
+// for a chunk that will be kept (it is filled in the memory it keeps), from
+// the Go heap for an answer that is only streamed (a private fetch, one
+// that may not be stored, a variant's first fetch): such a flight is read
+// through Meta.pass by readers who do not hold it.
+func (f *flight) start(s *Store, meta *Meta, length int) {
 	f.meta = meta
-	f.buf = make([]byte, length)
+	if f.private || meta.NoStore || meta.Key != f.id.key {
+		f.c = heapChunk(int64(length), meta.version)
+	} else {
+		f.c = s.alloc(int64(length), meta.version)
+	}
+	f.buf = f.c.data
 	close(f.ready)
 }
 

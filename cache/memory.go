@@ -15,10 +15,17 @@ type chunkID struct {
 	idx int64
 }
 
-// chunk is a complete chunk payload and the version it belongs to.
+// chunk is a chunk payload and the version it belongs to. Its memory is a
+// slot or piece of the Store's arena (a != nil), reference counted (see
+// arena.go), or on the Go heap.
 type chunk struct {
 	version string // Meta.Validator() of the object version
 	data    []byte
+
+	a    *arena       // nil: on the Go heap, not counted
+	off  int64        // where its slot or piece starts in a.mem
+	size int64        // its slot or piece's size
+	refs atomic.Int32 // references; the memory goes back to a at 0
 }
 
 // Memory is a byte-budgeted cache of chunk payloads, sharded by chunk hash so
@@ -29,7 +36,7 @@ type chunk struct {
 type Memory struct {
 	seed      maphash.Seed
 	shards    []memShard
-	bytes     atomic.Int64 // sum over shards, for stats
+	bytes     atomic.Int64 // payload bytes held, for stats (the shards count what they charge: see chunk.cost)
 	evictions atomic.Int64 // chunks the policies evicted
 }
 
@@ -88,10 +95,13 @@ func (s *memShard) evicted(h uint64, size int64) {
 // forget removes a chunk from the shard's maps and byte counts (not from
 // its policy); the lock is held.
 func (s *memShard) forget(id chunkID, h uint64, size int64) {
+	if e, ok := s.chunks[id]; ok {
+		s.m.bytes.Add(-int64(len(e.c.data)))
+		e.c.unref() // the tier's reference
+	}
 	delete(s.byH, h)
 	delete(s.chunks, id)
 	s.bytes -= size
-	s.m.bytes.Add(-size)
 }
 
 // shard returns the shard of id and id's policy handle, a 64-bit hash that
@@ -102,12 +112,15 @@ func (m *Memory) shard(id chunkID) (*memShard, uint64) {
 	return &m.shards[h%uint64(len(m.shards))], h
 }
 
-// get returns the chunk and records the access (a miss too: frequency-aware
-// policies count them).
+// get returns the chunk with a reference for the caller to release, and
+// records the access (a miss too: frequency-aware policies count them).
 func (m *Memory) get(id chunkID) (*chunk, bool) {
 	s, h := m.shard(id)
 	s.mu.Lock()
 	e, ok := s.chunks[id]
+	if ok {
+		e.c.ref()
+	}
 	s.pol.Get(h)
 	s.mu.Unlock()
 	if !ok {
@@ -129,13 +142,15 @@ func (m *Memory) contains(id chunkID, version string) bool {
 // add stores a chunk, replacing any other version of it; the policy evicts
 // other chunks to make room first, so the shard never holds more than its
 // budget, or declines the chunk. A chunk larger than a shard's budget is not
-// stored.
+// stored. The tier takes its own reference to a chunk it stores: the
+// caller's stays the caller's.
 func (m *Memory) add(id chunkID, c *chunk) {
 	s, h := m.shard(id)
-	size := int64(len(c.data))
-	if size > s.budget || size == 0 {
+	size := c.cost()
+	if size > s.budget || len(c.data) == 0 {
 		return
 	}
+	c.ref()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e, ok := s.chunks[id]; ok {
@@ -152,17 +167,18 @@ func (m *Memory) add(id chunkID, c *chunk) {
 		delete(s.byH, h)
 		delete(s.chunks, id)
 		s.bytes -= size
+		c.unref()
 		return
 	}
 	// Counted in the tier's total only now that the policy has evicted to
 	// make room, so Bytes, read without the lock, never exceeds the budget.
-	m.bytes.Add(size)
+	m.bytes.Add(int64(len(c.data)))
 }
 
 // drop removes a held chunk from the shard and its policy; the lock is held.
 func (s *memShard) drop(id chunkID, e *memEntry) {
 	s.pol.Remove(e.h)
-	s.forget(id, e.h, int64(len(e.c.data)))
+	s.forget(id, e.h, e.c.cost())
 }
 
 // Bytes returns the payload bytes currently held.

@@ -22,7 +22,8 @@ type Reader struct {
 	pos, end int64
 
 	idx int64       // chunk of cur, dc or f; -1 for none
-	cur []byte      // the chunk's bytes, when memory had it
+	cur []byte      // the chunk's bytes, when memory had it (cc's), or read from disk (buf's)
+	cc  *chunk      // the memory chunk cur views; the Reader holds a reference
 	dc  *disk.Chunk // the chunk's file, when only the disk tier had it
 	f   *flight     // the chunk's flight, when neither had it
 	buf []byte      // read buffer for dc when the writer cannot take a file
@@ -42,8 +43,8 @@ type Reader struct {
 // pin is a chunk a Reader holds ahead of reading it: its bytes in memory
 // (a reference keeps them valid after an eviction), or its open file.
 type pin struct {
-	data []byte
-	dc   *disk.Chunk
+	c  *chunk
+	dc *disk.Chunk
 }
 
 // Sources of the bytes a Reader serves, indexes of Reader.served.
@@ -61,12 +62,13 @@ func (r *Reader) Served() (memory, disk, origin int64) {
 	return r.served[fromMemory], r.served[fromDisk], r.served[fromOrigin]
 }
 
-// Missed tells the Reader that its first chunk was fetched from the origin
-// for its request (the Lookup that found the version asked for it): its
-// bytes count as the origin's in Served even if they are in memory by the
-// time the Reader gets to them. Call it before reading.
-func (r *Reader) Missed() {
-	r.ahead = max(r.ahead, r.pos/r.s.chunk)
+// Missed tells the Reader that its first chunks were fetched from the
+// origin for its request: the Lookup that found the version asked for
+// them, as LookupRange asks for n bytes from the Reader's start (n < 0: to
+// the end). Their bytes count as the origin's in Served even if they are in
+// memory by the time the Reader gets to them. Call it before reading.
+func (r *Reader) Missed(n int64) {
+	r.ahead = max(r.ahead, r.pos/r.s.chunk+r.s.spanOf(r.pos, n)-1)
 }
 
 // advance consumes n bytes of the current chunk.
@@ -184,7 +186,7 @@ func (r *Reader) copyDisk(idx int64) {
 	}
 	r.s.diskBadReads.Add(1)
 	r.s.log.Warn("chunk on disk failed verification; fetching it again", "key", r.meta.Key, "chunk", idx, "err", err)
-	r.cur, r.dc, r.f = r.s.chunkFor(r.meta, idx)
+	r.setChunk(r.s.chunkFor(r.meta, idx, idx)) // this chunk alone: the next ones may be sound on disk
 	if r.f != nil {
 		r.src = fromOrigin
 	}
@@ -244,28 +246,58 @@ func (r *Reader) enter() int64 {
 	if idx == r.idx {
 		return idx
 	}
-	if r.dc != nil {
-		r.dc.Close()
-		r.dc = nil
-	}
+	r.leave()
 	r.idx = idx
-	if i := idx - r.pinFrom; i >= 0 && i < int64(r.npins) && (r.pins[i].data != nil || r.pins[i].dc != nil) {
-		r.cur, r.dc, r.f = r.pins[i].data, r.pins[i].dc, nil
+	if i := idx - r.pinFrom; i >= 0 && i < int64(r.npins) && (r.pins[i].c != nil || r.pins[i].dc != nil) {
+		r.setChunk(r.pins[i].c, r.pins[i].dc, nil)
 		r.pins[i] = pin{}
 		r.source()
 		return idx
 	}
-	r.cur, r.dc, r.f = r.s.chunkFor(r.meta, idx)
+	r.setChunk(r.s.chunkFor(r.meta, idx, r.spanEnd(idx)))
 	r.source()
 	if r.f == nil || r.meta.NoStore {
 		return idx // no read-ahead of chunks nobody will keep
 	}
 	for a := int64(1); a <= int64(r.s.opt.ReadAhead) && (idx+a)*c < r.end; a++ {
-		if r.s.prefetch(r.meta, idx+a) {
-			r.ahead = idx + a
+		if r.s.prefetch(r.meta, idx+a, r.spanEnd(idx+a)) {
+			r.ahead = max(r.ahead, idx+a)
 		}
 	}
 	return idx
+}
+
+// setChunk makes c (a memory chunk the Reader now holds a reference to),
+// dc (an open disk chunk) or f (a flight the Reader holds) the current
+// chunk's holder.
+func (r *Reader) setChunk(c *chunk, dc *disk.Chunk, f *flight) {
+	r.cc, r.dc, r.f, r.cur = c, dc, f, nil
+	if c != nil {
+		r.cur = c.data
+	}
+}
+
+// leave lets go of the current chunk: its memory reference, its file, or
+// its flight.
+func (r *Reader) leave() {
+	if r.dc != nil {
+		r.dc.Close()
+		r.dc = nil
+	}
+	r.cc.unref()
+	if r.f != nil {
+		r.f.drop()
+	}
+	r.cc, r.f, r.cur = nil, nil, nil
+}
+
+// spanEnd returns the last chunk a fetch of chunk idx for this Reader may
+// ask for with it (span.go): the range's last, at most openSpan chunks on.
+// A Reader does not know whether its client asked for these bytes or
+// for everything to the end (and may leave at any time), so what it asks
+// for ahead of itself is bounded as a request to the end is.
+func (r *Reader) spanEnd(idx int64) int64 {
+	return min((max(r.end, r.pos+1)-1)/r.s.chunk, idx+openSpan-1)
 }
 
 // sendFile hands the current disk chunk's part of the range to rf (which is
@@ -322,10 +354,10 @@ func (r *Reader) Pin(max int) (mem, onDisk, total int) {
 	max = min(max, PinChunks, total)
 	r.pinFrom, r.npins = first, max
 	for i := range max {
-		data, dc := r.s.resident(r.meta, first+int64(i))
-		r.pins[i] = pin{data, dc}
+		c, dc := r.s.resident(r.meta, first+int64(i))
+		r.pins[i] = pin{c, dc}
 		switch {
-		case data != nil:
+		case c != nil:
 			mem++
 		case dc != nil:
 			onDisk++
@@ -371,13 +403,12 @@ func (r *Reader) WaitFirst(ctx context.Context) error {
 // joined carry on for the cache.
 func (r *Reader) Close() error {
 	s := r.s
-	if r.dc != nil {
-		r.dc.Close()
-	}
+	r.leave()
 	for i := range r.npins {
 		if dc := r.pins[i].dc; dc != nil {
 			dc.Close()
 		}
+		r.pins[i].c.unref()
 	}
 	buf := r.buf
 	*r = Reader{buf: buf}

@@ -144,6 +144,7 @@ type Stats struct {
 	FetchWaits      int64 // flights that waited for fetch memory before asking the source
 	ReadAheadSkips  int64 // read-ahead fetches not started because fetch memory was in use or awaited
 	FlightJoins     int64 // times a reader or read-ahead joined a chunk fetch already in progress (collapsed)
+	ArenaHeapChunks int64 // chunks put on the Go heap because every arena slot was held (see arena.go)
 }
 
 // ErrVersionChanged means the origin changed the object while a reader was
@@ -158,6 +159,7 @@ type Store struct {
 	opt     Options
 	chunk   int64
 	mem     *Memory
+	arena   *arena // the memory of chunks and flight buffers (arena.go)
 	objs    *objects
 	flights *group
 	fetch   *fetchBudget // bounds the flights' chunk buffers
@@ -233,8 +235,17 @@ func New(src Source, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	arenaSize := opt.Memory + opt.FetchMemory
+	if opt.Disk != nil {
+		arenaSize += opt.DiskQueue
+	}
+	ar, err := newArena(arenaSize, opt.ChunkSize)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
+		arena:   ar,
 		clock:   clock,
 		src:     src,
 		opt:     opt,
@@ -308,6 +319,7 @@ func (s *Store) Stats() Stats {
 		FetchWaits:      s.fetch.waits.Load(),
 		ReadAheadSkips:  s.readAheadSkips.Load(),
 		FlightJoins:     s.flightJoins.Load(),
+		ArenaHeapChunks: s.arena.fallbacks.Load(),
 	}
 }
 
@@ -346,9 +358,17 @@ type Request interface {
 // its *origin.StatusError with Status Hit; one that may not be stored comes
 // back with Status Pass.
 func (s *Store) Lookup(ctx context.Context, k Key, at int64, req Request) (*Meta, Status, error) {
+	return s.LookupRange(ctx, k, at, 1, req)
+}
+
+// lookupSpan is Lookup of a request for n bytes from at (n < 0: to the
+// end): a first fetch may ask for the chunks of that range at once (see
+// span.go).
+func (s *Store) lookupSpan(ctx context.Context, k Key, at, n int64, req Request) (*Meta, Status, error) {
 	key := k.String()
+	span := s.spanOf(at, n)
 	for attempt := 0; ; attempt++ {
-		meta, st, err, again := s.lookup(ctx, key, at, req)
+		meta, st, err, again := s.lookup(ctx, key, at, span, req)
 		if !again || attempt >= 2 {
 			return meta, st, err
 		}
@@ -359,7 +379,7 @@ func (s *Store) Lookup(ctx context.Context, k Key, at int64, req Request) (*Meta
 // another variant than req's (a first fetch another request led, of an
 // object that turned out to vary): Lookup then tries again, now knowing
 // what the object varies on.
-func (s *Store) lookup(ctx context.Context, key string, at int64, req Request) (meta *Meta, st Status, err error, again bool) {
+func (s *Store) lookup(ctx context.Context, key string, at, span int64, req Request) (meta *Meta, st Status, err error, again bool) {
 	now := s.now(req)
 	st = Miss
 	skey, sel := key, http.Header(nil) // the variant's key and its selecting fields
@@ -407,7 +427,7 @@ func (s *Store) lookup(ctx context.Context, key string, at int64, req Request) (
 	if fwd == nil && req != nil {
 		fwd = origin.ForwardedHeader(req.Clone())
 	}
-	meta, err = s.fetchMeta(ctx, key, skey, idx, fwd, private)
+	meta, err = s.fetchMeta(ctx, key, skey, idx, fwd, private, span)
 	var se *origin.StatusError
 	if errors.As(err, &se) && se.Code == http.StatusRequestedRangeNotSatisfiable && se.Size >= 0 {
 		// Asked past the end: the answer told the size.
@@ -415,7 +435,7 @@ func (s *Store) lookup(ctx context.Context, key string, at int64, req Request) (
 			meta = s.emptyMeta(key, se.Header, now)
 			err = nil
 		} else if idx != 0 {
-			meta, err = s.fetchMeta(ctx, key, skey, 0, fwd, private)
+			meta, err = s.fetchMeta(ctx, key, skey, 0, fwd, private, 1)
 		}
 	}
 	if err != nil {
@@ -486,15 +506,15 @@ func hasExplicitFreshness(h http.Header) bool {
 // (its variant skey: path, or a variant key) and waits for its answer
 // headers. The fetch, if it starts one, sends the request fields fwd. A
 // private fetch is one request's own: nobody joins it (see Lookup).
-func (s *Store) fetchMeta(ctx context.Context, path, skey string, idx int64, fwd http.Header, private bool) (*Meta, error) {
-	var f *flight
+func (s *Store) fetchMeta(ctx context.Context, path, skey string, idx int64, fwd http.Header, private bool, span int64) (*Meta, error) {
 	if private {
-		f = newFlight(chunkID{skey, idx}, path, fwd)
+		f := newFlight(chunkID{skey, idx}, path, fwd)
 		f.private = true
 		s.startFlight(f)
-	} else {
-		f = s.flight(chunkID{skey, idx}, nil, path, fwd)
+		return s.flightMeta(ctx, f)
 	}
+	f := s.flight(chunkID{skey, idx}, nil, path, fwd, span)
+	defer f.drop() // only its answer is read here: a pass flight's buffer is the heap's
 	return s.flightMeta(ctx, f)
 }
 
@@ -564,19 +584,21 @@ func (s *Store) learn(m *Meta) {
 }
 
 // chunkFor returns chunk idx of meta's version: its bytes if memory holds
-// them, else its open file if the disk tier does, else the flight that is
-// fetching it (started if need be).
-func (s *Store) chunkFor(meta *Meta, idx int64) ([]byte, *disk.Chunk, *flight) {
+// them (a chunk the caller holds a reference to), else its open file if
+// the disk tier does, else the flight that is fetching it (started if need
+// be, as a span up to chunk last; held for the caller: see flight.drop).
+func (s *Store) chunkFor(meta *Meta, idx, last int64) (*chunk, *disk.Chunk, *flight) {
 	if p := meta.pass; p != nil && p.id.idx == idx {
 		s.chunkMisses.Add(1)
+		p.hold() // its buffer is the heap's (see flight.start): harmless
 		return nil, nil, p
 	}
 	id := chunkID{meta.Key, idx}
 	for {
-		if data, dc := s.resident(meta, idx); data != nil || dc != nil {
-			return data, dc, nil
+		if c, dc := s.resident(meta, idx); c != nil || dc != nil {
+			return c, dc, nil
 		}
-		if f := s.flight(id, meta, "", nil); f != nil {
+		if f := s.flight(id, meta, "", nil, last-idx+1); f != nil {
 			s.chunkMisses.Add(1)
 			return nil, nil, f
 		}
@@ -584,15 +606,19 @@ func (s *Store) chunkFor(meta *Meta, idx int64) ([]byte, *disk.Chunk, *flight) {
 }
 
 // resident returns chunk idx of meta's version if a tier holds it: its
-// bytes from memory (or just promoted from disk), else its open file on
-// disk; nil, nil if neither holds it.
-func (s *Store) resident(meta *Meta, idx int64) ([]byte, *disk.Chunk) {
-	if c, ok := s.mem.get(chunkID{meta.Key, idx}); ok && c.version == meta.version {
-		s.chunkHits.Add(1)
-		return c.data, nil
+// memory chunk (or one just promoted from disk), with a reference the
+// caller must release, else its open file on disk; nil, nil if neither
+// holds it.
+func (s *Store) resident(meta *Meta, idx int64) (*chunk, *disk.Chunk) {
+	if c, ok := s.mem.get(chunkID{meta.Key, idx}); ok {
+		if c.version == meta.version {
+			s.chunkHits.Add(1)
+			return c, nil
+		}
+		c.unref()
 	}
-	dc, data := s.diskChunk(meta, idx)
-	return data, dc
+	dc, c := s.diskChunk(meta, idx)
+	return c, dc
 }
 
 // prefetch starts fetching chunk idx of meta's version unless memory holds it
@@ -601,14 +627,19 @@ func (s *Store) resident(meta *Meta, idx int64) ([]byte, *disk.Chunk) {
 //
 // It reports whether the chunk is being fetched for the caller (a flight
 // it started or joined).
-func (s *Store) prefetch(meta *Meta, idx int64) bool {
+func (s *Store) prefetch(meta *Meta, idx, last int64) bool {
 	id := chunkID{meta.Key, idx}
 	if !s.mem.contains(id, meta.version) && !s.onDisk(meta, idx) {
 		if !s.fetch.idle(s.chunk) {
 			s.readAheadSkips.Add(1)
 			return false
 		}
-		return s.flight(id, meta, "", nil) != nil
+		f := s.flight(id, meta, "", nil, last-idx+1)
+		if f == nil {
+			return false
+		}
+		f.drop() // read-ahead does not read it
+		return true
 	}
 	return false
 }
@@ -618,11 +649,14 @@ func (s *Store) prefetch(meta *Meta, idx int64) bool {
 // group lock so that a flight that completed since the caller looked is not
 // repeated (then it returns nil and the caller looks in memory again), and
 // the fetch asks for want's path with want's request fields. Without want,
-// it asks for path with the fields fwd.
-func (s *Store) flight(id chunkID, want *Meta, path string, fwd http.Header) *flight {
+// it asks for path with the fields fwd. A flight it starts may ask for
+// span chunks at once (see span.go). The flight is held for the caller,
+// who must drop it.
+func (s *Store) flight(id chunkID, want *Meta, path string, fwd http.Header, span int64) *flight {
 	g := s.flights.shard(id)
 	g.mu.Lock()
 	if f := g.m[id]; f != nil {
+		f.hold()
 		g.mu.Unlock()
 		s.flightJoins.Add(1)
 		return f
@@ -635,12 +669,17 @@ func (s *Store) flight(id chunkID, want *Meta, path string, fwd http.Header) *fl
 		path, fwd = want.path, want.fwd
 	}
 	f := newFlight(id, path, fwd)
+	f.span = span
+	f.hold()
 	if !s.begin(f) {
 		g.mu.Unlock()
 		return f
 	}
 	g.m[id] = f
 	g.mu.Unlock()
+	if want != nil {
+		s.early(f, want) // the size is known: the span's flights go in now
+	}
 	go s.run(f)
 	return f
 }
@@ -691,6 +730,7 @@ func (s *Store) settle(f *flight) {
 // stores the complete chunk in memory, and gives the fetch memory back.
 func (s *Store) run(f *flight) {
 	defer s.wg.Done()
+	defer f.drop()
 	key, off := f.path, f.id.idx*s.chunk
 	budget := s.fetch
 	if f.slot != nil {
@@ -708,9 +748,18 @@ func (s *Store) run(f *flight) {
 		}
 	}
 	defer budget.release(s.chunk)
+	// The chunks past f's this fetch asks for (span.go): flights already
+	// in the group (f.fs), or memory for ones put there once the answer
+	// tells the size (extra).
+	var extra int64
+	if len(f.fs) == 0 {
+		extra = s.spanBudget(f, budget)
+	}
+	defer func() { budget.release(extra * s.chunk) }()
+	defer s.orphans(f) // followers the answer did not fill fetch their own
 	resp, err := f.resp, error(nil)
 	if resp == nil {
-		resp, err = s.src.Fetch(s.ctx, key, off, s.chunk, f.fwd)
+		resp, err = s.src.Fetch(s.ctx, key, off, s.chunk*(1+extra+int64(len(f.fs))), f.fwd)
 	}
 	if errors.Is(err, origin.ErrInconsistent) {
 		// An answer that cannot be used for this range (a 206 of bytes
@@ -755,11 +804,13 @@ func (s *Store) run(f *flight) {
 		s.runWhole(f, meta, resp)
 		return
 	}
-	f.start(meta, int(min(s.chunk, resp.Size-off)))
+	fs := s.followers(f, meta, resp, budget, &extra) // before the version is published
+	f.start(s, meta, int(min(s.chunk, resp.Size-off)))
 	body, err := s.fillChunk(f, meta, resp.Body, resp.Offset+resp.Length)
-	body.Close()
 	s.originBytes.Add(int64(f.filled()))
 	s.complete(f, meta, err)
+	body = s.feed(fs, meta, body, resp.Offset+resp.Length, err == nil && body == resp.Body, budget)
+	body.Close()
 }
 
 // maxContinuations bounds the requests one chunk may take from an origin
@@ -824,7 +875,7 @@ func (s *Store) complete(f *flight, meta *Meta, err error) {
 	case err == nil && f.slot != nil:
 		s.keepFilled(f, meta) // to disk, with its rank (fill.go)
 	case err == nil:
-		s.keep(chunkID{meta.Key, f.id.idx}, meta, f.buf)
+		s.keep(chunkID{meta.Key, f.id.idx}, meta, f.c)
 	}
 	if err != nil {
 		s.flightErrors.Add(1)
@@ -845,7 +896,7 @@ func (s *Store) runWhole(f *flight, meta *Meta, resp *origin.Response) {
 	body := resp.Body
 	defer func() { body.Close() }()
 	const after = 4
-	f.start(meta, int(min(s.chunk, resp.Size-f.id.idx*s.chunk)))
+	f.start(s, meta, int(min(s.chunk, resp.Size-f.id.idx*s.chunk)))
 	// A partial chunk at the answer's start cannot be stored: skip to the
 	// first chunk boundary in it.
 	first := (resp.Offset + s.chunk - 1) / s.chunk
@@ -854,12 +905,13 @@ func (s *Store) runWhole(f *flight, meta *Meta, resp *origin.Response) {
 		return
 	}
 	store := func(j int64) error {
-		buf := make([]byte, min(s.chunk, resp.Size-j*s.chunk))
-		if _, err := io.ReadFull(body, buf); err != nil {
+		c := s.alloc(min(s.chunk, resp.Size-j*s.chunk), meta.version)
+		defer c.unref()
+		if _, err := io.ReadFull(body, c.data); err != nil {
 			return fmt.Errorf("chunk %d of %s: %w", j, meta.Key, err)
 		}
-		s.originBytes.Add(int64(len(buf)))
-		s.keep(chunkID{meta.Key, j}, meta, buf)
+		s.originBytes.Add(int64(len(c.data)))
+		s.keep(chunkID{meta.Key, j}, meta, c)
 		return nil
 	}
 	for j := first; j < f.id.idx; j++ {

@@ -37,7 +37,7 @@ import (
 type diskJob struct {
 	id   chunkID
 	meta *Meta
-	data []byte
+	c    *chunk // the job holds a reference until it is written
 }
 
 // diskMeta is the object metadata stored with every chunk on disk, so that
@@ -150,9 +150,11 @@ func (t *diskTier) secondHit(id chunkID) bool {
 func (s *Store) diskWriter() {
 	defer s.dwg.Done()
 	for j := range s.disk.queue {
-		err := s.disk.st.Put(disk.ID{Key: j.id.key, Index: j.id.idx}, j.meta.version, encodeMeta(j.meta), j.data)
-		s.disk.queued.Add(-int64(len(j.data)))
-		s.disk.room.Release(int64(len(j.data)))
+		err := s.disk.st.Put(disk.ID{Key: j.id.key, Index: j.id.idx}, j.meta.version, encodeMeta(j.meta), j.c.data)
+		n := int64(len(j.c.data))
+		j.c.unref()
+		s.disk.queued.Add(-n)
+		s.disk.room.Release(n)
 		if err != nil {
 			s.diskWriteErrors.Add(1)
 			// The disk store logs what takes a disk out of service; this
@@ -173,15 +175,16 @@ func (s *Store) diskWriter() {
 }
 
 // keep stores a complete chunk: in memory now, on disk behind the response.
-func (s *Store) keep(id chunkID, meta *Meta, data []byte) {
+// The tier and the disk write take references of their own.
+func (s *Store) keep(id chunkID, meta *Meta, c *chunk) {
 	if meta.NoStore {
 		return
 	}
-	s.mem.add(id, &chunk{version: meta.version, data: data})
+	s.mem.add(id, c)
 	if s.disk == nil {
 		return
 	}
-	n := int64(len(data))
+	n := int64(len(c.data))
 	if !s.disk.room.TryAcquire(n) {
 		s.diskQueueWaits.Add(1)
 		ctx, cancel := context.WithTimeout(s.ctx, s.disk.wait)
@@ -193,7 +196,8 @@ func (s *Store) keep(id chunkID, meta *Meta, data []byte) {
 		}
 	}
 	s.disk.queued.Add(n)
-	s.disk.queue <- diskJob{id, meta, data}
+	c.ref()
+	s.disk.queue <- diskJob{id, meta, c}
 }
 
 // skipDiskWrite counts and logs a chunk the disk write queue had no room for.
@@ -221,8 +225,9 @@ func (s *Store) diskObject(key string) *Meta {
 }
 
 // diskChunk looks for chunk idx of meta's version on disk. It returns the
-// open chunk, or, when this hit promoted the chunk, its bytes now in memory.
-func (s *Store) diskChunk(meta *Meta, idx int64) (*disk.Chunk, []byte) {
+// open chunk, or, when this hit promoted the chunk, the chunk now in memory
+// with a reference for the caller.
+func (s *Store) diskChunk(meta *Meta, idx int64) (*disk.Chunk, *chunk) {
 	if s.disk == nil {
 		return nil, nil
 	}
@@ -244,18 +249,19 @@ func (s *Store) diskChunk(meta *Meta, idx int64) (*disk.Chunk, []byte) {
 	}
 	// Bytes copied into memory are served from there from now on: verify
 	// them first (the disk store drops a damaged chunk, counts and logs it).
-	data := make([]byte, want)
-	err = c.ReadAllVerified(data)
+	mc := s.alloc(want, meta.version)
+	err = c.ReadAllVerified(mc.data)
 	c.Close()
 	if err != nil {
+		mc.unref()
 		s.diskBadReads.Add(1)
 		s.log.Warn("chunk on disk failed verification; fetching it again", "key", meta.Key, "chunk", idx, "err", err)
 		return nil, nil
 	}
 	s.diskHits.Add(1)
 	s.promotions.Add(1)
-	s.mem.add(id, &chunk{version: meta.version, data: data}) // id.key is meta.Key: owned by the Store
-	return nil, data
+	s.mem.add(id, mc) // id.key is meta.Key: owned by the Store
+	return nil, mc
 }
 
 // onDisk reports whether the disk tier holds chunk idx of meta's version.

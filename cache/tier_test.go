@@ -143,8 +143,10 @@ func TestDiskTierCorruptChunkRefetched(t *testing.T) {
 	if got := readRange(t, s, "/c", 0, -1); !bytes.Equal(got, content("/c", 0, sizes["/c"])) {
 		t.Fatal("served bytes differ from the origin's after corruption")
 	}
-	if n := src.calls.Load(); n != 3 {
-		t.Fatalf("origin asked %d times, want 3 (each corrupt chunk refetched)", n)
+	// Each corrupt chunk refetched once (consecutive ones may share a span
+	// fetch), nothing else.
+	if n, b := src.calls.Load(), src.bytes.Load(); n < 1 || n > 3 || b != sizes["/c"] {
+		t.Fatalf("origin asked %d times for %d bytes, want 1-3 times for %d (each corrupt chunk refetched)", n, b, sizes["/c"])
 	}
 }
 

@@ -51,7 +51,7 @@ func TestDiskCorruptedWhileRunning(t *testing.T) {
 				}
 				disktest.FlipByte(t, f, 100)
 			}
-			before := src.calls.Load()
+			before, beforeBytes := src.calls.Load(), src.bytes.Load()
 			r := s.NewReader(meta, 0, meta.Size)
 			got, err := io.ReadAll(r) // Read copies: never sendfile
 			r.Close()
@@ -61,14 +61,17 @@ func TestDiskCorruptedWhileRunning(t *testing.T) {
 			if !bytes.Equal(got, content("/c", 0, meta.Size)) {
 				t.Fatal("served bytes differ from the origin's")
 			}
-			if n := src.calls.Load() - before; n != 3 {
-				t.Errorf("%d origin fetches, want 3 (every damaged chunk refetched)", n)
+			// Every damaged chunk refetched, each once: one at a time as the
+			// reader finds them, or consecutive ones in one span fetch when
+			// the disk store's own verification dropped them first.
+			if n, b := src.calls.Load()-before, src.bytes.Load()-beforeBytes; n < 1 || n > 3 || b != meta.Size {
+				t.Errorf("%d origin fetches of %d bytes, want 1-3 of %d (every damaged chunk refetched once): %v", n, b, meta.Size, src.log)
 			}
-			if n := s.Stats().DiskBadReads; n != 3 {
-				t.Errorf("DiskBadReads %d, want 3", n)
+			if n := s.Stats().DiskBadReads; n < 1 || n > 3 {
+				t.Errorf("DiskBadReads %d, want 1-3", n)
 			}
-			if n := ds.Stats().ChecksumFailures; n != 3 {
-				t.Errorf("disk ChecksumFailures %d, want 3", n)
+			if n := ds.Stats().ChecksumFailures; n < 3 {
+				t.Errorf("disk ChecksumFailures %d, want at least 3", n)
 			}
 			// What memory holds now is the origin's bytes.
 			got = readRange(t, s, "/c", 0, -1)

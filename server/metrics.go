@@ -74,13 +74,14 @@ type exchange struct {
 	status   int
 	method   uint8
 	st       cache.Status
-	lookedUp bool // Lookup answered (st is set)
-	err      bool // ... with an error
-	streamed bool // a safeBody took the record over
-	mem      int  // chunks of the answer memory held
-	disk     int  // ... that only the disk tier held
-	total    int  // chunks of the answer
-	exact    bool // served holds the body's bytes by tier, as its stream counted them
+	lookedUp bool  // Lookup answered (st is set)
+	err      bool  // ... with an error
+	streamed bool  // a safeBody took the record over
+	mem      int   // chunks of the answer memory held
+	disk     int   // ... that only the disk tier held
+	total    int   // chunks of the answer
+	want     int64 // the bytes the lookup asked a first fetch for (see cache.Store.LookupRange)
+	exact    bool  // served holds the body's bytes by tier, as its stream counted them
 	served   [NumTiers]int64
 
 	// Set only when an access log is kept.

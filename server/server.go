@@ -444,27 +444,37 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 		s.plain(ctx, http.StatusBadRequest, err.Error())
 		return
 	}
-	// target may view the request buffer, which fasthttp reuses for the
-	// connection's next request: the cache gets an owned copy.
-	key := cache.NewKey(target)
-	x.key = key.String()
 
 	var specBuf [4]RangeSpec
 	var specs []RangeSpec
 	rangeHdr := ctx.Request.Header.Peek("Range")
-	at := int64(0)
+	at, want := int64(0), int64(-1) // the bytes a first fetch may ask for: the whole object
 	if len(rangeHdr) > 0 {
 		specs, err = ParseRangeSpecs(specBuf[:0], b2s(rangeHdr), s.limits.Load().MaxRanges)
 		if err != nil {
 			specs = nil // invalid or too many: ignore Range, answer 200
 		} else if first, ok := FirstByte(specs); ok {
-			at = first
+			at, want = first, spanWant(specs)
 		} else {
 			at = -1
 		}
 	}
 
-	meta, st, err := s.store.Lookup(ctx, key, at, request{ctx})
+	// target may view the request buffer, which fasthttp reuses for the
+	// connection's next request: a fresh hit is found with that view (and
+	// nothing keeps it: x.key is the Meta's own Key, equal to target),
+	// anything else gets an owned copy the cache may keep.
+	x.want = want
+	meta, hit := s.store.Fresh(target, request{ctx})
+	st, err := cache.Hit, error(nil)
+	var key cache.Key
+	if hit {
+		x.key = meta.Key
+	} else {
+		key = cache.NewKey(target)
+		x.key = key.String()
+		meta, st, err = s.store.LookupRange(ctx, key, at, want, request{ctx})
+	}
 	x.st, x.lookedUp = st, true
 	if err != nil {
 		x.err = true
@@ -538,6 +548,20 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 	}
 }
 
+// spanWant is how many bytes from its first byte a first fetch for specs
+// (none of them a suffix range) may ask for: a single range's length, to
+// the end for an open-ended one, 1 for several ranges (their chunks are
+// fetched as they are read).
+func spanWant(specs []RangeSpec) int64 {
+	switch {
+	case len(specs) != 1:
+		return 1
+	case specs[0].Last < 0:
+		return -1
+	}
+	return max(specs[0].Last-specs[0].First+1, 1)
+}
+
 // single answers with one span of the object as the body.
 func (s *Server) single(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Meta, st cache.Status, head bool, code int, off, n int64) {
 	ctx.SetStatusCode(code)
@@ -552,7 +576,7 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Meta,
 	// where the bytes it sends come from, not where they were a moment ago.
 	r := s.store.NewReader(meta, off, n)
 	if st == cache.Miss || st == cache.Pass {
-		r.Missed() // the Lookup asked the origin for the first chunk
+		r.Missed(x.want) // the Lookup asked the origin for the first chunks
 	}
 	inMem, onDisk, total := r.Pin(cache.PinChunks)
 	x.chunks(inMem, onDisk, total)

@@ -3,9 +3,7 @@ package main
 import (
 	"log/slog"
 	"os"
-	"runtime"
 	"runtime/debug"
-	"time"
 
 	"edgecache/config"
 )
@@ -25,15 +23,13 @@ type memoryPlan struct {
 // text and data; an index entry is 450 bytes with a 30-byte key (the Meta,
 // its strings, the LRU's element and map slot); a client connection is
 // 19 KiB idle and 30 KiB while streaming (fasthttp's read and write buffers,
-// its goroutine's stack, the request context). The Go runtime's memory
-// limit is soft: filling chunks at 700 MB/s, the heap overshot it by up to
-// 5 MiB while the collector marked.
+// its goroutine's stack, the request context).
 const (
 	indexEntry     = 512      // bytes per object index entry
 	connections    = 1024     // client connections the plan allows for
 	connectionSize = 32 << 10 // bytes per client connection
-	// outsideHeap is resident memory the Go runtime's limit does not
-	// hold: the executable, and the collector's overshoot.
+	// outsideHeap is resident memory neither the arena nor the Go heap
+	// holds: the executable's text and data, thread stacks.
 	outsideHeap = 32 << 20
 )
 
@@ -51,71 +47,40 @@ func memoryPlanFor(cfg *config.Config) memoryPlan {
 	return p
 }
 
-// garbage is the heap the plan leaves for chunks the memory tier has let go
-// of but the collector has not freed yet: a quarter of the tier.
-func (p memoryPlan) garbage() int64 { return p.Tier / 4 }
+// arena is the chunk arena cache.New maps (Store.ArenaBytes): the memory
+// tier, the flights' buffers and the disk write queue's chunks, all outside
+// the Go heap and prefaulted at start.
+func (p memoryPlan) arena() int64 { return p.Tier + p.Fetch + p.DiskQueue }
 
-// overhead is the plan's allowance for everything but chunk payloads: the
-// object index, client connections, and what lies outside the Go heap.
-func (p memoryPlan) overhead() int64 {
-	return p.Objects*indexEntry + connections*connectionSize + outsideHeap
-}
+// heap is the Go heap's allowance: the object index and client
+// connections. Chunk payloads are not on it.
+func (p memoryPlan) heap() int64 { return p.Objects*indexEntry + connections*connectionSize }
+
+// overhead is the plan's allowance for everything but the arena.
+func (p memoryPlan) overhead() int64 { return p.heap() + outsideHeap }
 
 // limit is the bound on the daemon's resident size:
 //
-//	tier + tier/4 + fetch memory + disk write queue + fill slots + overhead
-func (p memoryPlan) limit() int64 {
-	return p.Tier + p.garbage() + p.Fetch + p.DiskQueue + p.Fill + p.overhead()
-}
+//	tier + fetch memory + disk write queue (the arena) + fill slots + heap + outside the heap
+func (p memoryPlan) limit() int64 { return p.arena() + p.Fill + p.overhead() }
 
-// tuneMemory sizes the Go heap for plan, unless the operator set GOGC or
-// GOMEMLIMIT, and returns the plan's limit.
-//
-// The chunk buffers are most of the heap and hold no pointers, so the
-// default GOGC=100 would let the heap grow to twice the tier and return
-// freed chunks to the OS, after which every new chunk is fresh memory: the
-// kernel (and, in a VM, the hypervisor) must fault in and zero each page on
-// first touch. Measured on the 2-core VM this project is benchmarked on,
-// touching new memory costs about 3 ms per MiB, three times what it takes to
-// fetch that MiB from a loopback origin. Instead the runtime gets a memory
-// limit of the plan's limit less what lies outside the heap, collection is driven by that limit alone, and the tier, its
-// garbage and the fetch memory are touched once at start in the background,
-// so chunks reuse pages the process already has.
+// tuneMemory gives the Go heap a soft limit of the plan's heap allowance,
+// unless the operator set GOMEMLIMIT, and returns the plan's limit. GOGC is
+// left as it is: the heap holds no chunk payloads (they live in the
+// arena), so its default growth is small, and the limit only makes the
+// collector work harder if the index and connections outgrow their
+// allowance.
 func tuneMemory(plan memoryPlan, log *slog.Logger) int64 {
 	limit := plan.limit()
-	parts := []any{"limit", config.Size(limit).String(), "tier", config.Size(plan.Tier).String(),
-		"garbage", config.Size(plan.garbage()).String(), "fetch", config.Size(plan.Fetch).String(),
-		"disk_queue", config.Size(plan.DiskQueue).String(), "fill", config.Size(plan.Fill).String(), "overhead", config.Size(plan.overhead()).String()}
-	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
-		log.Info("GOGC or GOMEMLIMIT set: heap sizing left to the Go runtime; the memory plan does not hold", parts...)
+	parts := []any{"limit", config.Size(limit).String(), "arena", config.Size(plan.arena()).String(),
+		"tier", config.Size(plan.Tier).String(), "fetch", config.Size(plan.Fetch).String(),
+		"disk_queue", config.Size(plan.DiskQueue).String(), "fill", config.Size(plan.Fill).String(),
+		"heap", config.Size(plan.heap()).String(), "overhead", config.Size(plan.overhead()).String()}
+	if os.Getenv("GOMEMLIMIT") != "" {
+		log.Info("GOMEMLIMIT set: heap sizing left to the Go runtime; the memory plan does not hold", parts...)
 		return limit
 	}
-	debug.SetMemoryLimit(limit - outsideHeap)
-	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(plan.heap())
 	log.Info("memory limit", parts...)
-	// Between collections the heap grows to the limit: touch the chunk
-	// buffers' share of it, leaving the rest as headroom for the prefault
-	// itself.
-	go prefault(plan.Tier+plan.garbage()+plan.Fetch, log)
 	return limit
-}
-
-// prefault touches budget bytes of heap in 4 MiB blocks, then frees them:
-// the runtime keeps the pages (under the memory limit nothing is returned
-// to the OS) and hands them to the chunks that follow. Each block is garbage
-// as soon as it is touched, so the prefault holds 4 MiB, not budget, while
-// traffic arrives: with no GOGC, nothing is collected (so no block's memory
-// is reused) until the heap reaches the limit, and by then it is touched.
-func prefault(budget int64, log *slog.Logger) {
-	start := time.Now()
-	const block = 4 << 20
-	for n := int64(0); n < budget; n += block {
-		b := make([]byte, block)
-		for i := 0; i < len(b); i += 4096 {
-			b[i] = 1
-		}
-		runtime.KeepAlive(b)
-	}
-	runtime.GC()
-	log.Info("memory tier prefaulted", "bytes", budget, "took", time.Since(start).Round(time.Millisecond))
 }

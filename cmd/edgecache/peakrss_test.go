@@ -143,13 +143,13 @@ func TestMemoryPlanLimit(t *testing.T) {
 		args []string
 		want int64
 	}{
-		// 64 + 16 + 64 fetch + (65536 × 512 B + 1024 × 32 KiB + 32) overhead
-		{[]string{"--origin", "http://o", "--mem", "64MiB"}, 240 * mib},
-		{[]string{"--origin", "http://o", "--mem", "64MiB", "--disk", dir + ":1GiB"}, 304 * mib},
+		// arena 64 + 64 fetch, heap 65536 × 512 B + 1024 × 32 KiB, 32 outside
+		{[]string{"--origin", "http://o", "--mem", "64MiB"}, 224 * mib},
+		{[]string{"--origin", "http://o", "--mem", "64MiB", "--disk", dir + ":1GiB"}, 288 * mib},
 		// 8 GiB of 1 MiB chunks: max(65536, 4 × 8192) = 65536 index entries, 32 MiB
-		{[]string{"--origin", "http://o", "--mem", "8GiB"}, (8192 + 2048 + 64 + 32 + 32 + 32) * mib},
+		{[]string{"--origin", "http://o", "--mem", "8GiB"}, (8192 + 64 + 32 + 32 + 32) * mib},
 		// 64 GiB of 1 MiB chunks: 262144 index entries, 128 MiB
-		{[]string{"--origin", "http://o", "--mem", "64GiB"}, (65536 + 16384 + 64 + 128 + 32 + 32) * mib},
+		{[]string{"--origin", "http://o", "--mem", "64GiB"}, (65536 + 64 + 128 + 32 + 32) * mib},
 	}
 	for _, tt := range tests {
 		if got := planLimit(t, tt.args); got != tt.want {

@@ -147,6 +147,7 @@ func cmdServe(args []string, stderr io.Writer) int {
 	env.hup = hup
 	env.reload = func() (*config.Config, error) { return f.load(fs) }
 	tuneMemory(memoryPlanFor(cfg), log)
+	env.prefault = true
 	if err := env.run(ctx, cfg, log, nil); err != nil {
 		log.Error("edgecache stopped", "err", err)
 		return 1
@@ -185,6 +186,9 @@ type serveEnv struct {
 	hup    <-chan os.Signal               // reload requests; nil: none
 	reload func() (*config.Config, error) // reads the configuration again
 	notify *notifier                      // nil: no systemd
+	// prefault backs the memory tier's arena with memory before serving
+	// (serve sets it; tests running the daemon in-process do not).
+	prefault bool
 }
 
 // running is what a reload can change in a running daemon.
@@ -250,10 +254,14 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 		Logger:      log,
 	})
 	if err != nil {
-		return fmt.Errorf("cache.policy: %w", err)
+		return fmt.Errorf("cache: %w", err)
 	}
 	defer store.Close()
 	store.SetFreshness(freshnessOf(cfg))
+	if e.prefault {
+		n, took, _ := store.Prefault()
+		log.Info("memory tier prefaulted", "bytes", config.Size(n).String(), "took", took.Round(time.Millisecond))
+	}
 	var alog *server.AccessLog
 	if cfg.Log.Access != "" {
 		if alog, err = server.OpenAccessLog(cfg.Log.Access, 0); err != nil {

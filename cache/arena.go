@@ -1,0 +1,290 @@
+package cache
+
+import (
+	"fmt"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The memory tier's chunk payloads and the flights' chunk buffers live in an
+// arena: one anonymous mapping outside the Go heap, made when the Store is
+// made and never returned, so the garbage collector neither scans nor frees
+// payloads and a chunk reuses pages the process already has (no first-touch
+// page faults once the arena is prefaulted, see Store.Prefault).
+//
+// The arena is cut into chunk-size slots. A chunk shorter than half a slot
+// (an object's last chunk, a small object) takes a piece of a slot split
+// into equal power-of-two pieces (a slab) of the smallest size that holds
+// it, down to 4 KiB; a slab's slot is whole again once all its pieces are
+// free. The memory tier charges a chunk the size of its slot or piece, so
+// the tier's budget bounds the arena memory it holds.
+//
+// Every chunk carries a reference count. Whoever uses a chunk's bytes holds
+// a reference: the memory tier while it holds the chunk, a flight while
+// it fills it and anyone reads it, a Reader for the current chunk and the
+// chunks it pinned, a disk write job, a promotion. A chunk's memory is
+// handed out again only after its last reference is released. When the
+// arena has no free slot (every slot held, for instance by readers of
+// chunks evicted meanwhile), a chunk is allocated on the Go heap instead
+// and counted (Stats.ArenaHeapChunks): correctness never depends on the
+// arena's size.
+
+// arenaPoison, when set, fills a chunk's memory with poisonByte as it is
+// released, so that a read after release returns bytes that a test
+// comparing content notices. Tests set it; it costs a memset per release.
+var arenaPoison bool
+
+// poisonByte is what arenaPoison fills released memory with.
+const poisonByte = 0xDB
+
+// minPiece is the smallest piece of a slab.
+const minPiece = 4 << 10
+
+// maxPieces bounds the pieces of one slab (the width of slab.used).
+const maxPieces = 256
+
+// arena hands out chunk memory from one mapping; see above.
+type arena struct {
+	mem     []byte
+	slot    int64   // bytes per slot: the chunk size
+	classes []int64 // piece sizes of the slab classes, largest first (slot/2, slot/4, ...)
+
+	mu      sync.Mutex
+	free    []int32   // whole free slots, lowest address last
+	partial [][]int32 // per class: slabs with a free piece
+	slabs   []slab
+
+	used      atomic.Int64 // bytes of slots and pieces handed out
+	fallbacks atomic.Int64 // chunks allocated on the Go heap for want of a slot
+}
+
+// slab is the state of one slot.
+type slab struct {
+	class int8  // -1: whole (free or handed out as one chunk); else the class it is split in
+	nfree int16 // free pieces, when split
+	pos   int32 // index in partial[class], -1 if not there
+	used  [maxPieces / 64]uint64
+}
+
+// newArena maps an arena of at least size bytes in slots of slot bytes.
+// The mapping is reserved, not committed: pages are backed when first
+// touched, or all at once by prefault.
+func newArena(size, slot int64) (*arena, error) {
+	n := max((size+slot-1)/slot, 1)
+	if n > 1<<31-1 {
+		return nil, fmt.Errorf("arena: %d slots of %d bytes: too many", n, slot)
+	}
+	length := n * slot
+	if page := int64(unix.Getpagesize()); length%page != 0 {
+		length += page - length%page
+	}
+	mem, err := unix.Mmap(-1, 0, int(length), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return nil, fmt.Errorf("arena: mapping %d bytes: %w", length, err)
+	}
+	a := &arena{mem: mem, slot: slot, free: make([]int32, n), slabs: make([]slab, n)}
+	for i := range a.free {
+		a.free[i] = int32(int(n) - 1 - i)
+		a.slabs[i] = slab{class: -1, pos: -1}
+	}
+	for p := slot / 2; p >= minPiece && slot/p <= maxPieces && slot%p == 0; p /= 2 {
+		a.classes = append(a.classes, p)
+	}
+	a.partial = make([][]int32, len(a.classes))
+	return a, nil
+}
+
+// size returns the arena's bytes.
+func (a *arena) size() int64 { return int64(len(a.mem)) }
+
+// prefault backs the whole arena with memory now (MADV_POPULATE_WRITE, or
+// by touching every page where the kernel lacks it), so that no chunk pays
+// a page fault later. Call it before the arena is used: the fallback
+// writes to every page.
+func (a *arena) prefault() (time.Duration, error) {
+	start := time.Now()
+	if err := unix.Madvise(a.mem, unix.MADV_POPULATE_WRITE); err != nil {
+		page := unix.Getpagesize()
+		for i := 0; i < len(a.mem); i += page {
+			a.mem[i] = 0
+		}
+	}
+	return time.Since(start), nil
+}
+
+// class returns the slab class for a chunk of n bytes, -1 for a whole slot.
+func (a *arena) class(n int64) int {
+	c := -1
+	for i, p := range a.classes {
+		if p < n {
+			break
+		}
+		c = i
+	}
+	return c
+}
+
+// alloc returns a chunk of n bytes (at most a slot) of the given version
+// with one reference, held by the caller.
+func (a *arena) alloc(n int64, version string) *chunk {
+	if n <= 0 || n > a.slot {
+		return heapChunk(n, version)
+	}
+	cl := a.class(n)
+	a.mu.Lock()
+	off, size, ok := a.take(cl)
+	a.mu.Unlock()
+	if !ok {
+		a.fallbacks.Add(1)
+		return heapChunk(n, version)
+	}
+	a.used.Add(size)
+	c := &chunk{version: version, data: a.mem[off : off+n : off+n], a: a, off: off, size: size}
+	c.refs.Store(1)
+	return c
+}
+
+// heapChunk is a chunk of n bytes on the Go heap: not reference counted.
+func heapChunk(n int64, version string) *chunk {
+	return &chunk{version: version, data: make([]byte, max(n, 0))}
+}
+
+// take finds room of class cl; the lock is held.
+func (a *arena) take(cl int) (off, size int64, ok bool) {
+	if cl < 0 {
+		if len(a.free) == 0 {
+			return 0, 0, false
+		}
+		i := a.free[len(a.free)-1]
+		a.free = a.free[:len(a.free)-1]
+		return int64(i) * a.slot, a.slot, true
+	}
+	piece := a.classes[cl]
+	pieces := int(a.slot / piece)
+	var i int32
+	if p := a.partial[cl]; len(p) > 0 {
+		i = p[len(p)-1]
+	} else {
+		if len(a.free) == 0 {
+			return 0, 0, false
+		}
+		i = a.free[len(a.free)-1]
+		a.free = a.free[:len(a.free)-1]
+		a.slabs[i] = slab{class: int8(cl), nfree: int16(pieces), pos: int32(len(a.partial[cl]))}
+		a.partial[cl] = append(a.partial[cl], i)
+	}
+	s := &a.slabs[i]
+	k := -1
+	for w := range s.used {
+		if free := ^s.used[w]; free != 0 {
+			k = w*64 + bits.TrailingZeros64(free)
+			break
+		}
+	}
+	s.used[k/64] |= 1 << (k % 64)
+	if s.nfree--; s.nfree == 0 {
+		a.unlist(i)
+	}
+	return int64(i)*a.slot + int64(k)*piece, piece, true
+}
+
+// unlist removes slab i from its class's partial list; the lock is held.
+func (a *arena) unlist(i int32) {
+	s := &a.slabs[i]
+	p := a.partial[s.class]
+	last := p[len(p)-1]
+	p[s.pos] = last
+	a.slabs[last].pos = s.pos
+	a.partial[s.class] = p[:len(p)-1]
+	s.pos = -1
+}
+
+// release gives a chunk's memory back; its last reference is gone.
+func (a *arena) release(c *chunk) {
+	if arenaPoison {
+		b := a.mem[c.off : c.off+c.size]
+		for i := range b {
+			b[i] = poisonByte
+		}
+	}
+	a.used.Add(-c.size)
+	i := int32(c.off / a.slot)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := &a.slabs[i]
+	if c.size == a.slot {
+		a.free = append(a.free, i)
+		return
+	}
+	piece := c.size
+	pieces := int16(a.slot / piece)
+	k := (c.off % a.slot) / piece
+	if s.used[k/64]&(1<<(k%64)) == 0 {
+		panic(fmt.Sprintf("cache: arena piece %d of slot %d released twice", k, i))
+	}
+	s.used[k/64] &^= 1 << (k % 64)
+	if s.nfree++; s.nfree == 1 {
+		s.pos = int32(len(a.partial[s.class]))
+		a.partial[s.class] = append(a.partial[s.class], i)
+	}
+	if s.nfree == pieces {
+		a.unlist(i)
+		*s = slab{class: -1, pos: -1}
+		a.free = append(a.free, i)
+	}
+}
+
+// ref takes another reference to c, which the caller knows is held (it
+// holds one, or the lock of a tier that holds one).
+func (c *chunk) ref() {
+	if c != nil && c.a != nil {
+		if c.refs.Add(1) <= 1 {
+			panic("cache: reference taken on a released chunk")
+		}
+	}
+}
+
+// unref releases a reference to c (nil: none); the last one gives its
+// memory back to the arena.
+func (c *chunk) unref() {
+	if c == nil || c.a == nil {
+		return
+	}
+	switch n := c.refs.Add(-1); {
+	case n == 0:
+		c.a.release(c)
+	case n < 0:
+		panic("cache: chunk released more often than referenced")
+	}
+}
+
+// cost is what the memory tier charges for holding c: its slot or piece,
+// or its length when it is on the Go heap.
+func (c *chunk) cost() int64 {
+	if c.a != nil {
+		return c.size
+	}
+	return int64(len(c.data))
+}
+
+// alloc returns a chunk buffer of n bytes for version, with one reference.
+func (s *Store) alloc(n int64, version string) *chunk {
+	return s.arena.alloc(n, version)
+}
+
+// Prefault backs the memory tier's arena (its chunks and the flights'
+// buffers) with memory now, so that filling a chunk later costs no page
+// fault. It takes about as long as writing that much memory. Call it once,
+// before the Store serves.
+func (s *Store) Prefault() (bytes int64, took time.Duration, err error) {
+	took, err = s.arena.prefault()
+	return s.arena.size(), took, err
+}
+
+// ArenaBytes returns the size of the Store's chunk arena: the memory tier
+// budget, the fetch memory and (with a disk tier) the disk write queue.
+func (s *Store) ArenaBytes() int64 { return s.arena.size() }

@@ -1,0 +1,184 @@
+package cache
+
+import (
+	"context"
+	"io"
+
+	"edgecache/origin"
+)
+
+// Span fetches. A miss over several consecutive missing chunks is one
+// origin request for the span, cut into chunk flights as it streams: the
+// flight of the first chunk (the leader) asks for up to MaxSpan chunks,
+// and once the answer's headers are in, before any reader can see the
+// version, it puts a flight for each further chunk the answer covers (a
+// follower) into the group, unless that chunk is held or being fetched
+// already (the span stops there). Readers of any of those chunks join its
+// flight as they would any other; the leader fills the followers one after
+// the other from the same body. A follower the body cannot fill (the
+// leader's chunk failed, or the body failed and a chunk had to be resumed
+// with a request of its own) runs as a flight of its own.
+//
+// Each chunk of the span holds its chunk of fetch memory, as every flight
+// does: the leader takes its own as always (waiting if need be), and one
+// more for each follower only if it is free now (never waiting, never
+// queueing ahead of flights that wait), so a span is as long as the fetch
+// memory allows and never longer than the range its reader asked for (nor
+// than openSpan chunks when a Reader, which cannot tell an explicit range
+// from a request to the end, misses a chunk).
+
+// MaxSpan is the most chunks one origin request of a span fetch asks for:
+// 16 MiB at the default chunk size.
+const MaxSpan = 16
+
+// openSpan is the most chunks a first fetch for a request to the object's
+// end (a GET without Range, an open-ended range) asks for: such a request
+// is often abandoned early (a player seeking away), and what it asked for
+// but nobody read is the origin's waste.
+const openSpan = 8
+
+// LookupRange is Lookup for a request of n bytes from at (n < 0: to the
+// object's end). When the object is unknown, the first fetch asks the
+// origin for the chunks of that range at once (up to MaxSpan chunks, 8 for
+// a request to the end, and as fetch memory allows) rather than for one
+// chunk: a cold object read from its start costs one origin request, not
+// one per chunk.
+func (s *Store) LookupRange(ctx context.Context, k Key, at, n int64, req Request) (*Meta, Status, error) {
+	return s.lookupSpan(ctx, k, at, n, req)
+}
+
+// spanOf returns the chunks a first fetch for n bytes from at may ask for.
+func (s *Store) spanOf(at, n int64) int64 {
+	if at < 0 || n == 0 {
+		return 1
+	}
+	if n < 0 {
+		return openSpan
+	}
+	first, last := at/s.chunk, (at+n-1)/s.chunk
+	return max(min(last-first+1, MaxSpan), 1)
+}
+
+// spanBudget takes fetch memory from budget for up to f.span-1 chunks past
+// f's, as much as is free now, and returns how many chunks it took.
+func (s *Store) spanBudget(f *flight, budget *fetchBudget) int64 {
+	if f.span <= 1 || f.private || f.slot != nil || f.resp != nil {
+		return 0
+	}
+	const maxInt64 = 1<<63 - 1
+	off := f.id.idx * s.chunk
+	var extra int64
+	for extra < min(f.span, MaxSpan)-1 && off <= maxInt64-(extra+2)*s.chunk && budget.tryAcquire(s.chunk) {
+		extra++
+	}
+	return extra
+}
+
+// early puts the flights of the chunks after f's (a flight of want's
+// version, whose size is known) into the group before f asks the source,
+// up to f.span chunks in all, each with a chunk of fetch memory free now,
+// stopping at the first chunk held or being fetched: f.fs. A reader who
+// reaches one of them meanwhile joins it instead of asking for it alone.
+func (s *Store) early(f *flight, want *Meta) {
+	if f.span <= 1 || !f.held || want.NoStore || want.Key != f.id.key {
+		return
+	}
+	extra := s.spanBudget(f, s.fetch)
+	f.fs = s.register(f, want, want.Size, &extra)
+	s.fetch.release(extra * s.chunk)
+	f.span = 1 + int64(len(f.fs)) // run asks for these and no more
+}
+
+// followers returns the flights the answer resp fills after f's chunk: the
+// ones early put in the group as far as resp covers them (the others are
+// left in f.fs, for orphans), else new ones for the chunks resp covers,
+// each with one of the extra chunks of fetch memory the leader took. It
+// gives back the extra memory it did not use; *extra is zero after.
+func (s *Store) followers(f *flight, meta *Meta, resp *origin.Response, budget *fetchBudget, extra *int64) []*flight {
+	defer func() {
+		budget.release(*extra * s.chunk)
+		*extra = 0
+	}()
+	end := min(resp.Offset+resp.Length, resp.Size)
+	if len(f.fs) > 0 {
+		n := 0
+		for n < len(f.fs) && min((f.fs[n].id.idx+1)*s.chunk, resp.Size) <= end && f.fs[n].id.idx*s.chunk < resp.Size {
+			n++
+		}
+		fs := f.fs[:n]
+		f.fs = f.fs[n:]
+		return fs
+	}
+	if *extra == 0 || meta.NoStore || meta.Key != f.id.key {
+		return nil
+	}
+	return s.register(f, meta, end, extra)
+}
+
+// register puts flights for the chunks after f's that end by end (and
+// that meta's version has) into the group, one for each of *extra chunks
+// of fetch memory, stopping at the first chunk held or being fetched.
+func (s *Store) register(f *flight, meta *Meta, end int64, extra *int64) []*flight {
+	var fs []*flight
+	for j := f.id.idx + 1; *extra > 0 && min((j+1)*s.chunk, meta.Size) <= end && j*s.chunk < meta.Size; j++ {
+		id := chunkID{f.id.key, j}
+		if s.mem.contains(id, meta.version) || s.onDisk(meta, j) {
+			break
+		}
+		g := s.flights.shard(id)
+		g.mu.Lock()
+		if g.m[id] != nil {
+			g.mu.Unlock()
+			break
+		}
+		s.closeMu.RLock()
+		if s.closed {
+			s.closeMu.RUnlock()
+			g.mu.Unlock()
+			break
+		}
+		s.wg.Add(1)
+		s.closeMu.RUnlock()
+		fj := newFlight(id, f.path, f.fwd)
+		fj.held = true
+		g.m[id] = fj
+		g.mu.Unlock()
+		s.nFlights.Add(1)
+		*extra--
+		fs = append(fs, fj)
+	}
+	return fs
+}
+
+// orphans starts the followers early put in the group that f's answer did
+// not fill (it failed, or did not cover them) as flights of their own.
+func (s *Store) orphans(f *flight) {
+	for _, fj := range f.fs {
+		go s.run(fj)
+	}
+	f.fs = nil
+}
+
+// feed fills the followers fs from body, the rest of the span's answer up
+// to bodyEnd, one after the other, while ok (the chunk before filled from
+// this very body); those it cannot fill run as flights of their own. It
+// returns the body it read last, for the caller to close.
+func (s *Store) feed(fs []*flight, meta *Meta, body io.ReadCloser, bodyEnd int64, ok bool, budget *fetchBudget) io.ReadCloser {
+	for _, fj := range fs {
+		if !ok {
+			go s.run(fj) // held: it asks for its own chunk with the memory it has
+			continue
+		}
+		first := body
+		fj.start(s, meta, int(min(s.chunk, meta.Size-fj.id.idx*s.chunk)))
+		var err error
+		body, err = s.fillChunk(fj, meta, body, bodyEnd)
+		s.originBytes.Add(int64(fj.filled()))
+		s.complete(fj, meta, err)
+		budget.release(s.chunk)
+		s.wg.Done()
+		fj.drop()
+		ok = err == nil && body == first
+	}
+	return body
+}
