@@ -30,11 +30,8 @@ type rendered struct {
 }
 
 // render returns meta's rendered header fields, building them the first
-// time; nil if the Server has no header prototype (see headerPrototype).
+// time.
 func (s *Server) render(meta *cache.Meta) *rendered {
-	if s.proto == nil {
-		return nil
-	}
 	return meta.Memo(func() any { return s.build(meta) }).(*rendered)
 }
 

@@ -94,7 +94,7 @@ const warnInterval = 10 * time.Second
 // Server answers GET and HEAD requests from a cache.Store.
 type Server struct {
 	limits atomic.Pointer[Limits]   // see SetLimits
-	proto  *fasthttp.ResponseHeader // see headerPrototype; nil: answers carry the server's Date
+	proto  *fasthttp.ResponseHeader // see headerPrototype
 	store  *cache.Store
 	opt    Options
 	topt   TargetOptions
@@ -175,6 +175,8 @@ func New(store *cache.Store, opt Options) *Server {
 	s.SetLimits(Limits{MaxRanges: opt.MaxRanges, MinSendRate: opt.MinSendRate, MaxRangeFetchChunks: opt.MaxRangeFetchChunks})
 	if p, err := headerPrototype(opt.Name); err != nil {
 		s.log.Error("answers will carry this server's Date, not the origin's", "err", err)
+		s.proto = &fasthttp.ResponseHeader{} // a plain header: fasthttp sends its own Date
+		s.proto.SetServer(opt.Name)
 	} else {
 		s.proto = p
 	}
@@ -484,10 +486,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 	h := &ctx.Response.Header
 	r := s.render(meta)
 	outcome := Evaluate(conditions(&ctx.Request.Header), Validators{ETag: meta.ETag, LastModified: meta.LastModified})
-	switch {
-	case outcome == OutcomePreconditionFailed || r == nil:
+	switch outcome {
+	case OutcomePreconditionFailed:
 		s.setValidators(h, meta)
-	case outcome == OutcomeNotModified:
+	case OutcomeNotModified:
 		r.notModified.CopyTo(h) // the version's fields, its Date included
 	default:
 		r.full.CopyTo(h)
@@ -496,9 +498,6 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 
 	switch outcome {
 	case OutcomeNotModified:
-		if r == nil {
-			setFields(h, meta, true)
-		}
 		h.Set("Cache-Status", s.lookupStatus(st, 1, 0, 1))
 		ctx.SetStatusCode(http.StatusNotModified)
 		return
@@ -506,12 +505,6 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 		h.Set("Cache-Status", s.lookupStatus(st, 1, 0, 1))
 		s.plain(ctx, http.StatusPreconditionFailed, "precondition failed")
 		return
-	}
-	if r == nil {
-		if meta.ContentType != "" {
-			h.SetContentType(meta.ContentType)
-		}
-		setFields(h, meta, false)
 	}
 
 	var rangeBuf [4]ByteRange
@@ -607,9 +600,8 @@ func (s *Server) deadline(ctx *fasthttp.RequestCtx, n int64) {
 	_ = ctx.SetWriteDeadline(ctx.Time().Add(d)) // from the request's arrival: fasthttp read the clock then
 }
 
-// setValidators sets the headers every answer about a known object carries
-// (but Age), field by field: for the answers not built from the version's
-// rendered fields.
+// setValidators sets the validators and Accept-Ranges of a 412 answer,
+// which carries none of the version's other fields.
 func (s *Server) setValidators(h *fasthttp.ResponseHeader, meta *cache.Meta) {
 	h.Set("Accept-Ranges", "bytes")
 	if meta.ETag != "" {
@@ -618,24 +610,6 @@ func (s *Server) setValidators(h *fasthttp.ResponseHeader, meta *cache.Meta) {
 	var buf [40]byte
 	if !meta.LastModified.IsZero() {
 		h.SetBytesV("Last-Modified", fasthttp.AppendHTTPDate(buf[:0], meta.LastModified))
-	}
-}
-
-// setFields adds the stored version's end-to-end header fields to an
-// answer, except those the server sets itself. A 304 (notModified) carries
-// only the fields RFC 9110 §15.4.5 asks for beyond its validators.
-func setFields(h *fasthttp.ResponseHeader, meta *cache.Meta, notModified bool) {
-	for _, f := range meta.Fields() {
-		switch f.Name {
-		case "Accept-Ranges", "Age", "Cache-Status", "Content-Type", "Date", "Etag", "Last-Modified", "Server":
-			continue // the server's own, or set from the Meta
-		case "Cache-Control", "Expires", "Vary", "Content-Location":
-		default:
-			if notModified {
-				continue
-			}
-		}
-		h.Add(f.Name, f.Value)
 	}
 }
 
