@@ -115,8 +115,15 @@ type diskTier struct {
 
 // newDiskTier returns the disk tier over st with a write queue of budget
 // bytes of chunkSize chunks and a promotion window of window chunks.
+//
+// The window is the memory tier's chunk count, with no larger floor: a chunk
+// hit twice within fewer distinct disk hits than memory holds would survive
+// there, one re-hit only after more would be evicted before it paid back its
+// copy and checksum (with a 16-chunk memory tier under a 64-chunk hot set, a
+// 1024-entry window promoted nearly every hit and churned the memory tier).
+// A hot set that fits in memory still ends up there.
 func newDiskTier(st *disk.Store, budget, chunkSize int64, wait time.Duration, window int, log *slog.Logger) *diskTier {
-	recent, _ := simplelru.NewLRU[chunkID, struct{}](max(window, 1024), nil)
+	recent, _ := simplelru.NewLRU[chunkID, struct{}](max(window, 1), nil)
 	// The channel holds the budget's worth of full chunks, and short ones
 	// (an object's last chunk) up to four times as many; past that a
 	// sender waits for a writer to take one.
