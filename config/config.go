@@ -276,8 +276,11 @@ type Server struct {
 	// 400. Default 4096.
 	MaxPathLength int `yaml:"max_path_length"`
 	// SendBuffer is the socket send buffer (SO_SNDBUF) of client
-	// connections; 0 (the default) leaves the kernel's autotuning. Else
-	// 4KiB..64MiB.
+	// connections, 4KiB..64MiB, or 0 for the kernel's autotuning. Default
+	// 256KiB (the kernel doubles it): a connection's unsent bytes stay
+	// bounded, so many connections served at once take turns in short
+	// writes instead of each filling a multi-megabyte buffer, at the cost
+	// of capping one connection at about 512 KiB per round trip.
 	SendBuffer Size `yaml:"send_buffer"`
 	// MaxRanges is the most ranges served in one multi-range request,
 	// 1..1024; a request with more gets the full object (200). Default 16.
@@ -386,6 +389,7 @@ func Default() *Config {
 			IdleTimeout:   Duration(120 * time.Second),
 			MinSendRate:   64 * KiB,
 			MaxPathLength: 4096,
+			SendBuffer:    256 * KiB,
 			MaxRanges:     16,
 
 			MaxConnections:      10000,

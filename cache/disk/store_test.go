@@ -379,9 +379,9 @@ func TestCorruption(t *testing.T) {
 					t.Errorf("damage counted as an I/O error: %+v", st)
 				}
 				if !tc.gone {
-					if p := chunkFileMaybe(dirs, victim); fileExists(p) {
-						t.Errorf("damaged file %s not deleted", p)
-					}
+					// Deletes are queued behind the index change: wait for it.
+					p := chunkFileMaybe(dirs, victim)
+					waitFor(t, "damaged file "+p+" deleted", func() bool { return !fileExists(p) })
 				}
 				for _, id := range ids {
 					if id != victim {
