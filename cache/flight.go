@@ -29,6 +29,7 @@ type flight struct {
 	fwd     http.Header      // request fields sent upstream; nil: none
 	private bool             // for one request only (it sent Authorization): not in the group, its answer stored only if it may be shared
 	resp    *origin.Response // the answer, when a revalidation already has it; else run asks
+	reach   int64            // the last chunk this fetch was started to ask for (its span's end); readers leave the chunks up to it to the span
 
 	// Set before ready is closed, read-only after.
 	meta *Meta
@@ -53,7 +54,7 @@ type flight struct {
 // newFlight returns a flight for chunk id of the object at path, whose
 // fetch sends the request fields fwd.
 func newFlight(id chunkID, path string, fwd http.Header) *flight {
-	f := &flight{id: id, path: path, fwd: fwd, ready: make(chan struct{})}
+	f := &flight{id: id, path: path, fwd: fwd, reach: id.idx, ready: make(chan struct{})}
 	f.cond.L = &f.mu
 	f.users.Store(1) // the flight's goroutine
 	return f

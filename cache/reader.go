@@ -259,9 +259,23 @@ func (r *Reader) enter() int64 {
 	if r.f == nil || r.meta.NoStore {
 		return idx // no read-ahead of chunks nobody will keep
 	}
+	// The chunks up to cover are the business of a span already started
+	// (its leader puts their flights in the group just after it is
+	// itself): the read-ahead leaves them to it rather than race it with
+	// a fetch of its own, and counts them as fetched for this Reader once
+	// their flights are there.
+	cover := r.f.reach
 	for a := int64(1); a <= int64(r.s.opt.ReadAhead) && (idx+a)*c < r.end; a++ {
-		if r.s.prefetch(r.meta, idx+a, r.spanEnd(idx+a)) {
-			r.ahead = max(r.ahead, idx+a)
+		j := idx + a
+		if j <= cover {
+			if r.s.fetching(r.meta.Key, j) {
+				r.ahead = max(r.ahead, j)
+			}
+			continue
+		}
+		if reach := r.s.prefetch(r.meta, j, r.spanEnd(j)); reach >= 0 {
+			r.ahead = max(r.ahead, j)
+			cover = reach
 		}
 	}
 	return idx

@@ -625,23 +625,34 @@ func (s *Store) resident(meta *Meta, idx int64) (*chunk, *disk.Chunk) {
 // or it is being fetched already, and only if fetch memory is free now:
 // read-ahead never waits for it, nor queues ahead of flights readers need.
 //
-// It reports whether the chunk is being fetched for the caller (a flight
-// it started or joined).
-func (s *Store) prefetch(meta *Meta, idx, last int64) bool {
+// It returns the last chunk the flight it started or joined was started to
+// fetch (its span's end, see flight.reach), or -1 if no chunk is being
+// fetched for the caller.
+func (s *Store) prefetch(meta *Meta, idx, last int64) int64 {
 	id := chunkID{meta.Key, idx}
 	if !s.mem.contains(id, meta.version) && !s.onDisk(meta, idx) {
 		if !s.fetch.idle(s.chunk) {
 			s.readAheadSkips.Add(1)
-			return false
+			return -1
 		}
 		f := s.flight(id, meta, "", nil, last-idx+1)
 		if f == nil {
-			return false
+			return -1
 		}
+		reach := f.reach
 		f.drop() // read-ahead does not read it
-		return true
+		return reach
 	}
-	return false
+	return -1
+}
+
+// fetching reports whether a flight for chunk idx of key is in the group.
+func (s *Store) fetching(key string, idx int64) bool {
+	id := chunkID{key, idx}
+	g := s.flights.shard(id)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.m[id] != nil
 }
 
 // flight joins the flight for id, or starts one. With want set, it is a
@@ -670,6 +681,7 @@ func (s *Store) flight(id chunkID, want *Meta, path string, fwd http.Header, spa
 	}
 	f := newFlight(id, path, fwd)
 	f.span = span
+	f.reach = id.idx + max(span, 1) - 1
 	f.hold()
 	if !s.begin(f) {
 		g.mu.Unlock()
