@@ -29,7 +29,6 @@ type flight struct {
 	fwd     http.Header      // request fields sent upstream; nil: none
 	private bool             // for one request only (it sent Authorization): not in the group, its answer stored only if it may be shared
 	resp    *origin.Response // the answer, when a revalidation already has it; else run asks
-	reach   int64            // the last chunk this fetch was started to ask for (its span's end); readers leave the chunks up to it to the span
 
 	// Set before ready is closed, read-only after.
 	meta *Meta
@@ -39,8 +38,13 @@ type flight struct {
 	// and every caller that s.flight handed it to (see hold, drop). The
 	// last one out releases the flight's reference to c.
 	users atomic.Int32
-	c     *chunk    // buf's memory, set by start; heap for an answer nobody keeps (see start)
-	span  int64     // chunks the fetch may ask for at once (span.go); 0 or 1: this one
+	c     *chunk // buf's memory, set by start; heap for an answer nobody keeps (see start)
+	span  int64  // chunks the fetch may ask for at once (span.go); 0 or 1: this one
+	// reach is the last chunk this fetch asks for with its own (the
+	// span's end): what it was started to ask for until early has put the
+	// span's flights in the group, then what early put there. A reader
+	// who joined it leaves the chunks up to reach to the span.
+	reach atomic.Int64
 	fs    []*flight // the span's flights after this one, put in the group before it asks (span.go)
 
 	mu   sync.Mutex
@@ -54,7 +58,8 @@ type flight struct {
 // newFlight returns a flight for chunk id of the object at path, whose
 // fetch sends the request fields fwd.
 func newFlight(id chunkID, path string, fwd http.Header) *flight {
-	f := &flight{id: id, path: path, fwd: fwd, reach: id.idx, ready: make(chan struct{})}
+	f := &flight{id: id, path: path, fwd: fwd, ready: make(chan struct{})}
+	f.reach.Store(id.idx)
 	f.cond.L = &f.mu
 	f.users.Store(1) // the flight's goroutine
 	return f

@@ -264,7 +264,7 @@ func (r *Reader) enter() int64 {
 	// itself): the read-ahead leaves them to it rather than race it with
 	// a fetch of its own, and counts them as fetched for this Reader once
 	// their flights are there.
-	cover := r.f.reach
+	cover := r.f.reach.Load()
 	for a := int64(1); a <= int64(r.s.opt.ReadAhead) && (idx+a)*c < r.end; a++ {
 		j := idx + a
 		if j <= cover {

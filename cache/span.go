@@ -81,12 +81,14 @@ func (s *Store) spanBudget(f *flight, budget *fetchBudget) int64 {
 // reaches one of them meanwhile joins it instead of asking for it alone.
 func (s *Store) early(f *flight, want *Meta) {
 	if f.span <= 1 || !f.held || want.NoStore || want.Key != f.id.key {
+		f.reach.Store(f.id.idx) // nothing put in the group ahead of the answer
 		return
 	}
 	extra := s.spanBudget(f, s.fetch)
 	f.fs = s.register(f, want, want.Size, &extra)
 	s.fetch.release(extra * s.chunk)
 	f.span = 1 + int64(len(f.fs)) // run asks for these and no more
+	f.reach.Store(f.id.idx + int64(len(f.fs)))
 }
 
 // followers returns the flights the answer resp fills after f's chunk: the

@@ -639,7 +639,7 @@ func (s *Store) prefetch(meta *Meta, idx, last int64) int64 {
 		if f == nil {
 			return -1
 		}
-		reach := f.reach
+		reach := f.reach.Load()
 		f.drop() // read-ahead does not read it
 		return reach
 	}
@@ -681,7 +681,7 @@ func (s *Store) flight(id chunkID, want *Meta, path string, fwd http.Header, spa
 	}
 	f := newFlight(id, path, fwd)
 	f.span = span
-	f.reach = id.idx + max(span, 1) - 1
+	f.reach.Store(id.idx + max(span, 1) - 1)
 	f.hold()
 	if !s.begin(f) {
 		g.mu.Unlock()
