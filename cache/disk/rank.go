@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+
+	"edgecache/cache/policy"
 )
 
 // Ranked chunks (see the package doc, Ranks): chunks stored by PutRanked
@@ -66,11 +68,21 @@ func keyOf(r Rank) rankKey { return rankKey{r.Gen, int32(r.Rank)} }
 // worse reports whether a ranks strictly lower than b.
 func worse(a, b rankKey) bool { return a.gen < b.gen || (a.gen == b.gen && a.rank > b.rank) }
 
-// rankBucket holds the ranked chunks of one disk with one rank.
+// rankBucket holds the ranked chunks of one disk with one rank. Its cold
+// chunks (entry.cold) come first in ents, the warm ones after them.
 type rankBucket struct {
 	key   rankKey
 	bytes int64
-	ents  []*entry // entry.rpos is the position here
+	ents  []*entry // entry.rpos is the position here; ents[:cold] are cold
+	cold  int
+	// listed: in rankSet.coldOrder (see rankSet.relist)
+	listed bool
+}
+
+// swap exchanges the entries at positions i and j.
+func (b *rankBucket) swap(i, j int) {
+	b.ents[i], b.ents[j] = b.ents[j], b.ents[i]
+	b.ents[i].rpos, b.ents[j].rpos = int32(i), int32(j)
 }
 
 // rankSet is a disk's ranked chunks, by rank. Its methods run under
@@ -83,14 +95,51 @@ type rankSet struct {
 	byKey  map[rankKey]*rankBucket
 	order  []*rankBucket // worst first: generation ascending, then rank descending
 	evicts int64         // ranked chunks evicted
+
+	// Cold chunks: not read since their fill (see fillTime). coldOrder
+	// holds the buckets whose every chunk is cold, worst first: ranks
+	// (titles, for a fill) nobody read since the fill.
+	coldBytes  int64
+	coldOrder  []*rankBucket
+	coldEvicts int64 // cold chunks evicted for unranked ones (Store.roomLocked)
 }
+
+// fillTime is when ranked chunk e was filled, in Unix nanoseconds: when it
+// was written, or its generation (the fill job's start time) for a chunk
+// the job found held and ranked (SetRank). A generation that is not a
+// time (a small number) only makes the write time count.
+func fillTime(e *entry) int64 { return max(e.written, e.gen) }
+
+// isCold reports whether ranked chunk e was not read since its fill.
+func isCold(e *entry) bool { return e.lastUse <= fillTime(e) }
 
 // entrySize is what a chunk counts against its disk's budget.
 func entrySize(e *entry) int64 { return blocks(int64(e.hlen) + e.plen) }
 
-// find returns the position of key in order, or where it would go.
-func (rs *rankSet) find(key rankKey) int {
-	return sort.Search(len(rs.order), func(i int) bool { return !worse(rs.order[i].key, key) })
+// search returns the position of key in order (worst first), or where it
+// would go.
+func search(order []*rankBucket, key rankKey) int {
+	return sort.Search(len(order), func(i int) bool { return !worse(order[i].key, key) })
+}
+
+// insertBucket puts b in order (worst first) and returns the new slice.
+func insertBucket(order []*rankBucket, b *rankBucket) []*rankBucket {
+	i := search(order, b.key)
+	order = append(order, nil)
+	copy(order[i+1:], order[i:])
+	order[i] = b
+	return order
+}
+
+// removeBucket takes b out of order and returns the new slice.
+func removeBucket(order []*rankBucket, b *rankBucket) []*rankBucket {
+	i := search(order, b.key)
+	if i >= len(order) || order[i] != b {
+		return order
+	}
+	copy(order[i:], order[i+1:])
+	order[len(order)-1] = nil
+	return order[:len(order)-1]
 }
 
 // add puts e, whose gen and rank are set, in the set.
@@ -103,10 +152,7 @@ func (rs *rankSet) add(e *entry) {
 	if b == nil {
 		b = &rankBucket{key: key}
 		rs.byKey[key] = b
-		i := rs.find(key)
-		rs.order = append(rs.order, nil)
-		copy(rs.order[i+1:], rs.order[i:])
-		rs.order[i] = b
+		rs.order = insertBucket(rs.order, b)
 	}
 	e.rpos = int32(len(b.ents))
 	b.ents = append(b.ents, e)
@@ -114,6 +160,42 @@ func (rs *rankSet) add(e *entry) {
 	b.bytes += size
 	rs.bytes += size
 	rs.n++
+	e.cold = isCold(e)
+	if e.cold {
+		b.swap(int(e.rpos), b.cold)
+		b.cold++
+		rs.coldBytes += size
+	}
+	rs.relist(b)
+}
+
+// relist puts b in coldOrder or takes it out: it is listed while it holds
+// chunks and none of them was read since its fill.
+func (rs *rankSet) relist(b *rankBucket) {
+	want := b.cold > 0 && b.cold == len(b.ents)
+	switch {
+	case want && !b.listed:
+		rs.coldOrder = insertBucket(rs.coldOrder, b)
+	case !want && b.listed:
+		rs.coldOrder = removeBucket(rs.coldOrder, b)
+	}
+	b.listed = want
+}
+
+// warm marks e, which is in the set, read since its fill.
+func (rs *rankSet) warm(e *entry) {
+	if !e.cold {
+		return
+	}
+	e.cold = false
+	b := rs.byKey[e.rankKey()]
+	if b == nil || int(e.rpos) >= b.cold || b.ents[e.rpos] != e {
+		return
+	}
+	b.swap(int(e.rpos), b.cold-1)
+	b.cold--
+	rs.coldBytes -= entrySize(e)
+	rs.relist(b)
 }
 
 // remove takes e out of the set if it is there.
@@ -123,32 +205,43 @@ func (rs *rankSet) remove(e *entry) {
 	if b == nil || int(e.rpos) >= len(b.ents) || b.ents[e.rpos] != e {
 		return
 	}
-	last := b.ents[len(b.ents)-1]
-	b.ents[e.rpos] = last
-	last.rpos = e.rpos
+	rs.warm(e) // out of the cold part first
+	b.swap(int(e.rpos), len(b.ents)-1)
 	b.ents[len(b.ents)-1] = nil
 	b.ents = b.ents[:len(b.ents)-1]
 	size := entrySize(e)
 	b.bytes -= size
 	rs.bytes -= size
 	rs.n--
+	rs.relist(b)
 	if len(b.ents) == 0 {
 		delete(rs.byKey, key)
-		i := rs.find(key)
-		copy(rs.order[i:], rs.order[i+1:])
-		rs.order[len(rs.order)-1] = nil
-		rs.order = rs.order[:len(rs.order)-1]
+		rs.order = removeBucket(rs.order, b)
 	}
 }
 
-// worst returns a chunk of the worst rank held (the one of that rank added
-// last), or nil.
+// worst returns a chunk of the worst rank held (of that rank, a cold one
+// first, the one made cold last; else the one added or warmed last), or
+// nil.
 func (rs *rankSet) worst() *entry {
 	if len(rs.order) == 0 {
 		return nil
 	}
 	b := rs.order[0]
+	if b.cold > 0 {
+		return b.ents[b.cold-1]
+	}
 	return b.ents[len(b.ents)-1]
+}
+
+// worstCold returns a chunk of the worst rank whose chunks are all cold
+// (the one of that rank made cold last), or nil.
+func (rs *rankSet) worstCold() *entry {
+	if len(rs.coldOrder) == 0 {
+		return nil
+	}
+	b := rs.coldOrder[0]
+	return b.ents[b.cold-1]
 }
 
 // evictRankedLocked evicts ranked chunk e: it is dropped from the index
@@ -165,9 +258,12 @@ func (s *Store) evictRankedLocked(d *disk, e *entry) {
 }
 
 // roomLocked evicts chunks of d until size more bytes fit its budget, and
-// reports whether they do. For an unranked chunk (rank zero) it evicts
-// unranked chunks in the policy's order first, then ranked chunks, worst
-// first. For a ranked chunk it evicts only what ranks strictly lower, in
+// reports whether they do. For an unranked chunk (rank zero) it evicts, as
+// long as the policy names its next victim (policy.Victimer), the chunks
+// of ranks none of whose chunks was read since their fill, worst first,
+// filled before that victim's last use (evictColdLocked); then unranked
+// chunks in the policy's order, then ranked chunks, worst first. For a
+// ranked chunk it evicts only what ranks strictly lower, in
 // this order: ranked chunks of older generations (worst first), unranked
 // chunks (the policy's order), ranked chunks of the same generation and a
 // worse rank (worst first); if that cannot free enough, it evicts nothing
@@ -178,6 +274,7 @@ func (s *Store) roomLocked(d *disk, size int64, rk Rank) bool {
 		return true
 	}
 	if !rk.Ranked() {
+		s.evictColdLocked(d, over)
 		d.pol.Trim(d.pol.Bytes() - over())
 		for over() > 0 {
 			w := d.ranked.worst()
@@ -217,6 +314,43 @@ func (s *Store) roomLocked(d *disk, size int64, rk Rank) bool {
 		s.evictRankedLocked(d, w)
 	}
 	return over() <= 0
+}
+
+// evictColdLocked evicts cold ranked chunks of d, of the ranks none of
+// whose chunks was read since their fill, worst first, while over() > 0
+// and the chunk's fill is older than the last use of the policy's next
+// victim: titles a fill predicted and nobody watched since make room
+// before content players read after that fill. It does nothing if the
+// policy cannot name its victim.
+func (s *Store) evictColdLocked(d *disk, over func() int64) {
+	vp, ok := d.pol.(policy.Victimer)
+	if !ok {
+		return
+	}
+	for over() > 0 {
+		c := d.ranked.worstCold()
+		if c == nil {
+			return
+		}
+		k, ok := vp.Victim()
+		if !ok {
+			return
+		}
+		v := s.idx[k]
+		if v == nil || fillTime(c) >= v.lastUse {
+			return
+		}
+		d.ranked.coldEvicts++
+		s.evictRankedLocked(d, c)
+	}
+}
+
+// used records a read of ranked chunk e of d (its lastUse set): it is no
+// longer cold.
+func (d *disk) used(e *entry) {
+	if e.cold && !isCold(e) {
+		d.ranked.warm(e)
+	}
 }
 
 // shrinkLocked evicts from d, unranked chunks first, until it is within

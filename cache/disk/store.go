@@ -128,6 +128,7 @@ type entry struct {
 	dead     bool  // a writing entry dropped before its commit: the writer deletes its file
 	verified bool  // payload checksum checked since it was loaded from disk
 	suspect  bool  // queued for verification by Suspect
+	cold     bool  // ranked and not read since its fill (see rank.go)
 	rank     int32 // with gen: the chunk's Rank (see rank.go)
 	rpos     int32 // position in its rankBucket, when ranked
 	gen      int64 // Rank.Gen; 0: unranked, in the disk's policy
@@ -181,7 +182,8 @@ type Store struct {
 	hseed      maphash.Seed // of handles; see keyHandle
 	disks      []*disk
 	tmpSeq     atomic.Uint64
-	bufs       sync.Pool // *[]byte for checksum verification
+	bufs       sync.Pool    // *[]byte for checksum verification
+	now        func() int64 // Unix ns of writes and uses; tests replace it before any Put
 
 	mu      sync.Mutex
 	idx     map[uint64]*entry  // handle → entry (live or writing)
@@ -235,6 +237,7 @@ func Open(opt Options) (*Store, error) {
 		suspects:   make(chan suspectReq, suspectQueue),
 		hseed:      maphash.MakeSeed(),
 		nonce:      strconv.FormatInt(time.Now().UnixNano(), 36) + "." + strconv.Itoa(os.Getpid()),
+		now:        func() int64 { return time.Now().UnixNano() },
 	}
 	s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
 	if s.fs == nil {
@@ -650,7 +653,7 @@ func (s *Store) put(id ID, version string, meta []byte, payload []byte, rk Rank)
 	}
 	kh := s.keyHandle(id.Key)
 	h := handle(kh, id.Index)
-	written := time.Now().UnixNano()
+	written := s.now()
 	plen := int64(len(payload))
 	hdr := make([]byte, 0, headerLen(len(id.Key), len(version), len(meta))+rankFields)
 	hdr = appendRankedHeader(hdr, id.Key, version, meta, id.Index, plen, written, crc32.Checksum(payload, castagnoli), rk)
@@ -899,7 +902,7 @@ func (s *Store) abort(h uint64, r *reservation, remove bool) {
 // bytes. The caller must Close the Chunk.
 func (s *Store) Get(id ID, version string) (*Chunk, error) {
 	h := s.handleOf(id.Key, id.Index)
-	now := time.Now().UnixNano()
+	now := s.now()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -920,6 +923,7 @@ func (s *Store) Get(id ID, version string) (*Chunk, error) {
 	d := s.disks[e.disk]
 	d.pol.Get(h)
 	e.lastUse = now
+	d.used(e)
 	hlen, plen, verified := int64(e.hlen), e.plen, e.verified
 	s.ops.Add(1)
 	s.mu.Unlock()
@@ -1123,6 +1127,12 @@ type DiskStats struct {
 	RankedBytes     int64
 	RankedChunks    int
 	RankedEvictions int64
+	// ColdBytes is the part of RankedBytes not read since its fill;
+	// ColdEvictions counts the ranked chunks evicted, unread since their
+	// fill, for unranked chunks more recently used (part of
+	// RankedEvictions).
+	ColdBytes     int64
+	ColdEvictions int64
 }
 
 // Stats returns the store's counters and disk states.
@@ -1147,6 +1157,7 @@ func (s *Store) Stats() Stats {
 		if d.pol != nil {
 			ds.Bytes, ds.Chunks = d.pol.Bytes()+d.ranked.bytes, d.pol.Len()+d.ranked.n
 			ds.RankedBytes, ds.RankedChunks, ds.RankedEvictions = d.ranked.bytes, d.ranked.n, d.ranked.evicts
+			ds.ColdBytes, ds.ColdEvictions = d.ranked.coldBytes, d.ranked.coldEvicts
 		}
 		st.Disks = append(st.Disks, ds)
 	}

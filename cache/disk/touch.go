@@ -1,7 +1,5 @@
 package disk
 
-import "time"
-
 // Touch records a use of chunk id of the given version with the eviction
 // policy, as a Get does, without opening its file, and reports whether the
 // index holds it. A fill calls it for the files it finds held, so that
@@ -15,7 +13,9 @@ func (s *Store) Touch(id ID, version string) bool {
 	if s.closed || e == nil || e.state != stateLive || e.index != id.Index || e.obj.key != id.Key || e.version != version {
 		return false
 	}
-	s.disks[e.disk].pol.Get(h)
-	e.lastUse = time.Now().UnixNano()
+	d := s.disks[e.disk]
+	d.pol.Get(h)
+	e.lastUse = s.now()
+	d.used(e)
 	return true
 }
