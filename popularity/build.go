@@ -1,6 +1,7 @@
 package popularity
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -110,6 +112,9 @@ type BuildOptions struct {
 	// day after the reference day (the manifest is tomorrow's), so the same
 	// logs always give the same bytes.
 	GeneratedAt time.Time
+	// Releases are content known to be coming, with assumed views, merged
+	// into the ranking (see Release).
+	Releases []Release
 }
 
 // Result is what Build made.
@@ -136,6 +141,11 @@ type Result struct {
 	// from the very day it is measured on, the offload a cache holding
 	// exactly the manifest would have had.
 	Coverage float64 `json:"coverage"`
+	// ReleaseFiles are the files of BuildOptions.Releases (with views
+	// assumed) in the manifest; ReleaseErrors counts the releases naming
+	// no file (a title id the logs do not know, given without paths).
+	ReleaseFiles  int `json:"release_files,omitempty"`
+	ReleaseErrors int `json:"release_errors,omitempty"`
 	// SizeErrors and HashErrors count files left out because the origin
 	// did not give their size or bytes; Errors describes the first ones.
 	SizeErrors int      `json:"size_errors"`
@@ -193,7 +203,26 @@ func Build(ctx context.Context, a *Aggregate, opt BuildOptions) (*Result, error)
 	}
 	res.SeenTitles = len(titleIDs)
 
-	// Sizes of every file seen.
+	// Releases: their files not seen in the logs join the files seen, with
+	// no bytes streamed; their assumed views are added once sizes are known.
+	relViews, relErrs := releaseViews(opt.Releases, fillable, opt.TitleOf)
+	for _, err := range relErrs {
+		noteErr(&res.ReleaseErrors, err)
+	}
+	logWeight := make(map[string]float64, len(fillable))
+	for _, w := range fillable {
+		logWeight[w.Path] = w.Weight
+	}
+	var extra []FileWeight
+	for p := range relViews {
+		if _, ok := logWeight[p]; !ok {
+			extra = append(extra, FileWeight{Path: p})
+		}
+	}
+	slices.SortFunc(extra, func(a, b FileWeight) int { return cmp.Compare(a.Path, b.Path) })
+	fillable = append(fillable, extra...)
+
+	// Sizes of every file seen or released.
 	sizes := make([]int64, len(fillable))
 	err := forEach(ctx, len(fillable), opt.Concurrency, func(i int) {
 		n, err := opt.Objects.Size(ctx, fillable[i].Path)
@@ -212,6 +241,9 @@ func Build(ctx context.Context, a *Aggregate, opt BuildOptions) (*Result, error)
 	for i, w := range fillable {
 		if sizes[i] >= 0 {
 			sizeOf[w.Path] = sizes[i]
+			if v, ok := relViews[w.Path]; ok {
+				fillable[i].Weight += v * float64(sizes[i])
+			}
 		}
 	}
 	ranked := Rank(fillable, func(p string) (int64, bool) { n, ok := sizeOf[p]; return n, ok }, opt.TitleOf)
@@ -261,11 +293,14 @@ func Build(ctx context.Context, a *Aggregate, opt BuildOptions) (*Result, error)
 	res.Ranked = final
 	var all, covered float64
 	for _, w := range fillable {
-		all += w.Weight
+		all += logWeight[w.Path] // in path order: the same sum for the same input
 	}
 	for _, t := range final {
 		for _, f := range t.Files {
-			covered += f.Weight
+			covered += logWeight[f.Path]
+			if _, ok := relViews[f.Path]; ok {
+				res.ReleaseFiles++
+			}
 		}
 	}
 	if all > 0 {

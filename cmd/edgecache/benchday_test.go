@@ -163,6 +163,28 @@ func TestManifestBuildCommand(t *testing.T) {
 	if _, err := os.Stat(out + ".sig"); err != nil {
 		t.Error("no signature")
 	}
+	// Releases: a new title (its paths listed) with more views than the
+	// logs give any title comes first and takes its share of the budget.
+	rel := filepath.Join(dir, "releases")
+	if err := os.WriteFile(rel, []byte("# tomorrow\nnew 9 /v/new/0.m4s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	code = run([]string{"manifest", "build", "--logs", logFile, "--budget", "2MiB", "--origin", originURL,
+		"--header", "X-Origin-No-Count: 1", "--releases", rel, "-o", out}, &stdout, &stderr)
+	if code != 0 || !strings.Contains(stderr.String(), "releases: 1 given, 1 of their files in the manifest") {
+		t.Fatalf("with releases: exit %d: %s", code, stderr.String())
+	}
+	if m, err := os.ReadFile(out); err != nil || !strings.Contains(string(m), `"/v/new/0.m4s"`) || !strings.Contains(string(m), `"/v/a/1.m4s"`) {
+		t.Fatalf("manifest with releases: %v %s", err, m)
+	}
+	if err := os.WriteFile(rel, []byte("new many\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := run([]string{"manifest", "build", "--logs", logFile, "--budget", "2MiB", "--origin", originURL, "--releases", rel, "-o", out}, io.Discard, io.Discard); code != 1 {
+		t.Errorf("bad releases file: exit %d, want 1", code)
+	}
 	for _, args := range [][]string{{}, {"--logs", logFile}, {"--logs", logFile, "--budget", "1MiB", "--origin", originURL}} {
 		if code := run(append([]string{"manifest", "build"}, args...), io.Discard, io.Discard); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)

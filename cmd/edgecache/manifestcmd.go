@@ -32,6 +32,14 @@ divided by each title's size, fits the most popular into --budget, and writes
 tomorrow's fill manifest. Sizes (HEAD) and SHA-256s (GET) come from --origin.
 Log files may also be given as arguments after the flags.
 
+--releases FILE names content known to be coming (tomorrow's new releases),
+which no log holds yet, with the views assumed for it, one a line: a path or
+a title id, the views, and for a title id the paths of its files if the logs
+do not name them ("new-show 80 /v/new-show/0.m4s /v/new-show/1.m4s"; # starts
+a comment). Views count like a day of logs at the reference day: a file
+scores its views on top of its logs' (views per byte, like every file), and
+competes for the budget with the rest.
+
 flags:
 `
 
@@ -65,8 +73,12 @@ func cmdManifestBuild(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, manifestUsage)
 		fs.PrintDefaults()
 	}
-	var logs []string
+	var logs, releaseFiles []string
 	fs.Func("logs", "access log `file` (repeatable)", func(s string) error { logs = append(logs, s); return nil })
+	fs.Func("releases", "`file` of releases with assumed views (repeatable; see above)", func(s string) error {
+		releaseFiles = append(releaseFiles, s)
+		return nil
+	})
 	days := fs.Int("days", popularity.DefaultDays, "days of logs that count, ending at the newest day seen (or --today)")
 	halfLife := fs.Float64("half-life", popularity.DefaultHalfLife, "decay half-life in `days` (negative: no decay)")
 	today := fs.String("today", "", "reference day `YYYY-MM-DD` of the decay (default: the newest day in the logs)")
@@ -124,6 +136,15 @@ func cmdManifestBuild(args []string, stdout, stderr io.Writer) int {
 		}
 		w.Today, w.HasToday = d.Unix()/86400, true
 	}
+	var releases []popularity.Release
+	for _, name := range releaseFiles {
+		rels, err := popularity.ReadReleases(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "manifest build: %v\n", err)
+			return 1
+		}
+		releases = append(releases, rels...)
+	}
 	var priv ed25519.PrivateKey
 	if *signKey != "" {
 		if priv, err = readPrivateKey(*signKey); err != nil {
@@ -149,7 +170,7 @@ func cmdManifestBuild(args []string, stdout, stderr io.Writer) int {
 	defer hc.CloseIdleConnections()
 	res, err := popularity.Build(ctx, agg, popularity.BuildOptions{Weighting: w, Budget: budget, TitleOf: titleOf,
 		Objects:     &popularity.HTTPObjects{Base: *originURL, Client: hc, Header: http.Header(headers)},
-		Concurrency: *concurrency})
+		Concurrency: *concurrency, Releases: releases})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -201,7 +222,11 @@ func cmdManifestBuild(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, " -> %s", *out)
 		}
 		fmt.Fprintln(stderr)
-		if res.SizeErrors+res.HashErrors > 0 {
+		if len(releases) > 0 {
+			fmt.Fprintf(stderr, "releases: %d given, %d of their files in the manifest, %d naming no file\n",
+				len(releases), res.ReleaseFiles, res.ReleaseErrors)
+		}
+		if res.SizeErrors+res.HashErrors+res.ReleaseErrors > 0 {
 			fmt.Fprintf(stderr, "left out: %d files without a size, %d without their bytes from the origin\n", res.SizeErrors, res.HashErrors)
 			for _, e := range res.Errors {
 				fmt.Fprintf(stderr, "  %s\n", e)
