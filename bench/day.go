@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -64,6 +65,10 @@ type DayConfig struct {
 	// FillBudget is the budget of the manifests (bytes); required for the
 	// fill variants.
 	FillBudget int64
+	// KnownReleases gives the nightly manifest's build the next day's
+	// releases (a CDN knows tomorrow's new titles): each with its files and
+	// the views the simulation expects of it (see catalogue.releases).
+	KnownReleases bool
 	// Variants to run, in order; the oracle needs "off" first (its manifest
 	// comes from that run's day). Default all three.
 	Variants []string
@@ -77,7 +82,7 @@ func DefaultDayConfig() DayConfig {
 	return DayConfig{Titles: 400, Releases: 8, TitleSize: 64 << 20, ObjectSize: 2 << 20, SegmentSize: 1 << 20,
 		Zipf: 1.0, Churn: 0.1, Decay: 0.8, Players: 32, Requests: 8,
 		SeekStart: 0.1, Jump: 0.05, Abandon: 0.03, OpenEnded: 0.02, Seed: 1, Timeout: 60 * time.Second,
-		Variants: []string{VariantOff, VariantNightly, VariantOracle}}
+		KnownReleases: true, Variants: []string{VariantOff, VariantNightly, VariantOracle}}
 }
 
 // DayDaemon is the cache under test for one variant: it starts with an
@@ -253,6 +258,31 @@ func (c *catalogue) next(d int) {
 		c.heat[t-1] = 2 * top * math.Pow(float64(i+1), -c.cfg.Zipf)
 	}
 	c.plan(d + 1)
+}
+
+// releases returns the current day's releases, as a CDN knows them the
+// night before: every file of each, and the views expected of it, the
+// day's views (dayBytes, yesterday's, in whole titles of wl) times the
+// share going to releases (Churn) times the release's share of those
+// (its Zipf probability among the day's releases).
+func (c *catalogue) releases(wl *Workload, dayBytes int64) []popularity.Release {
+	if len(c.fresh) == 0 || wl.objectSize <= 0 {
+		return nil
+	}
+	views := float64(dayBytes) / float64(wl.titleLen) * c.cfg.Churn
+	segs := wl.titleLen / wl.objectSize
+	out := make([]popularity.Release, 0, len(c.fresh))
+	for i, t := range c.fresh {
+		id := "bench-t" + strconv.Itoa(t)
+		rel := popularity.Release{Key: id, Views: views * c.zNew.Prob(i+1)}
+		for seg := range segs {
+			rel.Paths = append(rel.Paths, "/v/"+id+"/"+strconv.FormatInt(seg, 10)+".m4s")
+		}
+		if rel.Views > 0 {
+			out = append(out, rel)
+		}
+	}
+	return out
 }
 
 // pick draws a title of the current day.
@@ -444,9 +474,13 @@ func runVariant(ctx context.Context, cfg *DayConfig, wl *Workload, variant strin
 
 	// The night.
 	var src string
+	var rels []popularity.Release
 	switch variant {
 	case VariantNightly:
 		src = cmp.Or(yesterdayLog, logs[0])
+		if cfg.KnownReleases {
+			rels = cat.releases(wl, run.Warmup.Bytes)
+		}
 	case VariantOracle:
 		src = todayLog
 	}
@@ -454,7 +488,7 @@ func runVariant(ctx context.Context, cfg *DayConfig, wl *Workload, variant strin
 		m := manifests[variant]
 		if m == nil {
 			progress("%s: building the manifest from %s", variant, src)
-			if m, err = buildManifest(ctx, cfg, hc, d.OriginURL(), src); err != nil {
+			if m, err = buildManifest(ctx, cfg, hc, d.OriginURL(), src, rels); err != nil {
 				return run, logs, err
 			}
 			manifests[variant] = m
@@ -492,8 +526,9 @@ func runVariant(ctx context.Context, cfg *DayConfig, wl *Workload, variant strin
 	return run, logs, nil
 }
 
-// buildManifest builds a manifest from one day's access log.
-func buildManifest(ctx context.Context, cfg *DayConfig, hc *http.Client, originURL, logFile string) (*popularity.Result, error) {
+// buildManifest builds a manifest from one day's access log and the
+// releases known in advance.
+func buildManifest(ctx context.Context, cfg *DayConfig, hc *http.Client, originURL, logFile string, rels []popularity.Release) (*popularity.Result, error) {
 	a := popularity.NewAggregate()
 	if err := a.ReadFile(ctx, logFile); err != nil {
 		return nil, fmt.Errorf("bench day: %w", err)
@@ -502,6 +537,7 @@ func buildManifest(ctx context.Context, cfg *DayConfig, hc *http.Client, originU
 		Weighting: popularity.Weighting{Days: 2, HalfLife: -1}, // one simulated day, whatever the wall clock says
 		Budget:    cfg.FillBudget,
 		Objects:   &popularity.HTTPObjects{Base: originURL, Client: hc, Header: http.Header{noCountHeader: {"1"}}},
+		Releases:  rels,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bench day: %w", err)

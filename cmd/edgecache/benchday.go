@@ -229,6 +229,7 @@ func cmdBenchDay(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&c.Zipf, "zipf", c.Zipf, "Zipf `exponent` of title popularity")
 	fs.Float64Var(&c.Churn, "churn", c.Churn, "`share` of each day's views to titles released that day (not watched the day before)")
 	fs.Float64Var(&c.Decay, "decay", c.Decay, "daily `factor` on a title's popularity (new releases enter high, old ones fade)")
+	fs.BoolVar(&c.KnownReleases, "known-releases", c.KnownReleases, "give the nightly manifest build the next day's releases with their expected views")
 	fs.IntVar(&c.Players, "players", c.Players, "players at the peak hour (the daily curve scales the others)")
 	fs.IntVar(&c.Requests, "requests", c.Requests, "requests per active player per simulated hour")
 	fs.Float64Var(&c.SeekStart, "seek", c.SeekStart, "`probability` of starting a title at a random offset")
