@@ -16,7 +16,9 @@
 //	}
 //
 // Get records the access (hit or miss, for the policies that track
-// frequency); Add offers the key after a miss. Entries dropped to make room
+// frequency); Add offers the key after a miss. A policy may also name the
+// entry it would evict next (Victimer: LRU does), for a caller that weighs
+// entries it keeps outside the policy against it. Entries dropped to make room
 // are reported through the Evicted callback given at construction; Remove
 // drops a key without calling it.
 //
