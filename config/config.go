@@ -282,6 +282,12 @@ type Server struct {
 	// writes instead of each filling a multi-megabyte buffer, at the cost
 	// of capping one connection at about 512 KiB per round trip.
 	SendBuffer Size `yaml:"send_buffer"`
+	// SendLowat is TCP_NOTSENT_LOWAT of client connections (Linux only;
+	// ignored elsewhere), 4KiB..64MiB, or 0 for the kernel's default: a
+	// write waits once this many bytes of the connection are queued and
+	// not yet sent, however large the send buffer. Connections served at
+	// once then take turns without a cap on any one's bytes in flight.
+	SendLowat Size `yaml:"send_lowat"`
 	// MaxRanges is the most ranges served in one multi-range request,
 	// 1..1024; a request with more gets the full object (200). Default 16.
 	MaxRanges int `yaml:"max_ranges"`
@@ -555,6 +561,9 @@ func (c *Config) check(bad func(path string) bool) Errors {
 	}
 	if s.SendBuffer != 0 && (s.SendBuffer < 4*KiB || s.SendBuffer > 64*MiB) {
 		k.fail("server.send_buffer", s.SendBuffer, "%s is not 0 (the kernel's autotuning) or in 4KiB..64MiB", s.SendBuffer)
+	}
+	if s.SendLowat != 0 && (s.SendLowat < 4*KiB || s.SendLowat > 64*MiB) {
+		k.fail("server.send_lowat", s.SendLowat, "%s is not 0 (the kernel's default) or in 4KiB..64MiB", s.SendLowat)
 	}
 
 	switch c.Log.Level {

@@ -120,6 +120,8 @@ func TestValidationRules(t *testing.T) {
 		{withURL + "server:\n  min_send_rate: 0\n", `f.yaml:4: server.min_send_rate: must be > 0 (bytes per second), got 0B`},
 		{withURL + "server:\n  max_path_length: 0\n", `f.yaml:4: server.max_path_length: 0 is out of range (1..65536)`},
 		{withURL + "server:\n  max_path_length: 65537\n", `f.yaml:4: server.max_path_length: 65537 is out of range (1..65536)`},
+		{withURL + "server:\n  send_buffer: 1KiB\n", `f.yaml:4: server.send_buffer: 1KiB is not 0 (the kernel's autotuning) or in 4KiB..64MiB`},
+		{withURL + "server:\n  send_lowat: 65MiB\n", `f.yaml:4: server.send_lowat: 65MiB is not 0 (the kernel's default) or in 4KiB..64MiB`},
 		{withURL + "server:\n  max_ranges: 0\n", `f.yaml:4: server.max_ranges: 0 is out of range (1..1024)`},
 		{withURL + "server:\n  max_ranges: 1025\n", `f.yaml:4: server.max_ranges: 1025 is out of range (1..1024)`},
 		// log

@@ -17,7 +17,7 @@ import (
 var errBareLF = errors.New("header block not ended by CRLF CRLF (bare LF line ends)")
 
 // listener hands every accepted TCP connection on as a *clientConn, after
-// setting its send buffer if asked to. A clientConn embeds the
+// setting its send buffer and its unsent-bytes limit if asked to. A clientConn embeds the
 // *net.TCPConn, so the connection's ReadFrom, which fasthttp's buffered
 // writer calls with a disk chunk's *os.File, is the TCPConn's own and sends
 // with sendfile(2): unlike a wrapper holding a net.Conn interface (such as
@@ -25,6 +25,7 @@ var errBareLF = errors.New("header block not ended by CRLF CRLF (bare LF line en
 type listener struct {
 	net.Listener
 	sendBuffer int // SO_SNDBUF in bytes; 0 leaves the kernel's autotuning
+	sendLowat  int // TCP_NOTSENT_LOWAT in bytes; 0 leaves the kernel's default
 }
 
 // Accept implements net.Listener.
@@ -36,6 +37,9 @@ func (l listener) Accept() (net.Conn, error) {
 	}
 	if l.sendBuffer > 0 {
 		_ = tc.SetWriteBuffer(l.sendBuffer) // best effort: the kernel's default otherwise
+	}
+	if l.sendLowat > 0 {
+		setNotSentLowat(tc, l.sendLowat) // best effort, as the send buffer
 	}
 	return &clientConn{TCPConn: tc}, err
 }

@@ -38,6 +38,7 @@ type Options struct {
 	ReadTimeout    time.Duration // reading a request's headers; default 30s
 	IdleTimeout    time.Duration // keep-alive idle; default 120s
 	SendBuffer     int           // SO_SNDBUF of client connections in bytes; 0 leaves the kernel's autotuning
+	SendLowat      int           // TCP_NOTSENT_LOWAT of client connections in bytes (Linux); 0 leaves the kernel's default
 	Logger         *slog.Logger  // default slog.Default()
 
 	// KeyIgnoreQueryParams names query parameters that are not part of the
@@ -227,7 +228,7 @@ func New(store *cache.Store, opt Options) *Server {
 // keeps sendfile, sets the send buffer and answers a header block with bare
 // LF line ends at once.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.fs.Serve(listener{ln, s.opt.SendBuffer})
+	return s.fs.Serve(listener{ln, s.opt.SendBuffer, s.opt.SendLowat})
 }
 
 // Shutdown stops accepting connections and waits for the responses in
