@@ -70,6 +70,15 @@ type Policy interface {
 	Trim(target int64)
 }
 
+// Victimizer is implemented by a policy that can name the entry its next
+// eviction would drop (LRU: the least recently used), for a caller that
+// decides for itself whether an entry is worth that victim.
+type Victimizer interface {
+	// Victim returns the key the next eviction would drop, without
+	// recording an access; ok is false when nothing is resident.
+	Victim() (key uint64, ok bool)
+}
+
 // The policies implement Policy.
 var (
 	_ Policy = (*LRU)(nil)
@@ -77,6 +86,8 @@ var (
 	_ Policy = (*ARC)(nil)
 	_ Policy = (*S3FIFO)(nil)
 	_ Policy = (*TinyLFU)(nil)
+
+	_ Victimizer = (*LRU)(nil)
 )
 
 // Names lists the policies New knows, in a stable order: lru, 2q, arc, s3fifo, tinylfu.
