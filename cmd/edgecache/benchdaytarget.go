@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -33,6 +34,7 @@ type targetFlags struct {
 	variant   string
 	oracleLog string // for the oracle: day 1's log segment of an off run
 	keepLogs  string // where the day's log segments and manifest stay
+	signKey   string // ed25519 private key file the manifest is signed with
 }
 
 // register adds the target mode's flags to fs.
@@ -45,12 +47,13 @@ func (t *targetFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.variant, "variant", bench.VariantOff, "with --target: the `variant` to run: off, nightly or oracle")
 	fs.StringVar(&t.oracleLog, "oracle-log", "", "with --target --variant oracle: day 1's access log `file` of an off run with the same flags (off-day1.log under its --keep-logs)")
 	fs.StringVar(&t.keepLogs, "keep-logs", "", "with --target: keep the day's access log segments and manifest in `directory` (default: removed at the end)")
+	fs.StringVar(&t.signKey, "sign-key", "", "with --target: ed25519 private key `file` (as for \"manifest build\") to sign the night's manifest with, for a daemon with fill.public_key")
 }
 
 // check validates the flags of the target mode; set names the flags given.
 func (t *targetFlags) check(set map[string]bool) error {
 	if t.target == "" {
-		for _, name := range []string{"admin", "token-file", "origin", "access-log", "variant", "oracle-log", "keep-logs"} {
+		for _, name := range []string{"admin", "token-file", "origin", "access-log", "variant", "oracle-log", "keep-logs", "sign-key"} {
 			if set[name] {
 				return fmt.Errorf("bench day: --%s needs --target", name)
 			}
@@ -73,6 +76,11 @@ func (t *targetFlags) check(set map[string]bool) error {
 		return errors.New("bench day: --variant oracle needs --oracle-log: day 1's access log of an off run with the same flags (run --variant off --keep-logs DIR --access-log FILE first, then give DIR/off-day1.log)")
 	case t.variant != bench.VariantOracle && t.oracleLog != "":
 		return errors.New("bench day: --oracle-log is for --variant oracle")
+	}
+	if t.signKey != "" {
+		if _, err := readPrivateKey(t.signKey); err != nil {
+			return fmt.Errorf("bench day: --sign-key: %w", err)
+		}
 	}
 	if t.oracleLog != "" {
 		fi, err := os.Stat(t.oracleLog)
@@ -164,8 +172,9 @@ func runBenchDayTarget(ctx context.Context, f dayFlags, t targetFlags, cacheSet 
 type targetDaemon struct {
 	url, originURL, admin, token string
 	variant                      string
-	accessLog                    string // "" if not given
-	dir                          string // where segments and manifests go
+	accessLog                    string             // "" if not given
+	priv                         ed25519.PrivateKey // signs the manifests; nil: unsigned
+	dir                          string             // where segments and manifests go
 	hc                           *http.Client
 	log                          *slog.Logger
 
@@ -188,6 +197,13 @@ func openTargetDaemon(ctx context.Context, t targetFlags, objectSize int64, dir 
 			return nil, nil, fmt.Errorf("bench day: %w", err)
 		}
 		d.token = tok
+	}
+	if t.signKey != "" {
+		priv, err := readPrivateKey(t.signKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("bench day: --sign-key: %w", err)
+		}
+		d.priv = priv
 	}
 	var st admin.Stats
 	if err := d.adminDo(ctx, http.MethodGet, "/stats", nil, &st); err != nil {
@@ -432,8 +448,9 @@ func copyRange(dst, src string, off, n int64) error {
 // fillPoll is how often Fill asks the daemon about its fill job.
 const fillPoll = 50 * time.Millisecond
 
-// Fill implements bench.DayDaemon: it serves the manifest on a loopback
-// port of its own (the daemon may not see this process's files), has the
+// Fill implements bench.DayDaemon: it serves the manifest (and its
+// signature, with --sign-key) on a loopback port of its own (the daemon
+// may not see this process's files), has the
 // daemon fill it (POST /fill), follows the job (GET /fill) to its end and
 // reports it. The manifest is also written to the work directory.
 func (d *targetDaemon) Fill(ctx context.Context, manifest []byte) (bench.FillOutcome, error) {
@@ -444,13 +461,17 @@ func (d *targetDaemon) Fill(ctx context.Context, manifest []byte) (bench.FillOut
 	if err != nil {
 		return bench.FillOutcome{}, fmt.Errorf("serving the manifest: %w", err)
 	}
+	files := map[string][]byte{"/manifest.json": manifest}
+	if d.priv != nil {
+		files["/manifest.json"+fill.SignatureSuffix] = fill.Sign(d.priv, manifest)
+	}
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/manifest.json" {
+		b, ok := files[r.URL.Path]
+		if !ok {
 			http.NotFound(w, r)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(manifest)
+		w.Write(b)
 	})}
 	go srv.Serve(ln)
 	defer srv.Close()

@@ -3,6 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -61,8 +64,9 @@ func startOriginProcess(t *testing.T, args ...string) string {
 
 // startDayTarget starts an edgecache serve child process with an empty
 // disk tier of 16 MiB (a quarter of the day's traffic: the cache keeps the day's last views, the nightly manifest its most watched), a 4 MiB memory tier, an access log and a fill
-// runner, in front of originURL; it returns the daemon and its access log.
-func startDayTarget(t *testing.T, originURL string) (*daemon, string) {
+// runner (fill adds to its fill section), in front of originURL; it
+// returns the daemon and its access log.
+func startDayTarget(t *testing.T, originURL, fill string) (*daemon, string) {
 	t.Helper()
 	dir := t.TempDir()
 	cacheDir := filepath.Join(dir, "cache1")
@@ -70,8 +74,8 @@ func startDayTarget(t *testing.T, originURL string) (*daemon, string) {
 		t.Fatal(err)
 	}
 	accessLog := filepath.Join(dir, "access.log")
-	cfg := fmt.Sprintf("origin: {url: %s}\ncache:\n  memory: 4MiB\n  disks: [{path: %s, size: 16MiB}]\nlog: {access: %s}\nfill: {state_dir: %s}\n",
-		originURL, cacheDir, accessLog, filepath.Join(dir, "fill"))
+	cfg := fmt.Sprintf("origin: {url: %s}\ncache:\n  memory: 4MiB\n  disks: [{path: %s, size: 16MiB}]\nlog: {access: %s}\nfill: {state_dir: %s%s}\n",
+		originURL, cacheDir, accessLog, filepath.Join(dir, "fill"), fill)
 	cfgFile := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -121,13 +125,13 @@ func runDayTarget(t *testing.T, d *daemon, originURL, accessLog string, args ...
 // and edgecache origin as child processes), one variant each: every byte
 // served is verified, the off variant does not fill and keeps its logs for
 // the oracle, the nightly and oracle variants fill through the admin
-// listener. A daemon whose cache is not empty, and an oracle without the
+// listener (the nightly one a signed manifest, its daemon wanting one). A daemon whose cache is not empty, and an oracle without the
 // off run's log, are refused.
 func TestBenchDayTarget(t *testing.T) {
 	originURL := startOriginProcess(t, "--size", "1MiB")
 	logs := t.TempDir()
 
-	d, accessLog := startDayTarget(t, originURL)
+	d, accessLog := startDayTarget(t, originURL, "")
 	off := runDayTarget(t, d, originURL, accessLog, "--variant", "off", "--keep-logs", logs)
 	if off.Fill != nil {
 		t.Errorf("the off variant filled: %+v", off.Fill)
@@ -139,12 +143,23 @@ func TestBenchDayTarget(t *testing.T) {
 		t.Errorf("a day against a used cache: exit %d, stderr %q", code, errb.String())
 	}
 
+	// The nightly daemon wants signed manifests.
+	seed := bytes.Repeat([]byte{7}, ed25519.SeedSize)
+	keyFile := filepath.Join(t.TempDir(), "manifest.key")
+	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(seed)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pub := base64.StdEncoding.EncodeToString(ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey))
 	for _, variant := range []string{bench.VariantNightly, bench.VariantOracle} {
-		d, accessLog := startDayTarget(t, originURL)
 		var args []string
-		if variant == bench.VariantOracle {
+		fill := ""
+		switch variant {
+		case bench.VariantNightly:
+			fill, args = ", public_key: "+pub, []string{"--sign-key", keyFile}
+		case bench.VariantOracle:
 			args = []string{"--oracle-log", filepath.Join(logs, "off-day1.log")}
 		}
+		d, accessLog := startDayTarget(t, originURL, fill)
 		r := runDayTarget(t, d, originURL, accessLog, append(args, "--variant", variant)...)
 		if r.Fill == nil || r.Manifest == nil || r.Manifest.Files == 0 || r.Fill.State != "completed" || r.Fill.Errors > 0 {
 			t.Fatalf("%s: fill %+v, manifest %+v", variant, r.Fill, r.Manifest)
@@ -176,6 +191,7 @@ func TestBenchDayTargetFlags(t *testing.T) {
 		{[]string{"--target", u, "--origin", u, "--variant", "oracle"}, "needs --oracle-log"},
 		{[]string{"--target", u, "--origin", u, "--variant", "oracle", "--oracle-log", filepath.Join(t.TempDir(), "none.log")}, "--oracle-log"},
 		{[]string{"--target", u, "--origin", u, "--variants", "off"}, "in-process"},
+		{[]string{"--target", u, "--origin", u, "--sign-key", filepath.Join(t.TempDir(), "none.key")}, "--sign-key"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(append([]string{"bench", "day"}, tc.args...), &out, &errb); code != 2 || !strings.Contains(errb.String(), tc.want) {
