@@ -333,14 +333,20 @@ func (d *targetDaemon) adminDo(ctx context.Context, method, path string, body, v
 // with its answers.
 const settleTimeout = 30 * time.Second
 
+// settlePolls is how many polls in a row settle wants to see the daemon's
+// answers and access log unchanged: an answer is counted and logged just
+// after its last byte is sent, so the bench's last requests can end a
+// moment before the daemon counts them.
+const settlePolls = 3
+
 // settle waits until every answer the daemon counted is in its access log
-// file: the count of answers unchanged over a poll, every one of them
-// logged (written, dropped or failed), the file's size unchanged and its
-// last line whole. It returns the file's size and the answers counted.
+// file: the count of answers unchanged over settlePolls polls, every one of
+// them logged (written, dropped or failed), the file's size unchanged and
+// its last line whole. It returns the file's size and the answers counted.
 func (d *targetDaemon) settle(ctx context.Context) (size, answered int64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
 	defer cancel()
-	prevAnswered, prevSize := int64(-1), int64(-1)
+	prevAnswered, prevSize, same := int64(-1), int64(-1), 0
 	for {
 		var st admin.Stats
 		if err := d.adminDo(ctx, http.MethodGet, "/stats", nil, &st); err != nil {
@@ -362,7 +368,11 @@ func (d *targetDaemon) settle(ctx context.Context) (size, answered int64, err er
 			return 0, 0, fmt.Errorf("bench day: --access-log: %w", err)
 		}
 		if answered == prevAnswered && logged >= answered && size == prevSize && whole {
-			return size, answered, nil
+			if same++; same+1 >= settlePolls {
+				return size, answered, nil
+			}
+		} else {
+			same = 0
 		}
 		prevAnswered, prevSize = answered, size
 		select {
