@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -98,8 +97,7 @@ func (t *targetFlags) check(set map[string]bool) error {
 func cmdBenchDayTarget(f dayFlags, t targetFlags, cacheSet bool, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rep, err := runBenchDayTarget(ctx, f, t, cacheSet, log)
+	rep, err := runBenchDayTarget(ctx, f, t, cacheSet)
 	if rep == nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -136,7 +134,7 @@ func writeDayReport(rep *bench.DayReport, f dayFlags, err error, stdout, stderr 
 // runBenchDayTarget checks the daemon and runs the variant against it.
 // Without --cache, the cache size reported (and the fill budget's base) is
 // the daemon's disk tier budget (its memory tier's without disks).
-func runBenchDayTarget(ctx context.Context, f dayFlags, t targetFlags, cacheSet bool, log *slog.Logger) (*bench.DayReport, error) {
+func runBenchDayTarget(ctx context.Context, f dayFlags, t targetFlags, cacheSet bool) (*bench.DayReport, error) {
 	dir := t.keepLogs
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "edgecache-bench-day-")
@@ -148,7 +146,7 @@ func runBenchDayTarget(ctx context.Context, f dayFlags, t targetFlags, cacheSet 
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("bench day: --keep-logs: %w", err)
 	}
-	d, st, err := openTargetDaemon(ctx, t, f.cfg.ObjectSize, dir, log)
+	d, st, err := openTargetDaemon(ctx, t, f.cfg.ObjectSize, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +174,6 @@ type targetDaemon struct {
 	priv                         ed25519.PrivateKey // signs the manifests; nil: unsigned
 	dir                          string             // where segments and manifests go
 	hc                           *http.Client
-	log                          *slog.Logger
 
 	day      int   // next segment's day
 	off      int64 // access log offset of the next segment
@@ -188,9 +185,9 @@ type targetDaemon struct {
 // empty, no fill running, a fill runner for the fill variants, its access
 // log written, the origin the synthetic one with objects of objectSize)
 // and returns it with its /stats at the start.
-func openTargetDaemon(ctx context.Context, t targetFlags, objectSize int64, dir string, log *slog.Logger) (*targetDaemon, *admin.Stats, error) {
+func openTargetDaemon(ctx context.Context, t targetFlags, objectSize int64, dir string) (*targetDaemon, *admin.Stats, error) {
 	d := &targetDaemon{url: baseURL(t.target), originURL: baseURL(t.origin), admin: baseURL(t.admin), variant: t.variant,
-		accessLog: t.accessLog, dir: dir, hc: &http.Client{Timeout: 30 * time.Second}, log: log}
+		accessLog: t.accessLog, dir: dir, hc: &http.Client{Timeout: 30 * time.Second}}
 	if t.tokenFile != "" {
 		tok, err := admin.ReadToken(t.tokenFile)
 		if err != nil {
