@@ -562,6 +562,11 @@ func spanWant(specs []RangeSpec) int64 {
 	return max(specs[0].Last-specs[0].First+1, 1)
 }
 
+// sendfileMin is the body length above which a response with chunks on
+// disk flushes its headers on their own, so that the file sections go out
+// with sendfile(2) (as fasthttp does for a file of more than 8 KiB).
+const sendfileMin = 8 << 10
+
 // single answers with one span of the object as the body.
 func (s *Server) single(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Meta, st cache.Status, head bool, code int, off, n int64) {
 	ctx.SetStatusCode(code)
@@ -597,6 +602,11 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Meta,
 	s.deadline(ctx, n)
 	if inMem+onDisk < total {
 		ctx.Response.ImmediateHeaderFlush = true // a miss: let the player see headers while bytes arrive
+	} else if onDisk > 0 && n > sendfileMin {
+		// Disk chunks go out with sendfile(2) (clientConn.ReadFrom) from
+		// an empty write buffer: headers left in it would be topped up
+		// with the first chunk's bytes through a pread and a copy.
+		ctx.Response.ImmediateHeaderFlush = true
 	}
 	ctx.SetBodyStream(s.guard(ctx, r, x), int(n))
 }
