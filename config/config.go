@@ -230,6 +230,11 @@ type Cache struct {
 	// and its lock file; a mount point when require_mount is set).
 	// Default 10s.
 	DiskCheckInterval Duration `yaml:"disk_check_interval"`
+	// OpenFiles is how many verified chunk files of the disk tier are
+	// kept open between hits (the fd cache), so that a disk hit opens and
+	// reads no header; at most a quarter of the process's open file limit
+	// (RLIMIT_NOFILE) is used. 0 disables the cache. Default 4096.
+	OpenFiles int `yaml:"open_files"`
 }
 
 // Policies are the names cache.policy accepts: those of package
@@ -389,6 +394,7 @@ func Default() *Config {
 
 			KeyIgnoreQueryParams: []string{},
 			DiskCheckInterval:    Duration(10 * time.Second),
+			OpenFiles:            4096,
 		},
 		Server: Server{
 			ReadTimeout:   Duration(30 * time.Second),
@@ -545,6 +551,9 @@ func (c *Config) check(bad func(path string) bool) Errors {
 		k.fail("cache.scrub_rate", ca.ScrubRate, "must be >= 0 bytes per second (0 disables), got %s", ca.ScrubRate)
 	}
 	k.positive("cache.disk_check_interval", ca.DiskCheckInterval)
+	if ca.OpenFiles < 0 {
+		k.fail("cache.open_files", ca.OpenFiles, "must be >= 0 files (0 disables the cache of open chunk files), got %d", ca.OpenFiles)
+	}
 
 	s := &c.Server
 	k.positive("server.read_timeout", s.ReadTimeout)

@@ -114,7 +114,7 @@ func TestOpenFilesDefault(t *testing.T) {
 		lim  uint64
 		want int
 	}{
-		{0, 0, DefaultOpenFiles}, {0, 1 << 20, DefaultOpenFiles}, {0, 1024, 256}, {100, 1024, 100}, {-1, 1 << 20, 0},
+		{0, 0, DefaultOpenFiles}, {0, 1 << 20, DefaultOpenFiles}, {0, 1024, 256}, {100, 1024, 100}, {1000, 1024, 256}, {-1, 1 << 20, 0},
 	} {
 		if got := openFiles(tc.n, tc.lim); got != tc.want {
 			t.Errorf("openFiles(%d, %d) = %d, want %d", tc.n, tc.lim, got, tc.want)

@@ -71,8 +71,8 @@ type Options struct {
 	// store keeps open between Gets, so that a Get of a chunk found there
 	// opens and reads nothing (see the package doc, Open files). The least
 	// recently used are closed beyond it (after their last reader). 0
-	// means DefaultOpenFiles (4096), at most a quarter of the process's
-	// RLIMIT_NOFILE; a negative value disables the cache.
+	// means DefaultOpenFiles (4096); the bound is at most a quarter of the
+	// process's RLIMIT_NOFILE; a negative value disables the cache.
 	OpenFiles int
 
 	scrubIdle time.Duration // pause after a scrub pass over nothing; tests shorten it
@@ -479,9 +479,9 @@ func openFiles(n int, lim uint64) int {
 		return 0
 	case n == 0:
 		n = DefaultOpenFiles
-		if lim > 0 && uint64(n) > lim/4 {
-			n = int(lim / 4)
-		}
+	}
+	if lim > 0 && uint64(n) > lim/4 {
+		n = int(lim / 4)
 	}
 	return n
 }
