@@ -917,12 +917,14 @@ func (s *Store) abort(h uint64, r *reservation, remove bool) {
 }
 
 // Get opens chunk id of the given version. It returns (nil, ErrNotFound)
-// when the chunk is absent or of another version. The header is checked on
-// every Get; the payload checksum is verified on the first Get after the
-// chunk was loaded from disk (a mismatch is counted and logged, the file
-// deleted, and ErrNotFound returned). A damaged or vanished file is dropped
-// from the index and reported as ErrNotFound: Get never hands out wrong
-// bytes. The caller must Close the Chunk.
+// when the chunk is absent or of another version. The header is checked
+// when Get opens the chunk's file; the payload checksum is verified on the
+// first Get after the chunk was loaded from disk (a mismatch is counted and
+// logged, the file deleted, and ErrNotFound returned). The checked file
+// then stays open in the fd cache (Options.OpenFiles), and the next Gets of
+// the chunk share it after one fstat (still linked, same size). A damaged
+// or vanished file is dropped from the index and reported as ErrNotFound:
+// Get never hands out wrong bytes. The caller must Close the Chunk.
 func (s *Store) Get(id ID, version string) (*Chunk, error) {
 	h := s.handleOf(id.Key, id.Index)
 	now := time.Now().UnixNano()
