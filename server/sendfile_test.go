@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -107,4 +109,106 @@ func TestSendfileSharedFileConcurrent(t *testing.T) {
 		t.Fatalf("disk store: %+v", st)
 	}
 	t.Logf("open file hits %d, disk hits %d, open files %d", st.OpenFileHits-before, cs.DiskHits, st.OpenFiles)
+}
+
+// testSection is a fileSection over an *os.File.
+type testSection struct {
+	f        *os.File
+	pos, end int64
+}
+
+func (s *testSection) Read(p []byte) (int, error) {
+	if s.pos >= s.end {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), s.end-s.pos)]
+	n, err := s.f.ReadAt(p, s.pos)
+	s.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+func (s *testSection) SendfileSection() (uintptr, int64, int64) { return s.f.Fd(), s.pos, s.end - s.pos }
+func (s *testSection) Sent(n int64)                              { s.pos += n }
+
+// clientConn.ReadFrom sends a file section from its own offset (the file's
+// offset is neither used nor moved), within an io.LimitedReader's bound,
+// and stops short without an error where the file ends early.
+func TestClientConnSendfile(t *testing.T) {
+	data := make([]byte, 3<<20)
+	origin.FillContent("/sendfile", 0, data)
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ll := listener{Listener: ln, sendBuffer: 64 << 10}
+	for _, tc := range []struct {
+		name     string
+		off, n   int64
+		limit    int64 // io.LimitedReader bound; 0: none
+		want     int64 // bytes sent
+		fallback bool  // a plain reader: the TCPConn's ReadFrom
+	}{
+		{"middle", 1000, 2 << 20, 0, 2 << 20, false},
+		{"limited", 5, 1 << 20, 70_000, 70_000, false},
+		{"file ends early", 3<<20 - 100_000, 1 << 20, 0, 100_000, false},
+		{"past the end", 4 << 20, 10, 0, 0, false},
+		{"not a section", 0, 200_000, 0, 200_000, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := make(chan []byte, 1)
+			go func() {
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					got <- nil
+					return
+				}
+				defer c.Close()
+				b, _ := io.ReadAll(c)
+				got <- b
+			}()
+			c, err := ll.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc, ok := c.(*clientConn)
+			if !ok {
+				t.Fatalf("accepted a %T", c)
+			}
+			var r io.Reader = &testSection{f: f, pos: tc.off, end: tc.off + tc.n}
+			if tc.fallback {
+				r = io.NewSectionReader(f, tc.off, tc.n)
+			}
+			if tc.limit > 0 {
+				r = &io.LimitedReader{R: r, N: tc.limit}
+			}
+			n, err := cc.ReadFrom(r)
+			cc.Close()
+			if err != nil || n != tc.want {
+				t.Fatalf("ReadFrom: %d bytes, %v; want %d", n, err, tc.want)
+			}
+			b := <-got
+			if start := min(tc.off, int64(len(data))); !bytes.Equal(b, data[start:start+tc.want]) {
+				t.Fatalf("the peer got %d bytes, equal to the file's: false", len(b))
+			}
+			if lr, ok := r.(*io.LimitedReader); ok && lr.N != tc.limit-tc.want {
+				t.Fatalf("LimitedReader.N = %d, want %d", lr.N, tc.limit-tc.want)
+			}
+			if pos, err := f.Seek(0, io.SeekCurrent); err != nil || pos != 0 {
+				t.Fatalf("the file's offset moved to %d (%v)", pos, err)
+			}
+		})
+	}
 }
