@@ -130,8 +130,10 @@ func (s *testSection) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (s *testSection) SendfileSection() (uintptr, int64, int64) { return s.f.Fd(), s.pos, s.end - s.pos }
-func (s *testSection) Sent(n int64)                              { s.pos += n }
+func (s *testSection) SendfileSection() (uintptr, int64, int64) {
+	return s.f.Fd(), s.pos, s.end - s.pos
+}
+func (s *testSection) Sent(n int64) { s.pos += n }
 
 // clientConn.ReadFrom sends a file section from its own offset (the file's
 // offset is neither used nor moved), within an io.LimitedReader's bound,
