@@ -45,6 +45,7 @@ type memShard struct {
 	chunks map[chunkID]*memEntry
 	byH    map[uint64]chunkID // policy handle → chunk, for evictions
 	pol    policy.Policy
+	freq   *policy.Sketch // every access to the shard's chunks, resident or not (see admits)
 	bytes  int64
 	budget int64
 	m      *Memory
@@ -80,6 +81,9 @@ func NewMemory(budget, chunkSize int64, policyName string) (*Memory, error) {
 			return nil, fmt.Errorf("memory tier: %w", err)
 		}
 		s.pol = pol
+		// Sized for many more chunks than the shard holds: the candidates
+		// admits compares with residents are chunks on disk.
+		s.freq = policy.NewSketch(int(max(min(4*s.budget/max(chunkSize, 1), 1<<16), 256)))
 	}
 	return m, nil
 }
@@ -122,11 +126,33 @@ func (m *Memory) get(id chunkID) (*chunk, bool) {
 		e.c.ref()
 	}
 	s.pol.Get(h)
+	s.freq.Increment(h)
 	s.mu.Unlock()
 	if !ok {
 		return nil, false
 	}
 	return e.c, true
+}
+
+// admits reports whether a chunk of size bytes (see chunk.cost) that is
+// not in memory is worth a place there (TinyLFU's admission test, W-TinyLFU
+// in Einziger, Friedman and Manes, ACM ToS 2017): the shard has room for it
+// without evicting, or it was accessed more often lately than the chunk
+// the shard's policy would evict for it. A policy that cannot name its
+// victim admits every chunk, as its Add would.
+func (m *Memory) admits(id chunkID, size int64) bool {
+	s, h := m.shard(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bytes+size <= s.budget {
+		return true
+	}
+	v, ok := s.pol.(policy.Victimizer)
+	if !ok {
+		return true
+	}
+	vh, ok := v.Victim()
+	return !ok || s.freq.Frequency(h) > s.freq.Frequency(vh)
 }
 
 // contains reports whether the chunk of that version is held, without

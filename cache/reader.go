@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"syscall"
 
 	"edgecache/cache/disk"
@@ -27,6 +28,7 @@ type Reader struct {
 	dc  *disk.Chunk // the chunk's file, when only the disk tier had it
 	f   *flight     // the chunk's flight, when neither had it
 	buf []byte      // read buffer for dc when the writer cannot take a file
+	sec fileSection // the part of dc's file sendFile hands to the writer
 	err error
 	src int // where the current chunk's bytes come from: fromMemory, fromDisk or fromOrigin
 
@@ -315,7 +317,9 @@ func (r *Reader) spanEnd(idx int64) int64 {
 }
 
 // sendFile hands the current disk chunk's part of the range to rf (which is
-// w) as a file section, which a TCP connection sends with sendfile(2).
+// w) as a fileSection, which a server's TCP connection sends with
+// sendfile(2) from the section's offset (the disk store shares the file's
+// descriptor among its readers: its offset is never used).
 func (r *Reader) sendFile(w io.Writer, rf io.ReaderFrom) (int64, error) {
 	c := r.s.chunk
 	lo := r.pos - r.idx*c
@@ -331,11 +335,9 @@ func (r *Reader) sendFile(w io.Writer, rf io.ReaderFrom) (int64, error) {
 		r.advance(int64(m))
 		return int64(m), err
 	}
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		r.err = fmt.Errorf("chunk %d of %s on disk: %w", r.idx, r.meta.Key, err)
-		return 0, r.err
-	}
-	m, err := rf.ReadFrom(&io.LimitedReader{R: f, N: n})
+	r.sec = fileSection{f: f, pos: off, end: off + n}
+	m, err := rf.ReadFrom(&r.sec)
+	r.sec = fileSection{}
 	r.advance(m)
 	if err == nil && m < n {
 		err = fmt.Errorf("chunk %d of %s on disk: file ended after %d of %d bytes: %w", r.idx, r.meta.Key, m, n, io.ErrUnexpectedEOF)
@@ -439,3 +441,43 @@ func clientGone(err error) bool {
 	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, net.ErrClosed) || (errors.As(err, &ne) && ne.Timeout())
 }
+
+// fileSection is bytes [pos, end) of a disk chunk's open file, handed to a
+// writer's ReadFrom. A writer that recognises it by SendfileSection (a
+// server's TCP connection) sends it with sendfile(2) from the explicit
+// offset; any other reads it with Read. The file is shared with the other
+// readers of the chunk: it is read only at explicit offsets (pread), never
+// at its file offset. It does not implement io.WriterTo, so that a writer's
+// ReadFrom falling back to a copy reads it rather than hands itself back.
+type fileSection struct {
+	f        *os.File
+	pos, end int64
+}
+
+// Read implements io.Reader, reading at the section's offset. A file that
+// ends early ends the section early: the caller counts what it got.
+func (s *fileSection) Read(p []byte) (int, error) {
+	if s.pos >= s.end {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > s.end-s.pos {
+		p = p[:s.end-s.pos]
+	}
+	n, err := s.f.ReadAt(p, s.pos)
+	s.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// SendfileSection returns the file's descriptor and the part of the file
+// left to send: n bytes from file offset off. The descriptor stays valid
+// while the section is being written; it must not be closed, and its file
+// offset must not be used. Report the bytes sent with Sent.
+func (s *fileSection) SendfileSection() (fd uintptr, off, n int64) {
+	return s.f.Fd(), s.pos, s.end - s.pos
+}
+
+// Sent records that n more bytes of the section were sent.
+func (s *fileSection) Sent(n int64) { s.pos += n }

@@ -30,8 +30,12 @@ import (
 // one) rather than buffered without end; the chunk stays in memory and is
 // fetched again if it is evicted before anything rewrites it. A chunk found only on disk is served from its
 // file; on its second disk hit within the memory tier's window it is also
-// read into memory (promotion), so a chunk that stays hot ends up served
-// from memory and one played once does not displace the memory tier.
+// read into memory (promotion) if memory has room for it or it was read
+// more often lately than the chunk memory would evict for it (see
+// Memory.admits), so a chunk that stays hot ends up served from memory,
+// one played once does not displace the memory tier, and a hot set larger
+// than memory with no chunk hotter than another (where any choice of
+// residents gives the same hit ratio) is not copied back and forth.
 
 // diskJob is one chunk waiting to be written to disk.
 type diskJob struct {
@@ -250,7 +254,7 @@ func (s *Store) diskChunk(meta *Meta, idx int64) (*disk.Chunk, *chunk) {
 		return nil, nil
 	}
 	id := chunkID{meta.Key, idx}
-	if !s.disk.secondHit(id) {
+	if !s.disk.secondHit(id) || !s.mem.admits(id, s.chunk) {
 		s.diskHits.Add(1)
 		return c, nil
 	}

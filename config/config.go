@@ -230,6 +230,11 @@ type Cache struct {
 	// and its lock file; a mount point when require_mount is set).
 	// Default 10s.
 	DiskCheckInterval Duration `yaml:"disk_check_interval"`
+	// OpenFiles is how many verified chunk files of the disk tier are
+	// kept open between hits (the fd cache), so that a disk hit opens and
+	// reads no header; at most a quarter of the process's open file limit
+	// (RLIMIT_NOFILE) is used. 0 disables the cache. Default 4096.
+	OpenFiles int `yaml:"open_files"`
 }
 
 // Policies are the names cache.policy accepts: those of package
@@ -282,6 +287,12 @@ type Server struct {
 	// writes instead of each filling a multi-megabyte buffer, at the cost
 	// of capping one connection at about 512 KiB per round trip.
 	SendBuffer Size `yaml:"send_buffer"`
+	// SendLowat is TCP_NOTSENT_LOWAT of client connections (Linux only;
+	// ignored elsewhere), 4KiB..64MiB, or 0 for the kernel's default: a
+	// write waits once this many bytes of the connection are queued and
+	// not yet sent, however large the send buffer. Connections served at
+	// once then take turns without a cap on any one's bytes in flight.
+	SendLowat Size `yaml:"send_lowat"`
 	// MaxRanges is the most ranges served in one multi-range request,
 	// 1..1024; a request with more gets the full object (200). Default 16.
 	MaxRanges int `yaml:"max_ranges"`
@@ -383,6 +394,7 @@ func Default() *Config {
 
 			KeyIgnoreQueryParams: []string{},
 			DiskCheckInterval:    Duration(10 * time.Second),
+			OpenFiles:            4096,
 		},
 		Server: Server{
 			ReadTimeout:   Duration(30 * time.Second),
@@ -539,6 +551,9 @@ func (c *Config) check(bad func(path string) bool) Errors {
 		k.fail("cache.scrub_rate", ca.ScrubRate, "must be >= 0 bytes per second (0 disables), got %s", ca.ScrubRate)
 	}
 	k.positive("cache.disk_check_interval", ca.DiskCheckInterval)
+	if ca.OpenFiles < 0 {
+		k.fail("cache.open_files", ca.OpenFiles, "must be >= 0 files (0 disables the cache of open chunk files), got %d", ca.OpenFiles)
+	}
 
 	s := &c.Server
 	k.positive("server.read_timeout", s.ReadTimeout)
@@ -555,6 +570,9 @@ func (c *Config) check(bad func(path string) bool) Errors {
 	}
 	if s.SendBuffer != 0 && (s.SendBuffer < 4*KiB || s.SendBuffer > 64*MiB) {
 		k.fail("server.send_buffer", s.SendBuffer, "%s is not 0 (the kernel's autotuning) or in 4KiB..64MiB", s.SendBuffer)
+	}
+	if s.SendLowat != 0 && (s.SendLowat < 4*KiB || s.SendLowat > 64*MiB) {
+		k.fail("server.send_lowat", s.SendLowat, "%s is not 0 (the kernel's default) or in 4KiB..64MiB", s.SendLowat)
 	}
 
 	switch c.Log.Level {

@@ -2,7 +2,11 @@ package server
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"os"
+	"syscall"
 )
 
 // errBareLF is the read error a client connection returns once the client
@@ -17,14 +21,15 @@ import (
 var errBareLF = errors.New("header block not ended by CRLF CRLF (bare LF line ends)")
 
 // listener hands every accepted TCP connection on as a *clientConn, after
-// setting its send buffer if asked to. A clientConn embeds the
-// *net.TCPConn, so the connection's ReadFrom, which fasthttp's buffered
-// writer calls with a disk chunk's *os.File, is the TCPConn's own and sends
-// with sendfile(2): unlike a wrapper holding a net.Conn interface (such as
-// fasthttp's MaxConnsPerIP), it keeps the zero-copy path.
+// setting its send buffer and its unsent-bytes limit if asked to. A
+// clientConn embeds the *net.TCPConn, and its ReadFrom, which fasthttp's
+// buffered writer calls with a body's file section (see fileSection), sends
+// it with sendfile(2): unlike a wrapper holding a net.Conn interface (such
+// as fasthttp's MaxConnsPerIP), it keeps the zero-copy path.
 type listener struct {
 	net.Listener
 	sendBuffer int // SO_SNDBUF in bytes; 0 leaves the kernel's autotuning
+	sendLowat  int // TCP_NOTSENT_LOWAT in bytes; 0 leaves the kernel's default
 }
 
 // Accept implements net.Listener.
@@ -37,16 +42,122 @@ func (l listener) Accept() (net.Conn, error) {
 	if l.sendBuffer > 0 {
 		_ = tc.SetWriteBuffer(l.sendBuffer) // best effort: the kernel's default otherwise
 	}
+	if l.sendLowat > 0 {
+		setNotSentLowat(tc, l.sendLowat) // best effort, as the send buffer
+	}
 	return &clientConn{TCPConn: tc}, err
 }
 
 // clientConn is a client connection that watches the request header bytes
 // it reads for a header block fasthttp would wait on forever (see
-// errBareLF). Everything but Read is the embedded TCPConn's. It is used by
+// errBareLF), and sends file sections with sendfile(2) from their offsets.
+// Everything but Read and ReadFrom is the embedded TCPConn's. It is used by
 // its connection's goroutine only, as fasthttp serves a connection.
 type clientConn struct {
 	*net.TCPConn
 	scan headScan
+
+	// sendfile state, kept here so that a send allocates nothing
+	raw    syscall.RawConn    // the TCPConn's, once asked for
+	step   func(uintptr) bool // c.sendfileStep, bound once
+	sfIn   int                // the file's descriptor
+	sfOff  int64              // the next byte's file offset
+	sfLeft int64              // bytes left to send
+	sfSent int64              // bytes sent
+	sfErr  error              // sendfile's error
+}
+
+// fileSection is a response body part held in a file (the cache's disk
+// chunks) that a connection may send with sendfile(2) from an explicit
+// offset. The file's descriptor is shared by concurrent readers, so its own
+// offset is never used. It is also an io.Reader, read by writers that are
+// not TCP connections.
+type fileSection interface {
+	io.Reader
+	// SendfileSection returns the file's descriptor and the part left to
+	// send: n bytes from file offset off.
+	SendfileSection() (fd uintptr, off, n int64)
+	// Sent records that n more bytes were sent.
+	Sent(n int64)
+}
+
+// maxSendfile is the most bytes one sendfile(2) call is asked for.
+const maxSendfile = 1 << 30
+
+// ReadFrom implements io.ReaderFrom. A fileSection (alone or inside the
+// io.LimitedReader fasthttp bounds a body with) is sent with sendfile(2)
+// from its offset; a file that ends early ends the send early, with no
+// error (the caller counts the bytes). Anything else is the TCPConn's.
+func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
+	lr, limited := r.(*io.LimitedReader)
+	src := r
+	if limited {
+		src = lr.R
+	}
+	sec, ok := src.(fileSection)
+	if !ok {
+		return c.TCPConn.ReadFrom(r)
+	}
+	fd, off, n := sec.SendfileSection()
+	if limited {
+		n = min(n, lr.N)
+	}
+	if n <= 0 {
+		return 0, nil
+	}
+	sent, err := c.sendfile(int(fd), off, n)
+	sec.Sent(sent)
+	if limited {
+		lr.N -= sent
+	}
+	return sent, err
+}
+
+// sendfile sends n bytes of the file fd from offset off, waiting for the
+// socket through the runtime's poller (and its write deadline).
+func (c *clientConn) sendfile(fd int, off, n int64) (int64, error) {
+	if c.raw == nil {
+		raw, err := c.TCPConn.SyscallConn()
+		if err != nil {
+			return 0, fmt.Errorf("sendfile: %w", err)
+		}
+		c.raw, c.step = raw, c.sendfileStep
+	}
+	c.sfIn, c.sfOff, c.sfLeft, c.sfSent, c.sfErr = fd, off, n, 0, nil
+	err := c.raw.Write(c.step)
+	sent, serr := c.sfSent, c.sfErr
+	c.sfErr = nil
+	if serr != nil {
+		err = os.NewSyscallError("sendfile", serr)
+	}
+	if err != nil {
+		return sent, &net.OpError{Op: "sendfile", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	}
+	return sent, nil
+}
+
+// sendfileStep is the raw connection's write callback: it sends until done,
+// the file ends (sendfile sends 0 bytes) or an error, and returns false on
+// EAGAIN so that the poller waits for the socket to take more.
+func (c *clientConn) sendfileStep(out uintptr) bool {
+	for c.sfLeft > 0 {
+		m, err := syscall.Sendfile(int(out), c.sfIn, &c.sfOff, int(min(c.sfLeft, maxSendfile)))
+		if m > 0 {
+			c.sfSent += int64(m)
+			c.sfLeft -= int64(m)
+		}
+		switch {
+		case err == syscall.EINTR:
+		case err == syscall.EAGAIN:
+			return false
+		case err != nil:
+			c.sfErr = err
+			return true
+		case m == 0:
+			return true // the file ended early
+		}
+	}
+	return true
 }
 
 // Read implements net.Conn.

@@ -22,6 +22,8 @@ import (
 
 	"edgecache/cache"
 	"edgecache/origin"
+
+	"golang.org/x/sys/unix"
 )
 
 // harness is a cache in front of an in-process synthetic origin, all on
@@ -611,15 +613,16 @@ func mustReq(t *testing.T, url string, hdr ...string) *http.Request {
 	return req
 }
 
-// With a send buffer set, accepted connections get it (as the kernel
-// reports it back: doubled) and answers stay byte-exact.
+// With a send buffer and an unsent-bytes limit set, accepted connections
+// get them (the send buffer as the kernel reports it back: doubled) and
+// answers stay byte-exact.
 func TestSendBuffer(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	sl := listener{ln, 64 << 10}
+	sl := listener{ln, 64 << 10, 48 << 10}
 	go func() {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err == nil {
@@ -644,8 +647,12 @@ func TestSendBuffer(t *testing.T) {
 	if got < 64<<10 || got > 2*(64<<10) {
 		t.Fatalf("SO_SNDBUF %d, want 64 KiB (doubled by Linux)", got)
 	}
+	raw.Control(func(fd uintptr) { got, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT) })
+	if got != 48<<10 {
+		t.Fatalf("TCP_NOTSENT_LOWAT %d, want 48 KiB", got)
+	}
 
-	h := newHarness(t, harnessOptions{server: Options{SendBuffer: 64 << 10}})
+	h := newHarness(t, harnessOptions{server: Options{SendBuffer: 64 << 10, SendLowat: 32 << 10}})
 	const path = "/s/3000000/sndbuf.m4s"
 	for i := 0; i < 2; i++ {
 		resp, body := h.do("GET", path)

@@ -119,7 +119,7 @@
 //     ErrRankedFull (counted in Stats.Rejected).
 //   - An unranked chunk (a player's miss) first evicts cold ranks, worst
 //     first, while their fill is older than the last use of the policy's
-//     next victim, when the policy can name that victim (policy.Victimer:
+//     next victim, when the policy can name that victim (policy.Victimizer:
 //     LRU does); then unranked chunks, and ranked ones, worst first, only
 //     when the policy is empty. A ranked chunk is cold until it is read
 //     (Get, Touch) after its fill: its write, or for a chunk ranked while
@@ -159,8 +159,10 @@
 //
 // A chunk's bytes are checked as follows:
 //
-//   - Get checks the header on every call (magic, header CRC, key, index,
-//     version, length, file size).
+//   - Get checks the header (magic, header CRC, key, index, version,
+//     length, file size) when it opens the chunk's file; a Get served from
+//     the fd cache (see Open files) checks only that the open file is still
+//     linked and of that size (one fstat).
 //   - The payload CRC-32C is checked by the first Get of a chunk after it
 //     was loaded from disk (snapshot or scan). Chunks written by this
 //     process are trusted by Get.
@@ -192,6 +194,26 @@
 // catches it. A pass over B bytes of chunks (all disks together: the rate
 // is the store's) takes B/ScrubRate, about 1.5 days per TB at the default;
 // a higher rate shortens the window at the cost of disk time.
+//
+// # Open files
+//
+// A Get that opened and checked a chunk's file keeps it open in the fd
+// cache (Options.OpenFiles, DefaultOpenFiles 4096, at most a quarter of
+// RLIMIT_NOFILE), held by the chunk's index entry along with the payload
+// CRC its header gave; every Chunk of it shares the file through a
+// reference count. The next Get of the chunk then opens, reads and decodes
+// nothing: one fstat checks that the file is still linked (a file deleted
+// or replaced behind the store's back is dropped as vanished) and of the
+// length the header gave (a truncated or extended one is dropped as
+// corrupt). A rewrite of the chunk by Put makes a new index entry, which
+// opens the new file: an open file is only ever served for the entry whose
+// Get checked it. The least recently used files beyond the bound leave the
+// cache; a chunk's file leaves it when its entry is dropped (evicted,
+// removed, purged, replaced, found damaged, its disk taken out of service)
+// and every file at Close. A file that leaves the cache is closed when its
+// last Chunk closes. Readers share a file's descriptor, so they read at
+// explicit offsets only (ReadAt, and sendfile from an offset: see
+// Chunk.Section).
 //
 // # Durability: Options.Fsync
 //

@@ -259,7 +259,7 @@ func (s *Store) evictRankedLocked(d *disk, e *entry) {
 
 // roomLocked evicts chunks of d until size more bytes fit its budget, and
 // reports whether they do. For an unranked chunk (rank zero) it evicts, as
-// long as the policy names its next victim (policy.Victimer), the chunks
+// long as the policy names its next victim (policy.Victimizer), the chunks
 // of ranks none of whose chunks was read since their fill, worst first,
 // filled before that victim's last use (evictColdLocked); then unranked
 // chunks in the policy's order, then ranked chunks, worst first. For a
@@ -323,7 +323,7 @@ func (s *Store) roomLocked(d *disk, size int64, rk Rank) bool {
 // before content players read after that fill. It does nothing if the
 // policy cannot name its victim.
 func (s *Store) evictColdLocked(d *disk, over func() int64) {
-	vp, ok := d.pol.(policy.Victimer)
+	vp, ok := d.pol.(policy.Victimizer)
 	if !ok {
 		return
 	}

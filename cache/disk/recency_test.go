@@ -119,10 +119,10 @@ func TestRecencyOfRanked(t *testing.T) {
 	}
 }
 
-// TestRecencyWithoutVictimer checks that with a policy that cannot name
+// TestRecencyWithoutVictimizer checks that with a policy that cannot name
 // its next victim, ranked chunks are kept over unranked ones whatever
 // their recency, as before.
-func TestRecencyWithoutVictimer(t *testing.T) {
+func TestRecencyWithoutVictimizer(t *testing.T) {
 	for _, pol := range []string{"2q", "arc", "s3fifo"} {
 		t.Run(pol, func(t *testing.T) {
 			got := recencyRun(t, pol, "u0 u1 F r2:1 r3:2 u4 u5 u6", 7)

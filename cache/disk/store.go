@@ -67,6 +67,13 @@ type Options struct {
 	// writes. 0 means DefaultCheckInterval (10 s); a negative value disables
 	// the periodic check.
 	CheckInterval time.Duration
+	// OpenFiles bounds the fd cache: how many verified chunk files the
+	// store keeps open between Gets, so that a Get of a chunk found there
+	// opens and reads nothing (see the package doc, Open files). The least
+	// recently used are closed beyond it (after their last reader). 0
+	// means DefaultOpenFiles (4096); the bound is at most a quarter of the
+	// process's RLIMIT_NOFILE; a negative value disables the cache.
+	OpenFiles int
 
 	scrubIdle time.Duration // pause after a scrub pass over nothing; tests shorten it
 }
@@ -125,13 +132,14 @@ type entry struct {
 	hlen     int32 // header length
 	disk     uint16
 	state    uint8
-	dead     bool  // a writing entry dropped before its commit: the writer deletes its file
-	verified bool  // payload checksum checked since it was loaded from disk
-	suspect  bool  // queued for verification by Suspect
-	cold     bool  // ranked and not read since its fill (see rank.go)
-	rank     int32 // with gen: the chunk's Rank (see rank.go)
-	rpos     int32 // position in its rankBucket, when ranked
-	gen      int64 // Rank.Gen; 0: unranked, in the disk's policy
+	dead     bool   // a writing entry dropped before its commit: the writer deletes its file
+	verified bool   // payload checksum checked since it was loaded from disk
+	suspect  bool   // queued for verification by Suspect
+	cold     bool   // ranked and not read since its fill (see rank.go)
+	rank     int32  // with gen: the chunk's Rank (see rank.go)
+	rpos     int32  // position in its rankBucket, when ranked
+	gen      int64  // Rank.Gen; 0: unranked, in the disk's policy
+	of       *ofile // the chunk's open file, while the fd cache holds it
 }
 
 // disk is one configured directory.
@@ -192,6 +200,7 @@ type Store struct {
 	pending []pending // deletions queued by the current lock holder
 	live    []*disk   // disks in service, for placement
 	closed  bool
+	fds     fdCache // open chunk files
 
 	stateMu  sync.Mutex     // serializes state file updates
 	ops      sync.WaitGroup // in-flight Get/Put/Remove, waited for by Close
@@ -240,6 +249,7 @@ func Open(opt Options) (*Store, error) {
 		now:        func() int64 { return time.Now().UnixNano() },
 	}
 	s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
+	s.fds.init(openFiles(opt.OpenFiles, openFileLimit()))
 	if s.fs == nil {
 		s.fs = OSFS{}
 	}
@@ -464,6 +474,21 @@ func (s *Store) prepare(d *disk) error {
 	return nil
 }
 
+// openFiles returns the fd cache bound for Options.OpenFiles n under the
+// open file limit lim (0: unknown).
+func openFiles(n int, lim uint64) int {
+	switch {
+	case n < 0:
+		return 0
+	case n == 0:
+		n = DefaultOpenFiles
+	}
+	if lim > 0 && uint64(n) > lim/4 {
+		n = int(lim / 4)
+	}
+	return n
+}
+
 func (s *Store) unlockAll() {
 	for _, d := range s.disks {
 		if d.lock != nil {
@@ -502,6 +527,7 @@ func (s *Store) dropLocked(h uint64, e *entry, del bool) bool {
 		return false
 	}
 	delete(s.idx, h)
+	s.fdDropLocked(e)
 	if e.gen != 0 {
 		s.disks[e.disk].ranked.remove(e)
 	}
@@ -894,12 +920,14 @@ func (s *Store) abort(h uint64, r *reservation, remove bool) {
 }
 
 // Get opens chunk id of the given version. It returns (nil, ErrNotFound)
-// when the chunk is absent or of another version. The header is checked on
-// every Get; the payload checksum is verified on the first Get after the
-// chunk was loaded from disk (a mismatch is counted and logged, the file
-// deleted, and ErrNotFound returned). A damaged or vanished file is dropped
-// from the index and reported as ErrNotFound: Get never hands out wrong
-// bytes. The caller must Close the Chunk.
+// when the chunk is absent or of another version. The header is checked
+// when Get opens the chunk's file; the payload checksum is verified on the
+// first Get after the chunk was loaded from disk (a mismatch is counted and
+// logged, the file deleted, and ErrNotFound returned). The checked file
+// then stays open in the fd cache (Options.OpenFiles), and the next Gets of
+// the chunk share it after one fstat (still linked, same size). A damaged
+// or vanished file is dropped from the index and reported as ErrNotFound:
+// Get never hands out wrong bytes. The caller must Close the Chunk.
 func (s *Store) Get(id ID, version string) (*Chunk, error) {
 	h := s.handleOf(id.Key, id.Index)
 	now := s.now()
@@ -926,80 +954,104 @@ func (s *Store) Get(id ID, version string) (*Chunk, error) {
 	d.used(e)
 	hlen, plen, verified := int64(e.hlen), e.plen, e.verified
 	s.ops.Add(1)
+	if of := e.of; of != nil {
+		// In the fd cache: checked when opened, and no other file can have
+		// become this entry's since (a rewrite makes a new entry).
+		of.refs.Add(1)
+		s.fdTouchLocked(of)
+		s.mu.Unlock()
+		defer s.ops.Done()
+		c := &Chunk{f: of.f, of: of, off: hlen, n: plen, crc: of.crc, s: s, d: d, e: e, h: h, id: id}
+		if err := of.check(d, id, hlen+plen); err != nil {
+			c.Close()
+			s.misses.Add(1)
+			s.reject(d, h, e, c.path(), id, err)
+			return nil, ErrNotFound
+		}
+		s.fds.hits.Add(1)
+		s.hits.Add(1)
+		return c, nil
+	}
 	s.mu.Unlock()
 	defer s.ops.Done()
 
 	path := d.chunkPath(id.Key, id.Index)
-	c, err := s.open(d, path, id, version, hlen, plen, verified)
-	if err == nil {
-		c.e, c.h = e, h
-		if !verified {
-			s.mu.Lock()
-			if s.idx[h] == e {
-				e.verified = true
-			}
-			s.mu.Unlock()
-		}
-		s.hits.Add(1)
-		return c, nil
+	of, err := s.open(d, path, id, version, hlen, plen, verified)
+	if err != nil {
+		s.misses.Add(1)
+		s.reject(d, h, e, path, id, err)
+		return nil, ErrNotFound
 	}
-	s.misses.Add(1)
-	s.reject(d, h, e, path, id, err)
-	return nil, ErrNotFound
+	c := &Chunk{f: of.f, of: of, off: hlen, n: plen, crc: of.crc, s: s, d: d, e: e, h: h, id: id}
+	s.mu.Lock()
+	if s.idx[h] == e {
+		// Still the indexed chunk: the file just checked is its file.
+		e.verified = true
+		if e.of == nil && s.fds.max > 0 && !s.closed && d.inService {
+			of.refs.Add(1) // the cache's
+			s.fdAddLocked(e, of)
+		}
+	}
+	s.mu.Unlock()
+	s.hits.Add(1)
+	return c, nil
 }
 
 // errForeign marks a chunk file that holds a valid chunk of another key.
 var errForeign = errors.New("chunk file holds another chunk")
 
-// open opens and checks a chunk file.
-func (s *Store) open(d *disk, path string, id ID, version string, hlen, plen int64, verified bool) (*Chunk, error) {
+// open opens and checks a chunk file, and returns it with one reference.
+func (s *Store) open(d *disk, path string, id ID, version string, hlen, plen int64, verified bool) (*ofile, error) {
 	f, err := s.fs.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("disk: open chunk: %w", err)
 	}
-	c := &Chunk{f: f, off: hlen, n: plen, s: s, d: d, id: id, path: path}
-	if err := s.check(c, path, id, version, verified); err != nil {
+	crc, err := s.check(f, path, id, version, hlen, plen, verified)
+	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	return c, nil
+	return newOFile(f, crc), nil
 }
 
-func (s *Store) check(c *Chunk, path string, id ID, version string, verified bool) error {
-	buf := make([]byte, c.off)
-	if _, err := c.f.ReadAt(buf, 0); err != nil {
-		return fmt.Errorf("disk: read chunk header %s: %w", path, err)
+// check checks the header, size and (unless verified) payload checksum of
+// f, the file of chunk id at path, against what the index says (header
+// length hlen, payload length plen), and returns the header's payload
+// checksum.
+func (s *Store) check(f File, path string, id ID, version string, hlen, plen int64, verified bool) (uint32, error) {
+	buf := make([]byte, hlen)
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		return 0, fmt.Errorf("disk: read chunk header %s: %w", path, err)
 	}
 	hd, err := decodeHeader(buf)
 	if err != nil {
-		return fmt.Errorf("disk: chunk %s: %w", path, err)
+		return 0, fmt.Errorf("disk: chunk %s: %w", path, err)
 	}
 	if string(hd.key) != id.Key {
-		return fmt.Errorf("disk: chunk %s: %w: key %q", path, errForeign, hd.key)
+		return 0, fmt.Errorf("disk: chunk %s: %w: key %q", path, errForeign, hd.key)
 	}
-	if hd.index != id.Index || string(hd.version) != version || hd.plen != c.n {
-		return fmt.Errorf("disk: chunk %s: %w: header says index %d, version %q, %d bytes; index has %d, %q, %d",
-			path, errCorrupt, hd.index, hd.version, hd.plen, id.Index, version, c.n)
+	if hd.index != id.Index || string(hd.version) != version || hd.plen != plen {
+		return 0, fmt.Errorf("disk: chunk %s: %w: header says index %d, version %q, %d bytes; index has %d, %q, %d",
+			path, errCorrupt, hd.index, hd.version, hd.plen, id.Index, version, plen)
 	}
-	fi, err := c.f.Stat()
+	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("disk: stat chunk %s: %w", path, err)
+		return 0, fmt.Errorf("disk: stat chunk %s: %w", path, err)
 	}
-	if fi.Size() != c.off+c.n {
-		return fmt.Errorf("disk: chunk %s: %w: %d bytes, want %d", path, errCorrupt, fi.Size(), c.off+c.n)
+	if fi.Size() != hlen+plen {
+		return 0, fmt.Errorf("disk: chunk %s: %w: %d bytes, want %d", path, errCorrupt, fi.Size(), hlen+plen)
 	}
-	c.crc = hd.crc
 	if verified {
-		return nil
+		return hd.crc, nil
 	}
-	sum, err := s.checksum(c.f, c.off, c.n)
+	sum, err := s.checksum(f, hlen, plen)
 	if err != nil {
-		return fmt.Errorf("disk: read chunk %s: %w", path, err)
+		return 0, fmt.Errorf("disk: read chunk %s: %w", path, err)
 	}
 	if sum != hd.crc {
-		return fmt.Errorf("disk: chunk %s (key %q, index %d): %w", path, id.Key, id.Index, ErrChecksum)
+		return 0, fmt.Errorf("disk: chunk %s (key %q, index %d): %w", path, id.Key, id.Index, ErrChecksum)
 	}
-	return nil
+	return hd.crc, nil
 }
 
 // checksum returns the CRC-32C of n bytes of f at off.
@@ -1070,6 +1122,9 @@ func (s *Store) shutdown(snapshot bool) error {
 	s.loadWG.Wait()
 	s.bg.Wait()
 	s.ops.Wait()
+	s.mu.Lock()
+	s.fdDropAllLocked() // Chunks handed out keep theirs open until they close
+	s.mu.Unlock()
 	var errs []error
 	if snapshot {
 		for _, d := range s.disks {
@@ -1111,6 +1166,10 @@ type Stats struct {
 	// the scrubber verified (mismatches included, and counted in
 	// ChecksumFailures); ScrubPasses its completed passes over every chunk.
 	ScrubbedBytes, ScrubbedChunks, ScrubPasses int64
+	// OpenFiles is the number of chunk files the fd cache holds open now;
+	// OpenFileHits counts the Gets it served (also counted in Hits).
+	OpenFiles    int
+	OpenFileHits int64
 }
 
 // DiskStats describes one cache dir.
@@ -1144,7 +1203,7 @@ func (s *Store) Stats() Stats {
 		ChecksumFailures: s.checksumFailures.Load(), Corrupt: s.corrupt.Load(),
 		IOErrors: s.ioErrors.Load(), OutOfService: s.outOfService.Load(),
 		ScrubbedBytes: s.scrubbedBytes.Load(), ScrubbedChunks: s.scrubbedChunks.Load(),
-		ScrubPasses: s.scrubPasses.Load(),
+		ScrubPasses: s.scrubPasses.Load(), OpenFileHits: s.fds.hits.Load(),
 	}
 	select {
 	case <-s.ready:
@@ -1152,6 +1211,7 @@ func (s *Store) Stats() Stats {
 	default:
 	}
 	s.mu.Lock()
+	st.OpenFiles = s.fds.n
 	for _, d := range s.disks {
 		ds := DiskStats{Path: d.path, InService: d.inService, Reason: d.reason, Budget: d.budget}
 		if d.pol != nil {
@@ -1165,22 +1225,26 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
-// Chunk is an open chunk payload returned by Get. It holds its own file
-// descriptor, so it stays readable even if the chunk is evicted meanwhile.
-// A Chunk is not safe for concurrent use of Section's file offset, but
-// ReadAt may be called concurrently.
+// Chunk is an open chunk payload returned by Get. It holds a reference to
+// its file (shared with the store's fd cache and other Chunks of the same
+// chunk), so it stays readable even if the chunk is evicted meanwhile.
+// ReadAt may be called concurrently; the file's offset is shared and never
+// used (see Section).
 type Chunk struct {
-	f    File
-	off  int64  // file offset of the payload
-	n    int64  // payload length
-	crc  uint32 // CRC-32C of the payload, from the header
-	s    *Store
-	d    *disk
-	e    *entry // the index entry Get found (it may have been dropped since)
-	h    uint64 // its handle
-	id   ID
-	path string
+	f   File
+	of  *ofile
+	off int64  // file offset of the payload
+	n   int64  // payload length
+	crc uint32 // CRC-32C of the payload, from the header
+	s   *Store
+	d   *disk
+	e   *entry // the index entry Get found (it may have been dropped since)
+	h   uint64 // its handle
+	id  ID
 }
+
+// path returns the chunk's file path (for errors and logs).
+func (c *Chunk) path() string { return c.d.chunkPath(c.id.Key, c.id.Index) }
 
 // Len returns the payload length.
 func (c *Chunk) Len() int64 { return c.n }
@@ -1193,6 +1257,9 @@ func (c *Chunk) Len() int64 { return c.n }
 func (c *Chunk) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("disk: chunk read at negative offset %d", off)
+	}
+	if c.of == nil {
+		return 0, fmt.Errorf("disk: read chunk %s: %w", c.path(), os.ErrClosed)
 	}
 	if off >= c.n {
 		return 0, io.EOF
@@ -1222,18 +1289,25 @@ func (c *Chunk) ReadAt(p []byte, off int64) (int, error) {
 // absolute file offset of payload byte off (the header is skipped). off and
 // n must satisfy 0 <= off <= off+n <= Len(), else f is nil; f is also nil
 // when the store's FS does not hand out *os.File (then use ReadAt). The file
-// belongs to the Chunk: the caller may Seek it and read or sendfile from it,
-// but must not close it, and it stays valid until Close.
+// belongs to the Chunk and is shared by every reader of the chunk: the
+// caller must read it only at explicit offsets (ReadAt, pread, sendfile(2)
+// with an offset), never Seek it or Read it at its file offset, and must
+// not close it. It stays valid until Close. A sendfile that sends fewer
+// bytes than asked for found the file shorter than its header said: call
+// Suspect.
 func (c *Chunk) Section(off, n int64) (f *os.File, fileOff int64) {
-	if off < 0 || n < 0 || off > c.n-n {
+	if off < 0 || n < 0 || off > c.n-n || c.of == nil || c.of.osf == nil {
 		return nil, 0
 	}
-	of, ok := c.f.(*os.File)
-	if !ok {
-		return nil, 0
-	}
-	return of, c.off + off
+	return c.of.osf, c.off + off
 }
 
-// Close releases the chunk's file.
-func (c *Chunk) Close() error { return c.f.Close() }
+// Close releases the chunk's file: it is closed when no other Chunk uses
+// it and the fd cache does not hold it. Close is idempotent.
+func (c *Chunk) Close() error {
+	if of := c.of; of != nil {
+		c.of, c.f = nil, nil
+		of.release()
+	}
+	return nil
+}

@@ -2,7 +2,10 @@
 
 package disk
 
-import "io/fs"
+import (
+	"errors"
+	"io/fs"
+)
 
 // lockFile does nothing where flock is not available.
 func lockFile(File, string) error { return nil }
@@ -19,3 +22,16 @@ func readHead(fsys FS, _ int, dir, name string, buf []byte) (int, head, error) {
 
 // fileIdentity reports no identity where syscall.Stat_t is not available.
 func fileIdentity(fs.FileInfo) (fileID, bool) { return fileID{}, false }
+
+// fstat is not used where syscall.Stat_t is not available: OS files are
+// checked through File.Stat.
+func fstat(int) (int64, uint64, error) { return 0, 0, errors.ErrUnsupported }
+
+// fileLinks reports no link count where syscall.Stat_t is not available.
+func fileLinks(fs.FileInfo) (uint64, bool) { return 0, false }
+
+// openFileLimit reports no limit where RLIMIT_NOFILE is not available.
+func openFileLimit() uint64 { return 0 }
+
+// haveFstat says whether fstat works here.
+const haveFstat = false

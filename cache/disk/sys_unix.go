@@ -85,3 +85,42 @@ func fileIdentity(fi fs.FileInfo) (fileID, bool) {
 	}
 	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}, true
 }
+
+// fstat returns the size and link count of the open file fd, with one
+// system call and no allocation.
+func fstat(fd int) (size int64, links uint64, err error) {
+	var st syscall.Stat_t
+	for {
+		err = syscall.Fstat(fd, &st)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	return st.Size, uint64(st.Nlink), nil
+}
+
+// fileLinks returns the link count of the file fi describes, if its Sys()
+// is a *syscall.Stat_t.
+func fileLinks(fi fs.FileInfo) (uint64, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return uint64(st.Nlink), true
+}
+
+// openFileLimit returns the soft limit on open files (RLIMIT_NOFILE), or 0
+// if unknown.
+func openFileLimit() uint64 {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0
+	}
+	return rl.Cur
+}
+
+// haveFstat says whether fstat works here.
+const haveFstat = true

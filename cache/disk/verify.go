@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
 )
 
 // ErrChecksum is returned (wrapped, with the chunk's path, key and index) by
@@ -99,24 +100,27 @@ func (s *Store) reject(d *disk, h uint64, e *entry, path string, id ID, err erro
 // error the contents of dst must not be used.
 func (c *Chunk) ReadAllVerified(dst []byte) error {
 	if int64(len(dst)) != c.n {
-		return fmt.Errorf("disk: read chunk %s: buffer of %d bytes for a payload of %d", c.path, len(dst), c.n)
+		return fmt.Errorf("disk: read chunk %s: buffer of %d bytes for a payload of %d", c.path(), len(dst), c.n)
+	}
+	if c.of == nil {
+		return fmt.Errorf("disk: read chunk %s: %w", c.path(), os.ErrClosed)
 	}
 	n, err := c.f.ReadAt(dst, c.off)
 	if err != nil && (n < len(dst) || !errors.Is(err, io.EOF)) {
 		clear(dst)
 		if truncated(err) {
 			err = fmt.Errorf("disk: chunk %s: %w: %w: the file ended after %d of %d payload bytes",
-				c.path, errCorrupt, io.ErrUnexpectedEOF, n, c.n)
+				c.path(), errCorrupt, io.ErrUnexpectedEOF, n, c.n)
 		} else {
-			err = fmt.Errorf("disk: read chunk %s: %w", c.path, err)
+			err = fmt.Errorf("disk: read chunk %s: %w", c.path(), err)
 		}
-		c.s.reject(c.d, c.h, c.e, c.path, c.id, err)
+		c.s.reject(c.d, c.h, c.e, c.path(), c.id, err)
 		return err
 	}
 	if crc32.Checksum(dst, castagnoli) != c.crc {
 		clear(dst)
-		err := fmt.Errorf("disk: chunk %s (key %q, index %d): %w", c.path, c.id.Key, c.id.Index, ErrChecksum)
-		c.s.reject(c.d, c.h, c.e, c.path, c.id, err)
+		err := fmt.Errorf("disk: chunk %s (key %q, index %d): %w", c.path(), c.id.Key, c.id.Index, ErrChecksum)
+		c.s.reject(c.d, c.h, c.e, c.path(), c.id, err)
 		return err
 	}
 	return nil
@@ -182,12 +186,12 @@ func (s *Store) verify(d *disk, h uint64, e *entry) (n int64, checked bool) {
 	version, hlen, plen := e.version, int64(e.hlen), e.plen
 	s.mu.Unlock()
 
-	c, err := s.open(d, path, id, version, hlen, plen, false)
+	of, err := s.open(d, path, id, version, hlen, plen, false)
 	if err != nil {
 		s.reject(d, h, e, path, id, err)
 		return plen, true
 	}
-	c.Close()
+	of.release()
 	s.mu.Lock()
 	if s.idx[h] == e {
 		e.verified, e.suspect = true, false

@@ -73,6 +73,13 @@ func (p *LRU) Add(key uint64, size int64) bool {
 	return true
 }
 
+// Victim returns the key the next eviction would drop (the least recently
+// used), without recording an access; ok is false when nothing is resident.
+func (p *LRU) Victim() (key uint64, ok bool) {
+	key, _, ok = p.lru.GetOldest()
+	return key, ok
+}
+
 // Remove drops key if resident, without calling Evicted.
 func (p *LRU) Remove(key uint64) {
 	p.quiet = true

@@ -17,10 +17,9 @@
 //
 // Get records the access (hit or miss, for the policies that track
 // frequency); Add offers the key after a miss. A policy may also name the
-// entry it would evict next (Victimer: LRU does), for a caller that weighs
-// entries it keeps outside the policy against it. Entries dropped to make room
-// are reported through the Evicted callback given at construction; Remove
-// drops a key without calling it.
+// entry it would evict next (Victimizer: LRU does). Entries dropped to make
+// room are reported through the Evicted callback given at construction;
+// Remove drops a key without calling it.
 //
 // Policies are not safe for concurrent use: callers serialize all calls
 // (including Len, Bytes and Capacity) with their own lock. The Evicted
@@ -72,6 +71,15 @@ type Policy interface {
 	Trim(target int64)
 }
 
+// Victimizer is implemented by a policy that can name the entry its next
+// eviction would drop (LRU: the least recently used), for a caller that
+// decides for itself whether an entry is worth that victim.
+type Victimizer interface {
+	// Victim returns the key the next eviction would drop, without
+	// recording an access; ok is false when nothing is resident.
+	Victim() (key uint64, ok bool)
+}
+
 // The policies implement Policy.
 var (
 	_ Policy = (*LRU)(nil)
@@ -79,6 +87,8 @@ var (
 	_ Policy = (*ARC)(nil)
 	_ Policy = (*S3FIFO)(nil)
 	_ Policy = (*TinyLFU)(nil)
+
+	_ Victimizer = (*LRU)(nil)
 )
 
 // Names lists the policies New knows, in a stable order: lru, 2q, arc, s3fifo, tinylfu.

@@ -107,3 +107,24 @@ func (s *sketch) reset() {
 	}
 	s.additions = (s.additions - odd/4) / 2
 }
+
+// Sketch is a frequency estimator for callers that make their own
+// admission decisions: the count-min sketch TinyLFU uses (4-bit counters,
+// depth 4, every counter halved after ten increments per table word, so
+// old popularity fades). Like the policies, it is not safe for concurrent
+// use.
+type Sketch struct{ s sketch }
+
+// NewSketch returns a sketch sized for about n distinct keys seen between
+// two halvings (at least 16 table words).
+func NewSketch(n int) *Sketch {
+	k := &Sketch{}
+	k.s.ensure(n)
+	return k
+}
+
+// Increment counts one access to key.
+func (k *Sketch) Increment(key uint64) { k.s.increment(key) }
+
+// Frequency returns key's estimated recent access count, 0..15.
+func (k *Sketch) Frequency(key uint64) uint8 { return k.s.frequency(key) }

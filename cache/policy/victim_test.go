@@ -2,7 +2,7 @@ package policy
 
 import "testing"
 
-// TestVictim checks, for every policy that implements Victimer, that the
+// TestVictim checks, for every policy that implements Victimizer, that the
 // key it names is the one Trim evicts next, and that naming it records no
 // use.
 func TestVictim(t *testing.T) {
@@ -14,9 +14,9 @@ func TestVictim(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			v, ok := p.(Victimer)
+			v, ok := p.(Victimizer)
 			if !ok {
-				t.Skipf("%s does not implement Victimer", name)
+				t.Skipf("%s does not implement Victimizer", name)
 			}
 			implemented++
 			if _, ok := v.Victim(); ok {
@@ -46,6 +46,6 @@ func TestVictim(t *testing.T) {
 		})
 	}
 	if implemented == 0 {
-		t.Fatal("no policy implements Victimer")
+		t.Fatal("no policy implements Victimizer")
 	}
 }

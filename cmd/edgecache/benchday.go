@@ -35,6 +35,13 @@ manifest built from yesterday's access log by "edgecache manifest build"'s
 ranking) and "oracle" (the manifest built from today's own views: the upper
 bound). The requests are the same in every variant. Every byte served is
 compared with the origin's. Offload is 1 - origin bytes / bytes served.
+With --target, the day runs instead against a daemon already running
+("edgecache serve", its cache empty, fetching from "edgecache origin"), one
+variant per run (--variant): its admin listener (--admin) is asked for its
+state and runs the fill, the synthetic origin's counters (--origin) measure
+the origin bytes, and the nightly manifest is built from the daemon's access
+log (--access-log). The oracle variant needs day 1's log of an off run with
+the same flags (--keep-logs DIR, then --oracle-log DIR/off-day1.log).
 Exit status: 0 on a clean run, 1 if there were errors, 2 on bad flags.
 
 flags:
@@ -246,8 +253,16 @@ func cmdBenchDay(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.dir, "dir", "", "`directory` for the disk tier and logs (default: the system's temporary directory)")
 	fs.BoolVar(&f.asJSON, "json", false, "print a JSON report instead of tables")
 	fs.StringVar(&f.svg, "svg", "", "also write an SVG chart of the hourly offload to `file`")
+	var t targetFlags
+	t.register(fs)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if err := t.check(set); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
 	}
 	if f.cacheBytes == 0 {
 		f.cacheBytes = int64(c.Titles) * c.TitleSize / 10
@@ -259,6 +274,14 @@ func cmdBenchDay(args []string, stdout, stderr io.Writer) int {
 	c.FillBudget = int64(float64(f.cacheBytes) * f.fillShare)
 	c.Variants = strings.Split(f.variants, ",")
 	c.Progress = stderr
+	if t.target != "" {
+		c.Variants = []string{bench.VariantOff} // checked for itself by bench.RunDayOne
+		if err := c.Check(); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
+		return cmdBenchDayTarget(f, t, set["cache"], stdout, stderr)
+	}
 	if err := c.Check(); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2

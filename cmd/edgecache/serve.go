@@ -25,9 +25,9 @@ import (
 
 // serveFlags are the flags of serve; set ones override the config file.
 type serveFlags struct {
-	configFile, listen, mem, chunk, logLevel, sendBuffer, admin string
-	disks                                                       []string // PATH:SIZE, repeatable
-	origins                                                     []string // --origin URL, repeatable
+	configFile, listen, mem, chunk, logLevel, sendBuffer, sendLowat, admin string
+	disks                                                                  []string // PATH:SIZE, repeatable
+	origins                                                                []string // --origin URL, repeatable
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -40,6 +40,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.chunk, "chunk-size", "", "chunk `size`, e.g. 1MiB")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
 	fs.StringVar(&f.sendBuffer, "send-buffer", "", "SO_SNDBUF `size` of client connections, e.g. 256KiB (0: the kernel's autotuning)")
+	fs.StringVar(&f.sendLowat, "send-lowat", "", "TCP_NOTSENT_LOWAT `size` of client connections, e.g. 128KiB (0: the kernel's default)")
 	fs.Func("disk", "disk tier directory and budget `PATH:SIZE`, e.g. /srv/cache1:2TiB (repeatable; replaces cache.disks)",
 		func(v string) error { f.disks = append(f.disks, v); return nil })
 }
@@ -99,6 +100,12 @@ func (f *serveFlags) load(fs *flag.FlagSet) (*config.Config, error) {
 				errs = append(errs, &config.Error{Field: "--send-buffer", Msg: err.Error()})
 			}
 			cfg.Server.SendBuffer = n
+		case "send-lowat":
+			n, err := config.ParseSize(f.sendLowat)
+			if err != nil {
+				errs = append(errs, &config.Error{Field: "--send-lowat", Msg: err.Error()})
+			}
+			cfg.Server.SendLowat = n
 		case "disk":
 			cfg.Cache.Disks = nil
 			for _, v := range f.disks {
@@ -230,7 +237,11 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 		if scrub == 0 {
 			scrub = -1 // config's 0 turns the scrubber off; disk's 0 is its default
 		}
-		if ds, err = disk.Open(disk.Options{Dirs: dirs, StateFile: cfg.Cache.DiskStateFile,
+		openFiles := cfg.Cache.OpenFiles
+		if openFiles == 0 {
+			openFiles = -1 // config's 0 turns the fd cache off; disk's 0 is its default
+		}
+		if ds, err = disk.Open(disk.Options{Dirs: dirs, StateFile: cfg.Cache.DiskStateFile, OpenFiles: openFiles,
 			Fsync: cfg.Cache.Fsync, Policy: cfg.Cache.Policy, ScrubRate: scrub,
 			CheckInterval: cfg.Cache.DiskCheckInterval.D(), Logger: log}); err != nil {
 			return fmt.Errorf("cache.disks: %w", err)
@@ -287,6 +298,7 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 		ReadTimeout:    cfg.Server.ReadTimeout.D(),
 		IdleTimeout:    cfg.Server.IdleTimeout.D(),
 		SendBuffer:     int(cfg.Server.SendBuffer),
+		SendLowat:      int(cfg.Server.SendLowat),
 		MaxConnections: cfg.Server.MaxConnections,
 		AccessLog:      alog,
 
