@@ -171,7 +171,10 @@ func TestBenchDayTarget(t *testing.T) {
 			t.Errorf("%s: not the off run's day: %d/%d requests, %d/%d bytes", variant, r.Day.Requests, off.Day.Requests, r.Day.Bytes, off.Day.Bytes)
 		}
 		t.Logf("%s: day offload %.3f (off %.3f), fill %d bytes in %.2fs", variant, r.Day.Offload, off.Day.Offload, r.Fill.OriginBytes, r.Fill.DurationS)
-		if variant == bench.VariantOracle && r.Day.Offload < off.Day.Offload+0.2 {
+		// +0.1, not more: at this 10% cache a filled title nobody has
+		// watched yet gives way to players' more recent chunks (cache/disk
+		// doc, Ranks), so even the oracle's manifest is not all kept.
+		if variant == bench.VariantOracle && r.Day.Offload < off.Day.Offload+0.1 {
 			t.Errorf("offload with the oracle fill %.3f, without fill %.3f", r.Day.Offload, off.Day.Offload)
 		}
 	}
