@@ -281,17 +281,17 @@ type Server struct {
 	// 400. Default 4096.
 	MaxPathLength int `yaml:"max_path_length"`
 	// SendBuffer is the socket send buffer (SO_SNDBUF) of client
-	// connections, 4KiB..64MiB, or 0 for the kernel's autotuning. Default
-	// 256KiB (the kernel doubles it): a connection's unsent bytes stay
-	// bounded, so many connections served at once take turns in short
-	// writes instead of each filling a multi-megabyte buffer, at the cost
-	// of capping one connection at about 512 KiB per round trip.
+	// connections, 4KiB..64MiB, or 0 (the default) for the kernel's
+	// autotuning. A set buffer caps one connection at about twice its
+	// size per round trip (the kernel doubles it); SendLowat bounds the
+	// unsent bytes without that cap.
 	SendBuffer Size `yaml:"send_buffer"`
 	// SendLowat is TCP_NOTSENT_LOWAT of client connections (Linux only;
 	// ignored elsewhere), 4KiB..64MiB, or 0 for the kernel's default: a
 	// write waits once this many bytes of the connection are queued and
 	// not yet sent, however large the send buffer. Connections served at
 	// once then take turns without a cap on any one's bytes in flight.
+	// Default 64KiB.
 	SendLowat Size `yaml:"send_lowat"`
 	// MaxRanges is the most ranges served in one multi-range request,
 	// 1..1024; a request with more gets the full object (200). Default 16.
@@ -401,7 +401,7 @@ func Default() *Config {
 			IdleTimeout:   Duration(120 * time.Second),
 			MinSendRate:   64 * KiB,
 			MaxPathLength: 4096,
-			SendBuffer:    256 * KiB,
+			SendLowat:     64 * KiB,
 			MaxRanges:     16,
 
 			MaxConnections:      10000,
