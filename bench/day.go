@@ -407,17 +407,10 @@ func RunDay(ctx context.Context, cfg DayConfig, start func(ctx context.Context, 
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
-	wl, err := NewWorkload(cfg.workloadConfig())
+	wl, progress, rep, err := prepareDay(&cfg)
 	if err != nil {
 		return nil, err
 	}
-	progress := func(format string, args ...any) {
-		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "bench day: "+format+"\n", args...)
-		}
-	}
-	rep := &DayReport{Titles: cfg.Titles, CatalogueBytes: int64(cfg.Titles) * wl.titleLen, FillBudget: cfg.FillBudget,
-		Churn: cfg.Churn, Zipf: cfg.Zipf}
 	var yesterdayLog, todayLog string // from the first run: the same views in every run
 	manifests := map[string]*popularity.Result{}
 	for _, variant := range cfg.Variants {
@@ -543,4 +536,21 @@ func buildManifest(ctx context.Context, cfg *DayConfig, hc *http.Client, originU
 		return nil, fmt.Errorf("bench day: %w", err)
 	}
 	return res, nil
+}
+
+// prepareDay returns what every run of cfg's day shares: the workload, the
+// progress printer and the report with the day's settings filled in.
+func prepareDay(cfg *DayConfig) (*Workload, func(format string, args ...any), *DayReport, error) {
+	wl, err := NewWorkload(cfg.workloadConfig())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	progress := func(format string, args ...any) {
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "bench day: "+format+"\n", args...)
+		}
+	}
+	rep := &DayReport{Titles: cfg.Titles, CatalogueBytes: int64(cfg.Titles) * wl.titleLen, FillBudget: cfg.FillBudget,
+		Churn: cfg.Churn, Zipf: cfg.Zipf}
+	return wl, progress, rep, nil
 }

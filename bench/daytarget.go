@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"edgecache/popularity"
 )
@@ -33,17 +32,10 @@ func RunDayOne(ctx context.Context, cfg DayConfig, variant string, d DayDaemon, 
 		return nil, err
 	}
 	cfg.Variants = []string{variant}
-	wl, err := NewWorkload(cfg.workloadConfig())
+	wl, progress, rep, err := prepareDay(&cfg)
 	if err != nil {
 		return nil, err
 	}
-	progress := func(format string, args ...any) {
-		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "bench day: "+format+"\n", args...)
-		}
-	}
-	rep := &DayReport{Titles: cfg.Titles, CatalogueBytes: int64(cfg.Titles) * wl.titleLen, FillBudget: cfg.FillBudget,
-		Churn: cfg.Churn, Zipf: cfg.Zipf}
 	ok = true // runVariant closes d
 	start := func(context.Context, string) (DayDaemon, error) { return d, nil }
 	run, _, err := runVariant(ctx, &cfg, wl, variant, start, "", todayLog, map[string]*popularity.Result{}, progress)

@@ -51,27 +51,8 @@ func BenchmarkMemoryHit(b *testing.B) {
 // within the promotion window also copies it into memory.
 func BenchmarkDiskHit(b *testing.B) {
 	const chunk, n = 1 << 20, 64
-	dir := b.TempDir()
-	ds, err := disk.Open(disk.Options{Dirs: []disk.Dir{{Path: dir, Size: 2 * n * chunk}},
-		StateFile: dir + ".state", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ds.Close()
-	<-ds.Ready()
-	src := newFake(map[string]int64{"/cold": n * chunk})
-	s := mustNew(b, src, Options{ChunkSize: chunk, Memory: 4 * chunk, Disk: ds})
+	s, src := diskHitStore(b, chunk, n, disk.Options{})
 	ctx := context.Background()
-	meta, _, err := s.Lookup(ctx, NewKey("/cold"), 0, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := s.NewReader(meta, 0, meta.Size)
-	io.Copy(io.Discard, r)
-	r.Close()
-	s.Close() // flushes the disk writes
-	s = mustNew(b, src, Options{ChunkSize: chunk, Memory: 4 * chunk, Disk: ds})
-	defer s.Close()
 	b.SetBytes(chunk)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -92,4 +73,35 @@ func BenchmarkDiskHit(b *testing.B) {
 	if calls := src.calls.Load(); calls > n {
 		b.Fatalf("the origin was asked %d times", calls)
 	}
+}
+
+// diskHitStore returns a Store whose memory tier holds 4 chunks over a disk
+// store (opt, given its directory) holding all n chunks of "/cold",
+// written there by a Store before it (closed, so its writes are done),
+// and the source that served them.
+func diskHitStore(b *testing.B, chunk, n int64, opt disk.Options) (*Store, *fakeSource) {
+	b.Helper()
+	dir := b.TempDir()
+	opt.Dirs = []disk.Dir{{Path: dir, Size: 2 * n * chunk}}
+	opt.StateFile = dir + ".state"
+	opt.Logger = slog.New(slog.DiscardHandler)
+	ds, err := disk.Open(opt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ds.Close() })
+	<-ds.Ready()
+	src := newFake(map[string]int64{"/cold": n * chunk})
+	s := mustNew(b, src, Options{ChunkSize: chunk, Memory: 4 * chunk, Disk: ds})
+	meta, _, err := s.Lookup(context.Background(), NewKey("/cold"), 0, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := s.NewReader(meta, 0, meta.Size)
+	io.Copy(io.Discard, r)
+	r.Close()
+	s.Close() // flushes the disk writes
+	s = mustNew(b, src, Options{ChunkSize: chunk, Memory: 4 * chunk, Disk: ds})
+	b.Cleanup(s.Close) // before the disk store's Close
+	return s, src
 }

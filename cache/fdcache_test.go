@@ -2,13 +2,11 @@ package cache
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"edgecache/cache/disk/disktest"
 )
@@ -23,25 +21,7 @@ type readerFromBuffer struct{ bytes.Buffer }
 // io.ErrUnexpectedEOF, the store drops them, and the next read fetches
 // them again and serves the origin's bytes.
 func TestDiskFileTruncatedWhileOpen(t *testing.T) {
-	dir := t.TempDir()
-	sizes := map[string]int64{"/c": 3 * testChunk, "/other": 8 * testChunk}
-	src := newFake(sizes)
-	ds := openDisk(t, dir, 64*testChunk)
-	defer ds.Close()
-	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 4 * testChunk, Disk: ds})
-	defer s.Close()
-	readRange(t, s, "/c", 0, -1)
-	for i := 0; len(disktest.ChunkFiles(filepath.Join(dir, "d1"))) < 3; i++ {
-		if i > 1000 {
-			t.Fatal("chunks never reached the disk")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	readRange(t, s, "/other", 0, -1) // /c is on disk only now
-	meta, _, err := s.Lookup(context.Background(), NewKey("/c"), 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _, ds, dir, meta := onDiskOnly(t)
 	r := s.NewReader(meta, 0, meta.Size)
 	if _, d, _ := r.Pin(PinChunks); d != 3 {
 		t.Fatalf("%d chunks pinned on disk, want 3", d)
@@ -55,7 +35,7 @@ func TestDiskFileTruncatedWhileOpen(t *testing.T) {
 		}
 	}
 	var w readerFromBuffer
-	_, err = r.WriteTo(&w)
+	_, err := r.WriteTo(&w)
 	r.Close()
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("read of truncated chunk files: %v, want io.ErrUnexpectedEOF", err)

@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"io"
-	"log/slog"
 	"testing"
 
 	"edgecache/cache/disk"
@@ -42,27 +41,8 @@ func (sendfileSink) ReadFrom(r io.Reader) (int64, error) {
 // sub-benchmark's runs.
 func BenchmarkDiskHitSendfile(b *testing.B) {
 	const chunk, n = 1 << 20, 64
-	dir := b.TempDir()
-	ds, err := disk.Open(disk.Options{Dirs: []disk.Dir{{Path: dir, Size: 2 * n * chunk}},
-		StateFile: dir + ".state", Logger: slog.New(slog.DiscardHandler), ScrubRate: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ds.Close()
-	<-ds.Ready()
-	src := newFake(map[string]int64{"/cold": n * chunk})
-	s := mustNew(b, src, Options{ChunkSize: chunk, Memory: 4 * chunk, Disk: ds})
+	s, src := diskHitStore(b, chunk, n, disk.Options{ScrubRate: -1})
 	ctx := context.Background()
-	meta, _, err := s.Lookup(ctx, NewKey("/cold"), 0, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := s.NewReader(meta, 0, meta.Size)
-	io.Copy(io.Discard, r)
-	r.Close()
-	s.Close() // flushes the disk writes
-	s = mustNew(b, src, Options{ChunkSize: chunk, Memory: 4 * chunk, Disk: ds})
-	defer s.Close()
 	for _, size := range []int64{chunk, 256 << 10} {
 		name := "1MiB"
 		if size != chunk {

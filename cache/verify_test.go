@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"edgecache/cache/disk"
 	"edgecache/cache/disk/disktest"
 )
 
@@ -17,25 +18,7 @@ import (
 func TestDiskCorruptedWhileRunning(t *testing.T) {
 	for _, path := range []string{"copy", "promotion"} {
 		t.Run(path, func(t *testing.T) {
-			dir := t.TempDir()
-			sizes := map[string]int64{"/c": 3 * testChunk, "/other": 8 * testChunk}
-			src := newFake(sizes)
-			ds := openDisk(t, dir, 64*testChunk)
-			defer ds.Close()
-			s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 4 * testChunk, Disk: ds})
-			defer s.Close()
-			readRange(t, s, "/c", 0, -1)
-			for i := 0; len(disktest.ChunkFiles(filepath.Join(dir, "d1"))) < 3; i++ {
-				if i > 1000 {
-					t.Fatal("chunks never reached the disk")
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-			readRange(t, s, "/other", 0, -1) // /c is on disk only now
-			meta, _, err := s.Lookup(context.Background(), NewKey("/c"), 0, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, src, ds, dir, meta := onDiskOnly(t)
 			if path == "promotion" {
 				// A first disk hit that reads nothing (a HEAD, say): the
 				// next hit promotes the chunk into memory.
@@ -80,4 +63,30 @@ func TestDiskCorruptedWhileRunning(t *testing.T) {
 			}
 		})
 	}
+}
+
+// onDiskOnly returns a Store over a one-directory disk store (in dir) whose
+// memory tier holds 4 chunks, with the 3 chunks of "/c" written to disk and
+// then pushed out of memory by reading "/other", and the Meta of "/c".
+func onDiskOnly(t *testing.T) (*Store, *fakeSource, *disk.Store, string, *Meta) {
+	t.Helper()
+	dir := t.TempDir()
+	src := newFake(map[string]int64{"/c": 3 * testChunk, "/other": 8 * testChunk})
+	ds := openDisk(t, dir, 64*testChunk)
+	t.Cleanup(func() { ds.Close() })
+	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 4 * testChunk, Disk: ds})
+	t.Cleanup(s.Close) // runs before the disk store's Close
+	readRange(t, s, "/c", 0, -1)
+	for i := 0; len(disktest.ChunkFiles(filepath.Join(dir, "d1"))) < 3; i++ {
+		if i > 1000 {
+			t.Fatal("chunks never reached the disk")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	readRange(t, s, "/other", 0, -1) // /c is on disk only now
+	meta, _, err := s.Lookup(context.Background(), NewKey("/c"), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, src, ds, dir, meta
 }

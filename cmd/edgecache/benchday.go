@@ -294,27 +294,7 @@ func cmdBenchDay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	var werr error
-	if f.asJSON {
-		werr = rep.WriteJSON(stdout)
-	} else {
-		werr = rep.WriteTable(stdout)
-	}
-	if f.svg != "" && werr == nil {
-		werr = writeSVG(f.svg, rep)
-	}
-	if werr != nil {
-		fmt.Fprintf(stderr, "bench day: %v\n", werr)
-		return 1
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	if rep.Errors() > 0 {
-		return 1
-	}
-	return 0
+	return writeDayReport(rep, f, err, stdout, stderr)
 }
 
 // runBenchDay runs bench.RunDay against in-process daemons.
