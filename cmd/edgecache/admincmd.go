@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -37,25 +38,47 @@ func (f *adminFlags) do(method, path string, v any) error {
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
-	if err != nil {
-		return fmt.Errorf("admin URL %q: %w", f.url, err)
-	}
+	var tok string
 	if f.tokenFile != "" {
-		tok, err := admin.ReadToken(f.tokenFile)
+		t, err := admin.ReadToken(f.tokenFile)
 		if err != nil {
 			return err
 		}
+		tok = t
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return adminCall(ctx, http.DefaultClient, base, tok, method, path, nil, v)
+}
+
+// adminCall sends method to path on the admin listener at base (with the
+// bearer token tok, if not empty, and body as JSON, if not nil) and decodes
+// the JSON answer into v.
+func adminCall(ctx context.Context, hc *http.Client, base, tok, method, path string, body, v any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	if err != nil {
+		return fmt.Errorf("admin URL %q: %w", base, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return fmt.Errorf("admin listener: %s %s: %w", method, path, err)
 	}
@@ -63,9 +86,9 @@ func (f *adminFlags) do(method, path string, v any) error {
 	case resp.StatusCode == http.StatusUnauthorized:
 		return fmt.Errorf("admin listener: %s %s: 401 unauthorized (give --token-file)", method, path)
 	case resp.StatusCode/100 != 2: // 202 Accepted for POST /fill
-		return fmt.Errorf("admin listener: %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(body)))
+		return fmt.Errorf("admin listener: %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("admin listener: %s %s: %w", method, path, err)
 	}
 	return nil

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -284,46 +283,10 @@ func checkSyntheticOrigin(ctx context.Context, hc *http.Client, base string, obj
 	return nil
 }
 
-// adminDo sends method to path on the admin listener with body (JSON, if
-// not nil) and decodes the JSON answer into v.
+// adminDo sends method to path on the daemon's admin listener with body
+// (JSON, if not nil) and decodes the JSON answer into v.
 func (d *targetDaemon) adminDo(ctx context.Context, method, path string, body, v any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, d.admin+path, rd)
-	if err != nil {
-		return fmt.Errorf("admin listener: %w", err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if d.token != "" {
-		req.Header.Set("Authorization", "Bearer "+d.token)
-	}
-	resp, err := d.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("admin listener: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("admin listener: %s %s: %w", method, path, err)
-	}
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
-		return fmt.Errorf("admin listener: %s %s: 401 unauthorized (give --token-file)", method, path)
-	case resp.StatusCode/100 != 2:
-		return fmt.Errorf("admin listener: %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("admin listener: %s %s: %w", method, path, err)
-	}
-	return nil
+	return adminCall(ctx, d.hc, d.admin, d.token, method, path, body, v)
 }
 
 // settleTimeout bounds the wait for the daemon's access log to catch up
