@@ -2,7 +2,9 @@ package cache
 
 import (
 	"fmt"
+	"log/slog"
 	"math/bits"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +34,16 @@ import (
 // chunks evicted meanwhile), a chunk is allocated on the Go heap instead
 // and counted (Stats.ArenaHeapChunks): correctness never depends on the
 // arena's size.
+//
+// On Linux the mapping is of a memory file (memfd_create(2)), so that a
+// chunk held in memory can be sent to a client with sendfile(2) from the
+// file, as a chunk on disk is: the kernel queues references to the pages
+// on the socket instead of copying the bytes. A page stays queued after
+// sendfile returns, until the peer has the bytes, so a chunk that was sent
+// from the file (chunk.sent) does not have its pages written again: when it
+// is released, its range's pages are taken out of the file (dropPages), the
+// socket keeps the old ones, and the range gets fresh pages when it is next
+// written. A chunk never sent keeps its pages.
 
 // arenaPoison, when set, fills a chunk's memory with poisonByte as it is
 // released, so that a read after release returns bytes that a test
@@ -50,6 +62,9 @@ const maxPieces = 256
 // arena hands out chunk memory from one mapping; see above.
 type arena struct {
 	mem     []byte
+	file    *os.File // the memory file mem maps; nil: an anonymous mapping, chunks cannot be sent from it
+	fileErr error    // why the arena has no file, when it was asked for one
+	log     *slog.Logger
 	slot    int64   // bytes per slot: the chunk size
 	classes []int64 // piece sizes of the slab classes, largest first (slot/2, slot/4, ...)
 
@@ -60,6 +75,8 @@ type arena struct {
 
 	used      atomic.Int64 // bytes of slots and pieces handed out
 	fallbacks atomic.Int64 // chunks allocated on the Go heap for want of a slot
+	dropped   atomic.Int64 // released chunks whose pages were taken out of the file (see above)
+	lost      atomic.Int64 // bytes of slots and pieces never handed out again: their pages could not be dropped
 }
 
 // slab is the state of one slot.
@@ -70,10 +87,11 @@ type slab struct {
 	used  [maxPieces / 64]uint64
 }
 
-// newArena maps an arena of at least size bytes in slots of slot bytes.
-// The mapping is reserved, not committed: pages are backed when first
-// touched, or all at once by prefault.
-func newArena(size, slot int64) (*arena, error) {
+// newArena maps an arena of at least size bytes in slots of slot bytes, of
+// a memory file if file is set and the system has them (see above; else
+// fileErr says why not). The mapping is reserved, not committed: pages are
+// backed when first touched, or all at once by prefault.
+func newArena(size, slot int64, file bool) (*arena, error) {
 	n := max((size+slot-1)/slot, 1)
 	if n > 1<<31-1 {
 		return nil, fmt.Errorf("arena: %d slots of %d bytes: too many", n, slot)
@@ -82,11 +100,24 @@ func newArena(size, slot int64) (*arena, error) {
 	if page := int64(unix.Getpagesize()); length%page != 0 {
 		length += page - length%page
 	}
-	mem, err := unix.Mmap(-1, 0, int(length), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
-	if err != nil {
-		return nil, fmt.Errorf("arena: mapping %d bytes: %w", length, err)
+	var (
+		mem     []byte
+		f       *os.File
+		err     error
+		fileErr error
+	)
+	if file {
+		if mem, f, fileErr = mapArenaFile(length); fileErr != nil {
+			fileErr = fmt.Errorf("arena: %w", fileErr)
+		}
 	}
-	a := &arena{mem: mem, slot: slot, free: make([]int32, n), slabs: make([]slab, n)}
+	if f == nil {
+		mem, err = unix.Mmap(-1, 0, int(length), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+		if err != nil {
+			return nil, fmt.Errorf("arena: mapping %d bytes: %w", length, err)
+		}
+	}
+	a := &arena{mem: mem, file: f, fileErr: fileErr, log: slog.Default(), slot: slot, free: make([]int32, n), slabs: make([]slab, n)}
 	for i := range a.free {
 		a.free[i] = int32(int(n) - 1 - i)
 		a.slabs[i] = slab{class: -1, pos: -1}
@@ -205,6 +236,17 @@ func (a *arena) unlist(i int32) {
 
 // release gives a chunk's memory back; its last reference is gone.
 func (a *arena) release(c *chunk) {
+	if c.sent.Load() {
+		a.dropped.Add(1)
+		if err := dropPages(a.file, c.off, c.size); err != nil {
+			// Its pages may still be queued on a socket: never write them
+			// again. The arena is one chunk smaller; correctness holds.
+			a.log.Error("chunk memory sent with sendfile cannot be reused: dropping its pages failed", "bytes", c.size, "err", err)
+			a.lost.Add(c.size)
+			a.used.Add(-c.size)
+			return
+		}
+	}
 	if arenaPoison {
 		b := a.mem[c.off : c.off+c.size]
 		for i := range b {
@@ -284,6 +326,13 @@ func (s *Store) Prefault() (bytes int64, took time.Duration, err error) {
 	took, err = s.arena.prefault()
 	return s.arena.size(), took, err
 }
+
+// MemoryFile reports whether memory chunks are sent to a writer that takes
+// a file section (see Reader.WriteTo) from the arena's file with
+// sendfile(2), as disk chunks are. A server flushes a response's header
+// block before such a body, so that the writer's buffer is empty when the
+// section comes.
+func (s *Store) MemoryFile() bool { return s.arena.file != nil }
 
 // ArenaBytes returns the size of the Store's chunk arena: the memory tier
 // budget, the fetch memory and (with a disk tier) the disk write queue.

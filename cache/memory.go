@@ -26,6 +26,7 @@ type chunk struct {
 	off  int64        // where its slot or piece starts in a.mem
 	size int64        // its slot or piece's size
 	refs atomic.Int32 // references; the memory goes back to a at 0
+	sent atomic.Bool  // sent from a's file with sendfile: its pages are dropped, not reused (arena.go)
 }
 
 // Memory is a byte-budgeted cache of chunk payloads, sharded by chunk hash so

@@ -208,8 +208,17 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	rf, _ := w.(io.ReaderFrom)
 	for {
 		if rf != nil && r.err == nil && r.pos < r.end {
-			if r.enter(); r.dc != nil {
+			r.enter()
+			if r.dc != nil {
 				n, err := r.sendFile(w, rf)
+				total += n
+				if err != nil {
+					return total, err
+				}
+				continue
+			}
+			if c := r.cc; c != nil && c.a != nil && c.a.file != nil && int64(len(r.cur))-(r.pos-r.idx*r.s.chunk) > memorySendfileMin {
+				n, err := r.sendMemory(rf)
 				total += n
 				if err != nil {
 					return total, err
@@ -348,6 +357,36 @@ func (r *Reader) sendFile(w io.Writer, rf io.ReaderFrom) (int64, error) {
 			// The file may be what failed: have the disk store verify it.
 			r.dc.Suspect()
 		}
+	}
+	return m, err
+}
+
+// memorySendfileMin is the fewest bytes of a memory chunk WriteTo sends
+// from the arena's file rather than writes: below it the copy costs less
+// than the pages' references, and the bytes go out with the header block.
+const memorySendfileMin = 8 << 10
+
+// sendMemory hands the current memory chunk's part of the range to rf as a
+// section of the arena's file (see sendFile). The chunk is marked sent
+// first: its pages may stay queued on the socket after the call, so the
+// arena takes them out of the file when it is released rather than let
+// them be written again (arena.go).
+func (r *Reader) sendMemory(rf io.ReaderFrom) (int64, error) {
+	c := r.cc
+	lo := r.pos - r.idx*r.s.chunk
+	n := min(int64(len(r.cur)), r.end-r.idx*r.s.chunk) - lo
+	if !c.sent.Load() {
+		c.sent.Store(true)
+	}
+	r.sec = fileSection{f: c.a.file, pos: c.off + lo, end: c.off + lo + n}
+	m, err := rf.ReadFrom(&r.sec)
+	r.sec = fileSection{}
+	r.advance(m)
+	if err == nil && m < n {
+		err = fmt.Errorf("chunk %d of %s in memory: sent %d of %d bytes: %w", r.idx, r.meta.Key, m, n, io.ErrUnexpectedEOF)
+	}
+	if err != nil {
+		r.err = err
 	}
 	return m, err
 }

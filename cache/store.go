@@ -43,6 +43,10 @@ type Options struct {
 	DiskQueue     int64         // bytes of chunks waiting to be written to disk; default 64 MiB (at least 4 chunks)
 	DiskQueueWait time.Duration // longest a fetched chunk waits for room in the disk write queue before it is not written; default 2s
 	FetchMemory   int64         // bytes of chunk buffers being filled from the source at once; default DefaultFetchMemory (at least 1 chunk)
+	// AnonymousArena keeps chunk memory in an anonymous mapping rather than
+	// a memory file (arena.go): memory chunks are then copied to clients
+	// with write(2), never sent with sendfile(2) (see Reader.WriteTo).
+	AnonymousArena bool
 	// MaxStaleWhileRevalidate caps the stale-while-revalidate a response
 	// asks for (RFC 5861 §3); default 10m, negative: never serve stale
 	// while revalidating.
@@ -145,6 +149,8 @@ type Stats struct {
 	ReadAheadSkips  int64 // read-ahead fetches not started because fetch memory was in use or awaited
 	FlightJoins     int64 // times a reader or read-ahead joined a chunk fetch already in progress (collapsed)
 	ArenaHeapChunks int64 // chunks put on the Go heap because every arena slot was held (see arena.go)
+	ArenaDropped    int64 // chunks sent from the arena's file whose pages were taken out of it when they were released
+	ArenaLostBytes  int64 // arena bytes never reused because their pages could not be taken out of the file
 }
 
 // ErrVersionChanged means the origin changed the object while a reader was
@@ -239,9 +245,13 @@ func New(src Source, opt Options) (*Store, error) {
 	if opt.Disk != nil {
 		arenaSize += opt.DiskQueue
 	}
-	ar, err := newArena(arenaSize, opt.ChunkSize)
+	ar, err := newArena(arenaSize, opt.ChunkSize, !opt.AnonymousArena)
 	if err != nil {
 		return nil, err
+	}
+	ar.log = opt.Logger
+	if ar.fileErr != nil {
+		opt.Logger.Warn("memory tier chunks will be copied to clients, not sent with sendfile", "err", ar.fileErr)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
@@ -320,6 +330,8 @@ func (s *Store) Stats() Stats {
 		ReadAheadSkips:  s.readAheadSkips.Load(),
 		FlightJoins:     s.flightJoins.Load(),
 		ArenaHeapChunks: s.arena.fallbacks.Load(),
+		ArenaDropped:    s.arena.dropped.Load(),
+		ArenaLostBytes:  s.arena.lost.Load(),
 	}
 }
 

@@ -1,0 +1,152 @@
+//go:build linux
+
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// sendfileConn is a TCP connection whose ReadFrom sends a file section
+// (the Reader's fileSection) with sendfile(2), as the server's
+// connections do, and counts the sections it sent.
+type sendfileConn struct {
+	*net.TCPConn
+	sections int
+}
+
+func (c *sendfileConn) ReadFrom(r io.Reader) (int64, error) {
+	sec, ok := r.(interface {
+		SendfileSection() (fd uintptr, off, n int64)
+		Sent(n int64)
+	})
+	if !ok {
+		return io.Copy(c.TCPConn, r)
+	}
+	c.sections++
+	fd, off, n := sec.SendfileSection()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var sent int64
+	var serr error
+	err = raw.Write(func(out uintptr) bool {
+		for sent < n {
+			m, err := syscall.Sendfile(int(out), int(fd), &off, int(n-sent))
+			if m > 0 {
+				sent += int64(m)
+			}
+			switch {
+			case errors.Is(err, syscall.EAGAIN):
+				return false
+			case err != nil:
+				serr = err
+				return true
+			case m == 0:
+				return true
+			}
+		}
+		return true
+	})
+	sec.Sent(sent)
+	return sent, errors.Join(err, serr)
+}
+
+// TestMemorySendfileOutlivesRelease sends an object's memory chunks with
+// sendfile to a client that reads nothing yet, so the chunks' pages sit
+// in the socket queues; then evicts them and fills the arena with other
+// objects (released memory poisoned, see TestMain). The client must still
+// read the object's own bytes: the arena took the sent pages out of its
+// file rather than write over them. Without dropPages it reads the other
+// objects' bytes or the poison.
+func TestMemorySendfileOutlivesRelease(t *testing.T) {
+	size := int64(4 * testChunk)
+	sizes := map[string]int64{"/sent": size}
+	for i := range 8 {
+		sizes["/other"+string(rune('a'+i))] = size
+	}
+	src := newFake(sizes)
+	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 4 * testChunk, FetchMemory: 2 * testChunk})
+	defer s.Close()
+	if !s.MemoryFile() {
+		t.Fatalf("no arena file: %v", s.arena.fileErr)
+	}
+	readRange(t, s, "/sent", 0, size)
+	for inFlight(s) > 0 {
+		time.Sleep(time.Millisecond)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	conn := &sendfileConn{TCPConn: sc.(*net.TCPConn)}
+	if err := conn.SetWriteBuffer(int(4 * size)); err != nil { // room for every byte: sendfile returns with all of them queued
+		t.Fatal(err)
+	}
+
+	meta, _, err := s.Lookup(context.Background(), NewKey("/sent"), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.NewReader(meta, 0, size)
+	if mem, _, total := r.Pin(PinChunks); mem != total {
+		t.Fatalf("%d of %d chunks in memory", mem, total)
+	}
+	if err := conn.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.WriteTo(conn); n != size || err != nil {
+		t.Fatalf("WriteTo: %d bytes, %v", n, err)
+	}
+	r.Close()
+	if conn.sections != 4 {
+		t.Fatalf("%d sections sent with sendfile, want 4", conn.sections)
+	}
+
+	for i := range 8 { // evict the sent chunks and write other bytes where they were
+		k := "/other" + string(rune('a'+i))
+		if got := readRange(t, s, k, 0, size); !bytes.Equal(got, content(k, 0, size)) {
+			t.Fatalf("%s: other bytes", k)
+		}
+	}
+	if s.mem.contains(chunkID{"/sent", 0}, meta.version) {
+		t.Fatal("the sent chunks were not evicted; the test proves nothing")
+	}
+
+	got := make([]byte, size)
+	if err := client.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(client, got); err != nil {
+		t.Fatal(err)
+	}
+	if want := content("/sent", 0, size); !bytes.Equal(got, want) {
+		i := 0
+		for got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("the client read other bytes than the object's from byte %d on (%#x, want %#x)", i, got[i], want[i])
+	}
+	if st := s.Stats(); st.ArenaDropped < 4 || st.ArenaLostBytes != 0 {
+		t.Fatalf("arena dropped %d sent chunks (want 4), lost %d bytes", st.ArenaDropped, st.ArenaLostBytes)
+	}
+}
