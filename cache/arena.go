@@ -327,13 +327,6 @@ func (s *Store) Prefault() (bytes int64, took time.Duration, err error) {
 	return s.arena.size(), took, err
 }
 
-// MemoryFile reports whether memory chunks are sent to a writer that takes
-// a file section (see Reader.WriteTo) from the arena's file with
-// sendfile(2), as disk chunks are. A server flushes a response's header
-// block before such a body, so that the writer's buffer is empty when the
-// section comes.
-func (s *Store) MemoryFile() bool { return s.arena.file != nil }
-
 // ArenaBytes returns the size of the Store's chunk arena: the memory tier
 // budget, the fetch memory and (with a disk tier) the disk write queue.
 func (s *Store) ArenaBytes() int64 { return s.arena.size() }

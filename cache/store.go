@@ -166,6 +166,7 @@ type Store struct {
 	chunk   int64
 	mem     *Memory
 	arena   *arena // the memory of chunks and flight buffers (arena.go)
+	sendMin int64  // memorySendfileMin; tests lower it
 	objs    *objects
 	flights *group
 	fetch   *fetchBudget // bounds the flights' chunk buffers
@@ -256,6 +257,7 @@ func New(src Source, opt Options) (*Store, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
 		arena:   ar,
+		sendMin: memorySendfileMin,
 		clock:   clock,
 		src:     src,
 		opt:     opt,
