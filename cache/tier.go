@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/sync/semaphore"
 
 	"edgecache/cache/disk"
@@ -114,7 +113,7 @@ type diskTier struct {
 	warn   *ratelog.Limiter
 
 	mu     sync.Mutex
-	recent *simplelru.LRU[chunkID, struct{}] // chunks hit once on disk lately
+	recent *hitWindow // chunks hit once on disk lately
 }
 
 // newDiskTier returns the disk tier over st with a write queue of budget
@@ -127,7 +126,7 @@ type diskTier struct {
 // 1024-entry window promoted nearly every hit and churned the memory tier).
 // A hot set that fits in memory still ends up there.
 func newDiskTier(st *disk.Store, budget, chunkSize int64, wait time.Duration, window int, log *slog.Logger) *diskTier {
-	recent, _ := simplelru.NewLRU[chunkID, struct{}](max(window, 1), nil)
+	recent := newHitWindow(window)
 	// The channel holds the budget's worth of full chunks, and short ones
 	// (an object's last chunk) up to four times as many; past that a
 	// sender waits for a writer to take one.
@@ -149,12 +148,7 @@ func (s *Store) diskQueued() int64 {
 func (t *diskTier) secondHit(id chunkID) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.recent.Contains(id) {
-		t.recent.Remove(id)
-		return true
-	}
-	t.recent.Add(id, struct{}{})
-	return false
+	return t.recent.take(id)
 }
 
 // diskWriter writes queued chunks until the queue is closed.
