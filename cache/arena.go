@@ -77,6 +77,7 @@ type arena struct {
 	fallbacks atomic.Int64 // chunks allocated on the Go heap for want of a slot
 	dropped   atomic.Int64 // released chunks whose pages were taken out of the file (see above)
 	lost      atomic.Int64 // bytes of slots and pieces never handed out again: their pages could not be dropped
+	noSend    atomic.Bool  // dropping pages failed once: chunks are no longer sent from the file
 }
 
 // slab is the state of one slot.
@@ -241,7 +242,9 @@ func (a *arena) release(c *chunk) {
 		if err := dropPages(a.file, c.off, c.size); err != nil {
 			// Its pages may still be queued on a socket: never write them
 			// again. The arena is one chunk smaller; correctness holds.
-			a.log.Error("chunk memory sent with sendfile cannot be reused: dropping its pages failed", "bytes", c.size, "err", err)
+			if !a.noSend.Swap(true) {
+				a.log.Error("memory chunks sent with sendfile cannot be reused: dropping their pages failed; memory hits are copied from now on", "err", err)
+			}
 			a.lost.Add(c.size)
 			a.used.Add(-c.size)
 			return

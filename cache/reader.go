@@ -377,7 +377,7 @@ const memorySendfileMin = 512 << 10
 // per MiB in faults, which a chunk evicted after one read never pays back.
 func (r *Reader) sendsMemory() bool {
 	c := r.cc
-	if c == nil || c.a == nil || c.a.file == nil || min(int64(len(r.cur)), r.end-r.idx*r.s.chunk)-(r.pos-r.idx*r.s.chunk) < r.s.sendMin {
+	if c == nil || c.a == nil || c.a.file == nil || c.a.noSend.Load() || min(int64(len(r.cur)), r.end-r.idx*r.s.chunk)-(r.pos-r.idx*r.s.chunk) < r.s.sendMin {
 		return false
 	}
 	if !c.warm.Load() {

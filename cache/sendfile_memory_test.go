@@ -196,3 +196,32 @@ func TestMemorySendfileOutlivesRelease(t *testing.T) {
 		t.Fatalf("arena dropped %d sent chunks (want 4), lost %d bytes", st.ArenaDropped, st.ArenaLostBytes)
 	}
 }
+
+// TestArenaDropFailure: a sent chunk whose pages cannot be taken out of
+// the file (here the file is closed) is never handed out again, and no
+// chunk is sent from the file afterwards.
+func TestArenaDropFailure(t *testing.T) {
+	a, err := newArena(2*testChunk, testChunk, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.file == nil {
+		t.Fatalf("no arena file: %v", a.fileErr)
+	}
+	c := a.alloc(testChunk, "v")
+	c.sent.Store(true)
+	a.file.Close()
+	c.unref()
+	if a.lost.Load() != testChunk || !a.noSend.Load() || a.used.Load() != 0 {
+		t.Fatalf("lost %d bytes, noSend %v, used %d", a.lost.Load(), a.noSend.Load(), a.used.Load())
+	}
+	c1, c2 := a.alloc(testChunk, "v"), a.alloc(testChunk, "v")
+	if c1.a == nil || c2.a != nil {
+		t.Fatalf("after a lost slot: first chunk in the arena %v, second %v (want true, false)", c1.a != nil, c2.a != nil)
+	}
+	r := &Reader{cc: c1, cur: c1.data, idx: 0, end: testChunk, s: &Store{chunk: testChunk, sendMin: 1}}
+	c1.warm.Store(true)
+	if r.sendsMemory() {
+		t.Fatal("a chunk is sent from the file after dropping pages failed")
+	}
+}
