@@ -241,10 +241,10 @@ func (s *Store) diskChunk(meta *Meta, idx int64) (*disk.Chunk, *chunk) {
 		return nil, nil
 	}
 	want := min(s.chunk, meta.Size-idx*s.chunk)
-	if c.Len() != want {
+	if n := c.Len(); n != want {
 		c.Close()
 		s.disk.st.Remove(disk.ID{Key: meta.Key, Index: idx})
-		s.log.Warn("chunk on disk has the wrong length; dropped", "key", meta.Key, "chunk", idx, "len", c.Len(), "want", want)
+		s.log.Warn("chunk on disk has the wrong length; dropped", "key", meta.Key, "chunk", idx, "len", n, "want", want)
 		return nil, nil
 	}
 	id := chunkID{meta.Key, idx}
