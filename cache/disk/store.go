@@ -677,7 +677,8 @@ func (s *Store) diskFailed(d *disk, err error) {
 // temp file and renames it into place; Get sees the chunk only after the
 // rename. A write that fails with an I/O error takes the disk out of service
 // and Put tries the next disk. A chunk the eviction policy declines to admit
-// is not stored and Put returns nil. The chunk is unranked: see PutRanked.
+// is not stored and Put returns nil, as is a chunk's first Put lately with
+// Options.SecondMiss. The chunk is unranked: see PutRanked.
 func (s *Store) Put(id ID, version string, meta []byte, payload []byte) error {
 	return s.put(id, version, meta, payload, Rank{})
 }
