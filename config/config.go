@@ -208,6 +208,12 @@ type Cache struct {
 	// "edgecache disk clear". Default: edgecache-disks.state in the parent
 	// directory of the first disk.
 	DiskStateFile string `yaml:"disk_state_file"`
+	// DiskSecondMiss writes a chunk fetched from the origin to the disk
+	// tier only on its second miss lately (the first stays in memory), so
+	// one-off views of the catalogue's tail do not evict what players read
+	// again or what a fill put there. Default false: every fetched chunk
+	// is written.
+	DiskSecondMiss bool `yaml:"disk_second_miss"`
 	// Fsync is when chunk files are flushed to stable storage: "none"
 	// (default; a crash may lose the last seconds of writes, never exposes a
 	// torn chunk) or "always" (fsync every chunk file and its directory

@@ -51,7 +51,7 @@ log: {level: info, colour: true}
 `
 	cfg := wantErrors(t, src,
 		"f.yaml:4: origin.tmeout: unknown field (known: url, connect_timeout, first_byte_timeout, idle_timeout, max_conns, max_in_flight, queue_length, queue_wait, request_deadline, retry_backoff, breaker, health)",
-		"f.yaml:6: cache.memroy: unknown field (known: chunk_size, memory, negative_ttl, default_ttl, max_stale_while_revalidate, max_stale_if_error, ttl_overrides, serve_stale_on_error, key_query_params, key_ignore_query_params, policy, disks, disk_state_file, fsync, disk_queue, fetch_memory, scrub_rate, disk_check_interval, open_files)",
+		"f.yaml:6: cache.memroy: unknown field (known: chunk_size, memory, negative_ttl, default_ttl, max_stale_while_revalidate, max_stale_if_error, ttl_overrides, serve_stale_on_error, key_query_params, key_ignore_query_params, policy, disks, disk_state_file, disk_second_miss, fsync, disk_queue, fetch_memory, scrub_rate, disk_check_interval, open_files)",
 		"f.yaml:8: bogus: unknown field (known: listen, origin, upstreams, cache, server, log, admin, fill)",
 		"f.yaml:9: log.colour: unknown field (known: level, format, access)",
 	)

@@ -74,6 +74,14 @@ type Options struct {
 	// means DefaultOpenFiles (4096); the bound is at most a quarter of the
 	// process's RLIMIT_NOFILE; a negative value disables the cache.
 	OpenFiles int
+	// SecondMiss makes Put store a chunk only from its second Put on
+	// within the store's recent memory of Puts (a frequency sketch of
+	// about one counter per 256 KiB of the disks' budgets, halved as it
+	// fills): a chunk a player missed once is not written, so the
+	// catalogue's one-off views do not evict what is read again, filled
+	// titles included (see the package doc, Ranks). A declined Put returns
+	// nil and is counted in Stats.Declined. PutRanked is not affected.
+	SecondMiss bool
 
 	scrubIdle time.Duration // pause after a scrub pass over nothing; tests shorten it
 }
@@ -181,6 +189,7 @@ type pending struct {
 // Store is a persistent chunk store over one or more disks. It is safe for
 // concurrent use.
 type Store struct {
+	door       *policy.Sketch // Puts seen lately (Options.SecondMiss); nil: every Put stores
 	fs         FS
 	log        *slog.Logger
 	fsync      bool
@@ -211,6 +220,7 @@ type Store struct {
 	stop     chan struct{}
 
 	hits, misses, puts, rejected, evictions    atomic.Int64
+	declined                                   atomic.Int64 // Puts of a first miss (Options.SecondMiss)
 	checksumFailures, corrupt, ioErrors        atomic.Int64
 	outOfService                               atomic.Int64
 	scrubbedBytes, scrubbedChunks, scrubPasses atomic.Int64
@@ -247,6 +257,13 @@ func Open(opt Options) (*Store, error) {
 		hseed:      maphash.MakeSeed(),
 		nonce:      strconv.FormatInt(time.Now().UnixNano(), 36) + "." + strconv.Itoa(os.Getpid()),
 		now:        func() int64 { return time.Now().UnixNano() },
+	}
+	if opt.SecondMiss {
+		var total int64
+		for _, dc := range opt.Dirs {
+			total += max(dc.Size, 0)
+		}
+		s.door = policy.NewSketch(int(min(max(total>>18, 1024), 1<<24)))
 	}
 	s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
 	s.fds.init(openFiles(opt.OpenFiles, openFileLimit()))
@@ -326,7 +343,7 @@ func Open(opt Options) (*Store, error) {
 			s.unlockAll()
 			return nil, err
 		}
-		pol, err := policy.New(s.policyName, d.budget, func(h uint64, _ int64) { s.evicted(d, h) })
+		pol, err := policy.New(s.policyName, d.budget, func(h uint64, size int64) { s.evicted(d, h, size) })
 		if err != nil {
 			s.unlockAll()
 			return nil, fmt.Errorf("disk: cache dir %s: %w", path, err)
@@ -611,7 +628,7 @@ func (s *Store) unlink(ps []pending) {
 }
 
 // evicted is the policy's eviction callback for disk d; it runs under s.mu.
-func (s *Store) evicted(d *disk, h uint64) {
+func (s *Store) evicted(d *disk, h uint64, size int64) {
 	e := s.idx[h]
 	if e == nil || int(e.disk) != d.i {
 		return
@@ -660,9 +677,24 @@ func (s *Store) diskFailed(d *disk, err error) {
 // temp file and renames it into place; Get sees the chunk only after the
 // rename. A write that fails with an I/O error takes the disk out of service
 // and Put tries the next disk. A chunk the eviction policy declines to admit
-// is not stored and Put returns nil. The chunk is unranked: see PutRanked.
+// is not stored and Put returns nil, as is a chunk's first Put lately with
+// Options.SecondMiss. The chunk is unranked: see PutRanked.
 func (s *Store) Put(id ID, version string, meta []byte, payload []byte) error {
 	return s.put(id, version, meta, payload, Rank{})
+}
+
+// firstMiss counts a Put of chunk h (Options.SecondMiss) and reports
+// whether it is the chunk's first within the sketch's memory: then it is
+// not stored.
+func (s *Store) firstMiss(h uint64) bool {
+	if s.door == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first := s.door.Frequency(h) == 0
+	s.door.Increment(h)
+	return first
 }
 
 // put is Put, and PutRanked when rk is a rank.
@@ -685,6 +717,10 @@ func (s *Store) put(id ID, version string, meta []byte, payload []byte, rk Rank)
 	hdr = appendRankedHeader(hdr, id.Key, version, meta, id.Index, plen, written, crc32.Checksum(payload, castagnoli), rk)
 	size := blocks(int64(len(hdr)) + plen)
 	meta = bytes.Clone(meta)
+	if !rk.Ranked() && s.firstMiss(h) {
+		s.declined.Add(1)
+		return nil
+	}
 	for attempt := 0; ; attempt++ {
 		r, err := s.reserve(id, kh, h, version, written, len(hdr), plen, size, rk)
 		if err != nil {
@@ -1154,6 +1190,8 @@ type Stats struct {
 	Hits, Misses int64
 	// Puts counts chunks stored; Rejected those the policy did not admit.
 	Puts, Rejected int64
+	// Declined counts Puts not stored as a chunk's first (Options.SecondMiss).
+	Declined int64
 	// Evictions counts chunks evicted to stay within budget.
 	Evictions int64
 	// ChecksumFailures counts payloads whose checksum did not match;
@@ -1198,7 +1236,7 @@ type DiskStats struct {
 func (s *Store) Stats() Stats {
 	st := Stats{
 		Hits: s.hits.Load(), Misses: s.misses.Load(),
-		Puts: s.puts.Load(), Rejected: s.rejected.Load(),
+		Puts: s.puts.Load(), Rejected: s.rejected.Load(), Declined: s.declined.Load(),
 		Evictions:        s.evictions.Load(),
 		ChecksumFailures: s.checksumFailures.Load(), Corrupt: s.corrupt.Load(),
 		IOErrors: s.ioErrors.Load(), OutOfService: s.outOfService.Load(),

@@ -74,6 +74,7 @@ type dayDaemonOptions struct {
 	memBytes   int64  // memory tier budget
 	objectSize int64  // the synthetic origin's /v/ object size
 	policy     string // eviction policy of both tiers
+	secondMiss bool   // disk.Options.SecondMiss (cache.disk_second_miss)
 	log        *slog.Logger
 }
 
@@ -115,7 +116,8 @@ func startDayDaemon(ctx context.Context, opt dayDaemonOptions, variant string) (
 		return nil, fmt.Errorf("disk directory: %w", err)
 	}
 	if d.ds, err = disk.Open(disk.Options{Dirs: []disk.Dir{{Path: diskDir, Size: opt.cacheBytes}},
-		StateFile: filepath.Join(dir, "disks.state"), ScrubRate: -1, Policy: opt.policy, Logger: opt.log}); err != nil {
+		StateFile: filepath.Join(dir, "disks.state"), ScrubRate: -1, Policy: opt.policy, SecondMiss: opt.secondMiss,
+		Logger: opt.log}); err != nil {
 		return nil, fmt.Errorf("disk tier: %w", err)
 	}
 	if d.store, err = cache.New(origin.NewMetered(up), cache.Options{Memory: opt.memBytes, Disk: d.ds, Policy: opt.policy, Logger: opt.log}); err != nil {
@@ -214,6 +216,7 @@ type dayFlags struct {
 	fillShare  float64
 	variants   string
 	policy     string
+	secondMiss bool
 	dir        string
 	asJSON     bool
 	svg        string
@@ -250,6 +253,7 @@ func cmdBenchDay(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&f.fillShare, "fill-share", f.fillShare, "manifest budget as a `share` of the disk tier budget")
 	fs.StringVar(&f.variants, "variants", "off,nightly,oracle", "variants to run, in order (off must come before oracle)")
 	fs.StringVar(&f.policy, "policy", "lru", "eviction `policy` of the memory and disk tiers: lru, 2q, arc, s3fifo or tinylfu")
+	fs.BoolVar(&f.secondMiss, "disk-second-miss", false, "write a fetched chunk to the disk tier only on its second miss (cache.disk_second_miss)")
 	fs.StringVar(&f.dir, "dir", "", "`directory` for the disk tier and logs (default: the system's temporary directory)")
 	fs.BoolVar(&f.asJSON, "json", false, "print a JSON report instead of tables")
 	fs.StringVar(&f.svg, "svg", "", "also write an SVG chart of the hourly offload to `file`")
@@ -304,7 +308,7 @@ func runBenchDay(ctx context.Context, f dayFlags, log *slog.Logger) (*bench.DayR
 		return nil, fmt.Errorf("bench day: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	opt := dayDaemonOptions{dir: dir, cacheBytes: f.cacheBytes, memBytes: f.memBytes, objectSize: f.cfg.ObjectSize, policy: f.policy, log: log}
+	opt := dayDaemonOptions{dir: dir, cacheBytes: f.cacheBytes, memBytes: f.memBytes, objectSize: f.cfg.ObjectSize, policy: f.policy, secondMiss: f.secondMiss, log: log}
 	rep, err := bench.RunDay(ctx, f.cfg, func(ctx context.Context, variant string) (bench.DayDaemon, error) {
 		return startDayDaemon(ctx, opt, variant)
 	})

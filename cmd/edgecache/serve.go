@@ -242,7 +242,7 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 			openFiles = -1 // config's 0 turns the fd cache off; disk's 0 is its default
 		}
 		if ds, err = disk.Open(disk.Options{Dirs: dirs, StateFile: cfg.Cache.DiskStateFile, OpenFiles: openFiles,
-			Fsync: cfg.Cache.Fsync, Policy: cfg.Cache.Policy, ScrubRate: scrub,
+			Fsync: cfg.Cache.Fsync, Policy: cfg.Cache.Policy, ScrubRate: scrub, SecondMiss: cfg.Cache.DiskSecondMiss,
 			CheckInterval: cfg.Cache.DiskCheckInterval.D(), Logger: log}); err != nil {
 			return fmt.Errorf("cache.disks: %w", err)
 		}
