@@ -343,7 +343,7 @@ func Open(opt Options) (*Store, error) {
 			s.unlockAll()
 			return nil, err
 		}
-		pol, err := policy.New(s.policyName, d.budget, func(h uint64, size int64) { s.evicted(d, h, size) })
+		pol, err := policy.New(s.policyName, d.budget, func(h uint64, _ int64) { s.evicted(d, h) })
 		if err != nil {
 			s.unlockAll()
 			return nil, fmt.Errorf("disk: cache dir %s: %w", path, err)
@@ -628,7 +628,7 @@ func (s *Store) unlink(ps []pending) {
 }
 
 // evicted is the policy's eviction callback for disk d; it runs under s.mu.
-func (s *Store) evicted(d *disk, h uint64, size int64) {
+func (s *Store) evicted(d *disk, h uint64) {
 	e := s.idx[h]
 	if e == nil || int(e.disk) != d.i {
 		return
