@@ -344,19 +344,28 @@ func (r *Reader) sendFile(w io.Writer, rf io.ReaderFrom) (int64, error) {
 		r.advance(int64(m))
 		return int64(m), err
 	}
-	r.sec = fileSection{f: f, pos: off, end: off + n}
+	m, err := r.sendSection(rf, fileSection{f: f, pos: off, end: off + n}, "on disk")
+	if err != nil && !clientGone(err) {
+		// The file may be what failed: have the disk store verify it.
+		r.dc.Suspect()
+	}
+	return m, err
+}
+
+// sendSection hands sec, the current chunk's part of the range, to rf and
+// consumes what rf sent. A section sent short (its file ended) is an error;
+// where says where the chunk is held, for the message.
+func (r *Reader) sendSection(rf io.ReaderFrom, sec fileSection, where string) (int64, error) {
+	n := sec.end - sec.pos
+	r.sec = sec
 	m, err := rf.ReadFrom(&r.sec)
 	r.sec = fileSection{}
 	r.advance(m)
 	if err == nil && m < n {
-		err = fmt.Errorf("chunk %d of %s on disk: file ended after %d of %d bytes: %w", r.idx, r.meta.Key, m, n, io.ErrUnexpectedEOF)
+		err = fmt.Errorf("chunk %d of %s %s: sent %d of %d bytes: %w", r.idx, r.meta.Key, where, m, n, io.ErrUnexpectedEOF)
 	}
 	if err != nil {
 		r.err = err
-		if !clientGone(err) {
-			// The file may be what failed: have the disk store verify it.
-			r.dc.Suspect()
-		}
 	}
 	return m, err
 }
@@ -399,17 +408,7 @@ func (r *Reader) sendMemory(rf io.ReaderFrom) (int64, error) {
 	if !c.sent.Load() {
 		c.sent.Store(true)
 	}
-	r.sec = fileSection{f: c.a.file, pos: c.off + lo, end: c.off + lo + n}
-	m, err := rf.ReadFrom(&r.sec)
-	r.sec = fileSection{}
-	r.advance(m)
-	if err == nil && m < n {
-		err = fmt.Errorf("chunk %d of %s in memory: sent %d of %d bytes: %w", r.idx, r.meta.Key, m, n, io.ErrUnexpectedEOF)
-	}
-	if err != nil {
-		r.err = err
-	}
-	return m, err
+	return r.sendSection(rf, fileSection{f: c.a.file, pos: c.off + lo, end: c.off + lo + n}, "in memory")
 }
 
 // Pin resolves the chunks the Reader will send, up to max (at most
