@@ -63,7 +63,6 @@ const maxPieces = 256
 type arena struct {
 	mem     []byte
 	file    *os.File // the memory file mem maps; nil: an anonymous mapping, chunks cannot be sent from it
-	fileErr error    // why the arena has no file, when it was asked for one
 	log     *slog.Logger
 	slot    int64   // bytes per slot: the chunk size
 	classes []int64 // piece sizes of the slab classes, largest first (slot/2, slot/4, ...)
@@ -89,10 +88,11 @@ type slab struct {
 }
 
 // newArena maps an arena of at least size bytes in slots of slot bytes, of
-// a memory file if file is set and the system has them (see above; else
-// fileErr says why not). The mapping is reserved, not committed: pages are
-// backed when first touched, or all at once by prefault.
-func newArena(size, slot int64, file bool) (*arena, error) {
+// a memory file where the system has them (see above); where it has not,
+// the mapping is anonymous, and a warning on log says why. The mapping is
+// reserved, not committed: pages are backed when first touched, or all at
+// once by prefault.
+func newArena(size, slot int64, log *slog.Logger) (*arena, error) {
 	n := max((size+slot-1)/slot, 1)
 	if n > 1<<31-1 {
 		return nil, fmt.Errorf("arena: %d slots of %d bytes: too many", n, slot)
@@ -101,24 +101,15 @@ func newArena(size, slot int64, file bool) (*arena, error) {
 	if page := int64(unix.Getpagesize()); length%page != 0 {
 		length += page - length%page
 	}
-	var (
-		mem     []byte
-		f       *os.File
-		err     error
-		fileErr error
-	)
-	if file {
-		if mem, f, fileErr = mapArenaFile(length); fileErr != nil {
-			fileErr = fmt.Errorf("arena: %w", fileErr)
-		}
-	}
-	if f == nil {
+	mem, f, err := mapArenaFile(length)
+	if err != nil {
+		log.Warn("memory tier chunks will be copied to clients, not sent with sendfile", "err", fmt.Errorf("arena: %w", err))
 		mem, err = unix.Mmap(-1, 0, int(length), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 		if err != nil {
 			return nil, fmt.Errorf("arena: mapping %d bytes: %w", length, err)
 		}
 	}
-	a := &arena{mem: mem, file: f, fileErr: fileErr, log: slog.Default(), slot: slot, free: make([]int32, n), slabs: make([]slab, n)}
+	a := &arena{mem: mem, file: f, log: log, slot: slot, free: make([]int32, n), slabs: make([]slab, n)}
 	for i := range a.free {
 		a.free[i] = int32(int(n) - 1 - i)
 		a.slabs[i] = slab{class: -1, pos: -1}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -13,7 +14,7 @@ import (
 // a slab's slot is whole again once all its pieces are released.
 func TestArenaSlabs(t *testing.T) {
 	const slot = 16 << 10
-	a, err := newArena(8*slot, slot, true)
+	a, err := newArena(8*slot, slot, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestArenaSlabs(t *testing.T) {
 // A full arena falls back to the Go heap; a chunk is released once, and a
 // second release panics rather than hand its memory out twice.
 func TestArenaFallbackAndDoubleRelease(t *testing.T) {
-	a, err := newArena(2*testChunk, testChunk, true)
+	a, err := newArena(2*testChunk, testChunk, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}

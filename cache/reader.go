@@ -217,8 +217,8 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 				}
 				continue
 			}
-			if r.sendsMemory() {
-				n, err := r.sendMemory(rf)
+			if sec, ok := r.memorySection(); ok {
+				n, err := r.sendSection(rf, sec, "in memory")
 				total += n
 				if err != nil {
 					return total, err
@@ -330,9 +330,7 @@ func (r *Reader) spanEnd(idx int64) int64 {
 // sendfile(2) from the section's offset (the disk store shares the file's
 // descriptor among its readers: its offset is never used).
 func (r *Reader) sendFile(w io.Writer, rf io.ReaderFrom) (int64, error) {
-	c := r.s.chunk
-	lo := r.pos - r.idx*c
-	n := min(r.dc.Len(), r.end-r.idx*c) - lo
+	lo, n := r.part(r.dc.Len())
 	f, off := r.dc.Section(lo, n)
 	if f == nil {
 		// The disk store's files are not OS files (tests): copy instead.
@@ -378,37 +376,40 @@ func (r *Reader) sendSection(rf io.ReaderFrom, sec fileSection, where string) (i
 // page-cache lookup, a pipe buffer and a socket fragment.
 const memorySendfileMin = 512 << 10
 
-// sendsMemory reports whether WriteTo sends the current chunk's part from
-// the arena's file: a memory chunk in the file, with at least
-// memorySendfileMin bytes left to send, read from memory before. A chunk
-// read once (most often the miss that fetched it) is copied: a chunk that
-// was sent costs fresh pages when it is released (arena.go), about 250 µs
-// per MiB in faults, which a chunk evicted after one read never pays back.
-func (r *Reader) sendsMemory() bool {
+// part returns where the range's part of the current chunk, whose length
+// is n, starts in the chunk, and its length from there.
+func (r *Reader) part(n int64) (lo, size int64) {
+	lo = r.pos - r.idx*r.s.chunk
+	return lo, min(n, r.end-r.idx*r.s.chunk) - lo
+}
+
+// memorySection returns the current chunk's part of the range as a section
+// of the arena's file, when WriteTo sends it from there: a memory chunk in
+// the file, with at least memorySendfileMin bytes left to send, read from
+// memory before. A chunk read once (most often the miss that fetched it) is
+// copied: a chunk that was sent costs fresh pages when it is released
+// (arena.go), about 250 µs per MiB in faults, which a chunk evicted after
+// one read never pays back. The chunk is marked sent before the section is
+// handed out: its pages may stay queued on the socket after the send, so
+// the arena takes them out of the file when it is released rather than let
+// them be written again.
+func (r *Reader) memorySection() (fileSection, bool) {
 	c := r.cc
-	if c == nil || c.a == nil || c.a.file == nil || c.a.noSend.Load() || min(int64(len(r.cur)), r.end-r.idx*r.s.chunk)-(r.pos-r.idx*r.s.chunk) < r.s.sendMin {
-		return false
+	if c == nil || c.a == nil || c.a.file == nil || c.a.noSend.Load() {
+		return fileSection{}, false
+	}
+	lo, n := r.part(int64(len(r.cur)))
+	if n < r.s.sendMin {
+		return fileSection{}, false
 	}
 	if !c.warm.Load() {
 		c.warm.Store(true)
-		return false
+		return fileSection{}, false
 	}
-	return true
-}
-
-// sendMemory hands the current memory chunk's part of the range to rf as a
-// section of the arena's file (see sendFile). The chunk is marked sent
-// first: its pages may stay queued on the socket after the call, so the
-// arena takes them out of the file when it is released rather than let
-// them be written again (arena.go).
-func (r *Reader) sendMemory(rf io.ReaderFrom) (int64, error) {
-	c := r.cc
-	lo := r.pos - r.idx*r.s.chunk
-	n := min(int64(len(r.cur)), r.end-r.idx*r.s.chunk) - lo
 	if !c.sent.Load() {
 		c.sent.Store(true)
 	}
-	return r.sendSection(rf, fileSection{f: c.a.file, pos: c.off + lo, end: c.off + lo + n}, "in memory")
+	return fileSection{f: c.a.file, pos: c.off + lo, end: c.off + lo + n}, true
 }
 
 // Pin resolves the chunks the Reader will send, up to max (at most
@@ -501,8 +502,8 @@ func clientGone(err error) bool {
 		errors.Is(err, net.ErrClosed) || (errors.As(err, &ne) && ne.Timeout())
 }
 
-// fileSection is bytes [pos, end) of a disk chunk's open file, handed to a
-// writer's ReadFrom. A writer that recognises it by SendfileSection (a
+// fileSection is bytes [pos, end) of a disk chunk's open file, or of the
+// arena's file for a memory chunk, handed to a writer's ReadFrom. A writer that recognises it by SendfileSection (a
 // server's TCP connection) sends it with sendfile(2) from the explicit
 // offset; any other reads it with Read. The file is shared with the other
 // readers of the chunk: it is read only at explicit offsets (pread), never

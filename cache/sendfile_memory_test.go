@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"syscall"
 	"testing"
@@ -92,7 +93,7 @@ func TestMemorySendfileOutlivesRelease(t *testing.T) {
 	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 4 * testChunk, FetchMemory: 2 * testChunk})
 	defer s.Close()
 	if s.arena.file == nil {
-		t.Fatalf("no arena file: %v", s.arena.fileErr)
+		t.Fatal("no arena file (see the warning logged)")
 	}
 	s.sendMin = 8 << 10 // the test's chunks are small
 	readRange(t, s, "/sent", 0, size)
@@ -100,7 +101,7 @@ func TestMemorySendfileOutlivesRelease(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	// The first read of a chunk from memory copies it; the next ones send
-	// it (see Reader.sendsMemory). Some chunks were read from memory by
+	// it (see Reader.memorySection). Some chunks were read from memory by
 	// the miss already (read ahead, they landed first): start afresh.
 	for i := range s.mem.shards {
 		sh := &s.mem.shards[i]
@@ -201,12 +202,12 @@ func TestMemorySendfileOutlivesRelease(t *testing.T) {
 // the file (here the file is closed) is never handed out again, and no
 // chunk is sent from the file afterwards.
 func TestArenaDropFailure(t *testing.T) {
-	a, err := newArena(2*testChunk, testChunk, true)
+	a, err := newArena(2*testChunk, testChunk, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a.file == nil {
-		t.Fatalf("no arena file: %v", a.fileErr)
+		t.Fatal("no arena file (see the warning logged)")
 	}
 	c := a.alloc(testChunk, "v")
 	c.sent.Store(true)
@@ -221,7 +222,7 @@ func TestArenaDropFailure(t *testing.T) {
 	}
 	r := &Reader{cc: c1, cur: c1.data, idx: 0, end: testChunk, s: &Store{chunk: testChunk, sendMin: 1}}
 	c1.warm.Store(true)
-	if r.sendsMemory() {
+	if _, ok := r.memorySection(); ok {
 		t.Fatal("a chunk is sent from the file after dropping pages failed")
 	}
 }

@@ -43,10 +43,6 @@ type Options struct {
 	DiskQueue     int64         // bytes of chunks waiting to be written to disk; default 64 MiB (at least 4 chunks)
 	DiskQueueWait time.Duration // longest a fetched chunk waits for room in the disk write queue before it is not written; default 2s
 	FetchMemory   int64         // bytes of chunk buffers being filled from the source at once; default DefaultFetchMemory (at least 1 chunk)
-	// AnonymousArena keeps chunk memory in an anonymous mapping rather than
-	// a memory file (arena.go): memory chunks are then copied to clients
-	// with write(2), never sent with sendfile(2) (see Reader.WriteTo).
-	AnonymousArena bool
 	// MaxStaleWhileRevalidate caps the stale-while-revalidate a response
 	// asks for (RFC 5861 §3); default 10m, negative: never serve stale
 	// while revalidating.
@@ -246,13 +242,9 @@ func New(src Source, opt Options) (*Store, error) {
 	if opt.Disk != nil {
 		arenaSize += opt.DiskQueue
 	}
-	ar, err := newArena(arenaSize, opt.ChunkSize, !opt.AnonymousArena)
+	ar, err := newArena(arenaSize, opt.ChunkSize, opt.Logger)
 	if err != nil {
 		return nil, err
-	}
-	ar.log = opt.Logger
-	if ar.fileErr != nil {
-		opt.Logger.Warn("memory tier chunks will be copied to clients, not sent with sendfile", "err", ar.fileErr)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{

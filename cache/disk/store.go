@@ -711,16 +711,16 @@ func (s *Store) put(id ID, version string, meta []byte, payload []byte, rk Rank)
 	}
 	kh := s.keyHandle(id.Key)
 	h := handle(kh, id.Index)
+	if !rk.Ranked() && s.firstMiss(h) { // before the header's checksum of the payload
+		s.declined.Add(1)
+		return nil
+	}
 	written := s.now()
 	plen := int64(len(payload))
 	hdr := make([]byte, 0, headerLen(len(id.Key), len(version), len(meta))+rankFields)
 	hdr = appendRankedHeader(hdr, id.Key, version, meta, id.Index, plen, written, crc32.Checksum(payload, castagnoli), rk)
 	size := blocks(int64(len(hdr)) + plen)
 	meta = bytes.Clone(meta)
-	if !rk.Ranked() && s.firstMiss(h) {
-		s.declined.Add(1)
-		return nil
-	}
 	for attempt := 0; ; attempt++ {
 		r, err := s.reserve(id, kh, h, version, written, len(hdr), plen, size, rk)
 		if err != nil {
