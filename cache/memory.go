@@ -22,12 +22,12 @@ type chunk struct {
 	version string // Meta.Validator() of the object version
 	data    []byte
 
-	a    *arena       // nil: on the Go heap, not counted
-	off  int64        // where its slot or piece starts in a.mem
-	size int64        // its slot or piece's size
-	refs atomic.Int32 // references; the memory goes back to a at 0
-	sent atomic.Bool  // sent from a's file with sendfile: its pages are dropped, not reused (arena.go)
-	warm atomic.Bool  // read from memory with WriteTo before (see Reader.memorySection)
+	a      *arena       // nil: on the Go heap, not counted
+	off    int64        // where its slot or piece starts in a.mem
+	size   int64        // its slot or piece's size
+	refs   atomic.Int32 // references; the memory goes back to a at 0
+	sent   atomic.Bool  // sent from a's file with sendfile: its pages are dropped, not reused (arena.go)
+	copies atomic.Int32 // times WriteTo copied a large part of it from memory (see Reader.memorySection)
 }
 
 // Memory is a byte-budgeted cache of chunk payloads, sharded by chunk hash so
