@@ -75,6 +75,7 @@ type arena struct {
 	used      atomic.Int64 // bytes of slots and pieces handed out
 	fallbacks atomic.Int64 // chunks allocated on the Go heap for want of a slot
 	dropped   atomic.Int64 // released chunks whose pages were taken out of the file (see above)
+	sentBytes atomic.Int64 // chunk bytes sent from the file with sendfile(2)
 	lost      atomic.Int64 // bytes of slots and pieces never handed out again: their pages could not be dropped
 	noSend    atomic.Bool  // dropping pages failed once: chunks are no longer sent from the file
 }

@@ -27,7 +27,7 @@ type chunk struct {
 	size   int64        // its slot or piece's size
 	refs   atomic.Int32 // references; the memory goes back to a at 0
 	sent   atomic.Bool  // sent from a's file with sendfile: its pages are dropped, not reused (arena.go)
-	copies atomic.Int32 // times WriteTo copied a large part of it from memory (see Reader.memorySection)
+	copied atomic.Int64 // bytes WriteTo copied out of it in large parts (see Reader.memorySection)
 }
 
 // Memory is a byte-budgeted cache of chunk payloads, sharded by chunk hash so

@@ -219,6 +219,7 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 			}
 			if sec, ok := r.memorySection(); ok {
 				n, err := r.sendSection(rf, sec, "in memory")
+				r.cc.a.sentBytes.Add(n)
 				total += n
 				if err != nil {
 					return total, err
@@ -370,11 +371,13 @@ func (r *Reader) sendSection(rf io.ReaderFrom, sec fileSection, where string) (i
 
 // memorySendfileMin is the fewest bytes of a memory chunk WriteTo sends
 // from the arena's file rather than writes. Measured with alternating runs
-// of the peers harness's loads (srv_us): a 1 MiB hit costs 112-120 sent
-// against 136-139 copied; a 256 KiB range gained nothing in one run (53
-// against 55): the file's pages are 4 KiB, and a sent page costs a
-// page-cache lookup, a pipe buffer and a socket fragment.
-const memorySendfileMin = 512 << 10
+// of the peers harness's loads (srv_us, three rounds each): a 1 MiB hit
+// costs 112-120 sent against 136-139 copied; a 256 KiB range (RANGE-256K,
+// whose parts are 256 KiB or two pieces of it) 33-35 with parts from 32 KiB
+// sent, 35-37 from 128 KiB, against 41-45 from 512 KiB (that is, copied).
+// A sent 4 KiB page costs a page-cache lookup, a pipe buffer and a socket
+// fragment, against a copy of its bytes into the socket buffer.
+const memorySendfileMin = 32 << 10
 
 // part returns where the range's part of the current chunk, whose length
 // is n, starts in the chunk, and its length from there.
@@ -383,25 +386,28 @@ func (r *Reader) part(n int64) (lo, size int64) {
 	return lo, min(n, r.end-r.idx*r.s.chunk) - lo
 }
 
-// memorySendfileAfter is how many times a memory chunk's large parts are
-// copied before WriteTo sends them from the arena's file. A chunk that was
-// sent costs fresh pages when it is released (arena.go): about 250 µs per
-// MiB in the punch and the faults, against about 20 µs per MiB that a send
-// saves over a copy. So only a chunk that has shown it is read again and
-// again is sent. Measured on a memory tier that churns (`edgecache bench`,
-// 100 titles of 32 MiB over a 512 MiB tier, 6000 requests, server CPU from
-// /proc, three seeds, alternating): never sending 3470 / 3440 / 3590 ms;
-// sending after 16 copies 3440 / 3460 / 3650 (15-41 chunks dropped); after
-// 8, 3500 / 3640 / 3700 (82-134 dropped); from the second read (the rule
-// before), 3850 / 3890 / 4100 against 3530 / 3590 / 3630 never sending
-// (1100-1450 dropped). A hot set loses nothing: HIT-1M srv_us 100-105
-// after 16 copies against 125-127 never sending.
+// memorySendfileAfter is how many times its size a memory chunk has
+// copied out in parts of at least memorySendfileMin before WriteTo sends
+// such parts from the arena's file. A chunk that was sent costs fresh pages
+// when it is released (arena.go): about 250 µs per MiB in the punch and the
+// faults, against about 20 µs per MiB that a send saves over a copy. So
+// only a chunk that has shown it is read again and again is sent, and it
+// is counted in bytes, so that a chunk read in small parts has to show as
+// much. Measured on a memory tier that churns (`edgecache bench`, 100
+// titles of 32 MiB over a 512 MiB tier, 6000 requests, server CPU from
+// /proc, three seeds, alternating, with whole-chunk reads counted): never
+// sending 3470 / 3440 / 3590 ms; sending after 16 reads 3440 / 3460 / 3650
+// (15-41 chunks dropped); after 8, 3500 / 3640 / 3700 (82-134 dropped);
+// from the second read (the rule before), 3850 / 3890 / 4100 against
+// 3530 / 3590 / 3630 never sending (1100-1450 dropped). A hot set loses
+// nothing: HIT-1M srv_us 100-105 after 16 reads against 125-127 never
+// sending.
 const memorySendfileAfter = 16
 
 // memorySection returns the current chunk's part of the range as a section
 // of the arena's file, when WriteTo sends it from there: a memory chunk in
-// the file, with at least memorySendfileMin bytes left to send, whose large
-// parts were copied memorySendfileAfter times already. The chunk is marked
+// the file, with at least memorySendfileMin bytes left to send, that has
+// had memorySendfileAfter times its size copied out already. The chunk is marked
 // sent before the section is handed out: its pages may stay queued on the
 // socket after the send, so the arena takes them out of the file when it is
 // released rather than let them be written again.
@@ -414,14 +420,14 @@ func (r *Reader) memorySection() (fileSection, bool) {
 	if n < r.s.sendMin {
 		return fileSection{}, false
 	}
-	if c.copies.Load() < memorySendfileAfter {
-		c.copies.Add(1)
+	if c.copied.Load() < memorySendfileAfter*int64(len(c.data)) {
+		c.copied.Add(n)
 		return fileSection{}, false
 	}
 	if !c.sent.Load() {
 		c.sent.Store(true)
 	}
-	return fileSection{f: c.a.file, pos: c.off + lo, end: c.off + lo + n}, true
+	return fileSection{f: c.a.file, pos: c.off + lo, end: c.off + lo + n, mapped: c.a.mem}, true
 }
 
 // Pin resolves the chunks the Reader will send, up to max (at most
@@ -515,15 +521,18 @@ func clientGone(err error) bool {
 }
 
 // fileSection is bytes [pos, end) of a disk chunk's open file, or of the
-// arena's file for a memory chunk, handed to a writer's ReadFrom. A writer that recognises it by SendfileSection (a
-// server's TCP connection) sends it with sendfile(2) from the explicit
-// offset; any other reads it with Read. The file is shared with the other
-// readers of the chunk: it is read only at explicit offsets (pread), never
-// at its file offset. It does not implement io.WriterTo, so that a writer's
+// arena's file for a memory chunk, handed to a writer's ReadFrom. A writer
+// that recognises it by SendfileSection (a server's TCP connection) sends
+// it with sendfile(2) from the explicit offset; any other reads it with
+// Read (as does a buffered writer topping up its buffer first). The file is
+// shared with the other readers of the chunk: it is read only at explicit
+// offsets (pread, or a copy from the arena's mapping), never at its file
+// offset. It does not implement io.WriterTo, so that a writer's
 // ReadFrom falling back to a copy reads it rather than hands itself back.
 type fileSection struct {
 	f        *os.File
 	pos, end int64
+	mapped   []byte // the file's bytes, mapped (the arena's): Read copies from here
 }
 
 // Read implements io.Reader, reading at the section's offset. A file that
@@ -534,6 +543,11 @@ func (s *fileSection) Read(p []byte) (int, error) {
 	}
 	if int64(len(p)) > s.end-s.pos {
 		p = p[:s.end-s.pos]
+	}
+	if s.mapped != nil {
+		n := copy(p, s.mapped[s.pos:s.end])
+		s.pos += int64(n)
+		return n, nil
 	}
 	n, err := s.f.ReadAt(p, s.pos)
 	s.pos += int64(n)

@@ -100,14 +100,14 @@ func TestMemorySendfileOutlivesRelease(t *testing.T) {
 	for inFlight(s) > 0 {
 		time.Sleep(time.Millisecond)
 	}
-	// The first memorySendfileAfter reads of a chunk from memory copy it;
-	// the next ones send it (see Reader.memorySection). Some chunks were read from memory by
+	// The first memorySendfileAfter whole reads of a chunk from memory copy
+	// it; the next ones send it (see Reader.memorySection). Some chunks were read from memory by
 	// the miss already (read ahead, they landed first): start afresh.
 	for i := range s.mem.shards {
 		sh := &s.mem.shards[i]
 		sh.mu.Lock()
 		for _, e := range sh.chunks {
-			e.c.copies.Store(0)
+			e.c.copied.Store(0)
 		}
 		sh.mu.Unlock()
 	}
@@ -225,7 +225,7 @@ func TestArenaDropFailure(t *testing.T) {
 		t.Fatalf("after a lost slot: first chunk in the arena %v, second %v (want true, false)", c1.a != nil, c2.a != nil)
 	}
 	r := &Reader{cc: c1, cur: c1.data, idx: 0, end: testChunk, s: &Store{chunk: testChunk, sendMin: 1}}
-	c1.copies.Store(memorySendfileAfter)
+	c1.copied.Store(memorySendfileAfter * testChunk)
 	if _, ok := r.memorySection(); ok {
 		t.Fatal("a chunk is sent from the file after dropping pages failed")
 	}

@@ -146,6 +146,7 @@ type Stats struct {
 	FlightJoins     int64 // times a reader or read-ahead joined a chunk fetch already in progress (collapsed)
 	ArenaHeapChunks int64 // chunks put on the Go heap because every arena slot was held (see arena.go)
 	ArenaDropped    int64 // chunks sent from the arena's file whose pages were taken out of it when they were released
+	ArenaSentBytes  int64 // memory chunk bytes sent from the arena's file with sendfile(2), not copied
 	ArenaLostBytes  int64 // arena bytes never reused because their pages could not be taken out of the file
 }
 
@@ -325,6 +326,7 @@ func (s *Store) Stats() Stats {
 		FlightJoins:     s.flightJoins.Load(),
 		ArenaHeapChunks: s.arena.fallbacks.Load(),
 		ArenaDropped:    s.arena.dropped.Load(),
+		ArenaSentBytes:  s.arena.sentBytes.Load(),
 		ArenaLostBytes:  s.arena.lost.Load(),
 	}
 }

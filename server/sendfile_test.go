@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -212,5 +213,58 @@ func TestClientConnSendfile(t *testing.T) {
 				t.Fatalf("the file's offset moved to %d (%v)", pos, err)
 			}
 		})
+	}
+}
+
+// Ranges of memory chunks read often go out with sendfile(2) from the
+// arena's memory file (cache.Reader.memorySection), from any offset in a
+// chunk, across chunk boundaries and to concurrent clients: every byte is
+// the origin's.
+func TestMemorySendfileRanges(t *testing.T) {
+	if b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/shmem_enabled"); err == nil && bytes.Contains(b, []byte("[force]")) {
+		t.Skip("shmem huge pages forced: the arena is anonymous and memory hits are copied")
+	}
+	h := newHarness(t, harnessOptions{chunk: 64 << 10, mem: 4 << 20})
+	const path, size = "/s/262144/memsend", 262144
+	resp, err := h.client.Get(h.base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	h.waitHeld(path)
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			rnd := rand.New(rand.NewPCG(uint64(g), 7))
+			for range 60 {
+				n := 33<<10 + rnd.Int64N(120<<10)
+				lo := rnd.Int64N(size - n)
+				req := h.request(http.MethodGet, path)
+				req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", lo, lo+n-1))
+				resp, err := h.client.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, originBytes(path, lo, n)) {
+					errs <- fmt.Errorf("bytes %d-%d: status %d, %d bytes, err %v, equal %v", lo, lo+n-1, resp.StatusCode, len(body), err, bytes.Equal(body, originBytes(path, lo, n)))
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := h.store.Stats(); st.ArenaSentBytes == 0 {
+		t.Fatalf("no memory chunk bytes were sent with sendfile: %+v", st)
+	} else {
+		t.Logf("sent with sendfile: %d bytes", st.ArenaSentBytes)
 	}
 }
