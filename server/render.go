@@ -93,6 +93,11 @@ func (s *Server) parse(h *fasthttp.ResponseHeader, b []byte) error {
 	if err := h.Read(bufio.NewReader(bytes.NewReader(b))); err != nil {
 		return err
 	}
+	// The block's status line is not the answer's: each answer sets its
+	// status, and its reason phrase must be that status's, not the block's
+	// (a 206 went out as "206 OK").
+	h.SetProtocol(nil)
+	h.SetStatusMessage(nil)
 	// The block has no Content-Length (each answer sets its own), which a
 	// parsed answer takes to mean "read until the connection closes".
 	h.ResetConnectionClose()

@@ -1,10 +1,14 @@
 package server
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Issue #9 §2: every origin status is passed on with its header fields and
@@ -90,5 +94,49 @@ func TestOriginStatusesPassedThrough(t *testing.T) {
 	resp, body := h.do("HEAD", "/st/404/")
 	if resp.StatusCode != 404 || len(body) != 0 {
 		t.Errorf("HEAD: status %d, %d body bytes", resp.StatusCode, len(body))
+	}
+}
+
+// Every answer's status line carries its own status's reason phrase: the
+// header block an answer is rendered from (with the version's fields) has
+// a status line of its own, which must not leak (a 206 once went out as
+// "206 OK").
+func TestStatusLineReasonPhrases(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	const path = "/s/100000/reasons"
+	get := func(hdr ...string) *http.Response {
+		t.Helper()
+		req := h.request(http.MethodGet, path)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	etag := get().Header.Get("ETag")
+	for _, tc := range []struct {
+		name string
+		hdr  []string
+		code int
+	}{
+		{"whole", nil, 200},
+		{"range", []string{"Range", "bytes=10-99"}, 206},
+		{"ranges", []string{"Range", "bytes=10-99,200-299"}, 206},
+		{"not modified", []string{"If-None-Match", etag}, 304},
+		{"unsatisfiable", []string{"Range", "bytes=999999-"}, 416},
+		{"precondition failed", []string{"If-Match", `"other"`}, 412},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := get(tc.hdr...)
+			want := fmt.Sprintf("%d %s", tc.code, fasthttp.StatusMessage(tc.code))
+			if resp.Status != want {
+				t.Fatalf("status line %q, want %q", resp.Status, want)
+			}
+		})
 	}
 }
