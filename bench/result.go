@@ -207,35 +207,60 @@ type statsReader struct {
 	base string
 }
 
+// settleWait is how long read waits for the origin's requests in flight to
+// end before it takes its counters as they are.
+const settleWait = time.Second
+
 // read returns the origin's counters; ok is false without an origin or
-// when it does not answer with them.
+// when it does not answer with them. An origin that counts a request when
+// its handler returns (the synthetic origin does) may not have counted
+// one whose last byte the client has already read: while its /_stats
+// says requests are in flight, read asks again, for up to settleWait.
 func (s *statsReader) read(ctx context.Context) (st originStats, ok bool, err error) {
 	if s == nil {
 		return st, false, nil
 	}
+	deadline := time.Now().Add(settleWait)
+	for {
+		st, inflight, err := s.readOnce(ctx)
+		if err != nil || inflight == 0 || !time.Now().Before(deadline) {
+			return st, err == nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return st, true, nil
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// readOnce reads the origin's counters and its requests in flight (0 if it
+// does not say).
+func (s *statsReader) readOnce(ctx context.Context) (st originStats, inflight int64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/_stats", nil)
 	if err != nil {
-		return st, false, err
+		return st, 0, err
 	}
 	resp, err := s.hc.Do(req)
 	if err != nil {
-		return st, false, fmt.Errorf("origin stats: %w", err)
+		return st, 0, fmt.Errorf("origin stats: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return st, false, fmt.Errorf("origin stats: %s answered %s", req.URL, resp.Status)
+		return st, 0, fmt.Errorf("origin stats: %s answered %s", req.URL, resp.Status)
 	}
 	var doc struct {
 		Requests *int64 `json:"requests"`
 		Bytes    *int64 `json:"bytes"`
+		Inflight int64  `json:"inflight"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
-		return st, false, fmt.Errorf("origin stats: %s: %w", req.URL, err)
+		return st, 0, fmt.Errorf("origin stats: %s: %w", req.URL, err)
 	}
 	if doc.Requests == nil || doc.Bytes == nil {
-		return st, false, fmt.Errorf("origin stats: %s has no requests/bytes counters", req.URL)
+		return st, 0, fmt.Errorf("origin stats: %s has no requests/bytes counters", req.URL)
 	}
-	return originStats{Requests: *doc.Requests, Bytes: *doc.Bytes}, true, nil
+	return originStats{Requests: *doc.Requests, Bytes: *doc.Bytes}, doc.Inflight, nil
 }

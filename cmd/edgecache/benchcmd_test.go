@@ -187,6 +187,9 @@ func TestBenchReplayJSON(t *testing.T) {
 	}
 	if res.Requests != 3 || res.Bytes != 2000+64<<10 || res.Errors != 0 || res.Verified != 3 || res.Trace != tr ||
 		res.OriginReqs == nil || *res.OriginReqs != 3 {
+		if res.OriginReqs != nil {
+			t.Logf("origin requests %d", *res.OriginReqs)
+		}
 		t.Errorf("result %+v", res)
 	}
 	// A bad line: the partial result is printed, exit 1.
