@@ -220,6 +220,7 @@ func (s *Synthetic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	cw := &countingWriter{ResponseWriter: w}
 	if r.Header.Get(noCountHeader) == "" {
+		cw.bytes = &s.bytes
 		s.begin()
 		defer s.end(r, path, cw)
 	}
@@ -262,8 +263,11 @@ func (s *Synthetic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(cw, r, "", s.modTime, &contentReader{seed: seedOf(path), size: size})
 }
 
-// begin counts a request entering service.
+// begin counts a request entering service. Requests are counted here and
+// bytes as they are written, before the client can have them, so that a
+// client that has read a whole answer finds it counted.
 func (s *Synthetic) begin() {
+	s.requests.Add(1)
 	cur := s.inflight.Add(1)
 	for {
 		m := s.maxInflight.Load()
@@ -276,8 +280,6 @@ func (s *Synthetic) begin() {
 // end counts a finished request.
 func (s *Synthetic) end(r *http.Request, path string, cw *countingWriter) {
 	s.inflight.Add(-1)
-	s.requests.Add(1)
-	s.bytes.Add(cw.n)
 	if r.Method == http.MethodHead {
 		s.heads.Add(1)
 	} else {
@@ -306,12 +308,14 @@ func (s *Synthetic) end(r *http.Request, path string, cw *countingWriter) {
 // copyBufPool holds the buffers countingWriter.ReadFrom streams through.
 var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
 
-// countingWriter records the status and the body bytes actually written.
+// countingWriter records the status and counts the body bytes written in
+// the origin's byte counter: before each write (so a client that has read
+// them finds them counted), less what the write did not take.
 type countingWriter struct {
 	http.ResponseWriter
 	status  int
-	n       int64
-	keep416 []string // header name/value pairs restored on a 416
+	bytes   *atomic.Int64 // the origin's byte counter, nil for an uncounted request
+	keep416 []string      // header name/value pairs restored on a 416
 }
 
 func (w *countingWriter) WriteHeader(code int) {
@@ -330,8 +334,13 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	if w.bytes != nil {
+		w.bytes.Add(int64(len(p))) // before the client can have them; less what was not written
+	}
 	n, err := w.ResponseWriter.Write(p)
-	w.n += int64(n)
+	if w.bytes != nil && n < len(p) {
+		w.bytes.Add(int64(n - len(p)))
+	}
 	return n, err
 }
 
