@@ -221,8 +221,8 @@ func (s *Synthetic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cw := &countingWriter{ResponseWriter: w}
 	if r.Header.Get(noCountHeader) == "" {
 		cw.bytes = &s.bytes
-		s.begin()
-		defer s.end(r, path, cw)
+		s.begin(r, path)
+		defer s.end(cw)
 	}
 
 	h := w.Header()
@@ -263,11 +263,25 @@ func (s *Synthetic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(cw, r, "", s.modTime, &contentReader{seed: seedOf(path), size: size})
 }
 
-// begin counts a request entering service. Requests are counted here and
-// bytes as they are written, before the client can have them, so that a
-// client that has read a whole answer finds it counted.
-func (s *Synthetic) begin() {
+// begin counts a request entering service: the request, its method,
+// Range and path are counted here and its bytes as they are written
+// (countingWriter), before the client can have them, so that a client that
+// has read a whole answer finds it counted; only its status waits for end.
+func (s *Synthetic) begin(r *http.Request, path string) {
 	s.requests.Add(1)
+	if r.Method == http.MethodHead {
+		s.heads.Add(1)
+	} else {
+		s.gets.Add(1)
+	}
+	if r.Header.Get("Range") != "" {
+		s.ranged.Add(1)
+	}
+	s.mu.Lock()
+	if _, seen := s.perPath[path]; seen || len(s.perPath) < maxStatsPaths {
+		s.perPath[path]++
+	}
+	s.mu.Unlock()
 	cur := s.inflight.Add(1)
 	for {
 		m := s.maxInflight.Load()
@@ -277,17 +291,9 @@ func (s *Synthetic) begin() {
 	}
 }
 
-// end counts a finished request.
-func (s *Synthetic) end(r *http.Request, path string, cw *countingWriter) {
+// end counts a finished request's status.
+func (s *Synthetic) end(cw *countingWriter) {
 	s.inflight.Add(-1)
-	if r.Method == http.MethodHead {
-		s.heads.Add(1)
-	} else {
-		s.gets.Add(1)
-	}
-	if r.Header.Get("Range") != "" {
-		s.ranged.Add(1)
-	}
 	switch cw.status {
 	case http.StatusOK:
 		s.status200.Add(1)
@@ -298,11 +304,6 @@ func (s *Synthetic) end(r *http.Request, path string, cw *countingWriter) {
 	default:
 		s.statusOther.Add(1)
 	}
-	s.mu.Lock()
-	if _, seen := s.perPath[path]; seen || len(s.perPath) < maxStatsPaths {
-		s.perPath[path]++
-	}
-	s.mu.Unlock()
 }
 
 // copyBufPool holds the buffers countingWriter.ReadFrom streams through.
