@@ -26,6 +26,7 @@ import (
 	"edgecache/meter"
 	"edgecache/origin"
 	"edgecache/ratelog"
+	"edgecache/rfc9111"
 )
 
 // Options configure a Server. Zero fields take the documented defaults.
@@ -475,6 +476,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 	// nothing keeps it: x.key is the Meta's own Key, equal to target),
 	// anything else gets an owned copy the cache may keep.
 	x.want = want
+	if onlyIfCached(&ctx.Request.Header) && !s.heldWhole(target, request{ctx}) {
+		s.plain(ctx, http.StatusGatewayTimeout, "not in the cache, and the request says only-if-cached")
+		return
+	}
 	meta, hit := s.store.Fresh(target, request{ctx})
 	st, err := cache.Hit, error(nil)
 	var key cache.Key
@@ -613,6 +618,35 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Meta,
 		ctx.Response.ImmediateHeaderFlush = true
 	}
 	ctx.SetBodyStream(s.guard(ctx, r, x), int(n))
+}
+
+// onlyIfCached reports whether the request's Cache-Control has
+// only-if-cached: the client wants a stored response or a 504 (RFC 9111
+// §5.2.1.7). It is the one request directive the box honours: it can only
+// spare the origin.
+func onlyIfCached(h *fasthttp.RequestHeader) bool {
+	vs := h.PeekAll("Cache-Control")
+	if len(vs) == 0 {
+		return false
+	}
+	hh := make(http.Header, 1)
+	for _, v := range vs {
+		hh.Add("Cache-Control", string(v))
+	}
+	return rfc9111.ParseCacheControl(hh, "Cache-Control").OnlyIfCached
+}
+
+// heldWhole reports whether the object at target is stored, fresh for req,
+// with every chunk in memory or on disk: what an only-if-cached request
+// may be answered from. Anything else (unknown, stale, varying, partly
+// held) is answered 504, which RFC 9111 always allows for such a request.
+func (s *Server) heldWhole(target string, req cache.Request) bool {
+	meta, ok := s.store.Fresh(target, req)
+	if !ok {
+		return false
+	}
+	mem, disk, total := s.store.Residency(meta, 0, meta.Size)
+	return mem+disk == total
 }
 
 // baseWriteTimeout is the time every response has to be written; a body

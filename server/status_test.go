@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -138,5 +139,47 @@ func TestStatusLineReasonPhrases(t *testing.T) {
 				t.Fatalf("status line %q, want %q", resp.Status, want)
 			}
 		})
+	}
+}
+
+// A request with Cache-Control: only-if-cached is answered from the cache
+// or with a 504, never from the origin (RFC 9111 §5.2.1.7).
+func TestOnlyIfCached(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	const path, size = "/s/100000/oic", 100000
+	resp, _ := h.do(http.MethodGet, path, "Cache-Control", "only-if-cached")
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("not stored: %d, want 504", resp.StatusCode)
+	}
+	if n := h.syn.Stats().Requests; n != 0 {
+		t.Fatalf("origin saw %d requests for an only-if-cached request", n)
+	}
+	if resp, body := h.do(http.MethodGet, path); resp.StatusCode != 200 || !bytes.Equal(body, originBytes(path, 0, size)) {
+		t.Fatalf("plain GET: %d", resp.StatusCode)
+	}
+	h.waitHeld(path)
+	for _, tc := range []struct {
+		cc, rng  string
+		code     int
+		off, len int64
+	}{
+		{"only-if-cached", "", 200, 0, size},
+		{"max-age=60, ONLY-IF-CACHED", "", 200, 0, size},
+		{"only-if-cached", "bytes=10-99", 206, 10, 90},
+	} {
+		hdr := []string{"Cache-Control", tc.cc}
+		if tc.rng != "" {
+			hdr = append(hdr, "Range", tc.rng)
+		}
+		resp, body := h.do(http.MethodGet, path, hdr...)
+		if resp.StatusCode != tc.code || !bytes.Equal(body, originBytes(path, tc.off, tc.len)) {
+			t.Errorf("%q %q: %d, %d bytes, want %d and the origin's bytes", tc.cc, tc.rng, resp.StatusCode, len(body), tc.code)
+		}
+		if !strings.Contains(resp.Header.Get("Cache-Status"), "hit") {
+			t.Errorf("%q %q: Cache-Status %q, want a hit", tc.cc, tc.rng, resp.Header.Get("Cache-Status"))
+		}
+	}
+	if n := h.syn.Stats().Requests; n != 1 {
+		t.Errorf("origin saw %d requests, want 1", n)
 	}
 }
