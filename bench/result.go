@@ -212,10 +212,11 @@ type statsReader struct {
 const settleWait = time.Second
 
 // read returns the origin's counters; ok is false without an origin or
-// when it does not answer with them. An origin that counts a request when
-// its handler returns (the synthetic origin does) may not have counted
-// one whose last byte the client has already read: while its /_stats
-// says requests are in flight, read asks again, for up to settleWait.
+// when it does not answer with them. Requests still in flight at the
+// origin (a cache's read-ahead, or an origin that counts a request only
+// when its handler returns, after the client has read its last byte) are
+// not in the counters yet: while its /_stats says requests are in flight,
+// read asks again, for up to settleWait.
 func (s *statsReader) read(ctx context.Context) (st originStats, ok bool, err error) {
 	if s == nil {
 		return st, false, nil

@@ -246,6 +246,5 @@ func newGroup() *group {
 }
 
 func (g *group) shard(id chunkID) *groupShard {
-	h := maphash.String(g.seed, id.key) ^ (uint64(id.idx) * 0x9e3779b97f4a7c15)
-	return &g.shards[h%uint64(len(g.shards))]
+	return &g.shards[id.hash(g.seed)%uint64(len(g.shards))]
 }

@@ -15,6 +15,16 @@ type chunkID struct {
 	idx int64
 }
 
+// hash returns a 64-bit hash of id under seed: its key's, mixed with its
+// index. The memory tier's shards and policy handles, the flight group's
+// shards and the disk tier's promotion window use it.
+func (id chunkID) hash(seed maphash.Seed) uint64 {
+	h := maphash.String(seed, id.key) ^ (uint64(id.idx) * 0x9e3779b97f4a7c15)
+	h ^= h >> 29
+	h *= 0xbf58476d1ce4e5b9
+	return h ^ h>>32
+}
+
 // chunk is a chunk payload and the version it belongs to. Its memory is a
 // slot or piece of the Store's arena (a != nil), reference counted (see
 // arena.go), or on the Go heap.
@@ -113,8 +123,7 @@ func (s *memShard) forget(id chunkID, h uint64, size int64) {
 // shard returns the shard of id and id's policy handle, a 64-bit hash that
 // stays the same across evictions so frequency-aware policies remember it.
 func (m *Memory) shard(id chunkID) (*memShard, uint64) {
-	h := maphash.String(m.seed, id.key) ^ (uint64(id.idx) * 0x9e3779b97f4a7c15)
-	h ^= h >> 29
+	h := id.hash(m.seed)
 	return &m.shards[h%uint64(len(m.shards))], h
 }
 

@@ -407,10 +407,10 @@ const memorySendfileAfter = 16
 // memorySection returns the current chunk's part of the range as a section
 // of the arena's file, when WriteTo sends it from there: a memory chunk in
 // the file, with at least memorySendfileMin bytes left to send, that has
-// had memorySendfileAfter times its size copied out already. The chunk is marked
-// sent before the section is handed out: its pages may stay queued on the
-// socket after the send, so the arena takes them out of the file when it is
-// released rather than let them be written again.
+// had memorySendfileAfter times its size copied out already. The chunk is
+// marked sent before the section is handed out: its pages may stay queued
+// on the socket after the send, so the arena takes them out of the file
+// when it is released rather than let them be written again.
 func (r *Reader) memorySection() (fileSection, bool) {
 	c := r.cc
 	if c == nil || c.a == nil || c.a.file == nil || c.a.noSend.Load() {

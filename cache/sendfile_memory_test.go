@@ -101,8 +101,9 @@ func TestMemorySendfileOutlivesRelease(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	// The first memorySendfileAfter whole reads of a chunk from memory copy
-	// it; the next ones send it (see Reader.memorySection). Some chunks were read from memory by
-	// the miss already (read ahead, they landed first): start afresh.
+	// it; the next ones send it (see Reader.memorySection). Some chunks were
+	// read from memory by the miss already (read ahead, they landed first):
+	// start afresh.
 	for i := range s.mem.shards {
 		sh := &s.mem.shards[i]
 		sh.mu.Lock()

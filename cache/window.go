@@ -26,19 +26,10 @@ func newHitWindow(n int) *hitWindow {
 	return &hitWindow{seed: maphash.MakeSeed(), ring: make([]uint64, n), pos: make(map[uint64]int32, n)}
 }
 
-// hash returns id's hash, never 0 (the free slot's mark).
-func (w *hitWindow) hash(id chunkID) uint64 {
-	h := maphash.String(w.seed, id.key) ^ (uint64(id.idx)+1)*0x9E3779B97F4A7C15
-	h ^= h >> 29
-	h *= 0xBF58476D1CE4E5B9
-	h ^= h >> 32
-	return max(h, 1)
-}
-
 // take records a disk hit on id and reports whether it is the chunk's
 // second within the window (it then leaves the window).
 func (w *hitWindow) take(id chunkID) bool {
-	h := w.hash(id)
+	h := max(id.hash(w.seed), 1) // 0 marks a free slot
 	if i, ok := w.pos[h]; ok {
 		delete(w.pos, h)
 		w.ring[i] = 0

@@ -476,11 +476,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 	// nothing keeps it: x.key is the Meta's own Key, equal to target),
 	// anything else gets an owned copy the cache may keep.
 	x.want = want
-	if onlyIfCached(&ctx.Request.Header) && !s.heldWhole(target, request{ctx}) {
+	meta, hit := s.store.Fresh(target, request{ctx})
+	if onlyIfCached(&ctx.Request.Header) && !(hit && s.heldWhole(meta)) {
 		s.plain(ctx, http.StatusGatewayTimeout, "not in the cache, and the request says only-if-cached")
 		return
 	}
-	meta, hit := s.store.Fresh(target, request{ctx})
 	st, err := cache.Hit, error(nil)
 	var key cache.Key
 	if hit {
@@ -636,15 +636,11 @@ func onlyIfCached(h *fasthttp.RequestHeader) bool {
 	return rfc9111.ParseCacheControl(hh, "Cache-Control").OnlyIfCached
 }
 
-// heldWhole reports whether the object at target is stored, fresh for req,
-// with every chunk in memory or on disk: what an only-if-cached request
-// may be answered from. Anything else (unknown, stale, varying, partly
-// held) is answered 504, which RFC 9111 always allows for such a request.
-func (s *Server) heldWhole(target string, req cache.Request) bool {
-	meta, ok := s.store.Fresh(target, req)
-	if !ok {
-		return false
-	}
+// heldWhole reports whether every chunk of meta, a fresh hit, is in memory
+// or on disk: what an only-if-cached request may be answered from.
+// Anything else (unknown, stale, varying, partly held) is answered 504,
+// which RFC 9111 always allows for such a request.
+func (s *Server) heldWhole(meta *cache.Meta) bool {
 	mem, disk, total := s.store.Residency(meta, 0, meta.Size)
 	return mem+disk == total
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -104,39 +103,35 @@ func TestOriginStatusesPassedThrough(t *testing.T) {
 // "206 OK").
 func TestStatusLineReasonPhrases(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	const path = "/s/100000/reasons"
-	get := func(hdr ...string) *http.Response {
-		t.Helper()
-		req := h.request(http.MethodGet, path)
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		resp, err := h.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp
+	const path, size = "/s/100000/reasons", 100000
+	resp, body := h.do(http.MethodGet, path)
+	if !bytes.Equal(body, originBytes(path, 0, size)) {
+		t.Fatal("the first answer's bytes are not the origin's")
 	}
-	etag := get().Header.Get("ETag")
+	etag := resp.Header.Get("ETag")
 	for _, tc := range []struct {
-		name string
-		hdr  []string
-		code int
+		name  string
+		hdr   []string
+		code  int
+		parts [][2]int64 // origin byte ranges (offset, length) the body holds
 	}{
-		{"whole", nil, 200},
-		{"range", []string{"Range", "bytes=10-99"}, 206},
-		{"ranges", []string{"Range", "bytes=10-99,200-299"}, 206},
-		{"not modified", []string{"If-None-Match", etag}, 304},
-		{"unsatisfiable", []string{"Range", "bytes=999999-"}, 416},
-		{"precondition failed", []string{"If-Match", `"other"`}, 412},
+		{"whole", nil, 200, [][2]int64{{0, size}}},
+		{"range", []string{"Range", "bytes=10-99"}, 206, [][2]int64{{10, 90}}},
+		{"ranges", []string{"Range", "bytes=10-99,200-299"}, 206, [][2]int64{{10, 90}, {200, 100}}},
+		{"not modified", []string{"If-None-Match", etag}, 304, nil},
+		{"unsatisfiable", []string{"Range", "bytes=999999-"}, 416, nil},
+		{"precondition failed", []string{"If-Match", `"other"`}, 412, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp := get(tc.hdr...)
+			resp, body := h.do(http.MethodGet, path, tc.hdr...)
 			want := fmt.Sprintf("%d %s", tc.code, fasthttp.StatusMessage(tc.code))
 			if resp.Status != want {
 				t.Fatalf("status line %q, want %q", resp.Status, want)
+			}
+			for _, p := range tc.parts {
+				if !bytes.Contains(body, originBytes(path, p[0], p[1])) {
+					t.Fatalf("the body lacks the origin's bytes %d-%d", p[0], p[0]+p[1]-1)
+				}
 			}
 		})
 	}
