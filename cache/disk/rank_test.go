@@ -72,10 +72,11 @@ func TestRankedEviction(t *testing.T) {
 		setup []put  // chunks 0..3 fill the 4-chunk disk
 		then  []put  // chunks 4..
 		want  string // held(6) after
-		// lru is want for the LRU policy when it differs: an unranked put
-		// first evicts the ranked chunks not read since their fill
-		// (all of them here) filled before the policy's next victim was
-		// last used (TestRecencyOfRanked).
+		// lru is want for the policies that name their next victim (LRU,
+		// ARC) when it differs: an unranked put first evicts the ranked
+		// chunks not read since their fill (all of them here) filled
+		// before the policy's next victim was last used
+		// (TestRecencyOfRanked).
 		lru string
 	}{
 		{"ranked refused when full of better ranks",
@@ -122,7 +123,7 @@ func TestRankedEviction(t *testing.T) {
 					return
 				}
 				want := tc.want
-				if pol == "lru" && tc.lru != "" {
+				if (pol == "lru" || pol == "arc") && tc.lru != "" {
 					want = tc.lru
 				}
 				if got := held(s, 6); got != want {

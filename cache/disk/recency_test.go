@@ -110,12 +110,14 @@ func TestRecencyOfRanked(t *testing.T) {
 		{"cold state survives a restart from the snapshot",
 			"u0 F r1:1 r2:2 R u3 u4 u5", ".r.uuu"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := recencyRun(t, "lru", tc.ops, len(tc.want)); got != tc.want {
-				t.Fatalf("%s: held %s, want %s", tc.ops, got, tc.want)
-			}
-		})
+	for _, pol := range []string{"lru", "arc"} {
+		for _, tc := range tests {
+			t.Run(pol+"/"+tc.name, func(t *testing.T) {
+				if got := recencyRun(t, pol, tc.ops, len(tc.want)); got != tc.want {
+					t.Fatalf("%s: held %s, want %s", tc.ops, got, tc.want)
+				}
+			})
+		}
 	}
 }
 
@@ -123,7 +125,7 @@ func TestRecencyOfRanked(t *testing.T) {
 // its next victim, ranked chunks are kept over unranked ones whatever
 // their recency, as before.
 func TestRecencyWithoutVictimizer(t *testing.T) {
-	for _, pol := range []string{"2q", "arc", "s3fifo"} {
+	for _, pol := range []string{"2q", "s3fifo"} {
 		t.Run(pol, func(t *testing.T) {
 			got := recencyRun(t, pol, "u0 u1 F r2:1 r3:2 u4 u5 u6", 7)
 			if got[2] != 'r' || got[3] != 'r' {

@@ -149,10 +149,30 @@ func scaledDelta(size, num, den int64) int64 {
 	return int64(d)
 }
 
+// Victim returns the key the next eviction would drop, as REPLACE chooses
+// it for a key that is not a B2 ghost (T1's least recently used entry if T1
+// holds more than its target p, or T2 is empty; else T2's), without
+// recording an access; ok is false when nothing is resident.
+func (p *ARC) Victim() (key uint64, ok bool) {
+	switch {
+	case p.fromT1(false):
+		return p.t1.back().key, true
+	case p.t2.len > 0:
+		return p.t2.back().key, true
+	}
+	return 0, false
+}
+
+// fromT1 reports whether REPLACE takes T1's least recently used entry (else
+// T2's) when the key being added came from B2 (fromB2) or not.
+func (p *ARC) fromT1(fromB2 bool) bool {
+	return p.t1.len > 0 && (p.t1.bytes > p.p || (fromB2 && p.t1.bytes >= p.p) || p.t2.len == 0)
+}
+
 // replace evicts one resident entry to its ghost list (the paper's
 // REPLACE).
 func (p *ARC) replace(fromB2 bool) {
-	if p.t1.len > 0 && (p.t1.bytes > p.p || (fromB2 && p.t1.bytes >= p.p) || p.t2.len == 0) {
+	if p.fromT1(fromB2) {
 		v := p.t1.back()
 		p.t1.remove(v)
 		p.b1.pushFront(v, arcB1)

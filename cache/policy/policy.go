@@ -17,7 +17,7 @@
 //
 // Get records the access (hit or miss, for the policies that track
 // frequency); Add offers the key after a miss. A policy may also name the
-// entry it would evict next (Victimizer: LRU does). Entries dropped to make
+// entry it would evict next (Victimizer: LRU and ARC do). Entries dropped to make
 // room are reported through the Evicted callback given at construction;
 // Remove drops a key without calling it.
 //
@@ -89,6 +89,7 @@ var (
 	_ Policy = (*TinyLFU)(nil)
 
 	_ Victimizer = (*LRU)(nil)
+	_ Victimizer = (*ARC)(nil)
 )
 
 // Names lists the policies New knows, in a stable order: lru, 2q, arc, s3fifo, tinylfu.
