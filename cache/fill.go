@@ -237,7 +237,7 @@ func (fl *Filler) chunk(ctx context.Context, meta *Meta, idx int64, f *flight, r
 			}
 			if c := fl.memOnly(meta, idx); c != nil {
 				// A player's chunk that has not reached the disk: put it there.
-				err := fl.put(id, meta, diskRank(req), c.data)
+				err := fl.put(id, meta, diskRank(req), c.data, nil)
 				n, werr := w.Write(c.data)
 				c.unref()
 				return int64(n), errors.Join(err, werr)
@@ -439,16 +439,23 @@ func (s *Store) keepFilled(f *flight, meta *Meta) {
 		fl.stored.Add(1)
 		return
 	}
-	f.slot.err = fl.put(id, meta, f.slot.rank, f.buf)
+	sum := f.sum
+	f.slot.err = fl.put(id, meta, f.slot.rank, f.buf, &sum)
 }
 
 // put writes a chunk to the disk tier with its rank, and checks that the
-// tier kept it. A refusal for want of room among lower-ranked content
-// (disk.ErrRankedFull) wraps fill.ErrFull too.
-func (fl *Filler) put(id chunkID, meta *Meta, rk disk.Rank, data []byte) error {
+// tier kept it; sum is data's CRC-32C if the fetch computed it
+// (flight.sum), else nil. A refusal for want of room among lower-ranked
+// content (disk.ErrRankedFull) wraps fill.ErrFull too.
+func (fl *Filler) put(id chunkID, meta *Meta, rk disk.Rank, data []byte, sum *uint32) error {
 	s := fl.s
 	did := disk.ID{Key: id.key, Index: id.idx}
-	err := s.disk.st.PutRanked(did, meta.version, encodeFillMeta(meta, rk.Rank), data, rk)
+	var err error
+	if sum != nil {
+		err = s.disk.st.PutSummed(did, meta.version, encodeFillMeta(meta, rk.Rank), data, *sum, rk)
+	} else {
+		err = s.disk.st.PutRanked(did, meta.version, encodeFillMeta(meta, rk.Rank), data, rk)
+	}
 	switch {
 	case errors.Is(err, disk.ErrRankedFull):
 		err = fmt.Errorf("%w: %w: %w", fill.ErrFull, ErrNotStored, err)

@@ -895,7 +895,8 @@ func (s *Store) complete(f *flight, meta *Meta, err error) {
 	case err == nil && f.slot != nil:
 		s.keepFilled(f, meta) // to disk, with its rank (fill.go)
 	case err == nil:
-		s.keep(chunkID{meta.Key, f.id.idx}, meta, f.c)
+		sum := f.sum
+		s.keep(chunkID{meta.Key, f.id.idx}, meta, f.c, &sum)
 	}
 	if err != nil {
 		s.flightErrors.Add(1)
@@ -931,7 +932,7 @@ func (s *Store) runWhole(f *flight, meta *Meta, resp *origin.Response) {
 			return fmt.Errorf("chunk %d of %s: %w", j, meta.Key, err)
 		}
 		s.originBytes.Add(int64(len(c.data)))
-		s.keep(chunkID{meta.Key, j}, meta, c)
+		s.keep(chunkID{meta.Key, j}, meta, c, nil)
 		return nil
 	}
 	for j := first; j < f.id.idx; j++ {

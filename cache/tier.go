@@ -40,7 +40,8 @@ import (
 type diskJob struct {
 	id   chunkID
 	meta *Meta
-	c    *chunk // the job holds a reference until it is written
+	c    *chunk  // the job holds a reference until it is written
+	sum  *uint32 // CRC-32C of c.data computed as it arrived (flight.sum), or nil
 }
 
 // diskMeta is the object metadata stored with every chunk on disk, so that
@@ -155,7 +156,13 @@ func (t *diskTier) secondHit(id chunkID) bool {
 func (s *Store) diskWriter() {
 	defer s.dwg.Done()
 	for j := range s.disk.queue {
-		err := s.disk.st.Put(disk.ID{Key: j.id.key, Index: j.id.idx}, j.meta.version, encodeMeta(j.meta), j.c.data)
+		did := disk.ID{Key: j.id.key, Index: j.id.idx}
+		var err error
+		if j.sum != nil {
+			err = s.disk.st.PutSummed(did, j.meta.version, encodeMeta(j.meta), j.c.data, *j.sum, disk.Rank{})
+		} else {
+			err = s.disk.st.Put(did, j.meta.version, encodeMeta(j.meta), j.c.data)
+		}
 		n := int64(len(j.c.data))
 		j.c.unref()
 		s.disk.queued.Add(-n)
@@ -180,8 +187,9 @@ func (s *Store) diskWriter() {
 }
 
 // keep stores a complete chunk: in memory now, on disk behind the response.
-// The tier and the disk write take references of their own.
-func (s *Store) keep(id chunkID, meta *Meta, c *chunk) {
+// The tier and the disk write take references of their own. sum is the
+// CRC-32C of c.data if the fetch computed it (flight.sum), else nil.
+func (s *Store) keep(id chunkID, meta *Meta, c *chunk, sum *uint32) {
 	if meta.NoStore {
 		return
 	}
@@ -202,7 +210,7 @@ func (s *Store) keep(id chunkID, meta *Meta, c *chunk) {
 	}
 	s.disk.queued.Add(n)
 	c.ref()
-	s.disk.queue <- diskJob{id, meta, c}
+	s.disk.queue <- diskJob{id, meta, c, sum}
 }
 
 // skipDiskWrite counts and logs a chunk the disk write queue had no room for.

@@ -120,7 +120,7 @@
 //   - An unranked chunk (a player's miss) first evicts cold ranks, worst
 //     first, while their fill is older than the last use of the policy's
 //     next victim, when the policy can name that victim (policy.Victimizer:
-//     LRU does); then unranked chunks, and ranked ones, worst first, only
+//     LRU and ARC do); then unranked chunks, and ranked ones, worst first, only
 //     when the policy is empty. A ranked chunk is cold until it is read
 //     (Get, Touch) after its fill: its write, or for a chunk ranked while
 //     held (SetRank) its generation, which a fill job sets to its start
@@ -157,6 +157,8 @@
 //
 // # Integrity
 //
+// The payload's CRC-32C in the header is computed by Put, or given by the
+// caller (PutSummed: the cache sums a chunk as it arrives from the origin).
 // A chunk's bytes are checked as follows:
 //
 //   - Get checks the header (magic, header CRC, key, index, version,

@@ -376,7 +376,7 @@ func (s *Store) PutRanked(id ID, version string, meta []byte, payload []byte, rk
 	if err := checkRank(rk); err != nil {
 		return err
 	}
-	return s.put(id, version, meta, payload, rk)
+	return s.put(id, version, meta, payload, nil, rk)
 }
 
 // SetRank gives the stored chunk id of version the rank rk if that is

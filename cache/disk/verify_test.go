@@ -3,6 +3,7 @@ package disk
 import (
 	"bytes"
 	"errors"
+	"hash/crc32"
 	"io"
 	"os"
 	"testing"
@@ -220,5 +221,62 @@ func TestScrubDisabled(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	if st := s.Stats(); st.ScrubbedChunks != 0 {
 		t.Errorf("disabled scrubber scrubbed: %+v", st)
+	}
+}
+
+// TestPutSummed checks that PutSummed stores the caller's checksum: a right
+// one reads back verified, ranked or not, and a wrong one (the payload
+// changed in the caller's memory after it was summed) is caught by the
+// first verified read, which removes the chunk as damaged.
+func TestPutSummed(t *testing.T) {
+	const size = 40_000
+	dirs, state := mkdirs(t, 1, 16<<20)
+	s, _ := open(t, Options{Dirs: dirs, StateFile: state, ScrubRate: -1})
+	good, ranked, bad := ID{Key: "/good", Index: 0}, ID{Key: "/ranked", Index: 2}, ID{Key: "/bad", Index: 1}
+	for _, tc := range []struct {
+		id  ID
+		rk  Rank
+		sum func(p []byte) uint32
+	}{
+		{good, Rank{}, func(p []byte) uint32 { return crc32.Checksum(p, castagnoli) }},
+		{ranked, Rank{Gen: 7, Rank: 3}, func(p []byte) uint32 { return crc32.Checksum(p, castagnoli) }},
+		{bad, Rank{}, func(p []byte) uint32 { return crc32.Checksum(p, castagnoli) ^ 1 }},
+	} {
+		p := payload(tc.id, "v1", size)
+		if err := s.PutSummed(tc.id, "v1", []byte("meta"), p, tc.sum(p), tc.rk); err != nil {
+			t.Fatalf("PutSummed %s: %v", tc.id.Key, err)
+		}
+	}
+	if rk, ok := s.RankOf(ranked); !ok || rk != (Rank{Gen: 7, Rank: 3}) {
+		t.Errorf("rank of the ranked chunk: %+v %v", rk, ok)
+	}
+	for _, id := range []ID{good, ranked} {
+		c, err := s.Get(id, "v1")
+		if err != nil {
+			t.Fatalf("Get %s: %v", id.Key, err)
+		}
+		dst := make([]byte, c.Len())
+		if err := c.ReadAllVerified(dst); err != nil || !bytes.Equal(dst, payload(id, "v1", size)) {
+			t.Errorf("%s: ReadAllVerified %v, equal %v", id.Key, err, bytes.Equal(dst, payload(id, "v1", size)))
+		}
+		c.Close()
+	}
+	c, err := s.Get(bad, "v1")
+	if err != nil {
+		t.Fatalf("Get %s: %v", bad.Key, err)
+	}
+	err = c.ReadAllVerified(make([]byte, c.Len()))
+	c.Close()
+	if !errors.Is(err, ErrChecksum) {
+		t.Fatalf("ReadAllVerified of a chunk put with a wrong sum: %v, want ErrChecksum", err)
+	}
+	if _, err := s.Get(bad, "v1"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get after the failed verification: %v, want ErrNotFound", err)
+	}
+	if st := s.Stats(); st.ChecksumFailures != 1 {
+		t.Errorf("ChecksumFailures = %d, want 1", st.ChecksumFailures)
+	}
+	if err := s.PutSummed(ID{Key: "/x"}, "v1", nil, []byte("x"), 0, Rank{Gen: 0, Rank: 5}); err == nil {
+		t.Error("PutSummed with a rank of generation 0 succeeded")
 	}
 }
