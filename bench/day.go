@@ -152,7 +152,10 @@ type DayReport struct {
 	Churn          float64  `json:"churn"`
 	Zipf           float64  `json:"zipf"`
 	Runs           []DayRun `json:"runs"`
-	Interrupted    bool     `json:"interrupted,omitempty"`
+	// Bound is the offline bound of a cache that fills on misses
+	// (ComputeDayBound), set by the caller.
+	Bound       *DayBound `json:"bound,omitempty"`
+	Interrupted bool      `json:"interrupted,omitempty"`
 }
 
 // Errors returns the errors of every run.

@@ -68,6 +68,10 @@ type dayDaemon struct {
 }
 
 // dayDaemonOptions size the in-process daemon.
+// dayChunkSize is the chunk size of the day's daemons: cache.Options'
+// default, which they keep.
+const dayChunkSize = 1 << 20
+
 type dayDaemonOptions struct {
 	dir        string // parent of the daemon's directory, and where its access logs stay
 	cacheBytes int64  // disk tier budget
@@ -314,6 +318,11 @@ func runBenchDay(ctx context.Context, f dayFlags, log *slog.Logger) (*bench.DayR
 	})
 	if rep != nil {
 		rep.CacheBytes = f.cacheBytes
+		if b, berr := bench.ComputeDayBound(f.cfg, f.cacheBytes, dayChunkSize); berr == nil {
+			rep.Bound = &b
+		} else {
+			err = errors.Join(err, berr)
+		}
 	}
 	return rep, err
 }

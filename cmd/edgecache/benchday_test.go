@@ -82,9 +82,12 @@ func TestBenchDayEndToEnd(t *testing.T) {
 	if nightly.Day.Offload < off.Day.Offload-0.1 { // same content as off, up to the players' interleaving
 		t.Errorf("offload with the nightly fill %.3f, without fill %.3f", nightly.Day.Offload, off.Day.Offload)
 	}
+	if b := rep.Bound; b == nil || b.CacheBytes != f.cacheBytes || b.ChunkSize != dayChunkSize || b.BeladyDay < b.LRUDay {
+		t.Errorf("bound %+v: want one for the day's cache and chunks, Belady at least LRU", b)
+	}
 	// The reports render.
 	var buf bytes.Buffer
-	if err := rep.WriteTable(&buf); err != nil || !strings.Contains(buf.String(), "oracle") {
+	if err := rep.WriteTable(&buf); err != nil || !strings.Contains(buf.String(), "oracle") || !strings.Contains(buf.String(), "Belady's MIN") {
 		t.Errorf("table: %v\n%s", err, buf.String())
 	}
 	buf.Reset()
@@ -93,7 +96,7 @@ func TestBenchDayEndToEnd(t *testing.T) {
 	}
 	buf.Reset()
 	var back bench.DayReport
-	if err := rep.WriteJSON(&buf); err != nil || json.Unmarshal(buf.Bytes(), &back) != nil || len(back.Runs) != 3 {
+	if err := rep.WriteJSON(&buf); err != nil || json.Unmarshal(buf.Bytes(), &back) != nil || len(back.Runs) != 3 || back.Bound == nil || *back.Bound != *rep.Bound {
 		t.Errorf("json: %v", err)
 	}
 	// Nothing is left behind.
