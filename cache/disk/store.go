@@ -686,8 +686,9 @@ func (s *Store) Put(id ID, version string, meta []byte, payload []byte) error {
 // PutSummed is Put (rk the zero Rank) or PutRanked (rk a rank) for a
 // payload whose CRC-32C (Castagnoli) the caller computed as the bytes
 // arrived, while they were in the CPU's cache: the header gets sum instead
-// of a checksum of payload read again from memory, which costs a chunk's
-// write about a tenth of its CPU. The sum then also covers the payload's
+// of a checksum of payload read again from memory (perf of cold ranges on
+// the daemon's disk setup: CRC 12.6% of its samples computed here, 9.3%
+// computed as the bytes arrived). The sum then also covers the payload's
 // time in the caller's memory before the write. A sum that does not match
 // the payload makes the chunk fail its verification (ReadAllVerified, the
 // scrubber, Suspect), which removes it as damaged; it is never trusted
