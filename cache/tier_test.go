@@ -36,6 +36,22 @@ func openDisk(t *testing.T, dir string, budget int64) *disk.Store {
 	return ds
 }
 
+// fetchToDisk reads each of keys whole through s, checks the bytes against
+// the origin's, closes s (which waits for the disk writes) and checks that
+// wantWrites chunks were written to disk.
+func fetchToDisk(t *testing.T, s *Store, sizes map[string]int64, keys []string, wantWrites int64) {
+	t.Helper()
+	for _, key := range keys {
+		if got := readRange(t, s, key, 0, -1); !bytes.Equal(got, content(key, 0, sizes[key])) {
+			t.Fatalf("%s: bytes differ from the origin's", key)
+		}
+	}
+	s.Close()
+	if st := s.Stats(); st.DiskWrites != wantWrites {
+		t.Fatalf("disk writes %d, want %d", st.DiskWrites, wantWrites)
+	}
+}
+
 // Chunks fetched through a Store land on disk; a new Store over the
 // reopened disk serves them byte-exact without asking the origin, first from
 // disk, then (after the second hit) from memory.
@@ -47,15 +63,7 @@ func TestDiskTierSurvivesRestart(t *testing.T) {
 	src := newFake(sizes)
 	ds := openDisk(t, dir, 64*testChunk)
 	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds})
-	for _, key := range []string{"/movie", "/small"} {
-		if got := readRange(t, s, key, 0, -1); !bytes.Equal(got, content(key, 0, sizes[key])) {
-			t.Fatalf("%s: first read differs", key)
-		}
-	}
-	s.Close() // waits for the disk writes
-	if st := s.Stats(); st.DiskWrites != 7 {
-		t.Fatalf("disk writes %d, want 7 (6 chunks of /movie, 1 of /small)", st.DiskWrites)
-	}
+	fetchToDisk(t, s, sizes, []string{"/movie", "/small"}, 7) // 6 chunks of /movie, 1 of /small
 	if err := ds.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -238,15 +246,7 @@ func TestDiskChunksSummedByTheFetch(t *testing.T) {
 	ds := openDisk(t, dir, 64*testChunk)
 	defer ds.Close()
 	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds})
-	for _, key := range []string{"/broken", "/span"} {
-		if got := readRange(t, s, key, 0, -1); !bytes.Equal(got, content(key, 0, sizes[key])) {
-			t.Fatalf("%s: bytes differ from the origin's", key)
-		}
-	}
-	s.Close() // waits for the disk writes
-	if st := s.Stats(); st.DiskWrites != 9 {
-		t.Fatalf("disk writes %d, want 9", st.DiskWrites)
-	}
+	fetchToDisk(t, s, sizes, []string{"/broken", "/span"}, 9)
 	resumed := false
 	for _, l := range src.log {
 		resumed = resumed || strings.HasPrefix(l, "/broken 1000 ")
