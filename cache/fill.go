@@ -439,8 +439,7 @@ func (s *Store) keepFilled(f *flight, meta *Meta) {
 		fl.stored.Add(1)
 		return
 	}
-	sum := f.sum
-	f.slot.err = fl.put(id, meta, f.slot.rank, f.buf, &sum)
+	f.slot.err = fl.put(id, meta, f.slot.rank, f.buf, f.checksum())
 }
 
 // put writes a chunk to the disk tier with its rank, and checks that the

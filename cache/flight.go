@@ -58,8 +58,10 @@ type flight struct {
 	// sum is the CRC-32C of buf[:n], computed by fill (the only writer)
 	// right after each read, while the bytes are in the CPU's cache: the
 	// disk write of the complete chunk then need not read the whole chunk
-	// again from memory to checksum it.
-	sum uint32
+	// again from memory to checksum it. summing, set by start, says
+	// whether the chunk may go to a disk tier at all; else nobody needs it.
+	sum     uint32
+	summing bool
 }
 
 // castagnoli is the CRC-32C table, the disk tier's payload checksum.
@@ -108,6 +110,7 @@ func (f *flight) start(s *Store, meta *Meta, length int) {
 		f.c = s.alloc(int64(length), meta.version)
 	}
 	f.buf = f.c.data
+	f.summing = s.disk != nil && !meta.NoStore
 	close(f.ready)
 }
 
@@ -123,7 +126,9 @@ func (f *flight) fill(body io.Reader) error {
 		}
 		m, err := body.Read(f.buf[n:])
 		if m > 0 {
-			f.sum = crc32.Update(f.sum, castagnoli, f.buf[n:n+m])
+			if f.summing {
+				f.sum = crc32.Update(f.sum, castagnoli, f.buf[n:n+m])
+			}
 			f.mu.Lock()
 			f.n += m
 			f.mu.Unlock()
@@ -258,4 +263,14 @@ func newGroup() *group {
 
 func (g *group) shard(id chunkID) *groupShard {
 	return &g.shards[id.hash(g.seed)%uint64(len(g.shards))]
+}
+
+// checksum returns the chunk's CRC-32C for its disk write, or nil if fill
+// did not compute it (see summing).
+func (f *flight) checksum() *uint32 {
+	if !f.summing {
+		return nil
+	}
+	sum := f.sum
+	return &sum
 }

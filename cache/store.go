@@ -895,8 +895,7 @@ func (s *Store) complete(f *flight, meta *Meta, err error) {
 	case err == nil && f.slot != nil:
 		s.keepFilled(f, meta) // to disk, with its rank (fill.go)
 	case err == nil:
-		sum := f.sum
-		s.keep(chunkID{meta.Key, f.id.idx}, meta, f.c, &sum)
+		s.keep(chunkID{meta.Key, f.id.idx}, meta, f.c, f.checksum())
 	}
 	if err != nil {
 		s.flightErrors.Add(1)

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"edgecache/cache/disk"
@@ -277,5 +279,40 @@ func TestDiskChunksSummedByTheFetch(t *testing.T) {
 	}
 	if n := ds.Stats().ChecksumFailures; n != 0 {
 		t.Fatalf("checksum failures: %d", n)
+	}
+}
+
+// A flight sums its chunk as the bytes arrive only where the chunk may go
+// to a disk tier: with one and a storable answer, checksum is the payload's
+// CRC-32C, read in any number of pieces; without a disk tier, or for an
+// answer that may not be stored, it is nil (the disk write computes it, if
+// there is one).
+func TestFlightChecksum(t *testing.T) {
+	ds := openDisk(t, t.TempDir(), 64*testChunk)
+	defer ds.Close()
+	withDisk := mustNew(t, newFake(nil), Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds})
+	defer withDisk.Close()
+	memOnly := mustNew(t, newFake(nil), Options{ChunkSize: testChunk, Memory: 16 * testChunk})
+	defer memOnly.Close()
+	data := content("/sum", 0, testChunk)
+	for _, tc := range []struct {
+		name    string
+		s       *Store
+		noStore bool
+		want    bool
+	}{{"disk tier", withDisk, false, true}, {"no disk tier", memOnly, false, false}, {"no-store answer", withDisk, true, false}} {
+		f := newFlight(chunkID{"/sum", 0}, "/sum", nil)
+		f.start(tc.s, &Meta{Key: "/sum", Size: testChunk, NoStore: tc.noStore}, testChunk)
+		if err := f.fill(iotest.HalfReader(bytes.NewReader(data))); err != nil {
+			t.Fatalf("%s: fill: %v", tc.name, err)
+		}
+		sum := f.checksum()
+		switch {
+		case !tc.want && sum != nil:
+			t.Errorf("%s: a checksum nobody needs was computed", tc.name)
+		case tc.want && (sum == nil || *sum != crc32.Checksum(data, castagnoli)):
+			t.Errorf("%s: checksum %v, want the payload's CRC-32C %#x", tc.name, sum, crc32.Checksum(data, castagnoli))
+		}
+		f.drop()
 	}
 }
