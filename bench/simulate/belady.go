@@ -95,8 +95,9 @@ func (q *nextHeap) pop() uint32 {
 }
 
 // runBelady replays t against Belady's policy with capacity bytes and
-// returns hits and hit bytes. It checks ctx every few thousand requests.
-func runBelady(ctx context.Context, t *Trace, capacity int64) (hits, hitBytes int64, err error) {
+// returns hits and hit bytes; seen, if not nil, is told each request's
+// outcome in order. It checks ctx every few thousand requests.
+func runBelady(ctx context.Context, t *Trace, capacity int64, seen func(i int, hit bool)) (hits, hitBytes int64, err error) {
 	q := nextHeap{pos: make([]uint32, t.distinct)}
 	size := make([]int64, t.distinct) // size of each resident object
 	var used int64
@@ -105,6 +106,9 @@ func runBelady(ctx context.Context, t *Trace, capacity int64) (hits, hitBytes in
 			return 0, 0, ctx.Err()
 		}
 		s, next := t.sizes[i], t.next[i]
+		if seen != nil {
+			seen(i, q.pos[id] != 0)
+		}
 		if q.pos[id] != 0 { // hit
 			hits++
 			hitBytes += s

@@ -85,6 +85,26 @@ func Run(ctx context.Context, t *Trace, policies []string, sizes []int64, parall
 	return run(ctx, t, policies, sizes, parallel, newPolicy)
 }
 
+// Replay replays t against one policy (a name of Policies()) with capacity
+// bytes (> 0) and calls seen with each request's index and whether it hit,
+// in the trace's order: for a caller that weighs requests its own way (bench
+// day counts a miss's whole chunk against the hour it falls in).
+func Replay(ctx context.Context, t *Trace, name string, capacity int64, seen func(i int, hit bool)) error {
+	if !slices.Contains(Policies(), name) {
+		return &UnknownPolicyError{Name: name}
+	}
+	if capacity <= 0 {
+		return fmt.Errorf("cache size %d: must be at least 1 byte", capacity)
+	}
+	var err error
+	if name == Belady {
+		_, _, err = runBelady(ctx, t, capacity, seen)
+	} else {
+		_, _, err = runPolicy(ctx, t, name, capacity, newPolicy, seen)
+	}
+	return err
+}
+
 // run is Run with the policies made by mk (Belady excepted).
 func run(ctx context.Context, t *Trace, policies []string, sizes []int64, parallel int, mk factory) ([]Result, error) {
 	for _, s := range sizes {
@@ -148,9 +168,9 @@ func replay(ctx context.Context, t *Trace, r *Result, mk factory) error {
 	var hits, hitBytes int64
 	var err error
 	if r.Policy == Belady {
-		hits, hitBytes, err = runBelady(ctx, t, r.Size)
+		hits, hitBytes, err = runBelady(ctx, t, r.Size, nil)
 	} else {
-		hits, hitBytes, err = runPolicy(ctx, t, r.Policy, r.Size, mk)
+		hits, hitBytes, err = runPolicy(ctx, t, r.Policy, r.Size, mk, nil)
 	}
 	if err != nil {
 		return err
@@ -167,8 +187,9 @@ func replay(ctx context.Context, t *Trace, r *Result, mk factory) error {
 	return nil
 }
 
-// runPolicy replays t against a fresh policy from mk.
-func runPolicy(ctx context.Context, t *Trace, name string, capacity int64, mk factory) (hits, hitBytes int64, err error) {
+// runPolicy replays t against a fresh policy from mk; seen, if not nil, is
+// told each request's outcome in order.
+func runPolicy(ctx context.Context, t *Trace, name string, capacity int64, mk factory, seen func(i int, hit bool)) (hits, hitBytes int64, err error) {
 	p, err := mk(name, capacity)
 	if err != nil {
 		return 0, 0, fmt.Errorf("policy %s at %d bytes: %w", name, capacity, err)
@@ -179,7 +200,11 @@ func runPolicy(ctx context.Context, t *Trace, name string, capacity int64, mk fa
 			return 0, 0, ctx.Err()
 		}
 		key := mix(id)
-		if p.Get(key) {
+		hit := p.Get(key)
+		if seen != nil {
+			seen(i, hit)
+		}
+		if hit {
 			hits++
 			hitBytes += sizes[i]
 		} else {

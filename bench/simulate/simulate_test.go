@@ -319,7 +319,7 @@ func TestBeladyIsOptimalOnUnitSizes(t *testing.T) {
 	for seed := range uint64(20) {
 		tr := randomTrace(t, seed, 14, 6, 1)
 		for capacity := 1; capacity <= 4; capacity++ {
-			hits, _, err := runBelady(context.Background(), tr, int64(capacity))
+			hits, _, err := runBelady(context.Background(), tr, int64(capacity), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -598,5 +598,61 @@ func BenchmarkReplay(b *testing.B) {
 			b.ReportMetric(r.ObjectHitRatio, "ohr")
 			b.ReportMetric(r.ByteHitRatio, "bhr")
 		})
+	}
+}
+
+// TestReplay checks that Replay reports every request once, in order, with
+// the outcomes Run counts, for Belady and for policies; that Builder makes
+// a trace of the requests given; and that it refuses unknown policies and
+// empty caches.
+func TestReplay(t *testing.T) {
+	tr := zipfTrace(t, 7, 20_000, 500, 1.0)
+	for _, name := range []string{Belady, "lru", "arc"} {
+		res, err := Run(context.Background(), tr, []string{name}, []int64{40_000}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, hits := 0, int64(0)
+		err = Replay(context.Background(), tr, name, 40_000, func(i int, hit bool) {
+			if i != next {
+				t.Fatalf("%s: request %d reported after %d", name, i, next-1)
+			}
+			next++
+			if hit {
+				hits++
+			}
+		})
+		if err != nil || next != tr.Requests() || hits != res[0].Hits {
+			t.Errorf("%s: %v, %d of %d requests reported, %d hits, Run counted %d", name, err, next, tr.Requests(), hits, res[0].Hits)
+		}
+	}
+	b := NewBuilder("built")
+	for _, r := range []struct {
+		key  string
+		size int64
+	}{{"a", 10}, {"b", 20}, {"a", 10}, {"c", 5}, {"b", 20}} {
+		if err := b.Add([]byte(r.key), r.size); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Add([]byte("d"), 0); err == nil {
+		t.Error("Builder took a request of 0 bytes")
+	}
+	built := b.Trace()
+	if built.Requests() != 5 || built.Distinct() != 3 || built.UniqueBytes() != 35 || built.TotalBytes() != 65 {
+		t.Errorf("built trace: %d requests, %d distinct, %d unique bytes, %d bytes", built.Requests(), built.Distinct(), built.UniqueBytes(), built.TotalBytes())
+	}
+	var got []bool
+	if err := Replay(context.Background(), built, "lru", 30, func(_ int, hit bool) { got = append(got, hit) }); err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{false, false, true, false, false}; !slices.Equal(got, want) { // c evicts b, not a
+		t.Errorf("LRU of 30 bytes over a b a c b: hits %v, want %v", got, want)
+	}
+	if err := Replay(context.Background(), built, "nope", 30, func(int, bool) {}); err == nil {
+		t.Error("unknown policy accepted")
+	}
+	if err := Replay(context.Background(), built, "lru", 0, func(int, bool) {}); err == nil {
+		t.Error("a cache of 0 bytes accepted")
 	}
 }

@@ -86,6 +86,24 @@ func Load(r *trace.Reader) (*Trace, error) {
 	return b.finish(), nil
 }
 
+// Builder makes a Trace from requests given one by one, where Load reads
+// them from a trace file.
+type Builder struct{ b *builder }
+
+// NewBuilder returns an empty Builder for a trace called name.
+func NewBuilder(name string) *Builder { return &Builder{newBuilder(name)} }
+
+// Add appends a request of key for size bytes (>= 1); key is not kept.
+func (b *Builder) Add(key []byte, size int64) error {
+	if size < 1 {
+		return fmt.Errorf("trace %s: request of %d bytes: need at least 1", b.b.t.name, size)
+	}
+	return b.b.add(key, size)
+}
+
+// Trace returns the Trace of the requests added; the Builder is spent.
+func (b *Builder) Trace() *Trace { return b.b.finish() }
+
 // builder accumulates requests into a Trace.
 //
 // Keys are interned by a 128-bit hash (two independently seeded
