@@ -158,7 +158,7 @@ func diskRank(req fill.Request) disk.Rank {
 // rerank gives chunk idx of meta's version on disk the rank rk if that is
 // higher than its own.
 func (fl *Filler) rerank(meta *Meta, idx int64, rk disk.Rank) {
-	if _, err := fl.s.disk.st.SetRank(disk.ID{Key: meta.Key, Index: idx}, meta.version, rk); err != nil {
+	if _, err := fl.s.disk.st.SetRank(disk.ID{Key: meta.Key, Index: idx}, meta.dver, rk); err != nil {
 		fl.s.log.Warn("fill: cannot rank a held chunk", "key", meta.Key, "chunk", idx, "err", err)
 	}
 }
@@ -310,7 +310,7 @@ func (fl *Filler) read(meta *Meta, idx, want int64, buf *[]byte) ([]byte, *chunk
 		c.unref()
 		return nil, nil
 	}
-	c, err := s.disk.st.Get(disk.ID{Key: meta.Key, Index: idx}, meta.version)
+	c, err := s.disk.st.Get(disk.ID{Key: meta.Key, Index: idx}, meta.dver)
 	if err != nil {
 		return nil, nil
 	}
@@ -451,14 +451,14 @@ func (fl *Filler) put(id chunkID, meta *Meta, rk disk.Rank, data []byte, sum *ui
 	did := disk.ID{Key: id.key, Index: id.idx}
 	var err error
 	if sum != nil {
-		err = s.disk.st.PutSummed(did, meta.version, encodeFillMeta(meta, rk.Rank), data, *sum, rk)
+		err = s.disk.st.PutSummed(did, meta.dver, encodeFillMeta(meta, rk.Rank), data, *sum, rk)
 	} else {
-		err = s.disk.st.PutRanked(did, meta.version, encodeFillMeta(meta, rk.Rank), data, rk)
+		err = s.disk.st.PutRanked(did, meta.dver, encodeFillMeta(meta, rk.Rank), data, rk)
 	}
 	switch {
 	case errors.Is(err, disk.ErrRankedFull):
 		err = fmt.Errorf("%w: %w: %w", fill.ErrFull, ErrNotStored, err)
-	case err == nil && !s.disk.st.Has(did, meta.version):
+	case err == nil && !s.disk.st.Has(did, meta.dver):
 		err = fmt.Errorf("the disk tier declined it: %w", ErrNotStored)
 	}
 	if err != nil {

@@ -28,6 +28,7 @@ type Meta struct {
 	Header map[string][]string
 
 	version    string        // Validator(), computed once
+	dver       string        // diskVersion(version, the Store's chunk size): the identity of its chunks on disk
 	fields     []Field       // Header flattened and sorted, computed once
 	pass       *flight       // NoStore: the flight whose answer told this version, its chunk for this requester
 	path       string        // the object's key, what is asked upstream; Key is the variant's when vary is set
@@ -108,6 +109,18 @@ func validator(size int64, etag string, lastModified time.Time) string {
 	return v
 }
 
+// diskVersion is the identity the chunks of version, cut at chunk bytes,
+// have on disk: the version and the chunk size. Chunk i is bytes
+// [i·chunk, …) of the object, so a disk written at another chunk size
+// (cache.chunk_size changed, or a release before 256 KiB chunks, which did
+// not record it) holds other bytes under the same index, and the last chunk
+// of an object there can have the very length a chunk has here. Such chunks
+// are of another version: never served, and replaced as they are fetched
+// again (or evicted).
+func diskVersion(version string, chunk int64) string {
+	return version + " c=" + strconv.FormatInt(chunk, 10)
+}
+
 // versionOf is the version identity of the object an origin answer is
 // part of: what metaFrom(...).version would be, without building the Meta.
 func versionOf(r *origin.Response) string { return validator(r.Size, r.ETag, r.LastModified) }
@@ -121,8 +134,8 @@ func (m *Meta) Fresh(now time.Time) bool { return now.Before(m.Expires) }
 // 9111 gives a shared cache (see freshness), less the answer's current age
 // (§4.2.3). An answer that varies on request fields (Vary) is the variant
 // of the fields req holds: its Key names them, and its later fetches send
-// them (and only them).
-func metaFrom(path string, r *origin.Response, now time.Time, defaultTTL time.Duration, req http.Header) *Meta {
+// them (and only them). Its chunks are cut at chunk bytes.
+func metaFrom(path string, r *origin.Response, now time.Time, defaultTTL time.Duration, req http.Header, chunk int64) *Meta {
 	m := &Meta{
 		Key:          path,
 		path:         path,
@@ -140,6 +153,7 @@ func metaFrom(path string, r *origin.Response, now time.Time, defaultTTL time.Du
 	m.NoStore = noStore
 	m.setHeader(rfc9111.StoredHeader(r.Header))
 	m.version = m.Validator()
+	m.dver = diskVersion(m.version, chunk)
 	if names, _ := rfc9111.VaryNames(h); len(names) > 0 {
 		m.vary = names
 		m.fwd = selecting(names, req)

@@ -553,7 +553,7 @@ func (s *Store) emptyMeta(key string, h http.Header, now time.Time) *Meta {
 		CacheControl: h.Get("Cache-Control"), Expires: h.Get("Expires"), Age: h.Get("Age")}
 	r.LastModified, _ = http.ParseTime(h.Get("Last-Modified"))
 	r.Date, _ = http.ParseTime(h.Get("Date"))
-	m := metaFrom(key, r, now, s.fresh.Load().DefaultTTL, nil)
+	m := metaFrom(key, r, now, s.fresh.Load().DefaultTTL, nil, s.chunk)
 	s.override(m)
 	s.learn(m)
 	return m
@@ -794,7 +794,7 @@ func (s *Store) run(f *flight) {
 		f.fail(err)
 		return
 	}
-	meta := metaFrom(key, resp, s.opt.Now(), s.fresh.Load().DefaultTTL, f.fwd)
+	meta := metaFrom(key, resp, s.opt.Now(), s.fresh.Load().DefaultTTL, f.fwd, s.chunk)
 	s.override(meta)
 	if f.private {
 		meta.fwd = f.fwd // its later chunks are fetched with the same credentials

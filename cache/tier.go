@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,9 +79,13 @@ func encodeMeta(m *Meta) []byte {
 	return b
 }
 
-// decodeMeta rebuilds the Meta stored with key's chunks and checks that it
-// is the version the disk index recorded.
-func decodeMeta(key, version string, b []byte) (*Meta, error) {
+// errOtherChunkSize is decodeMeta's error for chunks cut at another chunk
+// size than the Store's (see diskVersion).
+var errOtherChunkSize = errors.New("chunks cut at another chunk size")
+
+// decodeMeta rebuilds the Meta stored with key's chunks, cut at chunk
+// bytes, and checks that it is the version the disk index recorded.
+func decodeMeta(key, version string, b []byte, chunk int64) (*Meta, error) {
 	var dm diskMeta
 	if err := json.Unmarshal(b, &dm); err != nil {
 		return nil, fmt.Errorf("disk metadata of %s: %w", key, err)
@@ -96,8 +101,15 @@ func decodeMeta(key, version string, b []byte) (*Meta, error) {
 	}
 	m.setHeader(dm.Header)
 	m.version = m.Validator()
-	if m.version != version || m.Size < 0 {
-		return nil, fmt.Errorf("disk metadata of %s: version %q, index says %q", key, m.version, version)
+	m.dver = diskVersion(m.version, chunk)
+	if m.Size < 0 {
+		return nil, fmt.Errorf("disk metadata of %s: size %d", key, m.Size)
+	}
+	if m.dver != version {
+		if strings.HasPrefix(version, m.version) {
+			return nil, fmt.Errorf("disk metadata of %s: version %q, want chunk size %d: %w", key, version, chunk, errOtherChunkSize)
+		}
+		return nil, fmt.Errorf("disk metadata of %s: version %q, index says %q", key, m.dver, version)
 	}
 	return m, nil
 }
@@ -159,9 +171,9 @@ func (s *Store) diskWriter() {
 		did := disk.ID{Key: j.id.key, Index: j.id.idx}
 		var err error
 		if j.sum != nil {
-			err = s.disk.st.PutSummed(did, j.meta.version, encodeMeta(j.meta), j.c.data, *j.sum, disk.Rank{})
+			err = s.disk.st.PutSummed(did, j.meta.dver, encodeMeta(j.meta), j.c.data, *j.sum, disk.Rank{})
 		} else {
-			err = s.disk.st.Put(did, j.meta.version, encodeMeta(j.meta), j.c.data)
+			err = s.disk.st.Put(did, j.meta.dver, encodeMeta(j.meta), j.c.data)
 		}
 		n := int64(len(j.c.data))
 		j.c.unref()
@@ -229,7 +241,11 @@ func (s *Store) diskObject(key string) *Meta {
 	if !ok {
 		return nil
 	}
-	m, err := decodeMeta(key, version, b)
+	m, err := decodeMeta(key, version, b, s.chunk)
+	if errors.Is(err, errOtherChunkSize) {
+		s.disk.warn.Log(slog.LevelInfo, "chunk size", "chunks on disk were cut at another chunk size; fetching the object again", "key", key, "err", err)
+		return nil
+	}
 	if err != nil {
 		s.log.Warn("unreadable object metadata on disk; asking the origin", "key", key, "err", err)
 		return nil
@@ -244,7 +260,7 @@ func (s *Store) diskChunk(meta *Meta, idx int64) (*disk.Chunk, *chunk) {
 	if s.disk == nil {
 		return nil, nil
 	}
-	c, err := s.disk.st.Get(disk.ID{Key: meta.Key, Index: idx}, meta.version)
+	c, err := s.disk.st.Get(disk.ID{Key: meta.Key, Index: idx}, meta.dver)
 	if err != nil {
 		return nil, nil
 	}
@@ -279,5 +295,5 @@ func (s *Store) diskChunk(meta *Meta, idx int64) (*disk.Chunk, *chunk) {
 
 // onDisk reports whether the disk tier holds chunk idx of meta's version.
 func (s *Store) onDisk(meta *Meta, idx int64) bool {
-	return s.disk != nil && s.disk.st.Has(disk.ID{Key: meta.Key, Index: idx}, meta.version)
+	return s.disk != nil && s.disk.st.Has(disk.ID{Key: meta.Key, Index: idx}, meta.dver)
 }

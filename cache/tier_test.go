@@ -262,7 +262,7 @@ func TestDiskChunksSummedByTheFetch(t *testing.T) {
 			t.Fatalf("%s: not on disk", key)
 		}
 		for i := int64(0); i*testChunk < size; i++ {
-			c, err := ds.Get(disk.ID{Key: key, Index: i}, meta.version)
+			c, err := ds.Get(disk.ID{Key: key, Index: i}, meta.dver)
 			if err != nil {
 				t.Fatalf("%s chunk %d: %v", key, i, err)
 			}
@@ -314,5 +314,41 @@ func TestFlightChecksum(t *testing.T) {
 			t.Errorf("%s: checksum %v, want the payload's CRC-32C %#x", tc.name, sum, crc32.Checksum(data, castagnoli))
 		}
 		f.drop()
+	}
+}
+
+// A disk written at another chunk size is never read at this one: chunk 1
+// of an object of 128 KiB + 64 KiB cut at 128 KiB is its bytes [128 KiB,
+// 192 KiB), 64 KiB long, the very length chunk 1 (bytes [64 KiB, 128 KiB))
+// has at 64 KiB. After cache.chunk_size changes, the object is fetched
+// again and its new chunks are written and served from disk.
+func TestDiskWrittenAtAnotherChunkSize(t *testing.T) {
+	dir := t.TempDir()
+	size := int64(3 * testChunk)
+	sizes := map[string]int64{"/movie": size}
+
+	ds := openDisk(t, dir, 64*testChunk)
+	s := mustNew(t, newFake(sizes), Options{ChunkSize: 2 * testChunk, Memory: 16 * testChunk, Disk: ds})
+	fetchToDisk(t, s, sizes, []string{"/movie"}, 2)
+	if err := ds.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for round, wantCalls := range []int64{2, 0} { // at the new size: the origin, then the disk
+		src := newFake(sizes)
+		ds = openDisk(t, dir, 64*testChunk)
+		s = mustNew(t, src, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds})
+		for _, r := range [][2]int64{{testChunk, testChunk}, {0, size}} {
+			if got := readRange(t, s, "/movie", r[0], r[1]); !bytes.Equal(got, content("/movie", r[0], r[1])) {
+				t.Fatalf("round %d: [%d,+%d) differs from the origin's bytes", round, r[0], r[1])
+			}
+		}
+		s.Close()
+		if n := src.calls.Load(); (n == 0) != (wantCalls == 0) {
+			t.Fatalf("round %d: origin asked %d times, want %d", round, n, wantCalls)
+		}
+		if err := ds.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
