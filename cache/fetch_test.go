@@ -112,12 +112,19 @@ func TestFetchMemoryBudget(t *testing.T) {
 }
 
 // Read-ahead starts only when fetch memory is free: with room for one
-// flight, a sequential reader never reads ahead.
+// flight, a sequential reader never reads ahead. (Chunks 1, 3 and 5 are
+// held first, so that each miss of the sequential read is a fetch of one
+// chunk, not a span: see span.go.)
 func TestReadAheadOnlyWhenFetchMemoryFree(t *testing.T) {
 	const chunks = 6
 	src := newFake(map[string]int64{"/r": chunks * testChunk})
 	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 1 << 30, FetchMemory: testChunk, ReadAhead: 2})
 	t.Cleanup(s.Close)
+	for _, i := range []int64{1, 3, 5} {
+		if got := readRange(t, s, "/r", i*testChunk, testChunk); !bytes.Equal(got, content("/r", i*testChunk, testChunk)) {
+			t.Fatalf("chunk %d: bytes differ", i)
+		}
+	}
 	if got := readRange(t, s, "/r", 0, -1); !bytes.Equal(got, content("/r", 0, chunks*testChunk)) {
 		t.Fatal("bytes differ")
 	}
@@ -155,5 +162,53 @@ func TestFetchMemoryWaitEndsOnClose(t *testing.T) {
 	<-closed
 	if st := s.Stats(); st.FetchBytes != 0 {
 		t.Fatalf("FetchBytes = %d after Close", st.FetchBytes)
+	}
+}
+
+// A span is as long as its reader's range, however many misses share the
+// fetch memory: it fills its chunks one after the other in the leader's
+// chunk of it. Eight players starting cold 4-chunk objects at once, with
+// fetch memory for two chunks, cost the origin one request per object.
+func TestSpansNotCutByConcurrentMisses(t *testing.T) {
+	const objects, chunks = 8, 4
+	sizes := map[string]int64{}
+	for i := range objects {
+		sizes[fmt.Sprintf("/o%d", i)] = chunks * testChunk
+	}
+	src := newFake(sizes)
+	src.delay = time.Millisecond // let the misses pile up
+	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 1 << 30, FetchMemory: 2 * testChunk})
+	t.Cleanup(s.Close)
+	var wg sync.WaitGroup
+	errs := make(chan error, objects)
+	for key, size := range sizes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			meta, _, err := s.LookupRange(context.Background(), NewKey(key), 0, -1, nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			rd := s.NewReader(meta, 0, size)
+			defer rd.Close()
+			var b bytes.Buffer
+			if _, err := rd.WriteTo(&b); err != nil {
+				errs <- fmt.Errorf("%s: %w", key, err)
+			} else if !bytes.Equal(b.Bytes(), content(key, 0, size)) {
+				errs <- fmt.Errorf("%s: bytes differ from the origin's", key)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := src.calls.Load(); n != objects {
+		t.Errorf("origin asked %d times for %d objects, want one request each: %v", n, objects, src.log)
+	}
+	if b := src.bytes.Load(); b != objects*chunks*testChunk {
+		t.Errorf("origin sent %d bytes, want %d", b, objects*chunks*testChunk)
 	}
 }

@@ -318,12 +318,12 @@ func (r *Reader) leave() {
 }
 
 // spanEnd returns the last chunk a fetch of chunk idx for this Reader may
-// ask for with it (span.go): the range's last, at most openSpan chunks on.
+// ask for with it (span.go): the range's last, at most openSpan bytes on.
 // A Reader does not know whether its client asked for these bytes or
 // for everything to the end (and may leave at any time), so what it asks
 // for ahead of itself is bounded as a request to the end is.
 func (r *Reader) spanEnd(idx int64) int64 {
-	return min((max(r.end, r.pos+1)-1)/r.s.chunk, idx+openSpan-1)
+	return min((max(r.end, r.pos+1)-1)/r.s.chunk, idx+r.s.spanChunks(openSpan)-1)
 }
 
 // sendFile hands the current disk chunk's part of the range to rf (which is

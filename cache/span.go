@@ -9,7 +9,7 @@ import (
 
 // Span fetches. A miss over several consecutive missing chunks is one
 // origin request for the span, cut into chunk flights as it streams: the
-// flight of the first chunk (the leader) asks for up to MaxSpan chunks,
+// flight of the first chunk (the leader) asks for up to MaxSpan bytes of chunks,
 // and once the answer's headers are in, before any reader can see the
 // version, it puts a flight for each further chunk the answer covers (a
 // follower) into the group, unless that chunk is held or being fetched
@@ -19,27 +19,35 @@ import (
 // leader's chunk failed, or the body failed and a chunk had to be resumed
 // with a request of its own) runs as a flight of its own.
 //
-// Each chunk of the span holds its chunk of fetch memory, as every flight
-// does: the leader takes its own as always (waiting if need be), and one
-// more for each follower only if it is free now (never waiting, never
-// queueing ahead of flights that wait), so a span is as long as the fetch
-// memory allows and never longer than the range its reader asked for (nor
-// than openSpan chunks when a Reader, which cannot tell an explicit range
-// from a request to the end, misses a chunk).
+// A span holds one chunk of fetch memory, the leader's, whatever its
+// length: fetch memory bounds the chunk buffers being filled, and the span
+// fills its chunks one after the other, each in a buffer of its own only
+// while it is filled (a filled chunk is the memory tier's). A follower
+// waiting for its turn holds none; one the body cannot fill takes its own,
+// waiting for it as any flight does. So a span is as long as the range its
+// reader asked for (at most MaxSpan bytes of chunks; at most openSpan when
+// a Reader, which cannot tell an explicit range from a request to the end,
+// misses a chunk), however many misses are being fetched at once. (Holding
+// a chunk per follower, taken only if free, cut short the spans of misses
+// that came at once: 16 players starting 1 MiB objects asked the origin 262
+// times instead of 200.)
 
-// MaxSpan is the most chunks one origin request of a span fetch asks for:
-// 16 MiB at the default chunk size.
-const MaxSpan = 16
+// MaxSpan is the most bytes one origin request of a span fetch asks for
+// (in whole chunks, at least one): 64 chunks of the default 256 KiB.
+const MaxSpan = 16 << 20
 
-// openSpan is the most chunks a first fetch for a request to the object's
+// openSpan is the most bytes a first fetch for a request to the object's
 // end (a GET without Range, an open-ended range) asks for: such a request
 // is often abandoned early (a player seeking away), and what it asked for
 // but nobody read is the origin's waste.
-const openSpan = 8
+const openSpan = 8 << 20
+
+// spanChunks returns how many chunks bytes of span hold (at least one).
+func (s *Store) spanChunks(bytes int64) int64 { return max(bytes/s.chunk, 1) }
 
 // LookupRange is Lookup for a request of n bytes from at (n < 0: to the
 // object's end). When the object is unknown, the first fetch asks the
-// origin for the chunks of that range at once (up to MaxSpan chunks, 8 for
+// origin for the chunks of that range at once (up to MaxSpan bytes, 8 MiB for
 // a request to the end, and as fetch memory allows) rather than for one
 // chunk: a cold object read from its start costs one origin request, not
 // one per chunk.
@@ -53,54 +61,44 @@ func (s *Store) spanOf(at, n int64) int64 {
 		return 1
 	}
 	if n < 0 {
-		return openSpan
+		return s.spanChunks(openSpan)
 	}
 	first, last := at/s.chunk, (at+n-1)/s.chunk
-	return max(min(last-first+1, MaxSpan), 1)
+	return max(min(last-first+1, s.spanChunks(MaxSpan)), 1)
 }
 
-// spanBudget takes fetch memory from budget for up to f.span-1 chunks past
-// f's, as much as is free now, and returns how many chunks it took.
-func (s *Store) spanBudget(f *flight, budget *fetchBudget) int64 {
+// spanExtra returns how many chunks past f's its fetch may ask for:
+// f.span-1, at most MaxSpan bytes in all.
+func (s *Store) spanExtra(f *flight) int64 {
 	if f.span <= 1 || f.private || f.slot != nil || f.resp != nil {
 		return 0
 	}
 	const maxInt64 = 1<<63 - 1
-	off := f.id.idx * s.chunk
-	var extra int64
-	for extra < min(f.span, MaxSpan)-1 && off <= maxInt64-(extra+2)*s.chunk && budget.tryAcquire(s.chunk) {
-		extra++
-	}
-	return extra
+	extra := min(f.span, s.spanChunks(MaxSpan)) - 1
+	extra = min(extra, (maxInt64-f.id.idx*s.chunk)/s.chunk-1) // the span's end, (idx+1+extra)·chunk, must not overflow
+	return max(extra, 0)
 }
 
 // early puts the flights of the chunks after f's (a flight of want's
 // version, whose size is known) into the group before f asks the source,
-// up to f.span chunks in all, each with a chunk of fetch memory free now,
-// stopping at the first chunk held or being fetched: f.fs. A reader who
-// reaches one of them meanwhile joins it instead of asking for it alone.
+// up to f.span chunks in all, stopping at the first chunk held or being
+// fetched: f.fs. A reader who reaches one of them meanwhile joins it
+// instead of asking for it alone.
 func (s *Store) early(f *flight, want *Meta) {
 	if f.span <= 1 || !f.held || want.NoStore || want.Key != f.id.key {
 		f.reach.Store(f.id.idx) // nothing put in the group ahead of the answer
 		return
 	}
-	extra := s.spanBudget(f, s.fetch)
-	f.fs = s.register(f, want, want.Size, &extra)
-	s.fetch.release(extra * s.chunk)
+	f.fs = s.register(f, want, want.Size, s.spanExtra(f))
 	f.span = 1 + int64(len(f.fs)) // run asks for these and no more
 	f.reach.Store(f.id.idx + int64(len(f.fs)))
 }
 
 // followers returns the flights the answer resp fills after f's chunk: the
 // ones early put in the group as far as resp covers them (the others are
-// left in f.fs, for orphans), else new ones for the chunks resp covers,
-// each with one of the extra chunks of fetch memory the leader took. It
-// gives back the extra memory it did not use; *extra is zero after.
-func (s *Store) followers(f *flight, meta *Meta, resp *origin.Response, budget *fetchBudget, extra *int64) []*flight {
-	defer func() {
-		budget.release(*extra * s.chunk)
-		*extra = 0
-	}()
+// left in f.fs, for orphans), else new ones for the chunks resp covers, at
+// most extra.
+func (s *Store) followers(f *flight, meta *Meta, resp *origin.Response, extra int64) []*flight {
 	end := min(resp.Offset+resp.Length, resp.Size)
 	if len(f.fs) > 0 {
 		n := 0
@@ -111,18 +109,18 @@ func (s *Store) followers(f *flight, meta *Meta, resp *origin.Response, budget *
 		f.fs = f.fs[n:]
 		return fs
 	}
-	if *extra == 0 || meta.NoStore || meta.Key != f.id.key {
+	if extra == 0 || meta.NoStore || meta.Key != f.id.key {
 		return nil
 	}
 	return s.register(f, meta, end, extra)
 }
 
-// register puts flights for the chunks after f's that end by end (and
-// that meta's version has) into the group, one for each of *extra chunks
-// of fetch memory, stopping at the first chunk held or being fetched.
-func (s *Store) register(f *flight, meta *Meta, end int64, extra *int64) []*flight {
+// register puts flights for up to n chunks after f's that end by end (and
+// that meta's version has) into the group, stopping at the first chunk
+// held or being fetched.
+func (s *Store) register(f *flight, meta *Meta, end int64, n int64) []*flight {
 	var fs []*flight
-	for j := f.id.idx + 1; *extra > 0 && min((j+1)*s.chunk, meta.Size) <= end && j*s.chunk < meta.Size; j++ {
+	for j := f.id.idx + 1; int64(len(fs)) < n && min((j+1)*s.chunk, meta.Size) <= end && j*s.chunk < meta.Size; j++ {
 		id := chunkID{f.id.key, j}
 		if s.mem.contains(id, meta.version) || s.onDisk(meta, j) {
 			break
@@ -142,11 +140,9 @@ func (s *Store) register(f *flight, meta *Meta, end int64, extra *int64) []*flig
 		s.wg.Add(1)
 		s.closeMu.RUnlock()
 		fj := newFlight(id, f.path, f.fwd)
-		fj.held = true
 		g.m[id] = fj
 		g.mu.Unlock()
 		s.nFlights.Add(1)
-		*extra--
 		fs = append(fs, fj)
 	}
 	return fs
@@ -162,13 +158,14 @@ func (s *Store) orphans(f *flight) {
 }
 
 // feed fills the followers fs from body, the rest of the span's answer up
-// to bodyEnd, one after the other, while ok (the chunk before filled from
-// this very body); those it cannot fill run as flights of their own. It
-// returns the body it read last, for the caller to close.
-func (s *Store) feed(fs []*flight, meta *Meta, body io.ReadCloser, bodyEnd int64, ok bool, budget *fetchBudget) io.ReadCloser {
+// to bodyEnd, one after the other, in the fetch memory of the span's
+// leader, while ok (the chunk before filled from this very body); those it
+// cannot fill run as flights of their own. It returns the body it read
+// last, for the caller to close.
+func (s *Store) feed(fs []*flight, meta *Meta, body io.ReadCloser, bodyEnd int64, ok bool) io.ReadCloser {
 	for _, fj := range fs {
 		if !ok {
-			go s.run(fj) // held: it asks for its own chunk with the memory it has
+			go s.run(fj) // not held: it takes its own fetch memory
 			continue
 		}
 		first := body
@@ -177,7 +174,6 @@ func (s *Store) feed(fs []*flight, meta *Meta, body io.ReadCloser, bodyEnd int64
 		body, err = s.fillChunk(fj, meta, body, bodyEnd)
 		s.originBytes.Add(int64(fj.filled()))
 		s.complete(fj, meta, err)
-		budget.release(s.chunk)
 		s.wg.Done()
 		fj.drop()
 		ok = err == nil && body == first

@@ -769,13 +769,12 @@ func (s *Store) run(f *flight) {
 	}
 	defer budget.release(s.chunk)
 	// The chunks past f's this fetch asks for (span.go): flights already
-	// in the group (f.fs), or memory for ones put there once the answer
-	// tells the size (extra).
+	// in the group (f.fs), or as many put there once the answer tells the
+	// size (extra).
 	var extra int64
 	if len(f.fs) == 0 {
-		extra = s.spanBudget(f, budget)
+		extra = s.spanExtra(f)
 	}
-	defer func() { budget.release(extra * s.chunk) }()
 	defer s.orphans(f) // followers the answer did not fill fetch their own
 	resp, err := f.resp, error(nil)
 	if resp == nil {
@@ -824,12 +823,12 @@ func (s *Store) run(f *flight) {
 		s.runWhole(f, meta, resp)
 		return
 	}
-	fs := s.followers(f, meta, resp, budget, &extra) // before the version is published
+	fs := s.followers(f, meta, resp, extra) // before the version is published
 	f.start(s, meta, int(min(s.chunk, resp.Size-off)))
 	body, err := s.fillChunk(f, meta, resp.Body, resp.Offset+resp.Length)
 	s.originBytes.Add(int64(f.filled()))
 	s.complete(f, meta, err)
-	body = s.feed(fs, meta, body, resp.Offset+resp.Length, err == nil && body == resp.Body, budget)
+	body = s.feed(fs, meta, body, resp.Offset+resp.Length, err == nil && body == resp.Body)
 	body.Close()
 }
 
