@@ -180,10 +180,10 @@ func (f *flight) wait(have int) (int, error) {
 	return n, err
 }
 
-// DefaultFetchMemory is the default Options.FetchMemory: 64 chunks of the
-// default 1 MiB, room for 32 players missing at once, each with its one
-// chunk of read-ahead, before a flight waits; at 50 ms to fetch a chunk it
-// lets the origin fill about 10 Gbit/s.
+// DefaultFetchMemory is the default Options.FetchMemory: 64 MiB (256
+// chunks of the default 256 KiB), room for 32 players missing 1 MiB at
+// once, each with 1 MiB of read-ahead, before a flight waits; at 50 ms to
+// fetch a MiB it lets the origin fill about 10 Gbit/s.
 const DefaultFetchMemory = 64 << 20
 
 // fetchBudget bounds the bytes of the chunk buffers flights are filling.

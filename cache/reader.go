@@ -95,8 +95,9 @@ func (r *Reader) source() {
 	}
 }
 
-// PinChunks is the most chunks Pin holds for one Reader: 16 MiB at the
-// default chunk size, more than any media segment.
+// PinChunks is the most chunks Pin holds for one Reader: 4 MiB at the
+// default chunk size, a media segment of a few seconds at up to about
+// 8 Mbit/s. (Each pinned disk chunk holds an open file.)
 const PinChunks = 16
 
 // NewReader returns a Reader of bytes [off, off+n) of meta's version. The

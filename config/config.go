@@ -152,7 +152,7 @@ type Health struct {
 // Cache configures the cache store.
 type Cache struct {
 	// ChunkSize is the unit objects are fetched and stored in,
-	// 64KiB..64MiB. Default 1MiB.
+	// 64KiB..64MiB. Default 256KiB.
 	ChunkSize Size `yaml:"chunk_size"`
 	// Memory is the size of the memory tier; at least 4 × ChunkSize.
 	// Default 512MiB.
@@ -382,7 +382,7 @@ func Default() *Config {
 		},
 		Upstreams: []Upstream{},
 		Cache: Cache{
-			ChunkSize:   1 * MiB,
+			ChunkSize:   256 * KiB,
 			Memory:      512 * MiB,
 			NegativeTTL: Duration(10 * time.Second),
 			DefaultTTL:  0,

@@ -65,7 +65,7 @@ type Options struct {
 	// tier holds, the parts that need them are fetched from the origin as
 	// their exact bytes, not stored (cache.Store.Direct), instead of as
 	// whole chunks. Default 4: a multi-range request then never pulls more
-	// than about 4 chunks (4 MiB at the default chunk size) for bytes it may
+	// than about 4 chunks (1 MiB at the default chunk size) for bytes it may
 	// not need, as many as a typical single-range media request fills,
 	// while ranges clustered in a few chunks still fill the cache for the
 	// next player. Negative: no bound (always through the chunks).

@@ -130,8 +130,12 @@ func BenchmarkScan100k(b *testing.B) {
 // BenchmarkPut measures storing 1 MiB chunks, with eviction running, for
 // each fsync policy.
 func BenchmarkPut(b *testing.B) {
-	for _, fsync := range []string{"none", "always"} {
-		b.Run("fsync="+fsync, func(b *testing.B) {
+	for _, tc := range []struct {
+		fsync string
+		size  int
+	}{{"none", 1 << 20}, {"always", 1 << 20}, {"none", 256 << 10}} {
+		fsync := tc.fsync
+		b.Run(fmt.Sprintf("fsync=%s/%dKiB", fsync, tc.size>>10), func(b *testing.B) {
 			root := b.TempDir()
 			dir := filepath.Join(root, "disk0")
 			os.Mkdir(dir, 0o755)
@@ -142,7 +146,7 @@ func BenchmarkPut(b *testing.B) {
 			}
 			defer s.shutdown(false)
 			<-s.Ready()
-			p := payload(ID{Key: "x"}, "v", 1<<20)
+			p := payload(ID{Key: "x"}, "v", tc.size)
 			b.SetBytes(int64(len(p)))
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {

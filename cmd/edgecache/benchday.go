@@ -67,11 +67,11 @@ type dayDaemon struct {
 	log       *slog.Logger
 }
 
-// dayDaemonOptions size the in-process daemon.
 // dayChunkSize is the chunk size of the day's daemons: cache.Options'
 // default, which they keep.
-const dayChunkSize = 1 << 20
+const dayChunkSize = cache.DefaultChunkSize
 
+// dayDaemonOptions size the in-process daemon.
 type dayDaemonOptions struct {
 	dir        string // parent of the daemon's directory, and where its access logs stay
 	cacheBytes int64  // disk tier budget

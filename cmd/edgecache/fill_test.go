@@ -184,7 +184,8 @@ func TestMemoryPlanFill(t *testing.T) {
 	base := memoryPlanFor(cfg).limit()
 	cfg.Fill.StateDir = "/var/lib/edgecache/fill"
 	cfg.Fill.Concurrency = 8
-	if p := memoryPlanFor(cfg); p.Fill != 8<<20 || p.limit() != base+8<<20 {
+	p := memoryPlanFor(cfg)
+	if want := 8 * int64(cfg.Cache.ChunkSize); p.Fill != want || p.limit() != base+want {
 		t.Errorf("fill term %d, limit %d (without fill %d)", p.Fill, p.limit(), base)
 	}
 }
@@ -221,7 +222,7 @@ func TestFillCutOffAndResume(t *testing.T) {
 	writeManifest(t, manifest, [][]fillFile{files})
 	cfgFile := filepath.Join(dir, "config.yaml")
 	// 2 MiB/s: 8 files take about 4 s; the limit cuts the job off first.
-	cfg := fmt.Sprintf("origin: {url: %s}\ncache:\n  memory: 16MiB\n  disks: [{path: %s, size: 256MiB}]\nfill: {manifest: %s, rate: 2MiB, concurrency: 1}\n",
+	cfg := fmt.Sprintf("origin: {url: %s}\ncache:\n  chunk_size: 1MiB\n  memory: 16MiB\n  disks: [{path: %s, size: 256MiB}]\nfill: {manifest: %s, rate: 2MiB, concurrency: 1}\n",
 		ts.URL, cacheDir, manifest)
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -298,8 +298,8 @@ func TestNotifierAbstract(t *testing.T) {
 func TestStatsPurgeCommands(t *testing.T) {
 	d := startDaemon(t, "--origin", originURL(t), "--mem", "16MiB")
 	url := d.adminURL(t)
-	d.get(t, "/s/300K/a.m4s", 0, 0)
-	d.get(t, "/s/300K/a.m4s", 0, 0)
+	d.get(t, "/s/200K/a.m4s", 0, 0)
+	d.get(t, "/s/200K/a.m4s", 0, 0)
 	var out, errb bytes.Buffer
 	if code := run([]string{"stats", "--admin", url}, &out, &errb); code != 0 {
 		t.Fatalf("stats: %d %s", code, errb.String())
@@ -318,13 +318,13 @@ func TestStatsPurgeCommands(t *testing.T) {
 		t.Errorf("stats --json: %v %s", err, out.String())
 	}
 	out.Reset()
-	if code := run([]string{"purge", "--admin", url, "/s/300K/a.m4s"}, &out, &errb); code != 0 {
+	if code := run([]string{"purge", "--admin", url, "/s/200K/a.m4s"}, &out, &errb); code != 0 {
 		t.Fatalf("purge: %d %s", code, errb.String())
 	}
-	if !strings.Contains(out.String(), "purged 1 objects: 1 chunks (300KiB) from memory") {
+	if !strings.Contains(out.String(), "purged 1 objects: 1 chunks (200KiB) from memory") {
 		t.Errorf("purge output %q", out.String())
 	}
-	if cs := d.get(t, "/s/300K/a.m4s", 0, 0); !strings.Contains(cs, "fwd=miss") {
+	if cs := d.get(t, "/s/200K/a.m4s", 0, 0); !strings.Contains(cs, "fwd=miss") {
 		t.Errorf("after purge: %q, want a miss", cs)
 	}
 	out.Reset()

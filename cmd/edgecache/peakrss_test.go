@@ -146,10 +146,10 @@ func TestMemoryPlanLimit(t *testing.T) {
 		// arena 64 + 64 fetch, heap 65536 × 512 B + 1024 × 32 KiB, 32 outside
 		{[]string{"--origin", "http://o", "--mem", "64MiB"}, 224 * mib},
 		{[]string{"--origin", "http://o", "--mem", "64MiB", "--disk", dir + ":1GiB"}, 288 * mib},
-		// 8 GiB of 1 MiB chunks: max(65536, 4 × 8192) = 65536 index entries, 32 MiB
-		{[]string{"--origin", "http://o", "--mem", "8GiB"}, (8192 + 64 + 32 + 32 + 32) * mib},
-		// 64 GiB of 1 MiB chunks: 262144 index entries, 128 MiB
-		{[]string{"--origin", "http://o", "--mem", "64GiB"}, (65536 + 64 + 128 + 32 + 32) * mib},
+		// 8 GiB of 256 KiB chunks: max(65536, 4 × 32768) = 131072 index entries, 64 MiB
+		{[]string{"--origin", "http://o", "--mem", "8GiB"}, (8192 + 64 + 64 + 32 + 32) * mib},
+		// 64 GiB of 256 KiB chunks: 1048576 index entries, 512 MiB
+		{[]string{"--origin", "http://o", "--mem", "64GiB"}, (65536 + 64 + 512 + 32 + 32) * mib},
 	}
 	for _, tt := range tests {
 		if got := planLimit(t, tt.args); got != tt.want {
