@@ -9,8 +9,8 @@ import (
 
 // Span fetches. A miss over several consecutive missing chunks is one
 // origin request for the span, cut into chunk flights as it streams: the
-// flight of the first chunk (the leader) asks for up to MaxSpan bytes of chunks,
-// and once the answer's headers are in, before any reader can see the
+// flight of the first chunk (the leader) asks for up to MaxSpan bytes of
+// chunks, and once the answer's headers are in, before any reader can see the
 // version, it puts a flight for each further chunk the answer covers (a
 // follower) into the group, unless that chunk is held or being fetched
 // already (the span stops there). Readers of any of those chunks join its
@@ -47,10 +47,9 @@ func (s *Store) spanChunks(bytes int64) int64 { return max(bytes/s.chunk, 1) }
 
 // LookupRange is Lookup for a request of n bytes from at (n < 0: to the
 // object's end). When the object is unknown, the first fetch asks the
-// origin for the chunks of that range at once (up to MaxSpan bytes, 8 MiB for
-// a request to the end, and as fetch memory allows) rather than for one
-// chunk: a cold object read from its start costs one origin request, not
-// one per chunk.
+// origin for the chunks of that range at once (up to MaxSpan bytes, 8 MiB
+// for a request to the end) rather than for one chunk: a cold object read
+// from its start costs one origin request, not one per chunk.
 func (s *Store) LookupRange(ctx context.Context, k Key, at, n int64, req Request) (*Meta, Status, error) {
 	return s.lookupSpan(ctx, k, at, n, req)
 }
@@ -83,7 +82,9 @@ func (s *Store) spanExtra(f *flight) int64 {
 // version, whose size is known) into the group before f asks the source,
 // up to f.span chunks in all, stopping at the first chunk held or being
 // fetched: f.fs. A reader who reaches one of them meanwhile joins it
-// instead of asking for it alone.
+// instead of asking for it alone. Only a held f does (one that took its
+// fetch memory when it was made): run starts or fails its followers only
+// once it has that memory.
 func (s *Store) early(f *flight, want *Meta) {
 	if f.span <= 1 || !f.held || want.NoStore || want.Key != f.id.key {
 		f.reach.Store(f.id.idx) // nothing put in the group ahead of the answer
