@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -25,8 +26,23 @@ type rendered struct {
 	// end-to-end fields.
 	full fasthttp.ResponseHeader
 	// notModified is that of a 304: Date, the validators and the fields
-	// RFC 9110 §15.4.5 asks for.
+	// RFC 9110 §15.4.5 asks for. It is parsed from nm the first time a 304
+	// is sent (see notModified): most versions never are, and a cold
+	// object's first answer need not pay for a second header parse.
 	notModified fasthttp.ResponseHeader
+	nmOnce      sync.Once
+	nm          []byte
+}
+
+// notModified returns r's 304 header fields, parsing them the first time.
+func (s *Server) notModified(r *rendered, meta *cache.Meta) *fasthttp.ResponseHeader {
+	r.nmOnce.Do(func() {
+		if err := s.parse(&r.notModified, r.nm); err != nil {
+			s.log.Error("cannot render a 304 header; answering without the origin's fields", "key", meta.Key, "err", err)
+		}
+		r.nm = nil
+	})
+	return &r.notModified
 }
 
 // render returns meta's rendered header fields, building them the first
@@ -75,12 +91,9 @@ func (s *Server) build(meta *cache.Meta) *rendered {
 		}
 		full = field(full, f.Name, f.Value)
 	}
-	r := &rendered{}
+	r := &rendered{nm: append(nm, "\r\n"...)}
 	if err := s.parse(&r.full, append(full, "\r\n"...)); err != nil {
 		s.log.Error("cannot render an answer header; answering without the origin's fields", "key", meta.Key, "err", err)
-	}
-	if err := s.parse(&r.notModified, append(nm, "\r\n"...)); err != nil {
-		s.log.Error("cannot render a 304 header; answering without the origin's fields", "key", meta.Key, "err", err)
 	}
 	return r
 }
@@ -90,7 +103,7 @@ func (s *Server) build(meta *cache.Meta) *rendered {
 func (s *Server) parse(h *fasthttp.ResponseHeader, b []byte) error {
 	s.proto.CopyTo(h)
 	h.DisableNormalizing()
-	if err := h.Read(bufio.NewReader(bytes.NewReader(b))); err != nil {
+	if err := h.Read(bufio.NewReaderSize(bytes.NewReader(b), len(b))); err != nil { // all of b at once: no 4 KiB default buffer
 		return err
 	}
 	// The block's status line is not the answer's: each answer sets its

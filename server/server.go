@@ -503,7 +503,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 	case OutcomePreconditionFailed:
 		s.setValidators(h, meta)
 	case OutcomeNotModified:
-		r.notModified.CopyTo(h) // the version's fields, its Date included
+		s.notModified(r, meta).CopyTo(h) // the version's fields, its Date included
 	default:
 		r.full.CopyTo(h)
 	}
