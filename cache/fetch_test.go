@@ -125,6 +125,14 @@ func TestReadAheadOnlyWhenFetchMemoryFree(t *testing.T) {
 			t.Fatalf("chunk %d: bytes differ", i)
 		}
 	}
+	// The sequential read's first flight holds the fetch memory until the
+	// reader has looked ahead (or 2 s), not only as long as its fetch
+	// happens to take.
+	src.onFetch = func(string, int64, int64) {
+		for deadline := time.Now().Add(2 * time.Second); s.Stats().ReadAheadSkips == 0 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+	}
 	if got := readRange(t, s, "/r", 0, -1); !bytes.Equal(got, content("/r", 0, chunks*testChunk)) {
 		t.Fatal("bytes differ")
 	}
