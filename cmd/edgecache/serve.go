@@ -37,7 +37,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.listen, "listen", "", "content listener `address` (default :8080)")
 	fs.StringVar(&f.admin, "admin", "", "admin listener `address` (default 127.0.0.1:9090; not loopback: needs admin.token_file)")
 	fs.StringVar(&f.mem, "mem", "", "memory tier `size`, e.g. 512MiB")
-	fs.StringVar(&f.chunk, "chunk-size", "", "chunk `size`, e.g. 1MiB")
+	fs.StringVar(&f.chunk, "chunk-size", "", "chunk `size` (cache.chunk_size, default 256KiB), e.g. 1MiB")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
 	fs.StringVar(&f.sendBuffer, "send-buffer", "", "SO_SNDBUF `size` of client connections, e.g. 256KiB (0: the kernel's autotuning)")
 	fs.StringVar(&f.sendLowat, "send-lowat", "", "TCP_NOTSENT_LOWAT `size` of client connections, e.g. 128KiB (0: the kernel's default)")
