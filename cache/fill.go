@@ -449,12 +449,7 @@ func (s *Store) keepFilled(f *flight, meta *Meta) {
 func (fl *Filler) put(id chunkID, meta *Meta, rk disk.Rank, data []byte, sum *uint32) error {
 	s := fl.s
 	did := disk.ID{Key: id.key, Index: id.idx}
-	var err error
-	if sum != nil {
-		err = s.disk.st.PutSummed(did, meta.dver, encodeFillMeta(meta, rk.Rank), data, *sum, rk)
-	} else {
-		err = s.disk.st.PutRanked(did, meta.dver, encodeFillMeta(meta, rk.Rank), data, rk)
-	}
+	err := s.disk.put(did, meta.dver, encodeFillMeta(meta, rk.Rank), data, sum, rk)
 	switch {
 	case errors.Is(err, disk.ErrRankedFull):
 		err = fmt.Errorf("%w: %w: %w", fill.ErrFull, ErrNotStored, err)

@@ -168,13 +168,7 @@ func (t *diskTier) secondHit(id chunkID) bool {
 func (s *Store) diskWriter() {
 	defer s.dwg.Done()
 	for j := range s.disk.queue {
-		did := disk.ID{Key: j.id.key, Index: j.id.idx}
-		var err error
-		if j.sum != nil {
-			err = s.disk.st.PutSummed(did, j.meta.dver, encodeMeta(j.meta), j.c.data, *j.sum, disk.Rank{})
-		} else {
-			err = s.disk.st.Put(did, j.meta.dver, encodeMeta(j.meta), j.c.data)
-		}
+		err := s.disk.put(disk.ID{Key: j.id.key, Index: j.id.idx}, j.meta.dver, encodeMeta(j.meta), j.c.data, j.sum, disk.Rank{})
 		n := int64(len(j.c.data))
 		j.c.unref()
 		s.disk.queued.Add(-n)
@@ -196,6 +190,19 @@ func (s *Store) diskWriter() {
 		}
 		s.diskWrites.Add(1)
 	}
+}
+
+// put writes a chunk to the disk store: with rk, a fill's rank, or the
+// zero Rank for a player's chunk; with sum, the CRC-32C its fetch computed
+// (flight.sum), or nil for one the store computes.
+func (t *diskTier) put(did disk.ID, version string, meta, data []byte, sum *uint32, rk disk.Rank) error {
+	switch {
+	case sum != nil:
+		return t.st.PutSummed(did, version, meta, data, *sum, rk)
+	case rk == (disk.Rank{}):
+		return t.st.Put(did, version, meta, data)
+	}
+	return t.st.PutRanked(did, version, meta, data, rk)
 }
 
 // keep stores a complete chunk: in memory now, on disk behind the response.
