@@ -101,7 +101,7 @@ func TestFetchMemoryBudget(t *testing.T) {
 					total += size
 				}
 				if b := src.bytes.Load(); b != total {
-					t.Errorf("origin sent %d bytes, want %d (each chunk once)", b, total)
+					t.Errorf("origin sent %d bytes, want %d (each chunk once): %v", b, total, src.log)
 				}
 			}
 			if st.FlightErrors != 0 {

@@ -118,17 +118,20 @@ func (s *Store) followers(f *flight, meta *Meta, resp *origin.Response, extra in
 
 // register puts flights for up to n chunks after f's that end by end (and
 // that meta's version has) into the group, stopping at the first chunk
-// held or being fetched.
+// held or being fetched. The tiers are looked at under the group lock, as
+// Store.flight does: a flight that completes stores its chunk (in memory,
+// or a fill's on disk) before it leaves the group, so a chunk found in
+// neither the group nor a tier is not being fetched. (Looking at the tiers
+// before taking the lock missed flights completing in between and fetched
+// their chunks a second time: TestFetchMemoryBudget saw a chunk's bytes
+// twice from the origin once the spans grew long.)
 func (s *Store) register(f *flight, meta *Meta, end int64, n int64) []*flight {
 	var fs []*flight
 	for j := f.id.idx + 1; int64(len(fs)) < n && min((j+1)*s.chunk, meta.Size) <= end && j*s.chunk < meta.Size; j++ {
 		id := chunkID{f.id.key, j}
-		if s.mem.contains(id, meta.version) || s.onDisk(meta, j) {
-			break
-		}
 		g := s.flights.shard(id)
 		g.mu.Lock()
-		if g.m[id] != nil {
+		if g.m[id] != nil || s.mem.contains(id, meta.version) || s.onDisk(meta, j) {
 			g.mu.Unlock()
 			break
 		}
