@@ -12,7 +12,8 @@
 // A cache dir holds:
 //
 //	chunks/<2 hex>/<16 hex>-<index>   one file per chunk
-//	tmp/                              chunks being written; emptied by Open
+//	tmp/                              chunks being written, and evicted chunk files kept for
+//	                                  reuse (see recycle.go); emptied by Open
 //	index.snap                        index snapshot written by Close
 //	lock                              flock'ed while a Store has the dir open
 //	seed                              the dir's secret file-name key

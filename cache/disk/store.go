@@ -134,10 +134,11 @@ type entry struct {
 	obj      *object
 	index    int64
 	version  string
-	plen     int64 // payload length
-	written  int64 // Unix ns the chunk was stored
-	lastUse  int64 // Unix ns of the last Get (or written)
-	hlen     int32 // header length
+	plen     int64        // payload length
+	written  int64        // Unix ns the chunk was stored
+	lastUse  int64        // Unix ns of the last Get (or written)
+	hlen     int32        // header length
+	users    atomic.Int32 // Gets and verifications that opened or are opening its file (see recycling)
 	disk     uint16
 	state    uint8
 	dead     bool   // a writing entry dropped before its commit: the writer deletes its file
@@ -176,14 +177,17 @@ type disk struct {
 	reason    string // why not in service
 	loaded    bool   // index fully loaded: a snapshot may be written at Close
 	pol       policy.Policy
-	ranked    rankSet // ranked chunks, outside pol, within the same budget
+	ranked    rankSet  // ranked chunks, outside pol, within the same budget
+	spare     []string // evicted chunk files in tmp/, for Puts to reuse (see recycling)
+	spareN    int      // spare plus renames to tmp/ in progress
 }
 
 // pending is a file queued for deletion; its path is marked busy until done.
 type pending struct {
-	d    *disk
-	path string
-	ch   chan struct{}
+	d       *disk
+	path    string
+	ch      chan struct{}
+	recycle bool // renamed into tmp/ for reuse instead of deleted
 }
 
 // Store is a persistent chunk store over one or more disks. It is safe for
@@ -558,21 +562,27 @@ func (s *Store) dropLocked(h uint64, e *entry, del bool) bool {
 		return true
 	}
 	if del {
-		s.queueDeleteLocked(s.disks[e.disk], s.entryPath(e))
+		d := s.disks[e.disk]
+		if s.queueDeleteLocked(d, s.entryPath(e)) && e.users.Load() == 0 && d.loaded && d.spareN < spareMax {
+			s.pending[len(s.pending)-1].recycle = true
+			d.spareN++
+		}
 	}
 	return true
 }
 
 // queueDeleteLocked marks path busy and queues it for deletion after the
-// lock is released (see takePendingLocked and unlink). A busy path is left
-// alone: its writer replaces it, or its deleter is already on it.
-func (s *Store) queueDeleteLocked(d *disk, path string) {
+// lock is released (see takePendingLocked and unlink), and reports whether
+// it did. A busy path is left alone: its writer replaces it, or its deleter
+// is already on it.
+func (s *Store) queueDeleteLocked(d *disk, path string) bool {
 	if _, ok := s.busy[path]; ok {
-		return
+		return false
 	}
 	ch := make(chan struct{})
 	s.busy[path] = ch
 	s.pending = append(s.pending, pending{d: d, path: path, ch: ch})
+	return true
 }
 
 func (s *Store) takePendingLocked() []pending {
@@ -597,11 +607,15 @@ func (s *Store) release(ps []pending) {
 	s.mu.Lock()
 	for _, p := range ps {
 		s.releaseLocked(p.path, p.ch)
+		if p.recycle {
+			p.d.spareN--
+		}
 	}
 	s.mu.Unlock()
 }
 
-// unlink deletes queued files, outside the lock, then releases their marks.
+// unlink deletes queued files, outside the lock, then releases their marks;
+// a file queued for recycling is renamed into tmp/ instead (see recycling).
 // A failure other than not-found takes the disk out of service.
 func (s *Store) unlink(ps []pending) {
 	if len(ps) == 0 {
@@ -612,16 +626,39 @@ func (s *Store) unlink(ps []pending) {
 		err error
 	}
 	var failed []failure
-	for _, p := range ps {
-		if err := s.fs.Remove(p.path); err != nil && !notExist(err) {
+	spare := make([]string, len(ps))
+	for i, p := range ps {
+		var err error
+		if p.recycle {
+			spare[i] = p.d.tmp + "/" + s.nonce + ".r" + strconv.FormatUint(s.tmpSeq.Add(1), 36)
+			if err = s.fs.Rename(p.path, spare[i]); err != nil {
+				spare[i] = ""
+			}
+		} else {
+			err = s.fs.Remove(p.path)
+		}
+		if err != nil && !notExist(err) {
 			failed = append(failed, failure{p.d, err})
 		}
 	}
 	s.mu.Lock()
-	for _, p := range ps {
+	for i, p := range ps {
 		s.releaseLocked(p.path, p.ch)
+		if p.recycle {
+			if spare[i] != "" && p.d.inService && !s.closed {
+				p.d.spare = append(p.d.spare, spare[i])
+				spare[i] = ""
+			} else {
+				p.d.spareN--
+			}
+		}
 	}
 	s.mu.Unlock()
+	for _, name := range spare {
+		if name != "" { // renamed, but its disk left service or the store closed
+			_ = s.fs.Remove(name)
+		}
+	}
 	for _, f := range failed {
 		s.diskFailed(f.d, fmt.Errorf("disk: remove chunk: %w", f.err))
 	}
@@ -873,15 +910,10 @@ func (s *Store) reserve(id ID, kh, h uint64, version string, written int64, hlen
 	return r, nil
 }
 
-// write stores hdr and payload at path through a temp file.
+// write stores hdr and payload at path through a temp file: a new one, or
+// a recycled chunk file (see recycling).
 func (s *Store) write(d *disk, path string, hdr, payload []byte) error {
-	tmp := d.tmp + "/" + s.nonce + "." + strconv.FormatUint(s.tmpSeq.Add(1), 36)
-	f, err := s.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if notExist(err) { // tmp/ removed behind our back
-		if err = s.remakeDir(d, d.tmp); err == nil {
-			f, err = s.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		}
-	}
+	f, tmp, err := s.openTmp(d)
 	if err != nil {
 		return fmt.Errorf("disk: store chunk %s: %w", path, err)
 	}
@@ -1016,6 +1048,7 @@ func (s *Store) Get(id ID, version string) (*Chunk, error) {
 	d.used(e)
 	hlen, plen, verified := int64(e.hlen), e.plen, e.verified
 	s.ops.Add(1)
+	e.users.Add(1) // until the Chunk's Close: its file is not recycled
 	if of := e.of; of != nil {
 		// In the fd cache: checked when opened, and no other file can have
 		// become this entry's since (a rewrite makes a new entry).
@@ -1025,9 +1058,9 @@ func (s *Store) Get(id ID, version string) (*Chunk, error) {
 		defer s.ops.Done()
 		c := &Chunk{f: of.f, of: of, off: hlen, n: plen, crc: of.crc, s: s, d: d, e: e, h: h, id: id}
 		if err := of.check(d, id, hlen+plen); err != nil {
-			c.Close()
 			s.misses.Add(1)
 			s.reject(d, h, e, c.path(), id, err)
+			c.Close()
 			return nil, ErrNotFound
 		}
 		s.fds.hits.Add(1)
@@ -1042,6 +1075,7 @@ func (s *Store) Get(id ID, version string) (*Chunk, error) {
 	if err != nil {
 		s.misses.Add(1)
 		s.reject(d, h, e, path, id, err)
+		e.users.Add(-1)
 		return nil, ErrNotFound
 	}
 	c := &Chunk{f: of.f, of: of, off: hlen, n: plen, crc: of.crc, s: s, d: d, e: e, h: h, id: id}
@@ -1372,6 +1406,7 @@ func (c *Chunk) Close() error {
 	if of := c.of; of != nil {
 		c.of, c.f = nil, nil
 		of.release()
+		c.e.users.Add(-1)
 	}
 	return nil
 }

@@ -184,7 +184,9 @@ func (s *Store) verify(d *disk, h uint64, e *entry) (n int64, checked bool) {
 	id := ID{Key: e.obj.key, Index: e.index}
 	path := s.entryPath(e)
 	version, hlen, plen := e.version, int64(e.hlen), e.plen
+	e.users.Add(1) // its file is not recycled while open here
 	s.mu.Unlock()
+	defer e.users.Add(-1)
 
 	of, err := s.open(d, path, id, version, hlen, plen, false)
 	if err != nil {

@@ -1,0 +1,138 @@
+package disk
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// createFS is the OS file system counting the files created in tmp/ and
+// the recycled ones opened there to be overwritten.
+type createFS struct {
+	OSFS
+	mu               sync.Mutex
+	created, reopens int
+}
+
+func (f *createFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	if strings.Contains(name, "/tmp/") {
+		f.mu.Lock()
+		if flag&os.O_CREATE != 0 {
+			f.created++
+		} else {
+			f.reopens++
+		}
+		f.mu.Unlock()
+	}
+	return f.OSFS.OpenFile(name, flag, perm)
+}
+
+func (f *createFS) counts() (created, reopens int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.created, f.reopens
+}
+
+// A full disk stores new chunks in the files of the chunks it evicts, not
+// in new files; chunks longer and shorter than the recycled file read back
+// byte for byte, live and after a clean or crashed restart; at most
+// spareMax recycled files wait in tmp/.
+func TestRecycledFiles(t *testing.T) {
+	const chunk = 64 << 10
+	dirs, state := mkdirs(t, 1, 32*(chunk+blockSize))
+	fsys := &createFS{}
+	opt := Options{Dirs: dirs, StateFile: state, FS: fsys}
+	s, _ := open(t, opt)
+	sizes := []int{chunk, 1000, chunk - 1, 3 * chunk / 2, 1}
+	var ids []ID
+	for i := range 400 {
+		id := ID{Key: fmt.Sprintf("/r/%d", i), Index: 0}
+		if err := s.Put(id, "v", nil, payload(id, "v", sizes[i%len(sizes)])); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	created, reopens := fsys.counts()
+	if created > 100 || reopens < 300 {
+		t.Errorf("400 Puts on a disk holding about 32: %d files created, %d recycled", created, reopens)
+	}
+	tmp, _ := os.ReadDir(filepath.Join(dirs[0].Path, "tmp"))
+	if len(tmp) > spareMax {
+		t.Errorf("%d files in tmp/, at most %d", len(tmp), spareMax)
+	}
+	check := func(s *Store) {
+		t.Helper()
+		held := 0
+		for i, id := range ids {
+			c, err := s.Get(id, "v")
+			if err != nil {
+				continue // evicted
+			}
+			held++
+			if got := readAll(t, c); !bytes.Equal(got, payload(id, "v", sizes[i%len(sizes)])) {
+				t.Errorf("%v: %d bytes read differ from the %d stored", id, len(got), sizes[i%len(sizes)])
+			}
+			c.Close()
+		}
+		if held < 10 {
+			t.Errorf("only %d chunks held", held)
+		}
+	}
+	check(s)
+	for _, clean := range []bool{true, false} {
+		s.shutdown(clean)
+		s, _ = open(t, opt)
+		check(s)
+	}
+}
+
+// A chunk file that a reader opened is not recycled when its chunk is
+// evicted: the reader still reads the evicted chunk's bytes to the end,
+// whether the fd cache holds the file or not.
+func TestRecycleSparesOpenFiles(t *testing.T) {
+	for _, openFiles := range []int{0, -1} {
+		t.Run(fmt.Sprintf("open_files=%d", openFiles), func(t *testing.T) {
+			const chunk = 64 << 10
+			dirs, state := mkdirs(t, 1, 8*(chunk+blockSize))
+			fsys := &createFS{}
+			s, _ := open(t, Options{Dirs: dirs, StateFile: state, FS: fsys, OpenFiles: openFiles})
+			held := ID{Key: "/held", Index: 0}
+			want := payload(held, "v", chunk)
+			if err := s.Put(held, "v", nil, want); err != nil {
+				t.Fatal(err)
+			}
+			c, err := s.Get(held, "v")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			// Evict it, and write many more chunks, of the same size, that
+			// would reuse its file were it recycled.
+			for i := range 64 {
+				id := ID{Key: fmt.Sprintf("/other/%d", i), Index: 0}
+				if err := s.Put(id, "v", nil, payload(id, "v", chunk)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if s.Has(held, "v") {
+				t.Fatal("the held chunk was not evicted")
+			}
+			if _, reopens := fsys.counts(); reopens == 0 {
+				t.Fatal("no file was recycled: the test shows nothing")
+			}
+			if got := readAll(t, c); !bytes.Equal(got, want) {
+				t.Fatal("an open chunk's bytes changed after its eviction: its file was recycled")
+			}
+			f, off := c.Section(0, chunk)
+			got := make([]byte, chunk)
+			if _, err := f.ReadAt(got, off); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("Section of the evicted chunk: %v, bytes equal %v", err, bytes.Equal(got, want))
+			}
+		})
+	}
+}
