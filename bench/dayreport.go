@@ -81,8 +81,8 @@ func (r *DayReport) WriteTable(w io.Writer) error {
 		return err
 	}
 	if b := r.Bound; b != nil {
-		fmt.Fprintf(w, "bound (offline replay of the same requests, cache on miss, %d MiB chunks): Belady's MIN %s at %02d:00, %s over the day; LRU %s, %s\n",
-			b.ChunkSize>>20, pct(b.BeladyPeak), b.PeakHour, pct(b.BeladyDay), pct(b.LRUPeak), pct(b.LRUDay))
+		fmt.Fprintf(w, "bound (offline replay of the same requests, cache on miss, %s chunks): Belady's MIN %s at %02d:00, %s over the day; LRU %s, %s\n",
+			fmtBytes(b.ChunkSize), pct(b.BeladyPeak), b.PeakHour, pct(b.BeladyDay), pct(b.LRUPeak), pct(b.LRUDay))
 	}
 	for _, run := range r.Runs {
 		for _, e := range run.FirstErrors {

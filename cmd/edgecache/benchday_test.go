@@ -87,7 +87,8 @@ func TestBenchDayEndToEnd(t *testing.T) {
 	}
 	// The reports render.
 	var buf bytes.Buffer
-	if err := rep.WriteTable(&buf); err != nil || !strings.Contains(buf.String(), "oracle") || !strings.Contains(buf.String(), "Belady's MIN") {
+	if err := rep.WriteTable(&buf); err != nil || !strings.Contains(buf.String(), "oracle") || !strings.Contains(buf.String(), "Belady's MIN") ||
+		!strings.Contains(buf.String(), "256.00 KiB chunks") {
 		t.Errorf("table: %v\n%s", err, buf.String())
 	}
 	buf.Reset()
