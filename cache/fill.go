@@ -16,8 +16,8 @@ import (
 // Filling ahead of demand (package fill) goes through the same flights as
 // players' misses, so a player who asks for a chunk a fill is fetching joins
 // that fetch and a fill that wants a chunk a player is fetching joins the
-// player's, and the same version checks and origin rules apply. Two things
-// differ for a fill's flight:
+// player's, and the same version checks and origin rules apply. What
+// differs for a fill's flight:
 //
 //   - Fetch slots. A fill's flight takes its chunk buffer from the Filler's
 //     own fetch budget (FillerOptions.Slots chunks), never from the
@@ -42,9 +42,16 @@ import (
 //     file a new job finds already held counts as ranked by that job and
 //     is not evicted for its lower-ranked files.
 //
+//   - Spans. Like a player's miss (span.go), a fill's flight asks the
+//     origin for the run of chunks after its own that nothing holds or
+//     fetches (at most MaxSpan bytes), and its followers carry the fill's
+//     rank, so an object is one origin request, not one per chunk. The
+//     fill reaches the followers' chunks as it would any other: from their
+//     flight while it runs, else from the disk (read back and verified).
+//
 // The bandwidth cap is applied before a flight is started (fill.Request's
-// Pace), never while it streams: a player who joined a fill's flight gets
-// the bytes at the origin's speed.
+// Pace, for the whole span it asks for), never while it streams: a player
+// who joined a fill's flight gets the bytes at the origin's speed.
 
 // DefaultFillSlots is the default FillerOptions.Slots.
 const DefaultFillSlots = 4
@@ -68,7 +75,7 @@ type Filler struct {
 
 // FillerStats are a Filler's counters.
 type FillerStats struct {
-	Flights   int64 // chunk fetches fills started
+	Flights   int64 // chunk fetches fills started (a span's chunks each count)
 	Fetched   int64 // bytes those fetches received from the source
 	Stored    int64 // chunks of those fetches stored
 	NotStored int64 // chunks the tier refused or failed to store
@@ -366,7 +373,6 @@ func (fl *Filler) flight(ctx context.Context, id chunkID, want *Meta, req fill.R
 	if want != nil {
 		size = want.Size
 	}
-	n := min(s.chunk, max(size-id.idx*s.chunk, 0))
 	g := s.flights.shard(id)
 	g.mu.Lock()
 	f := g.m[id]
@@ -377,9 +383,10 @@ func (fl *Filler) flight(ctx context.Context, id chunkID, want *Meta, req fill.R
 	if f != nil {
 		return f, nil // joined: its bytes cost the origin nothing more, nor the rate
 	}
+	span := fl.span(id, want, size)
 	// Both may wait: neither under the group lock.
 	if req.Pace != nil {
-		if err := req.Pace(ctx, n); err != nil {
+		if err := req.Pace(ctx, min(span*s.chunk, max(size-id.idx*s.chunk, 0))); err != nil {
 			return nil, err
 		}
 	}
@@ -413,14 +420,40 @@ func (fl *Filler) flight(ctx context.Context, id chunkID, want *Meta, req fill.R
 	}
 	f = newFlight(id, path, fwd)
 	f.held = true
+	f.span = span
+	f.reach.Store(id.idx + span - 1)
 	f.slot = &fillSlot{budget: fl.budget, rank: diskRank(req), filler: fl}
 	f.hold() // for the caller
 	g.m[id] = f
 	g.mu.Unlock()
 	s.nFlights.Add(1)
 	fl.flights.Add(1)
+	if want != nil {
+		s.early(f, want) // the size is known: the span's flights go in now
+	}
 	go s.run(f)
 	return f, nil
+}
+
+// span returns how many chunks, from id's on, one origin request of a fill
+// asks for (span.go): the chunks of the object's size it does not hold
+// (with want, the version it fills; without, all of them) up to the first
+// held or being fetched, at most MaxSpan bytes. It is what the request is
+// paced for; the flight itself stops its span where it finds a chunk
+// held, as any span does.
+func (fl *Filler) span(id chunkID, want *Meta, size int64) int64 {
+	s := fl.s
+	k, limit := int64(1), s.spanChunks(MaxSpan)
+	for j := id.idx + 1; k < limit && j*s.chunk < size; j++ {
+		if want != nil && fl.holds(want, j) {
+			break
+		}
+		if s.flights.has(chunkID{id.key, j}) {
+			break
+		}
+		k++
+	}
+	return k
 }
 
 // keepFilled stores the complete chunk of a fill's flight: on disk with its

@@ -137,8 +137,8 @@ func TestFillerSlotsAndCollapsing(t *testing.T) {
 	if b := <-done; !bytes.Equal(b, content("/fill", 0, sizes["/fill"])) {
 		t.Fatal("fill wrote other bytes")
 	}
-	if n := src.calls.Load(); n != 3 {
-		t.Errorf("origin asked %d times, want 3 (one per chunk)", n)
+	if n := src.calls.Load(); n != 2 {
+		t.Errorf("origin asked %d times, want 2 (the player's object, and the fill's two chunks in one span)", n)
 	}
 }
 
@@ -205,5 +205,68 @@ func TestFillerErrorsAndPlayerChunks(t *testing.T) {
 	src.fail = func(string, int64) error { return failing }
 	if _, err := fl.Fill(ctx, fill.Request{Path: "/b", Size: 5}, &b); !errors.Is(err, failing) {
 		t.Errorf("origin failure: err %v", err)
+	}
+}
+
+// A fill asks the origin once per run of chunks it does not hold (a span,
+// at most MaxSpan bytes), not once per chunk, and paces exactly the bytes
+// it asks for; every chunk of the span is stored on disk with the fill's
+// rank; a body that breaks inside the span loses no byte and stores every
+// chunk.
+func TestFillSpans(t *testing.T) {
+	const chunks = 9
+	size := int64(chunks*testChunk - 100)
+	for _, tc := range []struct {
+		name      string
+		held      int64 // a chunk a player put on disk first; -1: none
+		breakAt   int64 // the first fetch's body fails after this many bytes; 0: never
+		wantCalls int64 // origin fetches of the fill
+	}{
+		{"cold", -1, 0, 1},
+		{"chunk 4 held", 4, 0, 2},
+		{"body breaks in chunk 2", -1, 2*testChunk + 10, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newFake(map[string]int64{"/f": size})
+			ds := openDisk(t, t.TempDir(), 64*testChunk)
+			defer ds.Close()
+			s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds})
+			defer s.Close()
+			if tc.held >= 0 {
+				readRange(t, s, "/f", tc.held*testChunk, testChunk)
+				waitDiskWrites(t, s, 1)
+			}
+			src.breakAt = tc.breakAt
+			calls := src.calls.Load()
+			fl := s.NewFiller(FillerOptions{})
+			var paced int64
+			var b bytes.Buffer
+			req := fill.Request{Path: "/f", Size: size, Rank: 3, Pace: func(_ context.Context, n int64) error {
+				paced += n
+				return nil
+			}}
+			if n, err := fl.Fill(context.Background(), req, &b); err != nil || n != size || !bytes.Equal(b.Bytes(), content("/f", 0, size)) {
+				t.Fatalf("Fill = %d, %v; bytes equal %v", n, err, bytes.Equal(b.Bytes(), content("/f", 0, size)))
+			}
+			if got := src.calls.Load() - calls; got != tc.wantCalls {
+				t.Errorf("the fill asked the origin %d times, want %d: %v", got, tc.wantCalls, src.log)
+			}
+			want := size
+			if tc.held >= 0 {
+				want -= testChunk
+			}
+			if paced != want {
+				t.Errorf("paced %d bytes, fetched %d", paced, want)
+			}
+			if !fl.Has(context.Background(), fill.Request{Path: "/f", Size: size}) {
+				t.Error("not every chunk is on disk after the fill")
+			}
+			if st := ds.Stats().Disks[0]; st.RankedChunks != chunks {
+				t.Errorf("%d ranked chunks on disk, want %d", st.RankedChunks, chunks)
+			}
+			if got := readRange(t, s, "/f", 0, -1); !bytes.Equal(got, content("/f", 0, size)) {
+				t.Error("a player read other bytes after the fill")
+			}
+		})
 	}
 }

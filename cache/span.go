@@ -69,7 +69,7 @@ func (s *Store) spanOf(at, n int64) int64 {
 // spanExtra returns how many chunks past f's its fetch may ask for:
 // f.span-1, at most MaxSpan bytes in all.
 func (s *Store) spanExtra(f *flight) int64 {
-	if f.span <= 1 || f.private || f.slot != nil || f.resp != nil {
+	if f.span <= 1 || f.private || f.resp != nil {
 		return 0
 	}
 	const maxInt64 = 1<<63 - 1
@@ -144,6 +144,10 @@ func (s *Store) register(f *flight, meta *Meta, end int64, n int64) []*flight {
 		s.wg.Add(1)
 		s.closeMu.RUnlock()
 		fj := newFlight(id, f.path, f.fwd)
+		if f.slot != nil { // a fill's span: its chunks go to disk ranked, as the fill's do
+			fj.slot = &fillSlot{budget: f.slot.budget, rank: f.slot.rank, filler: f.slot.filler}
+			f.slot.filler.flights.Add(1)
+		}
 		g.m[id] = fj
 		g.mu.Unlock()
 		s.nFlights.Add(1)
@@ -163,24 +167,24 @@ func (s *Store) orphans(f *flight) {
 
 // feed fills the followers fs from body, the rest of the span's answer up
 // to bodyEnd, one after the other, in the fetch memory of the span's
-// leader, while ok (the chunk before filled from this very body); those it
-// cannot fill run as flights of their own. It returns the body it read
-// last, for the caller to close.
+// leader, while ok (the chunk before was filled); those it cannot fill run
+// as flights of their own. A chunk whose body failed is resumed for the
+// rest of the span (fillChunk), and the next ones are fed from the resumed
+// body. It returns the body it read last, for the caller to close.
 func (s *Store) feed(fs []*flight, meta *Meta, body io.ReadCloser, bodyEnd int64, ok bool) io.ReadCloser {
 	for _, fj := range fs {
 		if !ok {
 			go s.run(fj) // not held: it takes its own fetch memory
 			continue
 		}
-		first := body
 		fj.start(s, meta, int(min(s.chunk, meta.Size-fj.id.idx*s.chunk)))
 		var err error
-		body, err = s.fillChunk(fj, meta, body, bodyEnd)
+		body, bodyEnd, err = s.fillChunk(fj, meta, body, bodyEnd)
 		s.originBytes.Add(int64(fj.filled()))
 		s.complete(fj, meta, err)
 		s.wg.Done()
 		fj.drop()
-		ok = err == nil && body == first
+		ok = err == nil
 	}
 	return body
 }

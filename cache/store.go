@@ -832,10 +832,10 @@ func (s *Store) run(f *flight) {
 	}
 	fs := s.followers(f, meta, resp, extra) // before the version is published
 	f.start(s, meta, int(min(s.chunk, resp.Size-off)))
-	body, err := s.fillChunk(f, meta, resp.Body, resp.Offset+resp.Length)
+	body, bodyEnd, err := s.fillChunk(f, meta, resp.Body, resp.Offset+resp.Length)
 	s.originBytes.Add(int64(f.filled()))
 	s.complete(f, meta, err)
-	body = s.feed(fs, meta, body, resp.Offset+resp.Length, err == nil && body == resp.Body)
+	body = s.feed(fs, meta, body, bodyEnd, err == nil)
 	body.Close()
 }
 
@@ -854,41 +854,46 @@ const maxSkip = 4 << 20
 // after a WARN and at most Options.Retries times when the body failed. A
 // continuation answer that starts earlier than needed is read up to the
 // needed byte; one of another version ends the fill with ErrVersionChanged.
-// It returns the body it read last, which the caller must close: after a
-// complete fill it may hold the object's next bytes.
-func (s *Store) fillChunk(f *flight, meta *Meta, body io.ReadCloser, bodyEnd int64) (io.ReadCloser, error) {
+// A resume after a failed body asks for everything the failed body still
+// owed (to bodyEnd), so that the chunks of a span after f's are fed from
+// the resumed body as they were to be from the first. It returns the body
+// it read last, which the caller must close (after a complete fill it may
+// hold the object's next bytes), and where that body ends.
+func (s *Store) fillChunk(f *flight, meta *Meta, body io.ReadCloser, bodyEnd int64) (io.ReadCloser, int64, error) {
 	off := f.id.idx * s.chunk
 	failures := 0
 	for cont := 0; ; cont++ {
 		err := f.fill(body)
 		if err == nil || s.ctx.Err() != nil {
-			return body, err
+			return body, bodyEnd, err
 		}
 		have := int64(f.filled())
+		want := int64(len(f.buf)) - have
 		if off+have != bodyEnd { // the body failed, not a short answer
 			if failures++; failures > s.opt.Retries {
-				return body, err
+				return body, bodyEnd, err
 			}
 			s.log.Warn("chunk fetch failed mid-body; resuming", "key", meta.Key, "chunk", f.id.idx, "have", have, "err", err)
+			want = max(want, bodyEnd-(off+have))
 		} else if cont >= maxContinuations {
-			return body, fmt.Errorf("chunk %d of %s: origin sent it in more than %d pieces: %w", f.id.idx, meta.Key, maxContinuations, err)
+			return body, bodyEnd, fmt.Errorf("chunk %d of %s: origin sent it in more than %d pieces: %w", f.id.idx, meta.Key, maxContinuations, err)
 		}
 		body.Close()
-		r2, err2 := s.src.Fetch(s.ctx, meta.path, off+have, int64(len(f.buf))-have, meta.fwd)
+		r2, err2 := s.src.Fetch(s.ctx, meta.path, off+have, want, meta.fwd)
 		if err2 != nil {
-			return io.NopCloser(nil), fmt.Errorf("%w (resume: %w)", err, err2)
+			return io.NopCloser(nil), off + have, fmt.Errorf("%w (resume: %w)", err, err2)
 		}
 		body, bodyEnd = r2.Body, r2.Offset+r2.Length
 		if versionOf(r2) != meta.version {
-			return body, fmt.Errorf("%w (resume: %w)", err, ErrVersionChanged)
+			return body, bodyEnd, fmt.Errorf("%w (resume: %w)", err, ErrVersionChanged)
 		}
 		skip := off + have - r2.Offset
 		if skip < 0 || skip > maxSkip {
-			return body, fmt.Errorf("chunk %d of %s: resume asked for byte %d, origin answered from %d: %w",
+			return body, bodyEnd, fmt.Errorf("chunk %d of %s: resume asked for byte %d, origin answered from %d: %w",
 				f.id.idx, meta.Key, off+have, r2.Offset, origin.ErrInconsistent)
 		}
 		if _, err := io.CopyN(io.Discard, body, skip); err != nil {
-			return body, fmt.Errorf("chunk %d of %s: resume: %w", f.id.idx, meta.Key, err)
+			return body, bodyEnd, fmt.Errorf("chunk %d of %s: resume: %w", f.id.idx, meta.Key, err)
 		}
 	}
 }
@@ -955,7 +960,7 @@ func (s *Store) runWhole(f *flight, meta *Meta, resp *origin.Response) {
 	}
 	var err error
 	next := body
-	body, err = s.fillChunk(f, meta, body, resp.Offset+resp.Length)
+	body, _, err = s.fillChunk(f, meta, body, resp.Offset+resp.Length)
 	s.originBytes.Add(int64(f.filled()))
 	s.complete(f, meta, err)
 	for j := f.id.idx + 1; err == nil && body == next && j <= f.id.idx+after && j*s.chunk < resp.Offset+resp.Length; j++ {

@@ -480,11 +480,22 @@ func TestFillWindowEnd(t *testing.T) {
 }
 
 // BenchmarkFill measures fill throughput against the synthetic origin on
-// loopback: 1 MiB chunks, 4 slots, files of 2 MiB, a disk tier in a temp
-// dir, no rate cap.
+// loopback: 4 slots, files of 2 MiB, a disk tier in a temp dir, no rate
+// cap, at 1 MiB and at 256 KiB (the default) chunks; it reports the origin
+// requests per file too.
 func BenchmarkFill(b *testing.B) {
+	for _, chunk := range []int64{1 << 20, cache.DefaultChunkSize} {
+		b.Run(fmt.Sprintf("chunk=%dKiB", chunk>>10), func(b *testing.B) { benchFill(b, chunk) })
+	}
+}
+
+func benchFill(b *testing.B, chunk int64) {
 	syn := origin.NewSynthetic(origin.SyntheticOptions{})
-	srv := httptest.NewServer(syn)
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		syn.ServeHTTP(w, r)
+	}))
 	defer srv.Close()
 	client, err := origin.NewClient(srv.URL, origin.Options{})
 	if err != nil {
@@ -492,7 +503,7 @@ func BenchmarkFill(b *testing.B) {
 	}
 	defer client.Close()
 	const size, perIter = 2 << 20, 16
-	var total int64
+	var total, files int64
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		dir := b.TempDir()
@@ -503,7 +514,7 @@ func BenchmarkFill(b *testing.B) {
 			b.Fatal(err)
 		}
 		<-ds.Ready()
-		store, err := cache.New(client, cache.Options{ChunkSize: 1 << 20, Memory: 64 << 20, Disk: ds})
+		store, err := cache.New(client, cache.Options{ChunkSize: chunk, Memory: 64 << 20, Disk: ds})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -526,6 +537,7 @@ func BenchmarkFill(b *testing.B) {
 			b.Fatalf("%v %+v", err, st)
 		}
 		total += st.BytesDone
+		files += perIter
 		b.StopTimer()
 		store.Close()
 		ds.Close()
@@ -533,6 +545,7 @@ func BenchmarkFill(b *testing.B) {
 	}
 	b.SetBytes(size * perIter)
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds()/(1<<20), "MiB/s")
+	b.ReportMetric(float64(requests.Load())/float64(files), "origin-req/file")
 }
 
 // BenchmarkHitLatencyDuringFill measures players' memory-hit latency (p50,
