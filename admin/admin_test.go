@@ -248,7 +248,7 @@ func TestMetrics(t *testing.T) {
 		"edgecache_access_log_dropped_total", "go_goroutines", "process_open_fds",
 		"edgecache_upstream_breaker_state", "edgecache_upstream_requests_total", "edgecache_upstream_breaker_transitions_total",
 		"edgecache_revalidations_total", "edgecache_stale_served_total",
-		"edgecache_disk_open_files", "edgecache_disk_open_file_hits_total", "edgecache_disk_writes_declined_total",
+		"edgecache_disk_open_files", "edgecache_disk_open_file_hits_total", "edgecache_disk_writes_declined_total", "edgecache_disk_files_recycled_total",
 	} {
 		if before[name] == nil {
 			t.Errorf("no metric family %s", name)

@@ -59,6 +59,7 @@ var (
 	dWriteErrors  = desc("disk_write_errors_total", "Chunk writes the disk tier refused or failed.")
 	dQueueDrops   = desc("disk_write_queue_dropped_total", "Chunks not written to disk because the write queue stayed full (kept in memory only).")
 	dDeclined     = desc("disk_writes_declined_total", "Chunks not written to disk because it was their first miss lately (cache.disk_second_miss); disk_writes_total counts them too.")
+	dRecycled     = desc("disk_files_recycled_total", "Chunks written into the file of an evicted chunk instead of a new file.")
 	dQueueBytes   = desc("disk_write_queue_bytes", "Bytes of chunks waiting to be written to disk.")
 	dScrubbed     = desc("disk_scrubbed_bytes_total", "Payload bytes the scrubber read back and verified.")
 	dOpenFiles    = desc("disk_open_files", "Chunk files the disk tier keeps open between hits (its fd cache, cache.open_files).")
@@ -166,6 +167,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- counter(dWriteErrors, cs.DiskWriteErrors)
 		ch <- counter(dQueueDrops, cs.DiskWriteSkips)
 		ch <- counter(dDeclined, ds.Declined)
+		ch <- counter(dRecycled, ds.Recycled)
 		ch <- gauge(dQueueBytes, cs.DiskQueueBytes)
 	}
 	if l := o.AccessLog; l != nil {

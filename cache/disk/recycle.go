@@ -54,6 +54,7 @@ func (s *Store) openTmp(d *disk) (f File, name string, err error) {
 	for name = s.takeSpare(d); name != ""; name = s.takeSpare(d) {
 		f, err = s.fs.OpenFile(name, os.O_WRONLY|os.O_TRUNC, 0o644)
 		if err == nil {
+			s.recycled.Add(1)
 			return f, name, nil
 		}
 		_ = s.fs.Remove(name)

@@ -58,8 +58,8 @@ func TestRecycledFiles(t *testing.T) {
 		ids = append(ids, id)
 	}
 	created, reopens := fsys.counts()
-	if created > 100 || reopens < 300 {
-		t.Errorf("400 Puts on a disk holding about 32: %d files created, %d recycled", created, reopens)
+	if created > 100 || reopens < 300 || s.Stats().Recycled != int64(reopens) {
+		t.Errorf("400 Puts on a disk holding about 32: %d files created, %d recycled (Stats.Recycled %d)", created, reopens, s.Stats().Recycled)
 	}
 	tmp, _ := os.ReadDir(filepath.Join(dirs[0].Path, "tmp"))
 	if len(tmp) > spareMax {

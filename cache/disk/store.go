@@ -225,6 +225,7 @@ type Store struct {
 
 	hits, misses, puts, rejected, evictions    atomic.Int64
 	declined                                   atomic.Int64 // Puts of a first miss (Options.SecondMiss)
+	recycled                                   atomic.Int64 // Puts written into an evicted chunk's file (recycle.go)
 	checksumFailures, corrupt, ioErrors        atomic.Int64
 	outOfService                               atomic.Int64
 	scrubbedBytes, scrubbedChunks, scrubPasses atomic.Int64
@@ -1254,6 +1255,9 @@ type Stats struct {
 	Declined int64
 	// Evictions counts chunks evicted to stay within budget.
 	Evictions int64
+	// Recycled counts chunks written into the file of an evicted chunk
+	// instead of a new file (see the package doc, Recycling).
+	Recycled int64
 	// ChecksumFailures counts payloads whose checksum did not match;
 	// Corrupt other damaged chunk files found (bad header, wrong length).
 	ChecksumFailures, Corrupt int64
@@ -1296,7 +1300,7 @@ type DiskStats struct {
 func (s *Store) Stats() Stats {
 	st := Stats{
 		Hits: s.hits.Load(), Misses: s.misses.Load(),
-		Puts: s.puts.Load(), Rejected: s.rejected.Load(), Declined: s.declined.Load(),
+		Puts: s.puts.Load(), Rejected: s.rejected.Load(), Declined: s.declined.Load(), Recycled: s.recycled.Load(),
 		Evictions:        s.evictions.Load(),
 		ChecksumFailures: s.checksumFailures.Load(), Corrupt: s.corrupt.Load(),
 		IOErrors: s.ioErrors.Load(), OutOfService: s.outOfService.Load(),
