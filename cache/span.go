@@ -15,9 +15,11 @@ import (
 // follower) into the group, unless that chunk is held or being fetched
 // already (the span stops there). Readers of any of those chunks join its
 // flight as they would any other; the leader fills the followers one after
-// the other from the same body. A follower the body cannot fill (the
-// leader's chunk failed, or the body failed and a chunk had to be resumed
-// with a request of its own) runs as a flight of its own.
+// the other from the same body. A body that fails mid-span is resumed with
+// one request for the rest of the span, which feeds the followers after
+// it. A follower the body cannot fill (the chunk before it failed, resume
+// included) runs as a flight of its own. A fill's flight makes spans too
+// (fill.go); its followers are stored as the fill's chunks are.
 //
 // A span holds one chunk of fetch memory, the leader's, whatever its
 // length: fetch memory bounds the chunk buffers being filled, and the span
