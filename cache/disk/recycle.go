@@ -12,12 +12,16 @@ import (
 // and deleting a file cost more than writing its bytes: in BenchmarkPut at
 // 256 KiB, ext4 spent about half of a Put's CPU finding a free inode (it
 // skips inodes freed in the last minutes, one buffer lookup each, when it
-// has no journal, as cache disks often do), and deleting freed and
-// discarded the blocks that the next file allocated again. So an evicted
-// file is not deleted but renamed into tmp/ (up to spareMax per disk), and
-// the next Put on that disk overwrites it in place and truncates it to its
-// length: no inode allocated or freed, and for a chunk of the same size no
-// block either.
+// has no journal, as cache disks often do). So an evicted file is not
+// deleted but renamed into tmp/ (up to spareMax per disk), and the next Put
+// on that disk opens it with O_TRUNC and writes its chunk there: no inode
+// allocated or freed, no directory entry made in tmp/.
+//
+// The file is truncated, not overwritten in place: sendfile(2) leaves the
+// file's pages referenced by the socket until the peer has the bytes, well
+// after the reader closed the chunk, and a write into those pages would
+// change bytes not yet sent. Truncation takes the pages out of the file
+// (the socket keeps the old ones) and the write gets new pages.
 //
 // A file is recycled only when nothing can be reading it: the disk's index
 // is fully loaded (a scan reads files by name) and its entry has no users
