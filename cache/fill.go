@@ -383,7 +383,7 @@ func (fl *Filler) flight(ctx context.Context, id chunkID, want *Meta, req fill.R
 	if f != nil {
 		return f, nil // joined: its bytes cost the origin nothing more, nor the rate
 	}
-	span := fl.span(id, want, size)
+	span := fl.span(id, want, size, req.MaxFetch)
 	// Both may wait: neither under the group lock.
 	if req.Pace != nil {
 		if err := req.Pace(ctx, min(span*s.chunk, max(size-id.idx*s.chunk, 0))); err != nil {
@@ -438,12 +438,17 @@ func (fl *Filler) flight(ctx context.Context, id chunkID, want *Meta, req fill.R
 // span returns how many chunks, from id's on, one origin request of a fill
 // asks for (span.go): the chunks of the object's size it does not hold
 // (with want, the version it fills; without, all of them) up to the first
-// held or being fetched, at most MaxSpan bytes. It is what the request is
-// paced for; the flight itself stops its span where it finds a chunk
-// held, as any span does.
-func (fl *Filler) span(id chunkID, want *Meta, size int64) int64 {
+// held or being fetched, at most MaxSpan bytes, and at most maxFetch bytes
+// if > 0 (fill.Request.MaxFetch). It is what the request is paced for;
+// the flight itself stops its span where it finds a chunk held, as any
+// span does.
+func (fl *Filler) span(id chunkID, want *Meta, size, maxFetch int64) int64 {
 	s := fl.s
-	k, limit := int64(1), s.spanChunks(MaxSpan)
+	limit := s.spanChunks(MaxSpan)
+	if maxFetch > 0 {
+		limit = min(limit, s.spanChunks(maxFetch))
+	}
+	k := int64(1)
 	for j := id.idx + 1; k < limit && j*s.chunk < size; j++ {
 		if want != nil && fl.holds(want, j) {
 			break

@@ -209,7 +209,7 @@ func TestFillerErrorsAndPlayerChunks(t *testing.T) {
 }
 
 // A fill asks the origin once per run of chunks it does not hold (a span,
-// at most MaxSpan bytes), not once per chunk, and paces exactly the bytes
+// at most MaxSpan bytes, or Request.MaxFetch), not once per chunk, and paces exactly the bytes
 // it asks for; every chunk of the span is stored on disk with the fill's
 // rank; a body that breaks inside the span loses no byte and stores every
 // chunk.
@@ -220,11 +220,13 @@ func TestFillSpans(t *testing.T) {
 		name      string
 		held      int64 // a chunk a player put on disk first; -1: none
 		breakAt   int64 // the first fetch's body fails after this many bytes; 0: never
+		maxFetch  int64 // fill.Request.MaxFetch
 		wantCalls int64 // origin fetches of the fill
 	}{
-		{"cold", -1, 0, 1},
-		{"chunk 4 held", 4, 0, 2},
-		{"body breaks in chunk 2", -1, 2*testChunk + 10, 2},
+		{"cold", -1, 0, 0, 1},
+		{"chunk 4 held", 4, 0, 0, 2},
+		{"body breaks in chunk 2", -1, 2*testChunk + 10, 0, 2},
+		{"at most 3 chunks a fetch", -1, 0, 3*testChunk + 100, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := newFake(map[string]int64{"/f": size})
@@ -241,7 +243,7 @@ func TestFillSpans(t *testing.T) {
 			fl := s.NewFiller(FillerOptions{})
 			var paced int64
 			var b bytes.Buffer
-			req := fill.Request{Path: "/f", Size: size, Rank: 3, Pace: func(_ context.Context, n int64) error {
+			req := fill.Request{Path: "/f", Size: size, Rank: 3, MaxFetch: tc.maxFetch, Pace: func(_ context.Context, n int64) error {
 				paced += n
 				return nil
 			}}

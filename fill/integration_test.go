@@ -273,6 +273,37 @@ func TestFillRateCap(t *testing.T) {
 	}
 }
 
+// maxFetchOf wraps a fill.Cache and records the MaxFetch of its requests.
+type maxFetchOf struct {
+	fill.Cache
+	mu  sync.Mutex
+	got map[int64]int
+}
+
+func (c *maxFetchOf) Fill(ctx context.Context, req fill.Request, w io.Writer) (int64, error) {
+	c.mu.Lock()
+	c.got[req.MaxFetch]++
+	c.mu.Unlock()
+	return c.Cache.Fill(ctx, req, w)
+}
+
+// With a rate cap a fill asks the cache for fetches of at most a second's
+// worth of it; without, it leaves the bound to the cache.
+func TestFillMaxFetch(t *testing.T) {
+	for _, rate := range []int64{0, 64 << 20} {
+		r := newRig(t, 0)
+		b, _ := manifestJSON(5, "mf")
+		c := &maxFetchOf{Cache: r.filler, got: map[int64]int{}}
+		fr := r.runner(fill.Options{Rate: rate, Cache: c})
+		if st, err := fr.Run(context.Background(), parse(t, b), "test", time.Time{}); err != nil || st.State != fill.StateCompleted {
+			t.Fatalf("rate %d: %v %+v", rate, err, st)
+		}
+		if len(c.got) != 1 || c.got[rate] == 0 {
+			t.Errorf("rate %d: requests' MaxFetch %v, want %d", rate, c.got, rate)
+		}
+	}
+}
+
 // cancelAfter wraps a fill.Cache: it cancels the job after n files filled,
 // and records which files completed.
 type cancelAfter struct {

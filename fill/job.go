@@ -52,6 +52,11 @@ type Request struct {
 	// before it is fetched from the origin; it waits as long as the fill's
 	// bandwidth cap requires, and fails when ctx ends.
 	Pace func(ctx context.Context, n int64) error
+	// MaxFetch, if > 0, bounds the bytes one origin request may ask for
+	// (the cache rounds it to whole chunks, at least one): with a
+	// bandwidth cap, a second's worth of it, so that a fetch paced as a
+	// whole does not then arrive as a longer burst above the cap.
+	MaxFetch int64
 }
 
 // ErrFull is wrapped by the error of a Cache.Fill refused because the

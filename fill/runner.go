@@ -92,9 +92,10 @@ func NewRunner(opt Options) (*Runner, error) {
 	}
 	r := &Runner{opt: opt, log: opt.Logger, clock: opt.Clock, st: Status{State: StateIdle}}
 	if opt.Rate > 0 {
-		// The burst is what one chunk fetch asks for at most (Pace splits
-		// larger asks), so the cap holds over any second to within a chunk
-		// per concurrent fetch.
+		// The burst is at most 1 MiB (Pace splits larger asks), and one
+		// fetch asks for at most a second's worth (Request.MaxFetch), so
+		// the cap holds over any two seconds to within a fetch per
+		// concurrent fetch.
 		r.limiter = rate.NewLimiter(rate.Limit(opt.Rate), int(min(opt.Rate, 1<<20)))
 	}
 	return r, nil
@@ -412,7 +413,11 @@ func (j *job) fill(ctx context.Context, it *item) {
 
 // request is the Request for item it.
 func (j *job) request(it *item) Request {
-	return Request{Path: it.Path, Size: it.Size, Rank: it.Rank, Gen: j.gen, Pace: j.r.pace}
+	req := Request{Path: it.Path, Size: it.Size, Rank: it.Rank, Gen: j.gen, Pace: j.r.pace}
+	if j.r.limiter != nil {
+		req.MaxFetch = j.r.opt.Rate // a second's worth
+	}
+	return req
 }
 
 // ErrChecksum is wrapped by the error of a file whose bytes do not match
