@@ -2,7 +2,6 @@ package disk
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"net"
 	"syscall"
@@ -62,20 +61,7 @@ func TestRecycleKeepsBytesInFlight(t *testing.T) {
 	}
 	c.Close()
 
-	// Evict the sent chunk, and write chunks of the same size that reuse
-	// its file.
-	for i := range 16 {
-		id := ID{Key: fmt.Sprintf("/next/%d", i), Index: 0}
-		if err := s.Put(id, "v", nil, payload(id, "v", chunk)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if s.Has(sent, "v") {
-		t.Fatal("the sent chunk was not evicted")
-	}
-	if _, reopens := fsys.counts(); reopens == 0 {
-		t.Fatal("no file was recycled: the test shows nothing")
-	}
+	evictRecycling(t, s, fsys, sent, chunk, 16)
 	got := make([]byte, chunk)
 	client.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.ReadFull(client, got); err != nil {

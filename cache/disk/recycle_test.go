@@ -111,20 +111,7 @@ func TestRecycleSparesOpenFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			// Evict it, and write many more chunks, of the same size, that
-			// would reuse its file were it recycled.
-			for i := range 64 {
-				id := ID{Key: fmt.Sprintf("/other/%d", i), Index: 0}
-				if err := s.Put(id, "v", nil, payload(id, "v", chunk)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if s.Has(held, "v") {
-				t.Fatal("the held chunk was not evicted")
-			}
-			if _, reopens := fsys.counts(); reopens == 0 {
-				t.Fatal("no file was recycled: the test shows nothing")
-			}
+			evictRecycling(t, s, fsys, held, chunk, 64)
 			if got := readAll(t, c); !bytes.Equal(got, want) {
 				t.Fatal("an open chunk's bytes changed after its eviction: its file was recycled")
 			}
@@ -134,5 +121,25 @@ func TestRecycleSparesOpenFiles(t *testing.T) {
 				t.Fatalf("Section of the evicted chunk: %v, bytes equal %v", err, bytes.Equal(got, want))
 			}
 		})
+	}
+}
+
+// evictRecycling evicts chunk gone from s by putting n chunks of size bytes
+// that would reuse its file were it recycled, and checks that gone was
+// evicted and that files were recycled (else the caller's test shows
+// nothing).
+func evictRecycling(t *testing.T, s *Store, fsys *createFS, gone ID, size, n int) {
+	t.Helper()
+	for i := range n {
+		id := ID{Key: fmt.Sprintf("/other/%d", i), Index: 0}
+		if err := s.Put(id, "v", nil, payload(id, "v", size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Has(gone, "v") {
+		t.Fatalf("%v was not evicted", gone)
+	}
+	if _, reopens := fsys.counts(); reopens == 0 {
+		t.Fatal("no file was recycled: the test shows nothing")
 	}
 }
