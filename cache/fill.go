@@ -317,7 +317,9 @@ func (fl *Filler) read(meta *Meta, idx, want int64, buf *[]byte) ([]byte, *chunk
 		c.unref()
 		return nil, nil
 	}
-	c, err := s.disk.st.Get(disk.ID{Key: meta.Key, Index: idx}, meta.dver)
+	// Peek: the fill's own read is not a player's (an unread filled
+	// chunk stays unread; see disk.Store.Peek).
+	c, err := s.disk.st.Peek(disk.ID{Key: meta.Key, Index: idx}, meta.dver)
 	if err != nil {
 		return nil, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -243,11 +244,17 @@ func TestFillSpans(t *testing.T) {
 			fl := s.NewFiller(FillerOptions{})
 			var paced int64
 			var b bytes.Buffer
+			var w io.Writer = &b
+			if tc.name == "cold" {
+				// The fill reaches chunk 1 only once the span has stored
+				// every chunk: it reads them back from the disk.
+				w = &firstWriteWaits{w: &b, until: func() bool { return ds.Stats().Disks[0].RankedChunks == chunks }}
+			}
 			req := fill.Request{Path: "/f", Size: size, Rank: 3, MaxFetch: tc.maxFetch, Pace: func(_ context.Context, n int64) error {
 				paced += n
 				return nil
 			}}
-			if n, err := fl.Fill(context.Background(), req, &b); err != nil || n != size || !bytes.Equal(b.Bytes(), content("/f", 0, size)) {
+			if n, err := fl.Fill(context.Background(), req, w); err != nil || n != size || !bytes.Equal(b.Bytes(), content("/f", 0, size)) {
 				t.Fatalf("Fill = %d, %v; bytes equal %v", n, err, bytes.Equal(b.Bytes(), content("/f", 0, size)))
 			}
 			if got := src.calls.Load() - calls; got != tc.wantCalls {
@@ -266,9 +273,30 @@ func TestFillSpans(t *testing.T) {
 			if st := ds.Stats().Disks[0]; st.RankedChunks != chunks {
 				t.Errorf("%d ranked chunks on disk, want %d", st.RankedChunks, chunks)
 			}
+			// Nobody has read them: the fill's own reads (of the chunks
+			// its span stored before it reached them) do not count.
+			if st := ds.Stats().Disks[0]; tc.held < 0 && st.ColdBytes != st.RankedBytes {
+				t.Errorf("%d of %d filled bytes cold before any player read them", st.ColdBytes, st.RankedBytes)
+			}
 			if got := readRange(t, s, "/f", 0, -1); !bytes.Equal(got, content("/f", 0, size)) {
 				t.Error("a player read other bytes after the fill")
 			}
 		})
 	}
+}
+
+// firstWriteWaits is a writer whose first Write waits (up to 10 s) until
+// until reports true.
+type firstWriteWaits struct {
+	w      io.Writer
+	until  func() bool
+	waited bool
+}
+
+func (f *firstWriteWaits) Write(p []byte) (int, error) {
+	for deadline := time.Now().Add(10 * time.Second); !f.waited && !f.until() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	f.waited = true
+	return f.w.Write(p)
 }

@@ -1,6 +1,8 @@
 package disk
 
 import (
+	"bytes"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -160,5 +162,55 @@ func TestColdStats(t *testing.T) {
 	}
 	if got := held(s, 6); got != "r..uuu" {
 		t.Fatalf("held %s", got)
+	}
+}
+
+// TestPeekRecordsNoUse checks that Peek reads a chunk without making it
+// used: a filled chunk stays cold, and an unranked one keeps its place in
+// the policy's order, where Get would warm the one and move the other.
+func TestPeekRecordsNoUse(t *testing.T) {
+	for _, peek := range []bool{true, false} {
+		t.Run(fmt.Sprintf("peek=%v", peek), func(t *testing.T) {
+			s, _ := rankStore(t, "lru", 4)
+			var clock atomic.Int64
+			s.now = func() int64 { return clock.Add(1) }
+			read := func(i int) {
+				t.Helper()
+				get := s.Get
+				if peek {
+					get = s.Peek
+				}
+				c, err := get(rid(i), "v")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(readAll(t, c), payload(rid(i), "v", rankChunk)) {
+					t.Fatal("read other bytes")
+				}
+				c.Close()
+			}
+			// A filled chunk.
+			if err := rput(s, 9, Rank{Gen: 1, Rank: 0}); err != nil {
+				t.Fatal(err)
+			}
+			read(9)
+			if cold := s.Stats().Disks[0].ColdBytes != 0; cold != peek {
+				t.Errorf("filled chunk cold after the read: %v", cold)
+			}
+			s.Remove(rid(9))
+			// Unranked chunks, the disk full of them.
+			for i := range 4 {
+				if err := rput(s, i, Rank{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			read(0)
+			if err := rput(s, 4, Rank{}); err != nil { // evicts the least recently used
+				t.Fatal(err)
+			}
+			if held := s.Has(rid(0), "v"); held == peek {
+				t.Errorf("chunk 0 held after the read and one more Put: %v", held)
+			}
+		})
 	}
 }

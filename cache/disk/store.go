@@ -1023,7 +1023,17 @@ func (s *Store) abort(h uint64, r *reservation, remove bool) {
 // the chunk share it after one fstat (still linked, same size). A damaged
 // or vanished file is dropped from the index and reported as ErrNotFound:
 // Get never hands out wrong bytes. The caller must Close the Chunk.
-func (s *Store) Get(id ID, version string) (*Chunk, error) {
+func (s *Store) Get(id ID, version string) (*Chunk, error) { return s.get(id, version, true) }
+
+// Peek is Get without recording a use: the chunk's recency, in its disk's
+// policy and for its rank (a filled chunk nobody has read stays unread,
+// see Ranks), is left as it was; Stats counts it as a Get. A fill reads
+// back what it stored, or what it finds held, with Peek: its own reads are
+// not players'.
+func (s *Store) Peek(id ID, version string) (*Chunk, error) { return s.get(id, version, false) }
+
+// get is Get, recording the use if use is set.
+func (s *Store) get(id ID, version string, use bool) (*Chunk, error) {
 	h := s.handleOf(id.Key, id.Index)
 	now := s.now()
 	s.mu.Lock()
@@ -1033,7 +1043,7 @@ func (s *Store) Get(id ID, version string) (*Chunk, error) {
 		return nil, ErrNotFound
 	}
 	e := s.idx[h]
-	if e == nil {
+	if e == nil && use {
 		if d := place(placeHash(id.Key, id.Index), s.live); d != nil {
 			d.pol.Get(h) // record the miss for frequency-aware policies
 		}
@@ -1044,9 +1054,11 @@ func (s *Store) Get(id ID, version string) (*Chunk, error) {
 		return nil, ErrNotFound
 	}
 	d := s.disks[e.disk]
-	d.pol.Get(h)
-	e.lastUse = now
-	d.used(e)
+	if use {
+		d.pol.Get(h)
+		e.lastUse = now
+		d.used(e)
+	}
 	hlen, plen, verified := int64(e.hlen), e.plen, e.verified
 	s.ops.Add(1)
 	e.users.Add(1) // until the Chunk's Close: its file is not recycled
