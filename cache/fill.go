@@ -209,6 +209,13 @@ func (fl *Filler) Fill(ctx context.Context, req fill.Request, w io.Writer) (int6
 	}
 	var written int64
 	var buf []byte
+	// The chunks before mine are fetched by this fill's spans: read back
+	// from the disk, they are not a use of the chunk (disk.Store.Peek), as
+	// a chunk the fill finds held from before is.
+	var mine int64
+	if f0 != nil {
+		mine = f0.reach.Load() + 1
+	}
 	for idx := int64(0); idx*s.chunk < meta.Size; idx++ {
 		if err := ctx.Err(); err != nil {
 			return written, fmt.Errorf("fill %s: %w", req.Path, err)
@@ -217,7 +224,7 @@ func (fl *Filler) Fill(ctx context.Context, req fill.Request, w io.Writer) (int6
 		if idx == 0 {
 			f = f0
 		}
-		n, err := fl.chunk(ctx, meta, idx, f, req, w, &buf)
+		n, err := fl.chunk(ctx, meta, idx, f, req, w, &buf, &mine)
 		written += n
 		if err != nil {
 			return written, fmt.Errorf("fill %s chunk %d: %w", req.Path, idx, err)
@@ -228,13 +235,19 @@ func (fl *Filler) Fill(ctx context.Context, req fill.Request, w io.Writer) (int6
 
 // chunk writes chunk idx of meta's version to w from where the tier holds
 // it, or fetches it (through f if not nil, a flight of it already joined).
-func (fl *Filler) chunk(ctx context.Context, meta *Meta, idx int64, f *flight, req fill.Request, w io.Writer, buf *[]byte) (int64, error) {
+//
+// *mine is where the chunks the fill's own spans fetch end: a chunk
+// before it found on disk was stored by those spans and is read back
+// without recording a use; one at or after it was held before the fill,
+// and the fill's read of it is a use, as it was before spans. A flight
+// started here moves *mine to its span's end.
+func (fl *Filler) chunk(ctx context.Context, meta *Meta, idx int64, f *flight, req fill.Request, w io.Writer, buf *[]byte, mine *int64) (int64, error) {
 	s := fl.s
 	id := chunkID{meta.Key, idx}
 	want := min(s.chunk, meta.Size-idx*s.chunk)
 	for attempt := 0; ; attempt++ {
 		if f == nil {
-			if data, c := fl.read(meta, idx, want, buf); data != nil {
+			if data, c := fl.read(meta, idx, want, buf, idx >= *mine); data != nil {
 				if s.disk != nil {
 					fl.rerank(meta, idx, diskRank(req))
 				}
@@ -257,6 +270,7 @@ func (fl *Filler) chunk(ctx context.Context, meta *Meta, idx int64, f *flight, r
 				continue // it was stored between the looks above and the flight
 			}
 			defer f.drop()
+			*mine = max(*mine, f.reach.Load()+1)
 		}
 		n, err := fl.stream(meta, f, w)
 		if err == nil || n > 0 || attempt >= 2 || !errors.Is(err, errFlightGone) {
@@ -305,9 +319,10 @@ func (fl *Filler) stream(meta *Meta, f *flight, w io.Writer) (int64, error) {
 
 // read returns chunk idx of meta's version, want bytes, from the tier a
 // fill keeps chunks in: from disk verified against its checksum (into
-// *buf), or from memory without a disk tier (then with the memory chunk,
-// whose reference the caller releases); nil if not held.
-func (fl *Filler) read(meta *Meta, idx, want int64, buf *[]byte) ([]byte, *chunk) {
+// *buf; recording a use of the chunk if use is set), or from memory
+// without a disk tier (then with the memory chunk, whose reference the
+// caller releases); nil if not held.
+func (fl *Filler) read(meta *Meta, idx, want int64, buf *[]byte, use bool) ([]byte, *chunk) {
 	s := fl.s
 	if s.disk == nil {
 		c := fl.peek(chunkID{meta.Key, idx})
@@ -317,9 +332,14 @@ func (fl *Filler) read(meta *Meta, idx, want int64, buf *[]byte) ([]byte, *chunk
 		c.unref()
 		return nil, nil
 	}
-	// Peek: the fill's own read is not a player's (an unread filled
-	// chunk stays unread; see disk.Store.Peek).
-	c, err := s.disk.st.Peek(disk.ID{Key: meta.Key, Index: idx}, meta.dver)
+	// A chunk this fill's span stored is read back with Peek: the fill's
+	// own read is not a player's, and an unread filled chunk stays unread
+	// (see disk.Store.Peek).
+	get := s.disk.st.Peek
+	if use {
+		get = s.disk.st.Get
+	}
+	c, err := get(disk.ID{Key: meta.Key, Index: idx}, meta.dver)
 	if err != nil {
 		return nil, nil
 	}
