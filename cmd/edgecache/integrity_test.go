@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -134,12 +135,24 @@ func waitChunkFiles(t *testing.T, dir string, n int) {
 
 // Issue #8 §1 under load: kill -9 the daemon while keep-alive clients
 // stream objects, restart it on the same disk, five times. No answer may
-// carry a wrong byte, and the daemon never exits by itself.
+// carry a wrong byte, and the daemon never exits by itself. With a disk
+// that holds every object, restarts find them; with one that holds a
+// third, every cycle evicts and writes chunks into recycled files while it
+// is killed.
 func TestKillRestartLoopUnderLoad(t *testing.T) {
+	for _, tc := range []struct {
+		name, size string
+		recycles   bool
+	}{{"disk holds all", "256MiB", false}, {"disk evicts", "16MiB", true}} {
+		t.Run(tc.name, func(t *testing.T) { killRestartLoop(t, tc.size, tc.recycles) })
+	}
+}
+
+func killRestartLoop(t *testing.T, diskSize string, recycles bool) {
 	ts, _ := syntheticOrigin(t)
 	cacheDir := filepath.Join(t.TempDir(), "cache1")
 	os.Mkdir(cacheDir, 0o755)
-	args := []string{"--origin", ts.URL, "--mem", "16MiB", "--disk", cacheDir + ":256MiB"}
+	args := []string{"--origin", ts.URL, "--mem", "16MiB", "--disk", cacheDir + ":" + diskSize}
 	// Paths of equal length, so a key viewing a reused request buffer would
 	// silently become another object's key.
 	paths := make([]string, 24)
@@ -152,8 +165,10 @@ func TestKillRestartLoopUnderLoad(t *testing.T) {
 		cycles = n
 	}
 	var responses, wrong, cut atomic.Int64
+	var last *daemon
 	for cycle := range cycles + 1 {
 		d := startDaemon(t, args...)
+		last = d
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		for cl := range clients {
@@ -203,6 +218,11 @@ func TestKillRestartLoopUnderLoad(t *testing.T) {
 	t.Logf("%d restarts: %d verified responses, %d wrong, %d cut by the kills", cycles, responses.Load(), wrong.Load(), cut.Load())
 	if responses.Load() == 0 {
 		t.Fatal("no response was served")
+	}
+	if n := last.recycled(t); recycles && n <= 0 {
+		t.Errorf("the last cycle recycled %d chunk files (-1: no totals logged): the eviction case shows nothing", n)
+	} else {
+		t.Logf("the last cycle recycled %d chunk files", n)
 	}
 }
 
@@ -304,4 +324,20 @@ func TestCacheDirRemovedWhileRunning(t *testing.T) {
 		t.Fatal("the removed cache directory was re-created")
 	}
 	d.stop(t, syscall.SIGTERM)
+}
+
+// recycled returns the disk_files_recycled count of the daemon's "cache
+// totals" line (logged when it stops), or -1 if it logged none.
+func (d *daemon) recycled(t *testing.T) int64 {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	re := regexp.MustCompile(`cache totals.* disk_files_recycled=(\d+)`)
+	for _, line := range d.log {
+		if m := re.FindStringSubmatch(line); m != nil {
+			n, _ := strconv.ParseInt(m[1], 10, 64)
+			return n
+		}
+	}
+	return -1
 }

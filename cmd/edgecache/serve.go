@@ -371,10 +371,15 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 	fw.stop()              // the fill job ends cancelled before its store closes
 	store.Close()          // ends the flights and drains the disk write queue
 	st := store.Stats()
+	var recycled int64
+	if ds != nil {
+		recycled = ds.Stats().Recycled
+	}
 	log.Info("cache totals", "flights", st.Flights, "flight_errors", st.FlightErrors,
 		"origin_bytes", st.OriginBytes, "chunk_hits", st.ChunkHits, "disk_hits", st.DiskHits,
 		"disk_writes", st.DiskWrites, "disk_write_skips", st.DiskWriteSkips,
-		"disk_write_errors", st.DiskWriteErrors, "disk_queue_waits", st.DiskQueueWaits, "disk_bad_reads", st.DiskBadReads)
+		"disk_write_errors", st.DiskWriteErrors, "disk_queue_waits", st.DiskQueueWaits, "disk_bad_reads", st.DiskBadReads,
+		"disk_files_recycled", recycled)
 	return nil
 }
 
