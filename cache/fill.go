@@ -210,8 +210,8 @@ func (fl *Filler) Fill(ctx context.Context, req fill.Request, w io.Writer) (int6
 	var written int64
 	var buf []byte
 	// The chunks before mine are fetched by this fill's spans: read back
-	// from the disk, they are not a use of the chunk (disk.Store.Peek), as
-	// a chunk the fill finds held from before is.
+	// from the disk, they are not a use of the chunk (disk.Store.Peek),
+	// unlike a chunk the fill finds held from before (see chunk).
 	var mine int64
 	if f0 != nil {
 		mine = f0.reach.Load() + 1

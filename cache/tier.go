@@ -106,7 +106,7 @@ func decodeMeta(key, version string, b []byte, chunk int64) (*Meta, error) {
 		return nil, fmt.Errorf("disk metadata of %s: size %d", key, m.Size)
 	}
 	if m.dver != version {
-		if strings.HasPrefix(version, m.version) {
+		if version == m.version || strings.HasPrefix(version, m.version+" c=") {
 			return nil, fmt.Errorf("disk metadata of %s: version %q, want chunk size %d: %w", key, version, chunk, errOtherChunkSize)
 		}
 		return nil, fmt.Errorf("disk metadata of %s: version %q, index says %q", key, m.dver, version)

@@ -661,7 +661,7 @@ func (s *Store) unlink(ps []pending) {
 		}
 	}
 	for _, f := range failed {
-		s.diskFailed(f.d, fmt.Errorf("disk: remove chunk: %w", f.err))
+		s.diskFailed(f.d, fmt.Errorf("disk: remove or recycle chunk: %w", f.err))
 	}
 }
 
@@ -1028,8 +1028,8 @@ func (s *Store) Get(id ID, version string) (*Chunk, error) { return s.get(id, ve
 // Peek is Get without recording a use: the chunk's recency, in its disk's
 // policy and for its rank (a filled chunk nobody has read stays unread,
 // see Ranks), is left as it was; Stats counts it as a Get. A fill reads
-// back what it stored, or what it finds held, with Peek: its own reads are
-// not players'.
+// back the chunks its own span just stored with Peek: its reads of them
+// are not players'.
 func (s *Store) Peek(id ID, version string) (*Chunk, error) { return s.get(id, version, false) }
 
 // get is Get, recording the use if use is set.
