@@ -203,6 +203,7 @@ type headScan struct {
 	blanks  int  // empty lines before the request line
 	prev    byte // the previous byte
 	text    bool // the current line has a byte other than CR
+	lines   int  // lines with text ended (the request line is the first)
 	crlf    bool // the previous line ended with CRLF
 	body    bool // a header line announced a body
 	nameLen int  // bytes of the current line in name
@@ -217,6 +218,7 @@ func (s *headScan) feed(b []byte) {
 			bare := s.prev != '\r'
 			switch {
 			case s.text:
+				s.lines++
 				s.crlf = !bare
 				s.body = s.body || s.announcesBody()
 			case !s.started:
@@ -245,6 +247,13 @@ func (s *headScan) feed(b []byte) {
 		}
 		s.prev = ch
 	}
+}
+
+// inRequestLine reports whether the bytes scanned so far begin a request
+// line that has not ended: a request that overflows the read buffer in this
+// state has a request line longer than the buffer.
+func (s *headScan) inRequestLine() bool {
+	return s.mode == scanHead && s.started && s.lines == 0
 }
 
 // announcesBody reports whether the line just ended is a Content-Length or

@@ -280,7 +280,9 @@ func (s *Server) recoverHandler(ctx *fasthttp.RequestCtx) {
 }
 
 // requestError is fasthttp's ErrorHandler: the answer to a request it could
-// not read. The connection is closed after it.
+// not read. The connection is closed after it. A request that does not fit
+// the read buffer gets 414 when its request line alone does not (the
+// target is too long, as nginx answers), else 431.
 func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	var te interface{ Timeout() bool }
@@ -288,6 +290,10 @@ func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.Is(err, errBareLF):
 		s.plain(ctx, http.StatusBadRequest, "bad request: header lines must end with CRLF")
 	case errors.As(err, &small):
+		if c, ok := ctx.Conn().(*clientConn); ok && c.scan.inRequestLine() {
+			s.plain(ctx, http.StatusRequestURITooLong, "request line too long")
+			break
+		}
 		s.plain(ctx, http.StatusRequestHeaderFieldsTooLarge, "request header too large")
 	case errors.As(err, &te) && te.Timeout():
 		s.plain(ctx, http.StatusRequestTimeout, "request timeout")
@@ -398,6 +404,16 @@ var (
 	methodHead = []byte(http.MethodHead)
 )
 
+var protoHTTP11 = []byte("HTTP/1.1")
+
+// unsupportedVersion reports whether proto, a request line's HTTP-version,
+// names a major version other than 1 (or 0): "HTTP/2.0" sent as text, say.
+// Such a request gets 505 (RFC 9110 §15.6.6), as from nginx; a higher
+// minor version of HTTP/1 is served (RFC 9112 §2.3).
+func unsupportedVersion(proto []byte) bool {
+	return len(proto) > len("HTTP/") && proto[len("HTTP/")] != '1' && proto[len("HTTP/")] != '0'
+}
+
 // request is the cache's view of a request (cache.Request). Values views
 // the request buffer: it is valid only during the handler, and the cache
 // copies what it keeps.
@@ -440,6 +456,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 	}
 	// Header names below are written canonically ("ETag", not "Etag").
 	ctx.Response.Header.DisableNormalizing()
+	if p := ctx.Request.Header.Protocol(); !bytes.Equal(p, protoHTTP11) && unsupportedVersion(p) {
+		ctx.SetConnectionClose()
+		s.plain(ctx, http.StatusHTTPVersionNotSupported, "HTTP version not supported: only HTTP/1.0 and HTTP/1.1")
+		return
+	}
 	m := ctx.Method()
 	head := bytes.Equal(m, methodHead)
 	if !head && !bytes.Equal(m, methodGet) {
@@ -452,7 +473,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 	}
 	target, err := NormalizeTarget(b2s(ctx.Request.Header.RequestURI()), s.topt)
 	if err != nil {
-		s.plain(ctx, http.StatusBadRequest, err.Error())
+		status := http.StatusBadRequest
+		if err == errPathTooLong || err == errKeyTooLong {
+			status = http.StatusRequestURITooLong // RFC 9110 §15.5.15
+		}
+		s.plain(ctx, status, err.Error())
 		return
 	}
 

@@ -442,7 +442,6 @@ func TestBadTargets(t *testing.T) {
 		"/s/10/..%2F..%2Fx",
 		"/s/10/a%00b",
 		"/s/10/a%zzb",
-		"/" + strings.Repeat("a", 5000),
 		"*",
 	} {
 		resp, body := h.raw("GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -452,6 +451,58 @@ func TestBadTargets(t *testing.T) {
 	}
 	if n := h.syn.Stats().Requests; n != 0 {
 		t.Errorf("origin saw %d requests for bad targets", n)
+	}
+}
+
+// A target longer than server.max_path_length (raw, or once normalized) is
+// 414, as is a request line longer than the read buffer; a header block
+// that does not fit the buffer is 431. None reaches the origin.
+func TestTooLong(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	for _, c := range []struct {
+		name string
+		req  string
+		want int
+	}{
+		{"path", "GET /" + strings.Repeat("a", 5000) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 414},
+		{"absolute-form path", "GET http://h/" + strings.Repeat("a", 5000) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 414},
+		{"normalized key", "GET /a?x=" + strings.Repeat("%C3%A9", 700) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 414},
+		{"request line past the buffer", "GET /" + strings.Repeat("a", 20000) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 414},
+		{"header past the buffer", "GET /s/10/x HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 20000) + "\r\nConnection: close\r\n\r\n", 431},
+		{"headers past the buffer", "GET /s/10/x HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("X-Many: "+strings.Repeat("c", 100)+"\r\n", 200) + "Connection: close\r\n\r\n", 431},
+	} {
+		resp, body := h.raw(c.req)
+		if resp.StatusCode != c.want {
+			t.Errorf("%s: status %d, want %d (%q)", c.name, resp.StatusCode, c.want, body)
+		}
+	}
+	// Within the limits, the same shapes are served.
+	resp, body := h.raw("GET /s/10/" + strings.Repeat("a", 4000) + " HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 4000) + "\r\nConnection: close\r\n\r\n")
+	if want := originBytes("/s/10/"+strings.Repeat("a", 4000), 0, 10); resp.StatusCode != 200 || !bytes.Equal(body, want) {
+		t.Errorf("long but within limits: status %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if n := h.syn.Stats().Requests; n != 1 {
+		t.Errorf("origin saw %d requests, want 1", n)
+	}
+}
+
+// A request line naming another major version of HTTP gets 505 and the
+// connection is closed; HTTP/1.0, 1.1 and a higher 1.x minor are served.
+func TestUnsupportedVersion(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	for _, c := range []struct {
+		proto string
+		want  int
+	}{{"HTTP/2.0", 505}, {"HTTP/3.0", 505}, {"HTTP/9.9", 505}, {"HTTP/1.0", 200}, {"HTTP/1.1", 200}, {"HTTP/1.2", 200}} {
+		resp, body := h.raw("GET /s/10/v HTTP/" + strings.TrimPrefix(c.proto, "HTTP/") + "\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if resp.StatusCode != c.want {
+			t.Errorf("%s: status %d, want %d (%q)", c.proto, resp.StatusCode, c.want, body)
+		} else if c.want == 200 && !bytes.Equal(body, originBytes("/s/10/v", 0, 10)) {
+			t.Errorf("%s: body %q", c.proto, body)
+		}
+	}
+	if n := h.syn.Stats().Requests; n != 1 {
+		t.Errorf("origin saw %d requests, want 1", n)
 	}
 }
 
