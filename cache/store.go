@@ -543,12 +543,22 @@ func (s *Store) flightMeta(ctx context.Context, f *flight) (*Meta, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
-	if f.meta.NoStore || f.meta.Key != f.id.key {
+	if f.private || f.meta.NoStore || f.meta.Key != f.id.key {
 		// Nothing will hold this chunk (or not under the key the flight
-		// is known by: a variant's first fetch): the reader of this answer
-		// reads it from this flight, so it costs one origin fetch, not two.
+		// is known by: a variant's first fetch), or not before the flight
+		// ends (a private fetch, which nobody can join): the reader of this
+		// answer reads it from this flight, so it costs one origin fetch,
+		// not two.
 		m := *f.meta
 		m.pass = f
+		if f.private {
+			// The request's later chunks are fetched with its own fields
+			// (its credentials). The version as stored, which other
+			// requests fetch from, carries none of them, in memory or on
+			// disk: RFC 9111 §3.5 lets a public answer be shared, not the
+			// credentials it was fetched with.
+			m.fwd = f.fwd
+		}
 		return &m, nil
 	}
 	return f.meta, nil
@@ -802,9 +812,6 @@ func (s *Store) run(f *flight) {
 	}
 	meta := metaFrom(key, resp, s.opt.Now(), s.fresh.Load().DefaultTTL, f.fwd, s.chunk)
 	s.override(meta)
-	if f.private {
-		meta.fwd = f.fwd // its later chunks are fetched with the same credentials
-	}
 	if resp.Offset > off {
 		resp.Body.Close()
 		s.flightErrors.Add(1)
@@ -879,7 +886,7 @@ func (s *Store) fillChunk(f *flight, meta *Meta, body io.ReadCloser, bodyEnd int
 			return body, bodyEnd, fmt.Errorf("chunk %d of %s: origin sent it in more than %d pieces: %w", f.id.idx, meta.Key, maxContinuations, err)
 		}
 		body.Close()
-		r2, err2 := s.src.Fetch(s.ctx, meta.path, off+have, want, meta.fwd)
+		r2, err2 := s.src.Fetch(s.ctx, meta.path, off+have, want, f.fwd)
 		if err2 != nil {
 			return io.NopCloser(nil), off + have, fmt.Errorf("%w (resume: %w)", err, err2)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,7 +93,14 @@ func decodeMeta(key, version string, b []byte, chunk int64) (*Meta, error) {
 	}
 	m := &Meta{Key: key, Size: dm.Size, ETag: dm.ETag, ContentType: dm.ContentType,
 		FetchedAt: time.Unix(0, dm.FetchedAt), Expires: time.Unix(0, dm.Expires),
-		path: key, initialAge: time.Duration(max(dm.Age, 0)), vary: dm.Vary, fwd: dm.Fwd, memo: new(memo)}
+		path: key, initialAge: time.Duration(max(dm.Age, 0)), vary: dm.Vary, memo: new(memo)}
+	if dm.Vary != nil {
+		// A stored version is fetched with the fields it varies on and
+		// nothing else. Releases before this one also kept a private
+		// request's fields (its credentials) with the version it fetched:
+		// they are dropped here.
+		m.fwd = selecting(dm.Vary, http.Header(dm.Fwd))
+	}
 	if dm.Path != "" {
 		m.path = dm.Path
 	}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"hash/crc32"
+	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -350,5 +352,36 @@ func TestDiskWrittenAtAnotherChunkSize(t *testing.T) {
 		if err := ds.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A version read back from disk is fetched with the fields it varies on and
+// nothing else, whatever a release before kept with it (a private
+// request's credentials).
+func TestDecodedMetaForwardsOnlyVaryFields(t *testing.T) {
+	const chunk = 1 << 20
+	for _, tc := range []struct {
+		name string
+		vary []string
+		fwd  http.Header
+		want http.Header
+	}{
+		{"no vary", nil, http.Header{"Authorization": {"Bearer FOO"}, "X-Secret": {"s"}}, nil},
+		{"vary", []string{"Accept-Language"}, http.Header{"Accept-Language": {"fr"}, "Authorization": {"Bearer FOO"}},
+			http.Header{"Accept-Language": {"fr"}}},
+		{"vary on authorization", []string{"Authorization"}, http.Header{"Authorization": {"Bearer FOO"}, "Cookie": {"c"}},
+			http.Header{"Authorization": {"Bearer FOO"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &Meta{Key: "/k", Size: 10, ETag: `"e"`, path: "/k", vary: tc.vary, fwd: tc.fwd, memo: new(memo)}
+			m.version = m.Validator()
+			got, err := decodeMeta("/k", diskVersion(m.version, chunk), encodeMeta(m), chunk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.fwd, tc.want) {
+				t.Errorf("fwd %v, want %v", got.fwd, tc.want)
+			}
+		})
 	}
 }

@@ -3,7 +3,10 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"edgecache/cache"
+	"edgecache/cache/disk"
 )
 
 // clock is a settable time shared by a test's cache and its scripted origin
@@ -433,6 +437,99 @@ func TestAuthorization(t *testing.T) {
 			resp, got = h.doSettled("GET", "/a")
 			expect(t, "anonymous", resp, got, 200, data, want)
 		})
+	}
+}
+
+// A request with Authorization whose answer may be stored (public) fetches
+// each chunk once, with its own credentials; the stored version carries
+// none of them: another client's fetches of the chunks not yet held go
+// without them (RFC 9111 §3.5 lets the answer be shared, not the
+// credentials).
+func TestAuthorizationChunks(t *testing.T) {
+	const chunk = 16 << 10
+	dir := t.TempDir()
+	ds, err := disk.Open(disk.Options{Dirs: []disk.Dir{{Path: dir, Size: 64 << 20}},
+		StateFile: filepath.Join(t.TempDir(), "disks.state"), ScrubRate: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ds.Close() })
+	<-ds.Ready()
+	h, o := newScripted(t, harnessOptions{chunk: chunk, cache: cache.Options{Disk: ds}})
+	data := body("authc", 5*chunk+100)
+	hdr := http.Header{"Cache-Control": {"max-age=3600, public"}}
+	o.set("/b", &scriptedObj{body: data, header: hdr})
+	fetches := func(path string, from int) (perChunk map[int64]int, auth []string) {
+		perChunk = map[int64]int{}
+		for _, r := range o.requests(path)[from:] {
+			var a, b int64
+			if _, err := fmt.Sscanf(r.Get("Range"), "bytes=%d-%d", &a, &b); err != nil {
+				t.Fatalf("origin request without a range: %q", r.Get("Range"))
+			}
+			for c := a / chunk; c <= b/chunk; c++ {
+				perChunk[c]++
+			}
+			auth = append(auth, r.Get("Authorization"))
+		}
+		return perChunk, auth
+	}
+	for i := range 3 { // the duplicate fetch was a race: give it a few chances
+		path := "/a" + strconv.Itoa(i)
+		o.set(path, &scriptedObj{body: data, header: hdr})
+		resp, got := h.doSettled("GET", path, "Authorization", "Bearer FOO")
+		expect(t, "authorized", resp, got, 200, data, "edgecache; fwd=miss; stored")
+		per, auth := fetches(path, 0)
+		for c := range int64(6) {
+			if per[c] != 1 {
+				t.Errorf("%s: chunk %d fetched %d times, want once (%v)", path, c, per[c], per)
+			}
+		}
+		for _, a := range auth {
+			if a != "Bearer FOO" {
+				t.Errorf("%s: a fetch for the authorized request went with Authorization %q", path, a)
+			}
+		}
+	}
+
+	resp, got := h.doSettled("GET", "/b", "Authorization", "Bearer FOO", "Range", "bytes=0-99")
+	expect(t, "authorized range", resp, got, 206, data[:100], "")
+	from := len(o.requests("/b"))
+	resp, got = h.doSettled("GET", "/b")
+	expect(t, "anonymous", resp, got, 200, data, "")
+	per, auth := fetches("/b", 0)
+	for c := range int64(6) {
+		if per[c] != 1 {
+			t.Errorf("/b chunk %d fetched %d times, want once (%v)", c, per[c], per)
+		}
+	}
+	if len(auth) == from {
+		t.Fatal("the anonymous request fetched nothing: the test needs chunks not yet held")
+	}
+	for _, a := range auth[from:] {
+		if a != "" {
+			t.Errorf("a fetch for the anonymous request went with Authorization %q", a)
+		}
+	}
+
+	// Nothing of the credentials reaches the disk tier's files.
+	for i := 0; ds.Stats().Puts < 4*6; i++ { // /a0, /a1, /a2, /b
+		if i == 500 {
+			t.Fatalf("%d chunks written to disk after 5s, want 24", ds.Stats().Puts)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if bytes.Contains(b, []byte("Bearer FOO")) {
+			t.Errorf("%s holds the credentials", p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
