@@ -180,6 +180,9 @@ func (b *safeBody) first() {
 // finish counts a request whose answer's body has been sent (n bytes, all
 // of it or as far as it went) and queues its access log line.
 func (s *Server) finish(x *exchange, n int64) {
+	if testAnswered != nil {
+		defer testAnswered()
+	}
 	d := time.Since(x.start)
 	if x.ttfb == 0 {
 		x.ttfb = d // no body stream: the answer went out whole after the handler

@@ -445,7 +445,24 @@ func (r request) Clone() http.Header {
 }
 
 // b2s views b as a string without copying; only for use within the handler.
-func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+func b2s(b []byte) string {
+	if testView != nil {
+		return testView(b)
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// Test hooks, set only by this package's TestMain before any server runs
+// (never in a build of the daemon): testView is given every view b2s makes
+// and returns the string to use instead, and testAnswered is called in the
+// goroutine that served a request once its answer is finished. The tests
+// hand out copies and scribble over them when the answer is finished, as
+// fasthttp reuses its request buffers, so that a view kept past the handler
+// shows up as wrong bytes in what was kept (ownership_test.go).
+var (
+	testView     func(b []byte) string
+	testAnswered func()
+)
 
 // handle answers one request (see Handle), recording in x what the
 // metrics and the access log need.
