@@ -143,3 +143,74 @@ func evictRecycling(t *testing.T, s *Store, fsys *createFS, gone ID, size, n int
 		t.Fatal("no file was recycled: the test shows nothing")
 	}
 }
+
+// pauseFS is createFS whose Open of a path ending in pause blocks once: it
+// closes opening and waits for resume.
+type pauseFS struct {
+	createFS
+	pmu     sync.Mutex
+	pause   string
+	opening chan struct{}
+	resume  chan struct{}
+}
+
+func (f *pauseFS) Open(name string) (File, error) {
+	f.pmu.Lock()
+	hit := f.pause != "" && strings.HasSuffix(name, f.pause)
+	if hit {
+		f.pause = ""
+	}
+	f.pmu.Unlock()
+	if hit {
+		close(f.opening)
+		<-f.resume
+	}
+	return f.createFS.Open(name)
+}
+
+// A Get that looked its entry up, then opened the chunk's path after the
+// chunk was stored again (a new entry, a new file at the path), must not
+// hand out the new file: it would be counted as a user of the old entry
+// only, and the new entry's eviction would recycle the file under it (a
+// reader of another chunk's bytes). Found by a concurrency review: it
+// failed before Get checked, after the open, that its entry was still the
+// indexed one.
+func TestGetDoesNotHoldAReplacedFile(t *testing.T) {
+	for _, openFiles := range []int{0, -1} {
+		t.Run(fmt.Sprintf("open_files=%d", openFiles), func(t *testing.T) {
+			const chunk = 64 << 10
+			dirs, state := mkdirs(t, 1, 8*(chunk+blockSize))
+			fsys := &pauseFS{opening: make(chan struct{}), resume: make(chan struct{})}
+			s, _ := open(t, Options{Dirs: dirs, StateFile: state, FS: fsys, OpenFiles: openFiles, ScrubRate: -1})
+			x := ID{Key: "/x", Index: 0}
+			want := payload(x, "v", chunk)
+			if err := s.Put(x, "v", nil, want); err != nil {
+				t.Fatal(err)
+			}
+			fsys.pmu.Lock()
+			fsys.pause = strings.TrimPrefix(s.disks[0].chunkPath(x.Key, x.Index), s.disks[0].path)
+			fsys.pmu.Unlock()
+			type res struct {
+				c   *Chunk
+				err error
+			}
+			got := make(chan res)
+			go func() { c, err := s.Get(x, "v"); got <- res{c, err} }()
+			<-fsys.opening // the reader has looked its entry up and is opening the path
+			if err := s.Put(x, "v", nil, want); err != nil { // stored again: a new entry and file
+				t.Fatal(err)
+			}
+			close(fsys.resume)
+			r := <-got
+			if r.err != nil {
+				return // a miss: the reader holds nothing
+			}
+			defer r.c.Close()
+			evictRecycling(t, s, &fsys.createFS, x, chunk, 64) // the new entry has no users
+			b := make([]byte, chunk)
+			if n, err := r.c.ReadAt(b, 0); n != chunk || !bytes.Equal(b, want) {
+				t.Fatalf("the reader read %d bytes (%v), equal to its chunk's: %v: the file was recycled under it", n, err, bytes.Equal(b, want))
+			}
+		})
+	}
+}

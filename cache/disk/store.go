@@ -1093,13 +1093,23 @@ func (s *Store) get(id ID, version string, use bool) (*Chunk, error) {
 	}
 	c := &Chunk{f: of.f, of: of, off: hlen, n: plen, crc: of.crc, s: s, d: d, e: e, h: h, id: id}
 	s.mu.Lock()
-	if s.idx[h] == e {
-		// Still the indexed chunk: the file just checked is its file.
-		e.verified = true
-		if e.of == nil && s.fds.max > 0 && !s.closed && d.inService {
-			of.refs.Add(1) // the cache's
-			s.fdAddLocked(e, of)
-		}
+	if s.idx[h] != e {
+		// e was dropped between the lookup and the open, and the path may
+		// have led to a newer entry's file (the chunk stored again): the
+		// reader is counted among e's users, not that entry's, so the file
+		// could be recycled and rewritten under it. While e stays indexed
+		// nothing replaces its file; an entry dropped is never indexed
+		// again. A miss, then.
+		s.mu.Unlock()
+		c.Close()
+		s.misses.Add(1)
+		return nil, ErrNotFound
+	}
+	// Still the indexed chunk: the file just checked is its file.
+	e.verified = true
+	if e.of == nil && s.fds.max > 0 && !s.closed && d.inService {
+		of.refs.Add(1) // the cache's
+		s.fdAddLocked(e, of)
 	}
 	s.mu.Unlock()
 	s.hits.Add(1)
