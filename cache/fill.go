@@ -187,7 +187,9 @@ func (fl *Filler) Fill(ctx context.Context, req fill.Request, w io.Writer) (int6
 	meta := fl.known(req.Path)
 	if meta == nil || !meta.Fresh(s.opt.Now()) {
 		var err error
-		if f0, err = fl.flight(ctx, chunkID{req.Path, 0}, nil, req); err != nil {
+		// A stale version held: the span stops at its chunks held, as it
+		// would for the current version (the answer stops there anyway).
+		if f0, err = fl.flight(ctx, chunkID{req.Path, 0}, nil, meta, req); err != nil {
 			return 0, err
 		}
 		defer f0.drop()
@@ -263,14 +265,16 @@ func (fl *Filler) chunk(ctx context.Context, meta *Meta, idx int64, f *flight, r
 				return int64(n), errors.Join(err, werr)
 			}
 			var err error
-			if f, err = fl.flight(ctx, id, meta, req); err != nil {
+			if f, err = fl.flight(ctx, id, meta, meta, req); err != nil {
 				return 0, err
 			}
 			if f == nil {
 				continue // it was stored between the looks above and the flight
 			}
 			defer f.drop()
-			*mine = max(*mine, f.reach.Load()+1)
+			// Its span's chunks are the fill's own: known once the answer
+			// is in (flight.reach, set before the version is published).
+			defer func(f *flight) { *mine = max(*mine, f.reach.Load()+1) }(f)
 		}
 		n, err := fl.stream(meta, f, w)
 		if err == nil || n > 0 || attempt >= 2 || !errors.Is(err, errFlightGone) {
@@ -388,8 +392,9 @@ func (fl *Filler) peek(id chunkID) *chunk {
 
 // flight joins the flight of id or starts a fill's flight of it, after
 // req.Pace and with a fill slot. With want set it returns nil if the chunk
-// is held by the time the group is locked.
-func (fl *Filler) flight(ctx context.Context, id chunkID, want *Meta, req fill.Request) (*flight, error) {
+// is held by the time the group is locked. Its span stops at the first
+// chunk held of version held (want, or a stale version; nil: none).
+func (fl *Filler) flight(ctx context.Context, id chunkID, want, held *Meta, req fill.Request) (*flight, error) {
 	s := fl.s
 	size := req.Size // the object's size as far as the manifest knows
 	if want != nil {
@@ -405,7 +410,7 @@ func (fl *Filler) flight(ctx context.Context, id chunkID, want *Meta, req fill.R
 	if f != nil {
 		return f, nil // joined: its bytes cost the origin nothing more, nor the rate
 	}
-	span := fl.span(id, want, size, req.MaxFetch)
+	span := fl.span(id, held, size, req.MaxFetch)
 	// Both may wait: neither under the group lock.
 	if req.Pace != nil {
 		if err := req.Pace(ctx, min(span*s.chunk, max(size-id.idx*s.chunk, 0))); err != nil {

@@ -305,3 +305,41 @@ func (f *firstWriteWaits) Write(p []byte) (int, error) {
 	f.waited = true
 	return f.w.Write(p)
 }
+
+// A fill of an object whose version went stale, with all its chunks on
+// disk, fetches chunk 0 to learn the version and paces for that chunk only
+// (its span stops at the stale version's chunks held, as the answer does);
+// the chunks held from before are read as a use, not peeked at, so they do
+// not become unread filled chunks, the first to give way. Found by a
+// concurrency review: the span asked and paced for the whole object, and
+// the held chunks stayed cold.
+func TestFillStaleObjectSpan(t *testing.T) {
+	size := int64(4 * testChunk)
+	src := newFake(map[string]int64{"/s": size})
+	now := time.Now()
+	clock := func() time.Time { return now }
+	ds := openDisk(t, t.TempDir(), 64*testChunk)
+	defer ds.Close()
+	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 16 * testChunk, Disk: ds, Now: clock})
+	defer s.Close()
+	readRange(t, s, "/s", 0, -1)
+	waitDiskWrites(t, s, 4)
+	now = now.Add(2 * time.Hour) // past the fake origin's max-age
+	before := len(src.log)
+	var paced int64
+	fl := s.NewFiller(FillerOptions{})
+	var b bytes.Buffer
+	req := fill.Request{Path: "/s", Size: size, Rank: 1, Pace: func(_ context.Context, n int64) error { paced += n; return nil }}
+	if n, err := fl.Fill(context.Background(), req, &b); err != nil || n != size || !bytes.Equal(b.Bytes(), content("/s", 0, size)) {
+		t.Fatalf("Fill = %d, %v", n, err)
+	}
+	if asked := src.log[before:]; len(asked) != 1 {
+		t.Errorf("origin asked %v, want chunk 0 only", asked)
+	}
+	if paced != testChunk {
+		t.Errorf("paced %d bytes, want one chunk (%d)", paced, testChunk)
+	}
+	if st := ds.Stats().Disks[0]; st.RankedChunks != 4 || st.ColdBytes > st.RankedBytes/4 {
+		t.Errorf("%d chunks ranked, %d of %d ranked bytes unread: want 4, and only chunk 0's", st.RankedChunks, st.ColdBytes, st.RankedBytes)
+	}
+}

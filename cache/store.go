@@ -838,6 +838,9 @@ func (s *Store) run(f *flight) {
 		return
 	}
 	fs := s.followers(f, meta, resp, extra) // before the version is published
+	// The span as it is: the chunks this answer fills (its followers may
+	// stop short of what was asked for, at a chunk held or being fetched).
+	f.reach.Store(f.id.idx + int64(len(fs)))
 	f.start(s, meta, int(min(s.chunk, resp.Size-off)))
 	body, bodyEnd, err := s.fillChunk(f, meta, resp.Body, resp.Offset+resp.Length)
 	s.originBytes.Add(int64(f.filled()))
