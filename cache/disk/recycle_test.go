@@ -197,7 +197,8 @@ func TestGetDoesNotHoldAReplacedFile(t *testing.T) {
 			got := make(chan res)
 			go func() { c, err := s.Get(x, "v"); got <- res{c, err} }()
 			<-fsys.opening // the reader has looked its entry up and is opening the path
-			if err := s.Put(x, "v", nil, want); err != nil { // stored again: a new entry and file
+			// The chunk is stored again: a new entry, a new file at the path.
+			if err := s.Put(x, "v", nil, want); err != nil {
 				t.Fatal(err)
 			}
 			close(fsys.resume)
