@@ -500,7 +500,11 @@ func (s *Store) keepFilled(f *flight, meta *Meta) {
 	}
 	id := chunkID{meta.Key, f.id.idx}
 	if s.disk == nil {
-		s.mem.add(id, f.c)
+		if !s.mem.add(id, f.c) {
+			fl.notStored.Add(1)
+			f.slot.err = fmt.Errorf("chunk %d of %s: the memory tier declined it: %w", id.idx, id.key, ErrNotStored)
+			return
+		}
 		fl.stored.Add(1)
 		return
 	}
@@ -519,7 +523,7 @@ func (fl *Filler) put(id chunkID, meta *Meta, rk disk.Rank, data []byte, sum *ui
 	case errors.Is(err, disk.ErrRankedFull):
 		err = fmt.Errorf("%w: %w: %w", fill.ErrFull, ErrNotStored, err)
 	case err == nil && !s.disk.st.Has(did, meta.dver):
-		err = fmt.Errorf("the disk tier declined it: %w", ErrNotStored)
+		err = fmt.Errorf("the disk tier did not keep it (declined, or evicted at once by other writes): %w", ErrNotStored)
 	}
 	if err != nil {
 		fl.notStored.Add(1)

@@ -343,3 +343,17 @@ func TestFillStaleObjectSpan(t *testing.T) {
 		t.Errorf("%d chunks ranked, %d of %d ranked bytes unread: want 4, and only chunk 0's", st.RankedChunks, st.ColdBytes, st.RankedBytes)
 	}
 }
+
+// A memory-only fill whose chunk the memory tier does not keep (larger than
+// a shard's budget here) reports it not stored, as a disk tier's refusal is.
+func TestFillerMemoryDeclined(t *testing.T) {
+	size := int64(testChunk)
+	src := newFake(map[string]int64{"/m": size})
+	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: testChunk / 2})
+	defer s.Close()
+	fl := s.NewFiller(FillerOptions{Slots: 1})
+	_, err := fl.Fill(context.Background(), fill.Request{Path: "/m", Size: size, Rank: 1}, io.Discard)
+	if !errors.Is(err, ErrNotStored) || fl.Stats().NotStored != 1 || fl.Stats().Stored != 0 {
+		t.Fatalf("Fill: %v, %+v", err, fl.Stats())
+	}
+}

@@ -180,12 +180,12 @@ func (m *Memory) contains(id chunkID, version string) bool {
 // other chunks to make room first, so the shard never holds more than its
 // budget, or declines the chunk. A chunk larger than a shard's budget is not
 // stored. The tier takes its own reference to a chunk it stores: the
-// caller's stays the caller's.
-func (m *Memory) add(id chunkID, c *chunk) {
+// caller's stays the caller's. It reports whether the chunk was stored.
+func (m *Memory) add(id chunkID, c *chunk) bool {
 	s, h := m.shard(id)
 	size := c.cost()
 	if size > s.budget || len(c.data) == 0 {
-		return
+		return false
 	}
 	c.ref()
 	s.mu.Lock()
@@ -205,11 +205,12 @@ func (m *Memory) add(id chunkID, c *chunk) {
 		delete(s.chunks, id)
 		s.bytes -= size
 		c.unref()
-		return
+		return false
 	}
 	// Counted in the tier's total only now that the policy has evicted to
 	// make room, so Bytes, read without the lock, never exceeds the budget.
 	m.bytes.Add(int64(len(c.data)))
+	return true
 }
 
 // drop removes a held chunk from the shard and its policy; the lock is held.
