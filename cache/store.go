@@ -384,11 +384,19 @@ func (s *Store) lookupSpan(ctx context.Context, k Key, at, n int64, req Request)
 	span := s.spanOf(at, n)
 	for attempt := 0; ; attempt++ {
 		meta, st, err, again := s.lookup(ctx, key, at, span, req)
-		if !again || attempt >= 2 {
+		switch {
+		case !again:
 			return meta, st, err
+		case attempt >= 2:
+			// Never a nil version without an error to a caller.
+			return nil, st, fmt.Errorf("lookup %s: the origin answered for another variant %d times: %w", key, attempt+1, ErrVariantMismatch)
 		}
 	}
 }
+
+// ErrVariantMismatch is wrapped by the error of a lookup whose fetches kept
+// being answered for another variant than the request's (see Lookup).
+var ErrVariantMismatch = errors.New("answer for another variant")
 
 // lookup is one attempt of Lookup. again says that the answer was for
 // another variant than req's (a first fetch another request led, of an
@@ -456,7 +464,10 @@ func (s *Store) lookup(ctx context.Context, key string, at, span int64, req Requ
 	if err != nil {
 		return nil, s.statusAnswer(skey, err, st, now), err, false
 	}
-	if meta.vary != nil && sel == nil && variantKey(key, meta.vary, selecting(meta.vary, req)) != meta.Key {
+	// The variant the request wants is judged by the fields it has sent
+	// upstream (fwd: those a client's Connection names are not), as the
+	// answer's key was.
+	if meta.vary != nil && sel == nil && variantKey(key, meta.vary, selecting(meta.vary, fieldsOf(fwd, req))) != meta.Key {
 		// A first fetch another request led, answered for its variant.
 		return nil, st, nil, true
 	}

@@ -533,6 +533,30 @@ func TestAuthorizationChunks(t *testing.T) {
 	}
 }
 
+// A client's Connection naming a field an answer varies on (the field is
+// then not sent upstream) gets the variant its forwarded fields select, in
+// one origin fetch, whether the answer is stored or not. It was a recovered
+// nil dereference (500) after three fetches for an answer not stored.
+func TestConnectionNamesVaryField(t *testing.T) {
+	h, o := newScripted(t, harnessOptions{})
+	data := body("cv", 1000)
+	for _, cc := range []string{"private, max-age=60", "no-store", "max-age=60"} {
+		path := "/cv/" + strings.ReplaceAll(strings.ReplaceAll(cc, " ", ""), ",", "")
+		o.set(path, &scriptedObj{body: data, header: http.Header{"Cache-Control": {cc}, "Vary": {"Accept-Encoding"}}})
+		resp, got := h.doSettled("GET", path, "Accept-Encoding", "gzip", "Connection", "Accept-Encoding")
+		expect(t, cc, resp, got, 200, data, "")
+		if n := len(o.requests(path)); n != 1 {
+			t.Errorf("%s: %d origin requests, want 1", cc, n)
+		}
+		if a := o.requests(path)[0].Get("Accept-Encoding"); a == "gzip" {
+			t.Errorf("%s: the field the client's Connection named went upstream", cc)
+		}
+	}
+	if n := h.srv.RecoveredPanics(); n != 0 {
+		t.Errorf("%d recovered panics", n)
+	}
+}
+
 // Issue #9 §4: Age is the origin's Age plus the time the cache held it.
 func TestAgeFromOrigin(t *testing.T) {
 	h, o := newScripted(t, harnessOptions{})
