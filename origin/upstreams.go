@@ -430,13 +430,17 @@ func (p *Upstreams) attempt(ctx context.Context, u *upstream, probe bool, path s
 }
 
 // judge says whether err, a fetch's error, leaves the upstream healthy: an
-// answer is (any status but 500, 502, 503, 504); a connection error, a
-// timeout or an inconsistent answer is not. why describes a failure.
+// answer is (any status but 502, 503, 504); a connection error, a timeout
+// or an inconsistent answer is not. A 500 is an application's answer about
+// the path asked for, which any client can provoke (five requests for a
+// path that fails would otherwise open the breaker for every client): it
+// is passed on and fails over, but does not count against the upstream.
+// why describes a failure.
 func judge(err error) (ok bool, why string) {
 	var se *StatusError
 	if errors.As(err, &se) {
 		switch se.Code {
-		case 500, 502, 503, 504:
+		case 502, 503, 504:
 			return false, fmt.Sprintf("status %d", se.Code)
 		}
 		return true, ""
@@ -447,7 +451,8 @@ func judge(err error) (ok bool, why string) {
 // failsOver reports whether err moves a Fetch on to the next upstream.
 func failsOver(err error) bool {
 	ok, _ := judge(err)
-	return !ok || isLoop(err)
+	var se *StatusError
+	return !ok || isLoop(err) || errors.As(err, &se) && se.Code == http.StatusInternalServerError
 }
 
 // isLoop reports whether err is a 508 Loop Detected answer.

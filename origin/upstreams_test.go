@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -348,4 +349,49 @@ func TestUpstreamsHealthProbes(t *testing.T) {
 	waitFor("probes open the breaker", func(s UpstreamStats) bool { return s.Breaker.Opens > 0 && s.HealthFailures >= 2 })
 	f.SetFault(FaultNone)
 	waitFor("a probe closes it", func(s UpstreamStats) bool { return s.Breaker.State == BreakerClosed && s.Breaker.Closes > 0 })
+}
+
+// A 500 is an application's answer about one path, which any client can
+// provoke: it fails over to the next upstream but never opens a breaker (it
+// did after breaker.failures answers, refusing every miss of every client).
+func TestUpstreams500IsNotAFailure(t *testing.T) {
+	syn := NewSynthetic(SyntheticOptions{})
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/e500/") {
+			http.Error(w, "application error", http.StatusInternalServerError)
+			return
+		}
+		syn.ServeHTTP(w, r)
+	}))
+	t.Cleanup(app.Close)
+	p := newPool(t, PoolOptions{Backoff: -1}, UpstreamOptions{Breaker: BreakerOptions{Failures: 1}}, app.URL)
+	for i := range 5 {
+		_, err := p.Fetch(context.Background(), fmt.Sprintf("/e500/x?n=%d", i), 0, 100, nil)
+		var se *StatusError
+		if !errors.As(err, &se) || se.Code != 500 {
+			t.Fatalf("fetch %d: %v, want the 500 passed on", i, err)
+		}
+	}
+	if s := p.Stats()[0].Breaker; s.State != BreakerClosed || s.Opens != 0 {
+		t.Fatalf("breaker %+v after 500 answers, want closed", s)
+	}
+	if err := fetchBytes(t, p, "/s/1000/a", 0, 1000); err != nil {
+		t.Fatal(err)
+	}
+
+	// With a next upstream, a 500 moves on to it.
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "application error", http.StatusInternalServerError)
+	}))
+	t.Cleanup(broken.Close)
+	good, u2 := faultyServer(t, syn)
+	p2 := newPool(t, PoolOptions{Backoff: -1}, UpstreamOptions{Breaker: BreakerOptions{Failures: 1}}, broken.URL, u2)
+	for range 3 {
+		if err := fetchBytes(t, p2, "/s/1000/b", 0, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := p2.Stats()[0].Breaker; s.State != BreakerClosed || good.Requests() != 3 {
+		t.Fatalf("breaker %+v, %d requests to the next upstream: want closed, 3", s, good.Requests())
+	}
 }
