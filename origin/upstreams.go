@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -437,6 +438,9 @@ func (p *Upstreams) attempt(ctx context.Context, u *upstream, probe bool, path s
 // is passed on and fails over, but does not count against the upstream.
 // why describes a failure.
 func judge(err error) (ok bool, why string) {
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOMEM) {
+		return true, "" // this process short of descriptors or memory: not the upstream's fault
+	}
 	var se *StatusError
 	if errors.As(err, &se) {
 		switch se.Code {

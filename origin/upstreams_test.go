@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -393,5 +396,28 @@ func TestUpstreams500IsNotAFailure(t *testing.T) {
 	}
 	if s := p2.Stats()[0].Breaker; s.State != BreakerClosed || good.Requests() != 3 {
 		t.Fatalf("breaker %+v, %d requests to the next upstream: want closed, 3", s, good.Requests())
+	}
+}
+
+// What counts against an upstream's breaker.
+func TestJudge(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		ok   bool
+	}{
+		{"404", &StatusError{Code: 404}, true},
+		{"500", &StatusError{Code: 500}, true},
+		{"502", &StatusError{Code: 502}, false},
+		{"503", &StatusError{Code: 503}, false},
+		{"504", &StatusError{Code: 504}, false},
+		{"refused", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, false},
+		{"timeout", &TimeoutError{Phase: PhaseDeadline}, false},
+		{"no descriptor to dial with", &net.OpError{Op: "dial", Err: os.NewSyscallError("socket", syscall.EMFILE)}, true},
+		{"system file table full", &net.OpError{Op: "dial", Err: os.NewSyscallError("socket", syscall.ENFILE)}, true},
+	} {
+		if ok, why := judge(tc.err); ok != tc.ok {
+			t.Errorf("%s: judge = %v (%q), want %v", tc.name, ok, why, tc.ok)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"syscall"
 )
 
 // FS is the file system a Store works on: the few operations it uses. The
@@ -91,8 +92,20 @@ func truncated(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
+// shortOfResources reports whether err is the process or the system
+// running short of file descriptors or memory (EMFILE, ENFILE, ENOMEM):
+// the operation failed, but neither the file nor the disk is at fault. A
+// request that meets it is a miss (a Put fails); nothing is dropped, and
+// the disk stays in service. Slow clients holding many chunk files open
+// under a low descriptor limit made a disk go out of service, its index
+// dropped, until an operator cleared it.
+func shortOfResources(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOMEM)
+}
+
 // diskFault reports whether err is a failure of the disk itself (EIO, ENOSPC,
-// EROFS, EACCES, ...) rather than a missing or damaged file.
+// EROFS, EACCES, ...) rather than a missing or damaged file. Callers at
+// run time check shortOfResources first.
 func diskFault(err error) bool {
 	return err != nil && !notExist(err) && !truncated(err) &&
 		!errors.Is(err, errCorrupt) && !errors.Is(err, ErrChecksum) && !errors.Is(err, errForeign)

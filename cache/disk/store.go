@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"edgecache/cache/policy"
+	"edgecache/ratelog"
 )
 
 // Dir is one cache directory (one per physical disk).
@@ -196,6 +197,7 @@ type Store struct {
 	door       *policy.Sketch // Puts seen lately (Options.SecondMiss); nil: every Put stores
 	fs         FS
 	log        *slog.Logger
+	warn       *ratelog.Limiter // warnings that could come once per request (shortOfResources)
 	fsync      bool
 	policyName string
 	statePath  string
@@ -227,6 +229,7 @@ type Store struct {
 	declined                                   atomic.Int64 // Puts of a first miss (Options.SecondMiss)
 	recycled                                   atomic.Int64 // Puts written into an evicted chunk's file (recycle.go)
 	checksumFailures, corrupt, ioErrors        atomic.Int64
+	resourceErrors                             atomic.Int64 // shortOfResources
 	outOfService                               atomic.Int64
 	scrubbedBytes, scrubbedChunks, scrubPasses atomic.Int64
 }
@@ -278,6 +281,7 @@ func Open(opt Options) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.warn = ratelog.New(s.log, 10*time.Second)
 	if s.policyName == "" {
 		s.policyName = "lru"
 	}
@@ -819,6 +823,10 @@ func (s *Store) put(id ID, version string, meta []byte, payload []byte, sum *uin
 			s.release(r.victims)
 		}
 		s.abort(h, &r, !errors.Is(err, errDirChanged))
+		if shortOfResources(err) {
+			s.resourceErrors.Add(1)
+			return err
+		}
 		if !diskFault(err) {
 			return err
 		}
@@ -1286,6 +1294,10 @@ type Stats struct {
 	// IOErrors counts disk I/O failures; OutOfService disks taken out of
 	// service since Open.
 	IOErrors, OutOfService int64
+	// ResourceErrors counts reads and writes that failed for want of file
+	// descriptors or memory (EMFILE, ENFILE, ENOMEM): misses, the disk
+	// left in service.
+	ResourceErrors int64
 	// ScrubbedBytes and ScrubbedChunks count the payload bytes and chunks
 	// the scrubber verified (mismatches included, and counted in
 	// ChecksumFailures); ScrubPasses its completed passes over every chunk.
@@ -1325,7 +1337,7 @@ func (s *Store) Stats() Stats {
 		Puts: s.puts.Load(), Rejected: s.rejected.Load(), Declined: s.declined.Load(), Recycled: s.recycled.Load(),
 		Evictions:        s.evictions.Load(),
 		ChecksumFailures: s.checksumFailures.Load(), Corrupt: s.corrupt.Load(),
-		IOErrors: s.ioErrors.Load(), OutOfService: s.outOfService.Load(),
+		IOErrors: s.ioErrors.Load(), OutOfService: s.outOfService.Load(), ResourceErrors: s.resourceErrors.Load(),
 		ScrubbedBytes: s.scrubbedBytes.Load(), ScrubbedChunks: s.scrubbedChunks.Load(),
 		ScrubPasses: s.scrubPasses.Load(), OpenFileHits: s.fds.hits.Load(),
 	}
@@ -1403,6 +1415,8 @@ func (c *Chunk) ReadAt(p []byte, off int64) (int, error) {
 		if !short {
 			err = nil
 		}
+	case shortOfResources(err):
+		c.s.resourceErrors.Add(1)
 	case diskFault(err):
 		c.s.diskFailed(c.d, fmt.Errorf("disk: read chunk: %w", err))
 	}

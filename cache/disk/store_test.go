@@ -945,3 +945,66 @@ func TestPolicies(t *testing.T) {
 		})
 	}
 }
+
+// Running short of file descriptors or memory (EMFILE, ENFILE, ENOMEM) is
+// not a fault of the disk: the reads and writes that meet it fail (misses),
+// nothing is dropped, and the disk stays in service, its chunks readable
+// once descriptors are free again. It took the disk out of service, its
+// index dropped, until an operator cleared it.
+func TestShortOfResourcesIsNotADiskFault(t *testing.T) {
+	for _, tc := range []struct {
+		op  string
+		err error
+	}{
+		{"open", syscall.EMFILE},
+		{"open", syscall.ENFILE},
+		{"read", syscall.ENOMEM},
+		{"openfile", syscall.EMFILE},
+	} {
+		t.Run(tc.op+"/"+tc.err.Error(), func(t *testing.T) {
+			dirs, state := mkdirs(t, 1, 16<<20)
+			ffs := &faultFS{}
+			s, _ := open(t, Options{Dirs: dirs, StateFile: state, FS: ffs, OpenFiles: -1, ScrubRate: -1})
+			waitReady(t, s)
+			ids := fill(t, s, 10, 2000)
+			ffs.add(tc.op, dirs[0].Path+"/", 0, tc.err)
+			misses := 0
+			for _, id := range ids {
+				if c, err := s.Get(id, "etag-1"); err == nil {
+					b := make([]byte, c.Len())
+					if _, err := c.ReadAt(b, 0); err != nil {
+						misses++
+					}
+					c.Close()
+				} else {
+					misses++
+				}
+			}
+			id := ID{Key: "/new", Index: 0}
+			perr := s.Put(id, "etag-1", nil, payload(id, "etag-1", 2000))
+			if tc.op == "openfile" {
+				if perr == nil {
+					t.Error("Put succeeded with its file's open failing")
+				}
+			} else if misses == 0 {
+				t.Error("no read met the fault")
+			}
+			st := s.Stats()
+			if !st.Disks[0].InService || st.ResourceErrors == 0 || st.IOErrors != 0 || st.Corrupt != 0 {
+				t.Fatalf("in service %v, resource errors %d, I/O errors %d, corrupt %d", st.Disks[0].InService, st.ResourceErrors, st.IOErrors, st.Corrupt)
+			}
+			ffs.clear()
+			for _, id := range ids {
+				c, err := s.Get(id, "etag-1")
+				if err != nil {
+					t.Fatalf("%v after the fault cleared: %v", id, err)
+				}
+				b := make([]byte, c.Len())
+				if _, err := c.ReadAt(b, 0); err != nil || !bytes.Equal(b, payload(id, "etag-1", 2000)) {
+					t.Fatalf("%v after the fault cleared: %v", id, err)
+				}
+				c.Close()
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"os"
 )
 
@@ -33,6 +34,12 @@ type suspectReq struct {
 // counted and logged: checksum mismatches in ChecksumFailures with a WARN
 // naming path, key and index; other damage in Corrupt.
 func (s *Store) reject(d *disk, h uint64, e *entry, path string, id ID, err error) {
+	if shortOfResources(err) {
+		s.resourceErrors.Add(1)
+		s.warn.Log(slog.LevelWarn, "short of resources", "chunk not read: the process is short of file descriptors or memory (the disk stays in service)",
+			"path", path, "error", err)
+		return
+	}
 	if diskFault(err) {
 		s.diskFailed(d, err)
 		return
