@@ -275,8 +275,12 @@ func responseHeader(r *origin.Response) http.Header {
 // freshness and no heuristic applies, the lifetime is defaultTTL (the
 // operator's cache.default_ttl); it never overrides what the origin said.
 // An invalid freshness directive or Expires makes the answer stale (0).
+//
+// An answer that sets a cookie (Set-Cookie) is not stored either, as by
+// default in nginx, Varnish and Fastly: stored, it would hand the cookie the
+// origin set for one client (a session, say) to every client.
 func freshness(h http.Header, status int, now time.Time, defaultTTL time.Duration, req http.Header) (ttl time.Duration, noStore bool) {
-	if ok, _ := rfc9111.Storable(http.MethodGet, req, status, h, true); !ok {
+	if ok, _ := rfc9111.Storable(http.MethodGet, req, status, h, true); !ok || len(h.Values("Set-Cookie")) > 0 {
 		return 0, true
 	}
 	lifetime, heuristic := rfc9111.FreshnessLifetime(h, status, now, rfc9111.Options{})

@@ -557,6 +557,35 @@ func TestConnectionNamesVaryField(t *testing.T) {
 	}
 }
 
+// An answer that sets a cookie is not stored (as by default in nginx,
+// Varnish and Fastly): each request gets its own fetch and its own cookie,
+// never another client's. A status answer that sets one is not remembered.
+func TestSetCookieNotStored(t *testing.T) {
+	h, o := newScripted(t, harnessOptions{})
+	data := body("sc", 1000)
+	n := 0
+	o.set("/sc", &scriptedObj{header: http.Header{"Cache-Control": {"public, max-age=600"}}, bodyOf: func(hh http.Header, r *http.Request) []byte {
+		n++
+		hh.Set("Set-Cookie", "session="+r.Header.Get("X-Who"))
+		return data
+	}})
+	o.set("/sc404", &scriptedObj{status: 404, body: []byte("no"), header: http.Header{"Cache-Control": {"max-age=600"}, "Set-Cookie": {"s=1"}}})
+	for _, who := range []string{"alice", "bob"} {
+		resp, got := h.doSettled("GET", "/sc", "X-Who", who)
+		expect(t, who, resp, got, 200, data, "edgecache; fwd=miss")
+		if c := resp.Header.Get("Set-Cookie"); c != "session="+who {
+			t.Errorf("%s got Set-Cookie %q", who, c)
+		}
+		resp, _ = h.doSettled("GET", "/sc404")
+		if resp.StatusCode != 404 || resp.Header.Get("Cache-Status") != "edgecache; fwd=miss" {
+			t.Errorf("404 with Set-Cookie: %d %q", resp.StatusCode, resp.Header.Get("Cache-Status"))
+		}
+	}
+	if len(o.requests("/sc")) != 2 || len(o.requests("/sc404")) != 2 {
+		t.Errorf("origin requests %d and %d, want 2 each", len(o.requests("/sc")), len(o.requests("/sc404")))
+	}
+}
+
 // Issue #9 §4: Age is the origin's Age plus the time the cache held it.
 func TestAgeFromOrigin(t *testing.T) {
 	h, o := newScripted(t, harnessOptions{})
