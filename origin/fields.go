@@ -30,18 +30,32 @@ var controlled = map[string]bool{
 // notForwarded are client request fields a cache does not pass upstream in
 // a fetch it makes on its own behalf, beyond those Fetch controls: the
 // client's conditionals and cache directives (the cache answers those
-// itself, from what it stores, and validates with its own conditionals).
+// itself, from what it stores, and validates with its own conditionals);
+// and the fields that make an origin answer about another host, path or
+// method than the cache key's, or for one client: an answer to them would
+// be stored under the key and served to everyone (web cache poisoning:
+// a reflected X-Forwarded-Host, an X-Original-URL's 404, an
+// X-HTTP-Method-Override's 405, a page built for a Cookie). The later
+// fetches of an object's chunks send none of the client's fields anyway.
 var notForwarded = map[string]bool{
 	"If-Match": true, "If-None-Match": true, "If-Modified-Since": true,
 	"If-Unmodified-Since": true, "Cache-Control": true, "Pragma": true,
+
+	"Cookie": true, "Forwarded": true, "X-Forwarded-Host": true, "X-Forwarded-Server": true,
+	"X-Forwarded-Proto": true, "X-Forwarded-Scheme": true, "X-Forwarded-Port": true,
+	"X-Forwarded-Prefix": true, "X-Host": true, "X-Original-Host": true,
+	"X-Original-Url": true, "X-Rewrite-Url": true, "X-Http-Method-Override": true,
+	"X-Http-Method": true, "X-Method-Override": true,
 }
 
 // ForwardedHeader returns the fields of a client's request that a fetch on
 // its behalf sends upstream: its end-to-end fields (RFC 9110 §7.6.1: the
 // hop-by-hop ones and those Connection names removed), less the ones Fetch
-// controls (Host, Range, If-Range, framing) and the client's conditionals
-// and Cache-Control/Pragma, which the cache answers itself. The result is
-// an owned copy; it is never nil.
+// controls (Host, Range, If-Range, framing), the client's conditionals
+// and Cache-Control/Pragma, which the cache answers itself, and the fields
+// notForwarded names against cache poisoning (Cookie, Forwarded,
+// X-Forwarded-Host, X-Original-URL, X-HTTP-Method-Override, ...). The
+// result is an owned copy; it is never nil.
 func ForwardedHeader(h http.Header) http.Header {
 	out := rfc9111.EndToEnd(h)
 	for k := range out {

@@ -17,6 +17,13 @@ import (
 	"edgecache/cache/disk"
 )
 
+// poisoning are request fields the cache never forwards: an origin that
+// reflects or obeys them would answer for another host, path, method or
+// client, and the answer would be stored under the shared key.
+var poisoning = []string{"Cookie", "Forwarded", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Scheme",
+	"X-Forwarded-Server", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Host", "X-Original-Host", "X-Original-URL",
+	"X-Rewrite-URL", "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}
+
 // clock is a settable time shared by a test's cache and its scripted origin
 // (which stamps Date with it), so that freshness can be stepped through.
 type clock struct {
@@ -318,6 +325,8 @@ func TestStaleIfError(t *testing.T) {
 
 // Issue #9 §7: variants are stored separately and selected by the request
 // fields the response names; only those are sent upstream once known.
+// The fields that would make the origin answer about another host, path or
+// method, or for one client, are never forwarded (web cache poisoning).
 func TestVary(t *testing.T) {
 	h, o := newScripted(t, harnessOptions{})
 	bodyFor := func(foo string) []byte { return body("foo="+foo, 90<<10) }
@@ -342,6 +351,9 @@ func TestVary(t *testing.T) {
 			req.Header.Add("Foo", v)
 		}
 		req.Header.Set("Other", strconv.Itoa(i))
+		for _, f := range poisoning {
+			req.Header.Set(f, "evil.example")
+		}
 		resp, err := h.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -364,6 +376,11 @@ func TestVary(t *testing.T) {
 	}
 	if reqs[0].Get("Other") == "" {
 		t.Errorf("first fetch: the client's fields were not forwarded: %v", reqs[0])
+	}
+	for _, f := range poisoning {
+		if v := reqs[0].Get(f); v != "" {
+			t.Errorf("first fetch: %s: %q forwarded", f, v)
+		}
 	}
 	for i, want := range []string{"1", "1", "2", ""} {
 		r := reqs[i]
