@@ -492,10 +492,9 @@ func (s *Store) now(req Request) time.Time {
 func (s *Store) statusAnswer(key string, err error, st Status, now time.Time) Status {
 	var se *origin.StatusError
 	if errors.As(err, &se) && se.Code != http.StatusRequestedRangeNotSatisfiable {
-		if ttl, ok := s.statusLifetime(se); ok {
-			s.objs.put(key, objEntry{negErr: se, negUntil: now.Add(ttl)})
-		} else {
-			return Pass
+		ttl, ok := s.statusLifetime(se)
+		if !ok || !s.objs.put(key, objEntry{negErr: se, negUntil: now.Add(ttl)}) {
+			return Pass // may not be stored, or no room among the status answers remembered
 		}
 	}
 	return st

@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime/debug"
 
+	"edgecache/cache"
 	"edgecache/config"
 )
 
@@ -25,9 +26,10 @@ type memoryPlan struct {
 // 19 KiB idle and 30 KiB while streaming (fasthttp's read and write buffers,
 // its goroutine's stack, the request context).
 const (
-	indexEntry     = 512      // bytes per object index entry
-	connections    = 1024     // client connections the plan allows for
-	connectionSize = 32 << 10 // bytes per client connection
+	indexEntry     = 512               // bytes per object index entry
+	statusAnswers  = cache.StatusBytes // the origin's status answers the index remembers, at most
+	connections    = 1024              // client connections the plan allows for
+	connectionSize = 32 << 10          // bytes per client connection
 	// outsideHeap is resident memory neither the arena nor the Go heap
 	// holds: the executable's text and data, thread stacks.
 	outsideHeap = 32 << 20
@@ -52,9 +54,12 @@ func memoryPlanFor(cfg *config.Config) memoryPlan {
 // the Go heap and prefaulted at start.
 func (p memoryPlan) arena() int64 { return p.Tier + p.Fetch + p.DiskQueue }
 
-// heap is the Go heap's allowance: the object index and client
-// connections. Chunk payloads are not on it.
-func (p memoryPlan) heap() int64 { return p.Objects*indexEntry + connections*connectionSize }
+// heap is the Go heap's allowance: the object index (with the status
+// answers it remembers) and client connections. Chunk payloads are not on
+// it.
+func (p memoryPlan) heap() int64 {
+	return p.Objects*indexEntry + statusAnswers + connections*connectionSize
+}
 
 // overhead is the plan's allowance for everything but the arena.
 func (p memoryPlan) overhead() int64 { return p.heap() + outsideHeap }

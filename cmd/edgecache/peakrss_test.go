@@ -144,8 +144,8 @@ func TestMemoryPlanLimit(t *testing.T) {
 		want int64
 	}{
 		// arena 64 + 64 fetch, heap 65536 × 512 B + 1024 × 32 KiB, 32 outside
-		{[]string{"--origin", "http://o", "--mem", "64MiB"}, 224 * mib},
-		{[]string{"--origin", "http://o", "--mem", "64MiB", "--disk", dir + ":1GiB"}, 288 * mib},
+		{[]string{"--origin", "http://o", "--mem", "64MiB"}, 240 * mib},
+		{[]string{"--origin", "http://o", "--mem", "64MiB", "--disk", dir + ":1GiB"}, 304 * mib},
 		// 8 GiB of 256 KiB chunks: max(65536, 4 × 32768) = 131072 index entries, 64 MiB
 		{[]string{"--origin", "http://o", "--mem", "8GiB"}, (8192 + 64 + 64 + 32 + 32) * mib},
 		// 64 GiB of 256 KiB chunks: 1048576 index entries, 512 MiB
