@@ -236,6 +236,9 @@ var errDeadline = errors.New("upstream request deadline")
 // path, as Client.Fetch does (same arguments, same answers), with Via
 // appended to h's. See Upstreams for the failover rules and errors.
 func (p *Upstreams) Fetch(ctx context.Context, path string, off, n int64, h http.Header) (*Response, error) {
+	// A 508 to a request that came with Via entries of its own may be
+	// about those: a client can forge one naming an upstream.
+	forwardedVia := len(h["Via"]) > 0
 	h = p.header(h)
 	deadline := time.Now().Add(p.opt.Deadline)
 	var (
@@ -287,10 +290,17 @@ func (p *Upstreams) Fetch(ctx context.Context, path string, off, n int64, h http
 		last = err
 		if isLoop(err) {
 			u.loops.Add(1)
-			until := p.now().Add(u.br.opt.CoolDown)
-			u.loopUntil.Store(until.UnixNano())
-			p.log.Warn("upstream answered 508 Loop Detected: it fetches from this box; skipping it for the cool-down",
-				"upstream", u.name, "path", path, "cool_down", u.br.opt.CoolDown)
+			if forwardedVia {
+				// This request's own Via (a client's, or a cache's in front)
+				// may name the upstream: skip it for this request only, or a
+				// client could forge a Via to keep every request off it.
+				p.log.Debug("upstream answered 508 Loop Detected to a request with Via entries of its own; trying the next", "upstream", u.name, "path", path)
+			} else {
+				until := p.now().Add(u.br.opt.CoolDown)
+				u.loopUntil.Store(until.UnixNano())
+				p.log.Warn("upstream answered 508 Loop Detected: it fetches from this box; skipping it for the cool-down",
+					"upstream", u.name, "path", path, "cool_down", u.br.opt.CoolDown)
+			}
 		} else {
 			u.failovers.Add(1)
 			p.log.Debug("upstream failed; trying the next", "upstream", u.name, "path", path, "err", err)

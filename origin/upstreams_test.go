@@ -421,3 +421,38 @@ func TestJudge(t *testing.T) {
 		}
 	}
 }
+
+// A 508 to a request that brought Via entries of its own (a client can
+// forge one naming an upstream) moves that request on but does not keep
+// every later request off the upstream.
+func TestUpstreamsForgedViaLoop(t *testing.T) {
+	syn := NewSynthetic(SyntheticOptions{})
+	parent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, v := range r.Header.Values("Via") {
+			if strings.Contains(v, "parent") {
+				http.Error(w, "loop detected", http.StatusLoopDetected)
+				return
+			}
+		}
+		syn.ServeHTTP(w, r)
+	}))
+	defer parent.Close()
+	good, u2 := faultyServer(t, syn)
+	p := newPool(t, PoolOptions{Backoff: -1, Via: "child"}, UpstreamOptions{Breaker: BreakerOptions{CoolDown: time.Minute}}, parent.URL, u2)
+	r, err := p.Fetch(context.Background(), "/s/1000/a", 0, 100, http.Header{"Via": {"1.1 parent"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if good.Requests() != 1 {
+		t.Fatalf("the forged request went to the next upstream %d times, want 1", good.Requests())
+	}
+	for range 3 {
+		if err := fetchBytes(t, p, "/s/1000/b", 0, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if good.Requests() != 1 {
+		t.Errorf("later requests went to the next upstream %d times: the parent was skipped for everyone", good.Requests()-1)
+	}
+}
