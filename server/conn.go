@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"time"
 )
 
 // errBareLF is the read error a client connection returns once the client
@@ -65,6 +66,29 @@ type clientConn struct {
 	sfLeft int64              // bytes left to send
 	sfSent int64              // bytes sent
 	sfErr  error              // sendfile's error
+
+	// The response being written is paced (see pace): each write has
+	// grace plus its bytes at rate to complete; rate 0: not paced.
+	rate  int64
+	grace time.Duration
+}
+
+// pace makes each write of the response being written set its own
+// deadline: now plus grace plus its bytes at rate bytes/s. The next
+// request (handled) ends it.
+func (c *clientConn) pace(rate int64, grace time.Duration) { c.rate, c.grace = rate, grace }
+
+// paceWrite sets the deadline of a write of n bytes of a paced response.
+func (c *clientConn) paceWrite(n int64) {
+	if c.rate > 0 {
+		_ = c.TCPConn.SetWriteDeadline(time.Now().Add(c.grace + time.Duration(n)*time.Second/time.Duration(c.rate)))
+	}
+}
+
+// Write implements net.Conn: paced when the response is.
+func (c *clientConn) Write(p []byte) (int, error) {
+	c.paceWrite(int64(len(p)))
+	return c.TCPConn.Write(p)
 }
 
 // fileSection is a response body part held in a file (the cache's disk
@@ -96,6 +120,11 @@ func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
 	}
 	sec, ok := src.(fileSection)
 	if !ok {
+		if limited {
+			c.paceWrite(lr.N)
+		} else {
+			c.paceWrite(0)
+		}
 		return c.TCPConn.ReadFrom(r)
 	}
 	fd, off, n := sec.SendfileSection()
@@ -105,6 +134,7 @@ func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
 	if n <= 0 {
 		return 0, nil
 	}
+	c.paceWrite(n)
 	sent, err := c.sendfile(int(fd), off, n)
 	sec.Sent(sent)
 	if limited {
@@ -179,6 +209,7 @@ func (c *clientConn) handled() {
 	if c.scan.mode != scanHead {
 		c.scan = headScan{}
 	}
+	c.rate = 0
 }
 
 // Modes of a headScan.

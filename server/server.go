@@ -109,10 +109,13 @@ type Server struct {
 
 	counters counters // per-request metrics (see Metrics)
 
-	warn   *ratelog.Limiter   // repeated warnings and errors, per cause
-	panics atomic.Int64       // panics recovered
-	ctx    context.Context    // direct origin fetches run under it; ended by Shutdown
-	cancel context.CancelFunc //
+	warn *ratelog.Limiter // repeated warnings and errors, per cause
+	// writeGrace is the time any write has, beyond its bytes at
+	// MinSendRate: baseWriteTimeout (tests shorten it).
+	writeGrace time.Duration
+	panics     atomic.Int64       // panics recovered
+	ctx        context.Context    // direct origin fetches run under it; ended by Shutdown
+	cancel     context.CancelFunc //
 }
 
 // Limits are the request limits a running Server can change (a
@@ -173,6 +176,8 @@ func New(store *cache.Store, opt Options) *Server {
 		topt:  TargetOptions{MaxPathLength: opt.MaxPathLength, KeyQueryParams: opt.KeyQueryParams, KeyIgnoreQueryParams: opt.KeyIgnoreQueryParams},
 		log:   opt.Logger,
 		warn:  ratelog.New(opt.Logger, warnInterval),
+
+		writeGrace: baseWriteTimeout,
 	}
 	s.SetLimits(Limits{MaxRanges: opt.MaxRanges, MinSendRate: opt.MinSendRate, MaxRangeFetchChunks: opt.MaxRangeFetchChunks})
 	if p, err := headerPrototype(opt.Name); err != nil {
@@ -695,13 +700,23 @@ const baseWriteTimeout = 10 * time.Second
 // A body shorter than a second's worth at that rate keeps the write
 // timeout fasthttp sets for every response (baseWriteTimeout): a deadline
 // of the handler's own costs fasthttp a second call to reset it, and the
-// two calls were 3% of a 4 KiB hit's CPU (perf, SMALL-4K).
+// two calls were 3% of a 4 KiB hit's CPU (perf, SMALL-4K). A longer one on
+// a client connection is paced: each write of k bytes has the grace plus
+// k/MinSendRate to complete (clientConn.pace), so a client must keep
+// reading at about that rate, rather than have one deadline for the whole
+// body, which a client reading a byte every few seconds could stretch to
+// hours on a large object while it held a connection, pinned chunks and,
+// for a direct range part, an origin slot.
 func (s *Server) deadline(ctx *fasthttp.RequestCtx, n int64) {
 	rate := s.limits.Load().MinSendRate
 	if n < rate {
 		return
 	}
-	d := baseWriteTimeout + time.Duration(n/rate)*time.Second
+	if c, ok := ctx.Conn().(*clientConn); ok {
+		c.pace(rate, s.writeGrace)
+		return
+	}
+	d := s.writeGrace + time.Duration(n/rate)*time.Second
 	_ = ctx.SetWriteDeadline(ctx.Time().Add(d)) // from the request's arrival: fasthttp read the clock then
 }
 

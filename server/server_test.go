@@ -712,3 +712,48 @@ func TestSendBuffer(t *testing.T) {
 		}
 	}
 }
+
+// A large response is paced: each write has the grace plus its bytes at
+// server.min_send_rate to complete, so a client that stops reading is cut
+// off about the grace after its socket buffers fill, not after one deadline
+// for the whole body (10 s + size/rate: hours for a large object read a
+// byte at a time); a client that reads is served the whole body.
+func TestSlowReaderCutOff(t *testing.T) {
+	const path = "/s/64M/slow"
+	h := newHarness(t, harnessOptions{server: Options{MinSendRate: 1 << 20}, // 64 s for the whole body
+		setup: func(s *Server) { s.writeGrace = 300 * time.Millisecond }})
+	resp, got := h.do("GET", path)
+	if resp.StatusCode != 200 || !bytes.Equal(got, originBytes(path, 0, 64<<20)) {
+		t.Fatalf("a reading client: status %d, %d bytes", resp.StatusCode, len(got))
+	}
+	h.client.CloseIdleConnections()
+	open := func() int32 { return h.srv.fs.GetOpenConnectionsCount() }
+	for i := 0; open() > 0; i++ {
+		if i == 100 {
+			t.Fatal("the reading client's connection still open")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c, err := net.Dial("tcp", strings.TrimPrefix(h.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(4096)
+	start := time.Now()
+	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// It never reads: the server's writes block once the socket buffers
+	// are full, and the paced deadline ends the connection.
+	for open() == 0 && time.Since(start) < 5*time.Second {
+		time.Sleep(time.Millisecond) // the connection is counted once accepted
+	}
+	for open() > 0 {
+		if time.Since(start) > 8*time.Second {
+			t.Fatalf("the client that stopped reading is still connected after %v", time.Since(start))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("cut off after %v", time.Since(start))
+}
