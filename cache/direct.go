@@ -8,6 +8,9 @@ import (
 	"edgecache/origin"
 )
 
+// ChunkSize returns the size of the chunks the Store cuts objects into.
+func (s *Store) ChunkSize() int64 { return s.chunk }
+
 // Direct returns bytes [off, off+n) of meta's version fetched from the
 // Store's Source as one exact range request, bypassing the tiers: nothing is
 // stored, no flight is started or joined. It is for bytes a caller needs once

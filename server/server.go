@@ -854,9 +854,9 @@ func conditions(h *fasthttp.RequestHeader) Conditions {
 
 // multipart answers with several ranges as multipart/byteranges. When the
 // parts need more chunks that no tier holds than MaxRangeFetchChunks, the
-// parts that need any are fetched from the origin as their exact bytes and
-// not stored (cache.Store.Direct): scattered small ranges of a cold object
-// must not pull a whole chunk each.
+// parts of at most a chunk that need any are fetched from the origin as
+// their exact bytes and not stored (cache.Store.Direct): scattered small
+// ranges of a cold object must not pull a whole chunk each.
 func (s *Server) multipart(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Meta, st cache.Status, head bool, ranges []ByteRange) {
 	boundary := fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64())
 	ct := meta.ContentType
@@ -882,7 +882,11 @@ func (s *Server) multipart(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Me
 	size += int64(len(body.trailer))
 	if budget := s.limits.Load().MaxRangeFetchChunks; !head && budget >= 0 && total-inMem-onDisk > budget && s.coldChunks(meta, ranges) > budget {
 		for i := range body.parts {
-			body.parts[i].direct = body.parts[i].cold
+			// Only small parts: a direct part streams from its origin
+			// request at the client's pace, holding an origin slot while
+			// the client reads; a part of more than a chunk goes through
+			// the chunks (stored), whose fetches do not wait for readers.
+			body.parts[i].direct = body.parts[i].cold && body.parts[i].n <= s.store.ChunkSize()
 		}
 	}
 

@@ -757,3 +757,42 @@ func TestSlowReaderCutOff(t *testing.T) {
 	}
 	t.Logf("cut off after %v", time.Since(start))
 }
+
+// Scattered small parts of a cold object are fetched as their exact bytes
+// (not stored), but a part of more than a chunk goes through the chunks:
+// a direct part streams from its origin request at the client's pace,
+// holding an origin slot as long as the client takes.
+func TestMultipartLargePartsThroughChunks(t *testing.T) {
+	const path = "/s/16M/mr"
+	h := newHarness(t, harnessOptions{server: Options{MaxRangeFetchChunks: 1}})
+	ranges := "bytes=0-2097151,8388608-10485759,15000000-15000009"
+	resp, body := h.do("GET", path, "Range", ranges)
+	if resp.StatusCode != 206 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	_, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	for _, want := range [][2]int64{{0, 2 << 20}, {8 << 20, 2 << 20}, {15000000, 10}} {
+		p, err := mr.NextPart()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(p)
+		if !bytes.Equal(got, originBytes(path, want[0], want[1])) {
+			t.Fatalf("part at %d: %d bytes, not the origin's", want[0], len(got))
+		}
+	}
+	h.settle()
+	// The large parts' chunks are held now; the small part's is not.
+	for _, c := range []struct {
+		rng, status string
+	}{{"bytes=0-2097151", "edgecache; hit; detail=mem"}, {"bytes=8388608-10485759", "edgecache; hit; detail=mem"},
+		{"bytes=15000000-15000009", "edgecache; fwd=partial; stored"}} {
+		resp, got := h.do("GET", path, "Range", c.rng)
+		var a, b int64
+		fmt.Sscanf(c.rng, "bytes=%d-%d", &a, &b)
+		if !bytes.Equal(got, originBytes(path, a, b-a+1)) || resp.Header.Get("Cache-Status") != c.status {
+			t.Errorf("%s: Cache-Status %q, want %q", c.rng, resp.Header.Get("Cache-Status"), c.status)
+		}
+	}
+}
