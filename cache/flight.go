@@ -29,6 +29,7 @@ type flight struct {
 	path    string           // what is asked upstream (the object's key)
 	fwd     http.Header      // request fields sent upstream; nil: none
 	private bool             // for one request only (it sent Authorization): not in the group, its answer stored only if it may be shared
+	noStore bool             // its answer is not stored whatever it says (a request's no-store directive)
 	resp    *origin.Response // the answer, when a revalidation already has it; else run asks
 
 	// Set before ready is closed, read-only after.

@@ -291,3 +291,13 @@ func freshness(h http.Header, status int, now time.Time, defaultTTL time.Duratio
 	}
 	return lifetime, false
 }
+
+// requestNoStore reports whether a request's Cache-Control has no-store:
+// nothing of the answer to it may be stored (RFC 9111 §5.2.1.5).
+func requestNoStore(req Request) bool {
+	v := req.Values("Cache-Control")
+	if len(v) == 0 {
+		return false
+	}
+	return rfc9111.ParseCacheControl(http.Header{"Cache-Control": v}, "Cache-Control").NoStore
+}

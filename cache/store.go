@@ -442,7 +442,10 @@ func (s *Store) lookup(ctx context.Context, key string, at, span int64, req Requ
 		const maxInt64 = 1<<63 - 1
 		idx = min(at/s.chunk, (maxInt64-s.chunk+1)/s.chunk)
 	}
-	private := req != nil && len(req.Values("Authorization")) > 0 // fetched for this request alone
+	// Fetched for this request alone: it sent credentials, or asked that
+	// nothing of the answer be stored (RFC 9111 §5.2.1.5).
+	noStore := req != nil && requestNoStore(req)
+	private := req != nil && len(req.Values("Authorization")) > 0 || noStore
 	if stale != nil && !private {
 		return s.staleLookup(ctx, stale, idx, now)
 	}
@@ -450,7 +453,7 @@ func (s *Store) lookup(ctx context.Context, key string, at, span int64, req Requ
 	if fwd == nil && req != nil {
 		fwd = origin.ForwardedHeader(req.Clone())
 	}
-	meta, err = s.fetchMeta(ctx, key, skey, idx, fwd, private, span)
+	meta, err = s.fetchMeta(ctx, key, skey, idx, fwd, private, noStore, span)
 	var se *origin.StatusError
 	if errors.As(err, &se) && se.Code == http.StatusRequestedRangeNotSatisfiable && se.Size >= 0 {
 		// Asked past the end: the answer told the size.
@@ -458,7 +461,7 @@ func (s *Store) lookup(ctx context.Context, key string, at, span int64, req Requ
 			meta = s.emptyMeta(key, se.Header, now)
 			err = nil
 		} else if idx != 0 {
-			meta, err = s.fetchMeta(ctx, key, skey, 0, fwd, private, 1)
+			meta, err = s.fetchMeta(ctx, key, skey, 0, fwd, private, noStore, 1)
 		}
 	}
 	if err != nil {
@@ -531,10 +534,10 @@ func hasExplicitFreshness(h http.Header) bool {
 // (its variant skey: path, or a variant key) and waits for its answer
 // headers. The fetch, if it starts one, sends the request fields fwd. A
 // private fetch is one request's own: nobody joins it (see Lookup).
-func (s *Store) fetchMeta(ctx context.Context, path, skey string, idx int64, fwd http.Header, private bool, span int64) (*Meta, error) {
+func (s *Store) fetchMeta(ctx context.Context, path, skey string, idx int64, fwd http.Header, private, noStore bool, span int64) (*Meta, error) {
 	if private {
 		f := newFlight(chunkID{skey, idx}, path, fwd)
-		f.private = true
+		f.private, f.noStore = true, noStore
 		s.startFlight(f)
 		return s.flightMeta(ctx, f)
 	}
@@ -715,6 +718,7 @@ func (s *Store) flight(id chunkID, want *Meta, path string, fwd http.Header, spa
 		path, fwd = want.path, want.fwd
 	}
 	f := newFlight(id, path, fwd)
+	f.noStore = want != nil && want.NoStore // a later chunk of an answer not stored
 	f.span = span
 	f.reach.Store(id.idx + max(span, 1) - 1)
 	f.hold()
@@ -822,6 +826,9 @@ func (s *Store) run(f *flight) {
 	}
 	meta := metaFrom(key, resp, s.opt.Now(), s.fresh.Load().DefaultTTL, f.fwd, s.chunk)
 	s.override(meta)
+	if f.noStore {
+		meta.NoStore = true
+	}
 	if resp.Offset > off {
 		resp.Body.Close()
 		s.flightErrors.Add(1)

@@ -603,6 +603,27 @@ func TestSetCookieNotStored(t *testing.T) {
 	}
 }
 
+// A request's Cache-Control: no-store (RFC 9111 §5.2.1.5): nothing of the
+// answer to it is stored, its later chunks included; an object already
+// held is served as usual.
+func TestRequestNoStore(t *testing.T) {
+	h, o := newScripted(t, harnessOptions{chunk: 16 << 10})
+	data := body("rns", 100<<10)
+	for _, p := range []string{"/rns", "/held"} {
+		o.set(p, &scriptedObj{body: data, header: http.Header{"Cache-Control": {"max-age=600"}}})
+	}
+	resp, got := h.doSettled("GET", "/rns", "Cache-Control", "no-store")
+	expect(t, "no-store", resp, got, 200, data, "edgecache; fwd=miss")
+	resp, got = h.doSettled("GET", "/rns")
+	expect(t, "after", resp, got, 200, data, "edgecache; fwd=miss; stored")
+	if n := len(o.requests("/rns")); n < 2 {
+		t.Errorf("%d origin requests: the no-store answer was stored", n)
+	}
+	h.doSettled("GET", "/held")
+	resp, got = h.doSettled("GET", "/held", "Cache-Control", "no-store")
+	expect(t, "held", resp, got, 200, data, "edgecache; hit; detail=mem")
+}
+
 // Issue #9 §4: Age is the origin's Age plus the time the cache held it.
 func TestAgeFromOrigin(t *testing.T) {
 	h, o := newScripted(t, harnessOptions{})
