@@ -71,6 +71,33 @@ type clientConn struct {
 	// grace plus its bytes at rate to complete; rate 0: not paced.
 	rate  int64
 	grace time.Duration
+
+	linger bool // close after an answer to a request that could not be read: see Close
+}
+
+// Lingering close: bounds of what Close reads and drops after an answer to
+// a request that could not be read.
+const (
+	lingerTime  = 2 * time.Second
+	lingerBytes = 1 << 20
+)
+
+// Close implements net.Conn. After an answer to a request fasthttp could
+// not read (a header block past the read buffer, say: 414, 431, 400), the
+// client may still be sending it: closing with those bytes unread makes
+// the kernel reset the connection, and the client may lose the answer
+// before reading it. So Close first shuts its sending side, then reads and
+// drops what comes, for at most lingerTime and lingerBytes, until the
+// client closes (nginx's lingering close).
+func (c *clientConn) Close() error {
+	if c.linger {
+		c.linger = false
+		if c.TCPConn.CloseWrite() == nil {
+			_ = c.TCPConn.SetReadDeadline(time.Now().Add(lingerTime))
+			_, _ = io.CopyN(io.Discard, c.TCPConn, lingerBytes)
+		}
+	}
+	return c.TCPConn.Close()
 }
 
 // pace makes each write of the response being written set its own

@@ -289,6 +289,9 @@ func (s *Server) recoverHandler(ctx *fasthttp.RequestCtx) {
 // the read buffer gets 414 when its request line alone does not (the
 // target is too long, as nginx answers), else 431.
 func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
+	if c, ok := ctx.Conn().(*clientConn); ok {
+		c.linger = true // the rest of the request may be on its way: see clientConn.Close
+	}
 	var small *fasthttp.ErrSmallBuffer
 	var te interface{ Timeout() bool }
 	switch {

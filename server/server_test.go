@@ -796,3 +796,32 @@ func TestMultipartLargePartsThroughChunks(t *testing.T) {
 		}
 	}
 }
+
+// An answer to a request that could not be read (here 431: a header block
+// past the read buffer) reaches a client that is still sending the rest:
+// the server closes its side and drops what comes before closing, rather
+// than reset the connection with the client's bytes unread.
+func TestLingeringCloseAfterBadRequest(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	c, err := net.Dial("tcp", strings.TrimPrefix(h.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET /s/10/x HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("b", 20000)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the server has answered by now
+	if _, err := io.WriteString(c, strings.Repeat("b", 50000)+"\r\n\r\n"); err != nil {
+		t.Fatalf("the rest of the request: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("the answer was lost: %v", err)
+	}
+	if resp.StatusCode != 431 {
+		t.Fatalf("status %d, want 431", resp.StatusCode)
+	}
+}
