@@ -125,6 +125,15 @@ func TestReadAheadOnlyWhenFetchMemoryFree(t *testing.T) {
 			t.Fatalf("chunk %d: bytes differ", i)
 		}
 	}
+	// A read returns with its bytes, before its flight gives the fetch
+	// memory back: wait for that, or the sequential read's first flight
+	// may find it taken and its read-ahead find it free (a flake in CI).
+	for i := 0; s.Stats().FetchBytes != 0; i++ {
+		if i == 500 {
+			t.Fatal("fetch memory still held after 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	// The sequential read's first flight holds the fetch memory until the
 	// reader has looked ahead (or 2 s), not only as long as its fetch
 	// happens to take.

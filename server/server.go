@@ -520,6 +520,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 			at = -1
 		}
 	}
+	if head && at >= 0 {
+		want = 1 // a HEAD needs the answer's headers: a first fetch asks for one chunk, not a span
+	}
 
 	// target may view the request buffer, which fasthttp reuses for the
 	// connection's next request: a fresh hit is found with that view (and

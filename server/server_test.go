@@ -825,3 +825,18 @@ func TestLingeringCloseAfterBadRequest(t *testing.T) {
 		t.Fatalf("status %d, want 431", resp.StatusCode)
 	}
 }
+
+// A HEAD of a cold object asks the origin for one chunk, not a span of
+// them: it needs the answer's headers only.
+func TestHeadFetchesOneChunk(t *testing.T) {
+	const chunk = 64 << 10
+	h := newHarness(t, harnessOptions{chunk: chunk})
+	resp, _ := h.do("HEAD", "/s/8M/headcold")
+	if resp.StatusCode != 200 || resp.ContentLength != 8<<20 {
+		t.Fatalf("HEAD: %d, length %d", resp.StatusCode, resp.ContentLength)
+	}
+	h.settle()
+	if st := h.syn.Stats(); st.Requests != 1 || st.Bytes > chunk {
+		t.Fatalf("origin: %d requests, %d bytes; want one chunk (%d)", st.Requests, st.Bytes, chunk)
+	}
+}
