@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -72,7 +73,10 @@ type clientConn struct {
 	rate  int64
 	grace time.Duration
 
-	linger bool // close after an answer to a request that could not be read: see Close
+	// linger: close after an answer to a request that could not be read
+	// (see Close); atomic, as fasthttp may close an idle connection from
+	// another goroutine.
+	linger atomic.Bool
 }
 
 // Lingering close: bounds of what Close reads and drops after an answer to
@@ -90,8 +94,7 @@ const (
 // drops what comes, for at most lingerTime and lingerBytes, until the
 // client closes (nginx's lingering close).
 func (c *clientConn) Close() error {
-	if c.linger {
-		c.linger = false
+	if c.linger.Swap(false) {
 		if c.TCPConn.CloseWrite() == nil {
 			_ = c.TCPConn.SetReadDeadline(time.Now().Add(lingerTime))
 			_, _ = io.CopyN(io.Discard, c.TCPConn, lingerBytes)

@@ -290,7 +290,7 @@ func (s *Server) recoverHandler(ctx *fasthttp.RequestCtx) {
 // target is too long, as nginx answers), else 431.
 func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	if c, ok := ctx.Conn().(*clientConn); ok {
-		c.linger = true // the rest of the request may be on its way: see clientConn.Close
+		c.linger.Store(true) // the rest of the request may be on its way: see clientConn.Close
 	}
 	var small *fasthttp.ErrSmallBuffer
 	var te interface{ Timeout() bool }
