@@ -92,3 +92,51 @@ func allOnDisk(s *Store, meta *Meta) bool {
 	}
 	return true
 }
+
+// Pins come from a budget of the Store's (a quarter of the memory tier, at
+// least PinChunks chunks): responses that would pin more get fewer (their
+// Cache-Status counts the rest where they were), are counted, and give their
+// pins back as they reach the chunks and when they are closed.
+func TestPinBudget(t *testing.T) {
+	size := int64(16 * testChunk)
+	src := newFake(map[string]int64{"/p": size})
+	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 64 * testChunk}) // budget: 16 chunks
+	defer s.Close()
+	if got := readRange(t, s, "/p", 0, -1); !bytes.Equal(got, content("/p", 0, size)) {
+		t.Fatal("bytes differ")
+	}
+	meta, _, err := s.Lookup(context.Background(), NewKey("/p"), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1 := s.NewReader(meta, 0, size)
+	if m, _, total := r1.Pin(PinChunks); m != 16 || total != 16 || s.Stats().PinnedChunks != 16 {
+		t.Fatalf("first reader: %d of %d counted, %d pinned", m, total, s.Stats().PinnedChunks)
+	}
+	r2 := s.NewReader(meta, 0, size)
+	if m, _, total := r2.Pin(PinChunks); m != 16 || total != 16 || s.Stats().PinsDenied != 16 || s.Stats().PinnedChunks != 16 {
+		t.Fatalf("second reader: %d of %d counted (from the tier), %+v", m, total, s.Stats())
+	}
+	// Reading gives pins back chunk by chunk; closing gives back the rest.
+	if _, err := io.CopyN(io.Discard, r1, 3*testChunk+1); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Stats().PinnedChunks; n != 12 {
+		t.Errorf("%d pinned after reading into the fourth chunk, want 12", n)
+	}
+	for _, r := range []*Reader{r1, r2} {
+		r.Close()
+	}
+	if n := s.Stats().PinnedChunks; n != 0 {
+		t.Fatalf("%d pinned after every reader closed", n)
+	}
+	r3 := s.NewReader(meta, 0, size)
+	defer r3.Close()
+	if r3.Pin(PinChunks); s.Stats().PinnedChunks != 16 {
+		t.Fatalf("the budget was not given back: %d pinned", s.Stats().PinnedChunks)
+	}
+	got, err := io.ReadAll(r3)
+	if err != nil || !bytes.Equal(got, content("/p", 0, size)) {
+		t.Fatalf("read after pinning: %v", err)
+	}
+}

@@ -37,9 +37,12 @@ type Reader struct {
 
 	// Chunks resolved by Pin, held until the Reader reaches them:
 	// pins[i] is chunk pinFrom+i.
-	pins    [PinChunks]pin
-	npins   int
-	pinFrom int64
+	pins [PinChunks]pin
+	// pinsHeld are the pins taken from the Store's budget not yet given
+	// back: npins, less those the Reader has reached.
+	pinsHeld int
+	npins    int
+	pinFrom  int64
 }
 
 // pin is a chunk a Reader holds ahead of reading it: its bytes in memory
@@ -264,6 +267,8 @@ func (r *Reader) enter() int64 {
 	if i := idx - r.pinFrom; i >= 0 && i < int64(r.npins) && (r.pins[i].c != nil || r.pins[i].dc != nil) {
 		r.setChunk(r.pins[i].c, r.pins[i].dc, nil)
 		r.pins[i] = pin{}
+		r.pinsHeld--
+		r.s.pinned.Add(-1) // the current chunk now, no longer a pin
 		r.source()
 		return idx
 	}
@@ -446,8 +451,8 @@ func (r *Reader) Pin(max int) (mem, onDisk, total int) {
 	c := r.s.chunk
 	first, last := r.pos/c, (r.end-1)/c
 	total = int(last - first + 1)
-	max = min(max, PinChunks, total)
-	r.pinFrom, r.npins = first, max
+	max = r.s.takePins(min(max, PinChunks, total))
+	r.pinFrom, r.npins, r.pinsHeld = first, max, max
 	for i := range max {
 		c, dc := r.s.resident(r.meta, first+int64(i))
 		r.pins[i] = pin{c, dc}
@@ -504,6 +509,9 @@ func (r *Reader) Close() error {
 			dc.Close()
 		}
 		r.pins[i].c.unref()
+	}
+	if r.pinsHeld > 0 {
+		s.pinned.Add(-int64(r.pinsHeld))
 	}
 	buf := r.buf
 	*r = Reader{buf: buf}
@@ -568,3 +576,24 @@ func (s *fileSection) SendfileSection() (fd uintptr, off, n int64) {
 
 // Sent records that n more bytes of the section were sent.
 func (s *fileSection) Sent(n int64) { s.pos += n }
+
+// takePins takes up to n pins from the Store's budget and returns how many
+// it got; the caller gives them back (Reader.enter, Reader.Close).
+func (s *Store) takePins(n int) int {
+	for {
+		held := s.pinned.Load()
+		k := min(int64(n), s.pinMax-held)
+		if k <= 0 {
+			if n > 0 {
+				s.pinDenied.Add(int64(n))
+			}
+			return 0
+		}
+		if s.pinned.CompareAndSwap(held, held+k) {
+			if k < int64(n) {
+				s.pinDenied.Add(int64(n) - k)
+			}
+			return int(k)
+		}
+	}
+}
