@@ -78,11 +78,11 @@ func (m *Meta) Fields() []Field { return m.fields }
 // setHeader records h as the version's header fields.
 func (m *Meta) setHeader(h map[string][]string) {
 	m.Header = h
-	m.fields = nil // a copy of a Meta must not write into the original's
-	names := make([]string, 0, len(h))
-	for k := range h {
-		names = append(names, k)
+	names, n := make([]string, 0, len(h)), 0
+	for k, vs := range h {
+		names, n = append(names, k), n+len(vs)
 	}
+	m.fields = make([]Field, 0, n) // a new slice, of its exact length: a copy of a Meta must not write into the original's
 	slices.Sort(names)
 	for _, k := range names {
 		for _, v := range h[k] {

@@ -28,21 +28,31 @@ type rendered struct {
 	// notModified is that of a 304: Date, the validators and the fields
 	// RFC 9110 §15.4.5 asks for. It is parsed from nm the first time a 304
 	// is sent (see notModified): most versions never are, and a cold
-	// object's first answer need not pay for a second header parse.
-	notModified fasthttp.ResponseHeader
+	// object's first answer need not pay for a second header parse. It is
+	// allocated then too: a header is 376 bytes before its fields, and
+	// every version served keeps its rendered header.
+	notModified *fasthttp.ResponseHeader
 	nmOnce      sync.Once
 	nm          []byte
 }
 
+// IndexEntryBytes is the heap an object the cache has served once costs
+// while its version is in the object index: the version (its header
+// fields), its rendered answer header, the index's and the memory tier's
+// entries. The daemon's memory plan allows this much per index entry;
+// TestHeapPerObject fails if an object costs more.
+const IndexEntryBytes = 4608
+
 // notModified returns r's 304 header fields, parsing them the first time.
 func (s *Server) notModified(r *rendered, meta *cache.Meta) *fasthttp.ResponseHeader {
 	r.nmOnce.Do(func() {
-		if err := s.parse(&r.notModified, r.nm); err != nil {
+		h := new(fasthttp.ResponseHeader)
+		if err := s.parse(h, r.nm); err != nil {
 			s.log.Error("cannot render a 304 header; answering without the origin's fields", "key", meta.Key, "err", err)
 		}
-		r.nm = nil
+		r.notModified, r.nm = h, nil
 	})
-	return &r.notModified
+	return r.notModified
 }
 
 // render returns meta's rendered header fields, building them the first
@@ -91,7 +101,7 @@ func (s *Server) build(meta *cache.Meta) *rendered {
 		}
 		full = field(full, f.Name, f.Value)
 	}
-	r := &rendered{nm: append(nm, "\r\n"...)}
+	r := &rendered{nm: bytes.Clone(append(nm, "\r\n"...))} // its exact length: kept with the version
 	if err := s.parse(&r.full, append(full, "\r\n"...)); err != nil {
 		s.log.Error("cannot render an answer header; answering without the origin's fields", "key", meta.Key, "err", err)
 	}

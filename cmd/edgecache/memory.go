@@ -7,6 +7,7 @@ import (
 
 	"edgecache/cache"
 	"edgecache/config"
+	"edgecache/server"
 )
 
 // memoryPlan is what the daemon's memory is made of: the parts of the bound
@@ -21,15 +22,17 @@ type memoryPlan struct {
 
 // The overhead of the plan, measured on the benchmark VM (README, "Memory
 // use"): an idle daemon is 11 MiB resident, 9-10 MiB of it the executable's
-// text and data; an index entry is 450 bytes with a 30-byte key (the Meta,
-// its strings, the LRU's element and map slot); a client connection is
+// text and data; an object served once costs 4.2 KB of heap while its
+// version is indexed (its header fields, its rendered answer header, the
+// index's and the memory tier's entries: server.TestHeapPerObject, which
+// fails past server.IndexEntryBytes); a client connection is
 // 19 KiB idle and 30 KiB while streaming (fasthttp's read and write buffers,
 // its goroutine's stack, the request context).
 const (
-	indexEntry     = 512               // bytes per object index entry
-	statusAnswers  = cache.StatusBytes // the origin's status answers the index remembers, at most
-	connections    = 1024              // client connections the plan allows for
-	connectionSize = 32 << 10          // bytes per client connection
+	indexEntry     = server.IndexEntryBytes // bytes per object index entry (server.TestHeapPerObject)
+	statusAnswers  = cache.StatusBytes      // the origin's status answers the index remembers, at most
+	connections    = 1024                   // client connections the plan allows for
+	connectionSize = 32 << 10               // bytes per client connection
 	// outsideHeap is resident memory neither the arena nor the Go heap
 	// holds: the executable's text and data, thread stacks.
 	outsideHeap = 32 << 20

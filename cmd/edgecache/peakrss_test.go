@@ -143,13 +143,13 @@ func TestMemoryPlanLimit(t *testing.T) {
 		args []string
 		want int64
 	}{
-		// arena 64 + 64 fetch, heap 65536 × 512 B + 16 status answers + 1024 × 32 KiB, 32 outside
-		{[]string{"--origin", "http://o", "--mem", "64MiB"}, 240 * mib},
-		{[]string{"--origin", "http://o", "--mem", "64MiB", "--disk", dir + ":1GiB"}, 304 * mib},
-		// 8 GiB of 256 KiB chunks: max(65536, 4 × 32768) = 131072 index entries, 64 MiB
-		{[]string{"--origin", "http://o", "--mem", "8GiB"}, (8192 + 64 + 64 + 16 + 32 + 32) * mib},
-		// 64 GiB of 256 KiB chunks: 1048576 index entries, 512 MiB
-		{[]string{"--origin", "http://o", "--mem", "64GiB"}, (65536 + 64 + 512 + 16 + 32 + 32) * mib},
+		// arena 64 + 64 fetch, heap 65536 × 4.5 KiB + 16 status answers + 1024 × 32 KiB, 32 outside
+		{[]string{"--origin", "http://o", "--mem", "64MiB"}, (64 + 64 + 288 + 16 + 32 + 32) * mib},
+		{[]string{"--origin", "http://o", "--mem", "64MiB", "--disk", dir + ":1GiB"}, (64 + 64 + 64 + 288 + 16 + 32 + 32) * mib},
+		// 8 GiB of 256 KiB chunks: max(65536, 4 × 32768) = 131072 index entries, 576 MiB
+		{[]string{"--origin", "http://o", "--mem", "8GiB"}, (8192 + 64 + 576 + 16 + 32 + 32) * mib},
+		// 64 GiB of 256 KiB chunks: 1048576 index entries, 4608 MiB
+		{[]string{"--origin", "http://o", "--mem", "64GiB"}, (65536 + 64 + 4608 + 16 + 32 + 32) * mib},
 	}
 	for _, tt := range tests {
 		if got := planLimit(t, tt.args); got != tt.want {
