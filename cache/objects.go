@@ -29,6 +29,47 @@ type objEntry struct {
 type objects struct {
 	seed   maphash.Seed
 	shards []objShard
+
+	// variants counts, by object path, the variants (versions of an
+	// answer with Vary, under variant keys) the index holds: see
+	// MaxVariants. Locked after a shard's lock, never before.
+	vmu      sync.Mutex
+	variants map[string]int
+}
+
+// MaxVariants is the most variants of one object the index holds: a
+// request for another one is fetched for it alone and not stored. A client
+// chooses the values of the fields an answer varies on (Accept-Encoding,
+// User-Agent, ...), and every variant is an index entry of its own.
+const MaxVariants = 64
+
+// variantPath returns the path of the object e is a variant of, or "".
+func variantPath(e objEntry) string {
+	if m := e.meta; m != nil && m.Key != m.path {
+		return m.path
+	}
+	return ""
+}
+
+// countVariant adds d to the variants of path.
+func (o *objects) countVariant(path string, d int) {
+	if path == "" {
+		return
+	}
+	o.vmu.Lock()
+	if n := o.variants[path] + d; n > 0 {
+		o.variants[path] = n
+	} else {
+		delete(o.variants, path)
+	}
+	o.vmu.Unlock()
+}
+
+// variantCount returns how many variants of path the index holds.
+func (o *objects) variantCount(path string) int {
+	o.vmu.Lock()
+	defer o.vmu.Unlock()
+	return o.variants[path]
 }
 
 type objShard struct {
@@ -63,12 +104,13 @@ func statusSize(e objEntry) int64 {
 
 func newObjects(capacity int) *objects {
 	const n = 32
-	o := &objects{seed: maphash.MakeSeed(), shards: make([]objShard, n)}
+	o := &objects{seed: maphash.MakeSeed(), shards: make([]objShard, n), variants: make(map[string]int)}
 	for i := range o.shards {
 		s := &o.shards[i]
 		s.negBudget = StatusBytes / n
 		s.lru, _ = simplelru.NewLRU[string, objEntry](max(1, capacity/n), func(_ string, e objEntry) {
 			s.negBytes -= statusSize(e) // under s.mu: evicted or removed
+			o.countVariant(variantPath(e), -1)
 		})
 	}
 	return o
@@ -103,8 +145,12 @@ func (o *objects) put(key string, e objEntry) bool {
 		return false
 	}
 	s.negBytes -= oldN // Add replaces without the callback
-	s.lru.Add(key, e)  // an entry it evicts is uncounted by the callback
+	if had {
+		o.countVariant(variantPath(old), -1)
+	}
+	s.lru.Add(key, e) // an entry it evicts is uncounted by the callback
 	s.negBytes += n
+	o.countVariant(variantPath(e), 1)
 	return true
 }
 

@@ -60,3 +60,31 @@ func TestObjectsBoundStatusBytes(t *testing.T) {
 		t.Fatalf("%d bytes counted for %d entries", n, entries)
 	}
 }
+
+// The index counts the variants it holds per object path, as entries come,
+// are replaced, removed and evicted.
+func TestObjectsCountVariants(t *testing.T) {
+	o := newObjects(32) // one entry per shard: puts evict
+	variant := func(i int) objEntry { return objEntry{meta: &Meta{Key: fmt.Sprintf("/p\x00v%d", i), path: "/p"}} }
+	for i := range 200 {
+		o.put(variant(i).meta.Key, variant(i))
+	}
+	resident := 0
+	for i := range o.shards {
+		for _, k := range o.shards[i].lru.Keys() {
+			if e, _ := o.shards[i].lru.Peek(k); variantPath(e) == "/p" {
+				resident++
+			}
+		}
+	}
+	if n := o.variantCount("/p"); n != resident || n == 0 {
+		t.Fatalf("%d variants counted, %d held", n, resident)
+	}
+	o.put(variant(199).meta.Key, variant(199)) // replaced: still one
+	for i := range 200 {
+		o.remove(variant(i).meta.Key)
+	}
+	if n := o.variantCount("/p"); n != 0 || len(o.variants) != 0 {
+		t.Fatalf("%d variants counted after all were removed", n)
+	}
+}

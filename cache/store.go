@@ -465,6 +465,9 @@ func (s *Store) lookup(ctx context.Context, key string, at, span int64, req Requ
 	// Fetched for this request alone: it sent credentials, or asked that
 	// nothing of the answer be stored (RFC 9111 §5.2.1.5).
 	noStore := req != nil && requestNoStore(req)
+	if sel != nil && !ok && s.objs.variantCount(key) >= MaxVariants {
+		noStore = true // a variant past MaxVariants: fetched for this request alone
+	}
 	private := req != nil && len(req.Values("Authorization")) > 0 || noStore
 	if stale != nil && !private {
 		return s.staleLookup(ctx, stale, idx, now)

@@ -624,6 +624,27 @@ func TestRequestNoStore(t *testing.T) {
 	expect(t, "held", resp, got, 200, data, "edgecache; hit; detail=mem")
 }
 
+// The variants of one object the index holds are bounded (cache.MaxVariants):
+// a client chooses the values of the fields an answer varies on, and each
+// variant is an index entry. Past the bound a new variant is fetched for
+// its request alone and not stored; those held are still hits.
+func TestVariantsBounded(t *testing.T) {
+	h, o := newScripted(t, harnessOptions{})
+	o.set("/mv", &scriptedObj{header: http.Header{"Cache-Control": {"max-age=600"}, "Vary": {"Foo"}},
+		bodyOf: func(_ http.Header, r *http.Request) []byte { return body("foo="+r.Header.Get("Foo"), 100) }})
+	for i := range cache.MaxVariants + 6 {
+		foo := strconv.Itoa(i)
+		want := "edgecache; fwd=miss; stored"
+		if i >= cache.MaxVariants {
+			want = "edgecache; fwd=miss"
+		}
+		resp, got := h.doSettled("GET", "/mv", "Foo", foo)
+		expect(t, "Foo "+foo, resp, got, 200, body("foo="+foo, 100), want)
+	}
+	resp, got := h.doSettled("GET", "/mv", "Foo", "3")
+	expect(t, "a variant held", resp, got, 200, body("foo=3", 100), "edgecache; hit; detail=mem")
+}
+
 // Issue #9 §4: Age is the origin's Age plus the time the cache held it.
 func TestAgeFromOrigin(t *testing.T) {
 	h, o := newScripted(t, harnessOptions{})
