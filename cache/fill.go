@@ -480,7 +480,7 @@ func (fl *Filler) span(id chunkID, want *Meta, size, maxFetch int64) int64 {
 		if want != nil && fl.holds(want, j) {
 			break
 		}
-		if s.flights.has(chunkID{id.key, j}) {
+		if s.fetching(id.key, j) {
 			break
 		}
 		k++

@@ -266,14 +266,6 @@ func (g *group) shard(id chunkID) *groupShard {
 	return &g.shards[id.hash(g.seed)%uint64(len(g.shards))]
 }
 
-// has reports whether a flight of id is in progress.
-func (g *group) has(id chunkID) bool {
-	sh := g.shard(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return sh.m[id] != nil
-}
-
 // checksum returns the chunk's CRC-32C for its disk write, or nil if fill
 // did not compute it (see summing).
 func (f *flight) checksum() *uint32 {

@@ -190,18 +190,6 @@ func (m *Meta) refreshed(h304 http.Header, now time.Time, defaultTTL time.Durati
 // or a client's request (Request).
 type fieldValues interface{ Values(name string) []string }
 
-// fieldsOf returns the fields sent upstream for a request, fwd, or the
-// request's own when none were built (nil if neither).
-func fieldsOf(fwd http.Header, req Request) fieldValues {
-	switch {
-	case fwd != nil:
-		return fwd
-	case req != nil:
-		return req
-	}
-	return nil
-}
-
 // selecting returns the fields names of a request (its selecting fields for
 // a response that varies on names), as an owned header; empty if req is nil.
 func selecting(names []string, req fieldValues) http.Header {

@@ -145,12 +145,16 @@ func (o *objects) put(key string, e objEntry) bool {
 		return false
 	}
 	s.negBytes -= oldN // Add replaces without the callback
+	oldP := ""
 	if had {
-		o.countVariant(variantPath(old), -1)
+		oldP = variantPath(old)
+	}
+	if p := variantPath(e); p != oldP { // a variant replaced by a version of itself counts once
+		o.countVariant(oldP, -1)
+		o.countVariant(p, 1)
 	}
 	s.lru.Add(key, e) // an entry it evicts is uncounted by the callback
 	s.negBytes += n
-	o.countVariant(variantPath(e), 1)
 	return true
 }
 

@@ -491,9 +491,9 @@ func (s *Store) lookup(ctx context.Context, key string, at, span int64, req Requ
 		return nil, s.statusAnswer(skey, err, st, now), err, false
 	}
 	// The variant the request wants is judged by the fields it has sent
-	// upstream (fwd: those a client's Connection names are not), as the
-	// answer's key was.
-	if meta.vary != nil && sel == nil && variantKey(key, meta.vary, selecting(meta.vary, fieldsOf(fwd, req))) != meta.Key {
+	// upstream (fwd, built from req above: those a client's Connection
+	// names are not), as the answer's key was.
+	if meta.vary != nil && sel == nil && variantKey(key, meta.vary, selecting(meta.vary, fwd)) != meta.Key {
 		// A first fetch another request led, answered for its variant.
 		return nil, st, nil, true
 	}

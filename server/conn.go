@@ -150,11 +150,11 @@ func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
 	}
 	sec, ok := src.(fileSection)
 	if !ok {
+		var n int64 // bytes to come, if known
 		if limited {
-			c.paceWrite(lr.N)
-		} else {
-			c.paceWrite(0)
+			n = lr.N
 		}
+		c.paceWrite(n)
 		return c.TCPConn.ReadFrom(r)
 	}
 	fd, off, n := sec.SendfileSection()

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
 	"runtime"
 	"testing"
@@ -20,8 +21,9 @@ func TestHeapPerObject(t *testing.T) {
 	runtime.ReadMemStats(&m0)
 	const n = 20000
 	for i := range n {
-		if resp, _ := h.do("GET", fmt.Sprintf("/s/1000/o-%d", i)); resp.StatusCode != 200 {
-			t.Fatalf("status %d", resp.StatusCode)
+		path := fmt.Sprintf("/s/1000/o-%d", i)
+		if resp, got := h.do("GET", path); resp.StatusCode != 200 || !bytes.Equal(got, originBytes(path, 0, 1000)) {
+			t.Fatalf("%s: status %d, bytes are not the origin's", path, resp.StatusCode)
 		}
 	}
 	h.settle()

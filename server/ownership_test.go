@@ -7,11 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,8 +87,9 @@ func poisonViews() {
 	}
 }
 
-// pipeline writes reqs at once on one connection and reads the answers.
-func pipeline(t *testing.T, h *harness, reqs []string) {
+// pipeline writes reqs at once on one connection and returns the answers,
+// their bodies read.
+func pipeline(t *testing.T, h *harness, reqs []string) (resps []*http.Response, bodies [][]byte) {
 	t.Helper()
 	c, err := net.Dial("tcp", strings.TrimPrefix(h.base, "http://"))
 	if err != nil {
@@ -102,8 +106,38 @@ func pipeline(t *testing.T, h *harness, reqs []string) {
 		if err != nil {
 			t.Fatalf("answer %d: %v", i, err)
 		}
-		io.Copy(io.Discard, resp.Body)
+		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		resps, bodies = append(resps, resp), append(bodies, b)
+	}
+	return resps, bodies
+}
+
+// multipartBodies returns the parts of a multipart/byteranges body.
+func multipartBodies(t *testing.T, resp *http.Response, body []byte) [][]byte {
+	t.Helper()
+	_, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts [][]byte
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			return parts
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, b)
 	}
 }
 
@@ -126,13 +160,15 @@ func TestOwnershipAfterAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, o := newScripted(t, harnessOptions{chunk: 16 << 10, server: Options{AccessLog: alog, MaxRangeFetchChunks: 1}})
-	o.set("/vary?x=1", &scriptedObj{body: body("vary", 200<<10), header: http.Header{"ETag": {`"v"`},
+	vary, priv, privpub := body("vary", 200<<10), body("priv", 200<<10), body("privpub", 200<<10)
+	big, first := body("big", 300<<10), body("first", 100<<10)
+	o.set("/vary?x=1", &scriptedObj{body: vary, header: http.Header{"ETag": {`"v"`},
 		"Cache-Control": {"max-age=1, stale-while-revalidate=600"}, "Vary": {"Foo, Accept-Language"}}})
-	o.set("/priv", &scriptedObj{body: body("priv", 200<<10), header: http.Header{"Cache-Control": {"max-age=600"}}})
-	o.set("/privpub", &scriptedObj{body: body("privpub", 200<<10), header: http.Header{"Cache-Control": {"max-age=600, public"}}})
-	o.set("/big", &scriptedObj{body: body("big", 300<<10), header: http.Header{"ETag": {`"b"`}, "Cache-Control": {"max-age=600"}}})
+	o.set("/priv", &scriptedObj{body: priv, header: http.Header{"Cache-Control": {"max-age=600"}}})
+	o.set("/privpub", &scriptedObj{body: privpub, header: http.Header{"Cache-Control": {"max-age=600, public"}}})
+	o.set("/big", &scriptedObj{body: big, header: http.Header{"ETag": {`"b"`}, "Cache-Control": {"max-age=600"}}})
 	o.set("/gone", &scriptedObj{status: 404, body: []byte("nope"), header: http.Header{"Cache-Control": {"max-age=600"}}})
-	o.set("/first", &scriptedObj{body: body("first", 100<<10), header: http.Header{"Cache-Control": {"max-age=600"}}})
+	o.set("/first", &scriptedObj{body: first, header: http.Header{"Cache-Control": {"max-age=600"}}})
 
 	reqs := []string{
 		"GET /vary?x=1 HTTP/1.1\r\nHost: a\r\nFoo: foo-value-1\r\nAccept-Language: en-GB\r\nRange: bytes=0-10\r\nOther: o1\r\n\r\n",
@@ -145,8 +181,31 @@ func TestOwnershipAfterAnswer(t *testing.T) {
 		"GET /vary?x=1 HTTP/1.1\r\nHost: a\r\nFoo: foo-value-2\r\nAccept-Language: en-GB\r\nRange: bytes=0-10\r\n\r\n",
 		"GET http://example/vary?x=1 HTTP/1.1\r\nHost: a\r\nFoo: foo-value-1\r\nAccept-Language: en-GB\r\nRange: bytes=20000-20010\r\n\r\n",
 	}
+	// What each answer must be: its status and the origin's bytes (each
+	// part's, for the multi-range one; nil: not compared, an error page).
+	wants := []struct {
+		status int
+		parts  [][]byte
+	}{
+		{206, [][]byte{vary[:11]}}, {206, [][]byte{priv[:11]}}, {206, [][]byte{privpub[:11]}},
+		{206, [][]byte{big[:1], big[100000:100011], big[250000:250011]}},
+		{404, [][]byte{[]byte("nope")}}, {405, nil}, {200, [][]byte{first}},
+		{206, [][]byte{vary[:11]}}, {206, [][]byte{vary[20000:20011]}},
+	}
 	for round := range 3 {
-		pipeline(t, h, reqs)
+		resps, bodies := pipeline(t, h, reqs)
+		for i, w := range wants {
+			if resps[i].StatusCode != w.status {
+				t.Fatalf("round %d, answer %d: status %d, want %d", round, i, resps[i].StatusCode, w.status)
+			}
+			got := [][]byte{bodies[i]}
+			if len(w.parts) > 1 {
+				got = multipartBodies(t, resps[i], bodies[i])
+			}
+			if w.parts != nil && !slices.EqualFunc(got, w.parts, bytes.Equal) {
+				t.Fatalf("round %d, answer %d: bytes are not the origin's", round, i)
+			}
+		}
 		h.settle()
 		if round == 1 {
 			o.clock.advance(10 * time.Second) // /vary is stale: the next round revalidates it in the background
@@ -154,10 +213,20 @@ func TestOwnershipAfterAnswer(t *testing.T) {
 	}
 	// The rest of the private and varying objects, on new connections:
 	// their later chunks are fetched with the fields their versions kept.
-	h.do("GET", "/priv", "Authorization", "Bearer SECRET-TOKEN")
-	h.do("GET", "/privpub")
-	h.do("GET", "/vary?x=1", "Foo", "foo-value-1", "Accept-Language", "en-GB")
-	h.do("GET", "/vary?x=1", "Foo", "foo-value-2", "Accept-Language", "en-GB")
+	for _, c := range []struct {
+		path string
+		hdr  []string
+		want []byte
+	}{
+		{"/priv", []string{"Authorization", "Bearer SECRET-TOKEN"}, priv},
+		{"/privpub", nil, privpub},
+		{"/vary?x=1", []string{"Foo", "foo-value-1", "Accept-Language", "en-GB"}, vary},
+		{"/vary?x=1", []string{"Foo", "foo-value-2", "Accept-Language", "en-GB"}, vary},
+	} {
+		if resp, got := h.do("GET", c.path, c.hdr...); resp.StatusCode != 200 || !bytes.Equal(got, c.want) {
+			t.Fatalf("%s %v: status %d, bytes are not the origin's", c.path, c.hdr, resp.StatusCode)
+		}
+	}
 	h.settle()
 
 	o.mu.Lock()

@@ -289,7 +289,8 @@ func (s *Server) recoverHandler(ctx *fasthttp.RequestCtx) {
 // the read buffer gets 414 when its request line alone does not (the
 // target is too long, as nginx answers), else 431.
 func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
-	if c, ok := ctx.Conn().(*clientConn); ok {
+	c, _ := ctx.Conn().(*clientConn) // nil when not TCP (tests)
+	if c != nil {
 		c.linger.Store(true) // the rest of the request may be on its way: see clientConn.Close
 	}
 	var small *fasthttp.ErrSmallBuffer
@@ -298,7 +299,7 @@ func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.Is(err, errBareLF):
 		s.plain(ctx, http.StatusBadRequest, "bad request: header lines must end with CRLF")
 	case errors.As(err, &small):
-		if c, ok := ctx.Conn().(*clientConn); ok && c.scan.inRequestLine() {
+		if c != nil && c.scan.inRequestLine() {
 			s.plain(ctx, http.StatusRequestURITooLong, "request line too long")
 			break
 		}
