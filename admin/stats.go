@@ -104,7 +104,10 @@ type OriginStats struct {
 // ConnStats are the content listener's client connections.
 type ConnStats struct {
 	Open     int64 `json:"open"`
-	Rejected int64 `json:"rejected"`
+	Rejected int64 `json:"rejected"` // past server.max_connections: 503
+	// RejectedPerIP are connections refused (429) because their client
+	// address had server.max_connections_per_ip open.
+	RejectedPerIP int64 `json:"rejected_per_ip"`
 }
 
 // AccessLogStats are the access log's lines.
@@ -135,7 +138,7 @@ func (a *Admin) Stats() Stats {
 		Revalidations:    cs.Revalidations,
 		NotModified:      cs.NotModified,
 		StaleServed:      cs.StaleHits,
-		Connections:      ConnStats{Open: sm.OpenConnections, Rejected: sm.RejectedConnections},
+		Connections:      ConnStats{Open: sm.OpenConnections, Rejected: sm.RejectedConnections, RejectedPerIP: sm.RejectedPerIP},
 		RecoveredPanics:  sm.RecoveredPanics,
 	}
 	for _, r := range sm.Requests {

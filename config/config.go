@@ -306,6 +306,12 @@ type Server struct {
 	// 1..1000000; past it a new connection gets 503 and is closed.
 	// Default 10000.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerIP is the most client connections open at once
+	// from one client address (an IPv6 client by its /64), 0..1000000;
+	// past it a new connection gets 429 and is closed before its request
+	// is read. 0: no cap. Default 1000. A reload applies it to new
+	// connections.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
 	// MaxRangeFetchChunks is the most uncached chunks a multi-range
 	// request may have the cache fetch and store, 1..1024; past it the
 	// request's parts come from the origin as exact byte ranges, not
@@ -412,6 +418,7 @@ func Default() *Config {
 			MaxRanges:     16,
 
 			MaxConnections:      10000,
+			MaxConnectionsPerIP: 1000,
 			MaxRangeFetchChunks: 4,
 			ShutdownTimeout:     Duration(30 * time.Second),
 		},
@@ -571,6 +578,7 @@ func (c *Config) check(bad func(path string) bool) Errors {
 	k.intRange("server.max_path_length", s.MaxPathLength, 1, maxPathLengthMax)
 	k.intRange("server.max_ranges", s.MaxRanges, 1, maxRangesMax)
 	k.intRange("server.max_connections", s.MaxConnections, 1, maxConnections)
+	k.intRange("server.max_connections_per_ip", s.MaxConnectionsPerIP, 0, maxConnections)
 	k.intRange("server.max_range_fetch_chunks", s.MaxRangeFetchChunks, 1, maxRangeFetchChunks)
 	if s.Name != "" && strings.TrimFunc(s.Name, viaNameRune) != "" {
 		k.fail("server.name", s.Name, "%q is not a name for Via (want letters, digits and -._: only)", s.Name)

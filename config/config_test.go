@@ -37,7 +37,7 @@ func TestDefault(t *testing.T) {
 			DiskQueue: 64 * MiB, FetchMemory: 64 * MiB, ScrubRate: 8 * MiB, DiskCheckInterval: Duration(10 * time.Second),
 			KeyIgnoreQueryParams: []string{}, OpenFiles: 4096},
 		Server: Server{ReadTimeout: Duration(30 * time.Second), IdleTimeout: Duration(120 * time.Second),
-			MinSendRate: 64 * KiB, MaxPathLength: 4096, SendBuffer: 256 * KiB, SendLowat: 64 * KiB, MaxRanges: 16, MaxConnections: 10000, MaxRangeFetchChunks: 4,
+			MinSendRate: 64 * KiB, MaxPathLength: 4096, SendBuffer: 256 * KiB, SendLowat: 64 * KiB, MaxRanges: 16, MaxConnections: 10000, MaxConnectionsPerIP: 1000, MaxRangeFetchChunks: 4,
 			ShutdownTimeout: Duration(30 * time.Second)},
 		Log:   Log{Level: "info", Format: "text"},
 		Admin: Admin{Listen: "127.0.0.1:9090"},

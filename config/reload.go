@@ -14,7 +14,8 @@ var LiveFields = []string{"log.level", "log.access", "admin.token_file", "server
 	"origin.*", "upstreams",
 	"cache.default_ttl", "cache.negative_ttl", "cache.ttl_overrides", "cache.max_stale_while_revalidate",
 	"cache.max_stale_if_error", "cache.serve_stale_on_error",
-	"server.max_ranges", "server.min_send_rate", "server.max_range_fetch_chunks"}
+	"server.max_ranges", "server.min_send_rate", "server.max_range_fetch_chunks",
+	"server.max_connections_per_ip"}
 
 // live reports whether the setting at path is one of LiveFields.
 func live(path string) bool {

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -28,26 +30,44 @@ var errBareLF = errors.New("header block not ended by CRLF CRLF (bare LF line en
 // buffered writer calls with a body's file section (see fileSection), sends
 // it with sendfile(2): unlike a wrapper holding a net.Conn interface (such
 // as fasthttp's MaxConnsPerIP), it keeps the zero-copy path.
+//
+// A connection from a client address that already has
+// Limits.MaxConnectionsPerIP open is answered 429 and closed here, before
+// fasthttp sees it (see ipConns).
 type listener struct {
 	net.Listener
+	s          *Server // its limits, counters and log; nil: no per-address cap
 	sendBuffer int // SO_SNDBUF in bytes; 0 leaves the kernel's autotuning
 	sendLowat  int // TCP_NOTSENT_LOWAT in bytes; 0 leaves the kernel's default
 }
 
 // Accept implements net.Listener.
 func (l listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return c, err // not TCP (tests): served as is, without the guard
+	for {
+		c, err := l.Listener.Accept()
+		tc, ok := c.(*net.TCPConn)
+		if !ok {
+			return c, err // not TCP (tests): served as is, without the guard
+		}
+		cc := &clientConn{TCPConn: tc}
+		if p, ok := clientPrefix(tc.RemoteAddr()); ok && l.s != nil {
+			if !l.s.ips.take(p, l.s.limits.Load().MaxConnectionsPerIP) {
+				l.s.perIPRejected.Add(1)
+				l.s.warn.Log(slog.LevelWarn, "max connections per ip", "connection limit of a client address reached: its new connections get 429",
+					"component", "http", "client", p.String(), "max_connections_per_ip", l.s.limits.Load().MaxConnectionsPerIP)
+				l.s.ips.refuse(tc)
+				continue
+			}
+			cc.ips, cc.ip = l.s.ips, p
+		}
+		if l.sendBuffer > 0 {
+			_ = tc.SetWriteBuffer(l.sendBuffer) // best effort: the kernel's default otherwise
+		}
+		if l.sendLowat > 0 {
+			setNotSentLowat(tc, l.sendLowat) // best effort, as the send buffer
+		}
+		return cc, err
 	}
-	if l.sendBuffer > 0 {
-		_ = tc.SetWriteBuffer(l.sendBuffer) // best effort: the kernel's default otherwise
-	}
-	if l.sendLowat > 0 {
-		setNotSentLowat(tc, l.sendLowat) // best effort, as the send buffer
-	}
-	return &clientConn{TCPConn: tc}, err
 }
 
 // clientConn is a client connection that watches the request header bytes
@@ -77,6 +97,12 @@ type clientConn struct {
 	// (see Close); atomic, as fasthttp may close an idle connection from
 	// another goroutine.
 	linger atomic.Bool
+
+	// The connection counts against ip in ips until its first Close;
+	// ips nil: not counted.
+	ips    *ipConns
+	ip     netip.Prefix
+	closed atomic.Bool
 }
 
 // Lingering close: bounds of what Close reads and drops after an answer to
@@ -94,6 +120,9 @@ const (
 // drops what comes, for at most lingerTime and lingerBytes, until the
 // client closes (nginx's lingering close).
 func (c *clientConn) Close() error {
+	if c.ips != nil && !c.closed.Swap(true) {
+		defer c.ips.give(c.ip)
+	}
 	if c.linger.Swap(false) {
 		if c.TCPConn.CloseWrite() == nil {
 			_ = c.TCPConn.SetReadDeadline(time.Now().Add(lingerTime))

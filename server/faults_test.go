@@ -549,3 +549,95 @@ func TestDirectPartFails(t *testing.T) {
 		t.Fatalf("no warning naming the range: %d lines", len(w))
 	}
 }
+
+// With MaxConnectionsPerIP 2, a third connection from 127.0.0.1 is answered
+// 429 before its request is read and closed (the client reads the answer,
+// not a reset), while a connection from another address (127.0.0.2) is
+// served; once one of the first two closes, 127.0.0.1 is served again. A
+// reload to no cap lets a third in.
+func TestMaxConnectionsPerIP(t *testing.T) {
+	h := newHarness(t, harnessOptions{server: Options{MaxConnectionsPerIP: 2}})
+	addr := strings.TrimPrefix(h.base, "http://")
+	dial := func(from string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	const path = "/s/300000/perip"
+	get := func(c net.Conn) (int, error) {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			return 0, err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return 0, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return 0, err
+		}
+		if resp.StatusCode == 200 && !bytes.Equal(body, originBytes(path, 0, 300000)) {
+			return 0, fmt.Errorf("the body is not the origin's bytes")
+		}
+		return resp.StatusCode, nil
+	}
+	var open []net.Conn
+	for i := 0; i < 2; i++ {
+		c := dial("127.0.0.1")
+		if code, err := get(c); err != nil || code != 200 {
+			t.Fatalf("connection %d: %d, %v", i, code, err)
+		}
+		open = append(open, c)
+	}
+	if code, err := get(dial("127.0.0.1")); err != nil || code != 429 {
+		t.Fatalf("third connection from 127.0.0.1: %d, %v; want 429", code, err)
+	}
+	if n := h.srv.RejectedPerIP(); n != 1 {
+		t.Errorf("RejectedPerIP %d, want 1", n)
+	}
+	if code, err := get(dial("127.0.0.2")); err != nil || code != 200 {
+		t.Fatalf("connection from 127.0.0.2: %d, %v; want 200", code, err)
+	}
+	open[0].Close()
+	for i := 0; ; i++ {
+		code, err := get(dial("127.0.0.1"))
+		if err == nil && code == 200 {
+			break
+		}
+		if i > 100 || (err == nil && code != 429) {
+			t.Fatalf("never served after a connection closed: %d, %v", code, err)
+		}
+		time.Sleep(20 * time.Millisecond) // the count is given back as fasthttp closes the connection
+	}
+	h.srv.SetLimits(Limits{MaxConnectionsPerIP: -1})
+	for i := 0; i < 3; i++ {
+		if code, err := get(dial("127.0.0.1")); err != nil || code != 200 {
+			t.Fatalf("no cap, connection %d: %d, %v", i, code, err)
+		}
+	}
+}
+
+// A client address counts as itself (IPv4, an IPv4-mapped IPv6 address
+// alike) or as its /64 (IPv6).
+func TestClientPrefix(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"192.0.2.7", "192.0.2.7/32"},
+		{"::ffff:192.0.2.7", "192.0.2.7/32"},
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"},
+	} {
+		p, ok := clientPrefix(&net.TCPAddr{IP: net.ParseIP(tc.in), Port: 1})
+		if !ok || p.String() != tc.want {
+			t.Errorf("%s: %v %v, want %s", tc.in, p, ok, tc.want)
+		}
+	}
+	if _, ok := clientPrefix(&net.UnixAddr{Name: "x"}); ok {
+		t.Error("a unix address counted")
+	}
+}

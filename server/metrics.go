@@ -253,6 +253,8 @@ type Metrics struct {
 	RecoveredPanics int64
 	// RejectedConnections is RejectedConnections().
 	RejectedConnections int64
+	// RejectedPerIP is RejectedPerIP().
+	RejectedPerIP int64
 	// OpenConnections is the client connections open now.
 	OpenConnections int64
 }
@@ -266,6 +268,7 @@ func (s *Server) Metrics() Metrics {
 		Duration:            s.counters.duration.Snapshot(),
 		RecoveredPanics:     s.RecoveredPanics(),
 		RejectedConnections: s.RejectedConnections(),
+		RejectedPerIP:       s.RejectedPerIP(),
 		OpenConnections:     int64(s.fs.GetOpenConnectionsCount()),
 	}
 	for mi := range numMethods {

@@ -57,6 +57,9 @@ type Options struct {
 	// can stream. The process's open-file limit must allow it (RLIMIT_NOFILE
 	// above MaxConnections + disk chunk files + origin connections).
 	MaxConnections int
+	// MaxConnectionsPerIP is Limits.MaxConnectionsPerIP at start (0: its
+	// default, DefaultMaxConnectionsPerIP; negative: no cap).
+	MaxConnectionsPerIP int
 	// AccessLog, if not nil, gets one line per answer once its body is
 	// sent. The Server does not close it.
 	AccessLog *AccessLog
@@ -112,10 +115,12 @@ type Server struct {
 	warn *ratelog.Limiter // repeated warnings and errors, per cause
 	// writeGrace is the time any write has, beyond its bytes at
 	// MinSendRate: baseWriteTimeout (tests shorten it).
-	writeGrace time.Duration
-	panics     atomic.Int64       // panics recovered
-	ctx        context.Context    // direct origin fetches run under it; ended by Shutdown
-	cancel     context.CancelFunc //
+	writeGrace    time.Duration
+	panics        atomic.Int64       // panics recovered
+	ips           *ipConns           // open connections per client address
+	perIPRejected atomic.Int64       // connections refused by MaxConnectionsPerIP
+	ctx           context.Context    // direct origin fetches run under it; ended by Shutdown
+	cancel        context.CancelFunc //
 }
 
 // Limits are the request limits a running Server can change (a
@@ -124,6 +129,12 @@ type Limits struct {
 	MaxRanges           int
 	MinSendRate         int64
 	MaxRangeFetchChunks int
+	// MaxConnectionsPerIP caps the connections open at once from one
+	// client address (an IPv4 address, or an IPv6 /64); past it a new
+	// connection is answered 429 and closed before its request is read.
+	// Default DefaultMaxConnectionsPerIP; negative: no cap. A change
+	// applies to connections accepted after it.
+	MaxConnectionsPerIP int
 }
 
 // SetLimits makes l the Server's limits from the next request on. Zero
@@ -137,6 +148,9 @@ func (s *Server) SetLimits(l Limits) {
 	}
 	if l.MaxRangeFetchChunks == 0 {
 		l.MaxRangeFetchChunks = DefaultMaxRangeFetchChunks
+	}
+	if l.MaxConnectionsPerIP == 0 {
+		l.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
 	}
 	s.limits.Store(&l)
 }
@@ -178,8 +192,10 @@ func New(store *cache.Store, opt Options) *Server {
 		warn:  ratelog.New(opt.Logger, warnInterval),
 
 		writeGrace: baseWriteTimeout,
+		ips:        newIPConns(),
 	}
-	s.SetLimits(Limits{MaxRanges: opt.MaxRanges, MinSendRate: opt.MinSendRate, MaxRangeFetchChunks: opt.MaxRangeFetchChunks})
+	s.SetLimits(Limits{MaxRanges: opt.MaxRanges, MinSendRate: opt.MinSendRate, MaxRangeFetchChunks: opt.MaxRangeFetchChunks,
+		MaxConnectionsPerIP: opt.MaxConnectionsPerIP})
 	if p, err := headerPrototype(opt.Name); err != nil {
 		s.log.Error("answers will carry this server's Date, not the origin's", "err", err)
 		s.proto = &fasthttp.ResponseHeader{} // a plain header: fasthttp sends its own Date
@@ -235,7 +251,7 @@ func New(store *cache.Store, opt Options) *Server {
 // keeps sendfile, sets the send buffer and answers a header block with bare
 // LF line ends at once.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.fs.Serve(listener{ln, s.opt.SendBuffer, s.opt.SendLowat})
+	return s.fs.Serve(listener{ln, s, s.opt.SendBuffer, s.opt.SendLowat})
 }
 
 // Shutdown stops accepting connections and waits for the responses in
@@ -255,6 +271,10 @@ func (s *Server) RecoveredPanics() int64 { return s.panics.Load() }
 // RejectedConnections returns how many connections were answered 503 and
 // closed because MaxConnections were being served.
 func (s *Server) RejectedConnections() int64 { return int64(s.fs.GetRejectedConnectionsCount()) }
+
+// RejectedPerIP returns how many connections were answered 429 and closed
+// because their client address had Limits.MaxConnectionsPerIP open.
+func (s *Server) RejectedPerIP() int64 { return s.perIPRejected.Load() }
 
 // logPanic counts a recovered panic and logs it at ERROR: at most one line
 // per place per warnInterval, so a panic on every request cannot flood the

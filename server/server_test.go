@@ -673,7 +673,7 @@ func TestSendBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	sl := listener{ln, 64 << 10, 48 << 10}
+	sl := listener{ln, nil, 64 << 10, 48 << 10}
 	go func() {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err == nil {

@@ -138,9 +138,9 @@ func TestReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(tokenFile, "token-two")
-	write(cfgFile, fmt.Sprintf(base, "debug")+"server: {max_ranges: 8, max_connections: 99}\n")
+	write(cfgFile, fmt.Sprintf(base, "debug")+"server: {max_ranges: 8, max_connections: 99, max_connections_per_ip: 5}\n")
 	d.cmd.Process.Signal(syscall.SIGHUP)
-	d.waitLog(t, `msg="configuration reloaded" applied="server.max_ranges, log.level"`)
+	d.waitLog(t, `msg="configuration reloaded" applied="server.max_ranges, server.max_connections_per_ip, log.level"`)
 	d.waitLog(t, `fields=server.max_connections`)
 	if c := adminGet(t, stats, "token-one"); c != 401 {
 		t.Errorf("old token after reload: %d, want 401", c)

@@ -28,7 +28,17 @@ func limitsOf(cfg *config.Config) server.Limits {
 		MaxRanges:           cfg.Server.MaxRanges,
 		MinSendRate:         int64(cfg.Server.MinSendRate),
 		MaxRangeFetchChunks: cfg.Server.MaxRangeFetchChunks,
+		MaxConnectionsPerIP: perIPOf(cfg),
 	}
+}
+
+// perIPOf returns server.max_connections_per_ip as the server takes it
+// (the config's 0, no cap, is negative there).
+func perIPOf(cfg *config.Config) int {
+	if cfg.Server.MaxConnectionsPerIP == 0 {
+		return -1
+	}
+	return cfg.Server.MaxConnectionsPerIP
 }
 
 // prepareUpstreams builds the upstreams of next if its origin or upstream
@@ -62,6 +72,7 @@ func (rt *running) applyLive(cur, next *config.Config, ups *origin.Upstreams) {
 	rt.srv.SetLimits(limitsOf(next))
 	cur.Server.MaxRanges, cur.Server.MinSendRate = next.Server.MaxRanges, next.Server.MinSendRate
 	cur.Server.MaxRangeFetchChunks = next.Server.MaxRangeFetchChunks
+	cur.Server.MaxConnectionsPerIP = next.Server.MaxConnectionsPerIP
 	if ups != nil {
 		if old, ok := rt.upstreams.Set(ups).(*origin.Upstreams); ok {
 			old.Close() // stops its probes and idle connections; fetches in progress finish

@@ -302,6 +302,8 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 		MaxConnections: cfg.Server.MaxConnections,
 		AccessLog:      alog,
 
+		MaxConnectionsPerIP: perIPOf(cfg),
+
 		MaxRangeFetchChunks: cfg.Server.MaxRangeFetchChunks,
 		Via:                 via,
 		Logger:              log,
