@@ -520,7 +520,7 @@ func (s *Store) mergeLocked(d *disk, lr *loadResult, ptr []*object, r *rec, e *e
 	s.idx[h] = e
 	if e.gen != 0 {
 		d.ranked.add(e)
-	} else if !d.pol.Add(h, entrySize(e)) {
+	} else if !d.pol.Add(h, d.ranked.size(e)) {
 		s.dropLocked(h, e, true)
 		return false
 	}

@@ -102,6 +102,7 @@ type rankSet struct {
 	coldBytes  int64
 	coldOrder  []*rankBucket
 	coldEvicts int64 // cold chunks evicted for unranked ones (Store.roomLocked)
+	min        int64 // Options.MinCharge: see charge
 }
 
 // fillTime is when ranked chunk e was filled, in Unix nanoseconds: when it
@@ -113,8 +114,12 @@ func fillTime(e *entry) int64 { return max(e.written, e.gen) }
 // isCold reports whether ranked chunk e was not read since its fill.
 func isCold(e *entry) bool { return e.lastUse <= fillTime(e) }
 
-// entrySize is what a chunk counts against its disk's budget.
-func entrySize(e *entry) int64 { return blocks(int64(e.hlen) + e.plen) }
+// charge is what a chunk file of n bytes counts against its disk's
+// budget: its 4 KiB blocks, and at least min (Options.MinCharge).
+func charge(n, min int64) int64 { return max(blocks(n), min) }
+
+// size is what chunk e counts against its disk's budget.
+func (rs *rankSet) size(e *entry) int64 { return charge(int64(e.hlen)+e.plen, rs.min) }
 
 // search returns the position of key in order (worst first), or where it
 // would go.
@@ -156,7 +161,7 @@ func (rs *rankSet) add(e *entry) {
 	}
 	e.rpos = int32(len(b.ents))
 	b.ents = append(b.ents, e)
-	size := entrySize(e)
+	size := rs.size(e)
 	b.bytes += size
 	rs.bytes += size
 	rs.n++
@@ -194,7 +199,7 @@ func (rs *rankSet) warm(e *entry) {
 	}
 	b.swap(int(e.rpos), b.cold-1)
 	b.cold--
-	rs.coldBytes -= entrySize(e)
+	rs.coldBytes -= rs.size(e)
 	rs.relist(b)
 }
 
@@ -209,7 +214,7 @@ func (rs *rankSet) remove(e *entry) {
 	b.swap(int(e.rpos), len(b.ents)-1)
 	b.ents[len(b.ents)-1] = nil
 	b.ents = b.ents[:len(b.ents)-1]
-	size := entrySize(e)
+	size := rs.size(e)
 	b.bytes -= size
 	rs.bytes -= size
 	rs.n--

@@ -121,7 +121,7 @@ func startDayDaemon(ctx context.Context, opt dayDaemonOptions, variant string) (
 	}
 	if d.ds, err = disk.Open(disk.Options{Dirs: []disk.Dir{{Path: diskDir, Size: opt.cacheBytes}},
 		StateFile: filepath.Join(dir, "disks.state"), ScrubRate: -1, Policy: opt.policy, SecondMiss: opt.secondMiss,
-		Logger: opt.log}); err != nil {
+		MinCharge: dayChunkSize / 4, Logger: opt.log}); err != nil {
 		return nil, fmt.Errorf("disk tier: %w", err)
 	}
 	if d.store, err = cache.New(origin.NewMetered(up), cache.Options{Memory: opt.memBytes, Disk: d.ds, Policy: opt.policy, Logger: opt.log}); err != nil {

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 
 	"edgecache/cache"
+	"edgecache/cache/disk"
 	"edgecache/config"
 	"edgecache/server"
 )
@@ -18,6 +19,10 @@ type memoryPlan struct {
 	DiskQueue int64 // cache.disk_queue with a disk tier, else 0: fetched chunks waiting for the disk
 	Fill      int64 // fill.concurrency × cache.chunk_size when filling, else 0: the fill's own fetch slots
 	Objects   int64 // entries of the object index (cache.Options.MaxObjects' default)
+	// DiskChunks is the most chunks the disk tier's index can hold: each
+	// disk's size over its least charge per chunk (disk.Options.MinCharge,
+	// a quarter of cache.chunk_size).
+	DiskChunks int64
 }
 
 // The overhead of the plan, measured on the benchmark VM (README, "Memory
@@ -44,6 +49,9 @@ func memoryPlanFor(cfg *config.Config) memoryPlan {
 	if len(cfg.Cache.Disks) > 0 {
 		p.DiskQueue = int64(cfg.Cache.DiskQueue)
 	}
+	for _, d := range cfg.Cache.Disks {
+		p.DiskChunks += int64(d.Size) / max(int64(cfg.Cache.ChunkSize)/4, 4096)
+	}
 	if cfg.FillEnabled() {
 		p.Fill = int64(cfg.Fill.Concurrency) * int64(cfg.Cache.ChunkSize)
 	}
@@ -58,10 +66,10 @@ func memoryPlanFor(cfg *config.Config) memoryPlan {
 func (p memoryPlan) arena() int64 { return p.Tier + p.Fetch + p.DiskQueue }
 
 // heap is the Go heap's allowance: the object index (with the status
-// answers it remembers) and client connections. Chunk payloads are not on
-// it.
+// answers it remembers), the disk tier's index and client connections.
+// Chunk payloads are not on it.
 func (p memoryPlan) heap() int64 {
-	return p.Objects*indexEntry + statusAnswers + connections*connectionSize
+	return p.Objects*indexEntry + statusAnswers + p.DiskChunks*disk.IndexEntryBytes + connections*connectionSize
 }
 
 // overhead is the plan's allowance for everything but the arena.
@@ -83,7 +91,7 @@ func tuneMemory(plan memoryPlan, log *slog.Logger) int64 {
 	parts := []any{"limit", config.Size(limit).String(), "arena", config.Size(plan.arena()).String(),
 		"tier", config.Size(plan.Tier).String(), "fetch", config.Size(plan.Fetch).String(),
 		"disk_queue", config.Size(plan.DiskQueue).String(), "fill", config.Size(plan.Fill).String(),
-		"heap", config.Size(plan.heap()).String(), "overhead", config.Size(plan.overhead()).String()}
+		"heap", config.Size(plan.heap()).String(), "disk_index", config.Size(plan.DiskChunks * disk.IndexEntryBytes).String(), "overhead", config.Size(plan.overhead()).String()}
 	if os.Getenv("GOMEMLIMIT") != "" {
 		log.Info("GOMEMLIMIT set: heap sizing left to the Go runtime; the memory plan does not hold", parts...)
 		return limit

@@ -243,7 +243,7 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 		}
 		if ds, err = disk.Open(disk.Options{Dirs: dirs, StateFile: cfg.Cache.DiskStateFile, OpenFiles: openFiles,
 			Fsync: cfg.Cache.Fsync, Policy: cfg.Cache.Policy, ScrubRate: scrub, SecondMiss: cfg.Cache.DiskSecondMiss,
-			CheckInterval: cfg.Cache.DiskCheckInterval.D(), Logger: log}); err != nil {
+			CheckInterval: cfg.Cache.DiskCheckInterval.D(), MinCharge: int64(cfg.Cache.ChunkSize) / 4, Logger: log}); err != nil {
 			return fmt.Errorf("cache.disks: %w", err)
 		}
 		defer func() {
