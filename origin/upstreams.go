@@ -440,33 +440,42 @@ func (p *Upstreams) attempt(ctx context.Context, u *upstream, probe bool, path s
 	return r, nil
 }
 
-// judge says whether err, a fetch's error, leaves the upstream healthy: an
-// answer is (any status but 502, 503, 504); a connection error, a timeout
-// or an inconsistent answer is not. A 500 is an application's answer about
-// the path asked for, which any client can provoke (five requests for a
-// path that fails would otherwise open the breaker for every client): it
-// is passed on and fails over, but does not count against the upstream.
-// why describes a failure.
+// judge says whether err, a fetch's error, leaves the upstream healthy:
+// an answer is, whatever its status; a connection error, a timeout or an
+// inconsistent answer is not. A 500, 502, 503 or 504 is an answer about
+// the path asked for (an application's failure, or a parent's about its
+// own upstream), which any client can provoke for a path that fails:
+// counted, five such requests would open the breaker for every client,
+// as an abuse review and the cache-tests suite's status tests did. Such
+// an answer fails over (failsOver) but does not count against the
+// upstream; nginx's default (proxy_next_upstream error timeout) counts
+// the same. why describes a failure.
 func judge(err error) (ok bool, why string) {
 	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOMEM) {
 		return true, "" // this process short of descriptors or memory: not the upstream's fault
 	}
 	var se *StatusError
 	if errors.As(err, &se) {
-		switch se.Code {
-		case 502, 503, 504:
-			return false, fmt.Sprintf("status %d", se.Code)
-		}
 		return true, ""
 	}
 	return false, err.Error()
 }
 
-// failsOver reports whether err moves a Fetch on to the next upstream.
+// failsOver reports whether err moves a Fetch on to the next upstream:
+// a failure of the upstream (see judge), a loop, or a 500, 502, 503 or
+// 504 answer.
 func failsOver(err error) bool {
-	ok, _ := judge(err)
+	if ok, _ := judge(err); !ok || isLoop(err) {
+		return true
+	}
 	var se *StatusError
-	return !ok || isLoop(err) || errors.As(err, &se) && se.Code == http.StatusInternalServerError
+	if errors.As(err, &se) {
+		switch se.Code {
+		case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+	}
+	return false
 }
 
 // isLoop reports whether err is a 508 Loop Detected answer.
@@ -570,7 +579,11 @@ func (p *Upstreams) probe(u *upstream) {
 			return
 		}
 		healthy, why := true, ""
-		if err != nil {
+		var se *StatusError
+		switch {
+		case errors.As(err, &se) && se.Code >= 500:
+			healthy, why = false, fmt.Sprintf("status %d", se.Code) // the health path's answer is about the upstream
+		case err != nil:
 			healthy, why = judge(err)
 		}
 		if !healthy {

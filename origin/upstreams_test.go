@@ -92,8 +92,12 @@ func TestUpstreamsFailover(t *testing.T) {
 				t.Errorf("requests: first %d, second %d; want 1, %d", bad.Requests(), good.Requests(), wantGood)
 			}
 			st := p.Stats()
-			if tt.fault != FaultNone && (st[0].Failures != 1 || st[0].Failovers != 1) {
-				t.Errorf("first upstream stats %+v: want 1 failure, 1 failover", st[0])
+			wantFailures := int64(1) // a 503 answer fails over but is not the upstream's failure
+			if tt.fault == FaultStatus {
+				wantFailures = 0
+			}
+			if tt.fault != FaultNone && (st[0].Failures != wantFailures || st[0].Failovers != 1) {
+				t.Errorf("first upstream stats %+v: want %d failure, 1 failover", st[0], wantFailures)
 			}
 		})
 	}
@@ -130,7 +134,7 @@ func TestUpstreamsBreakerOpensAndCloses(t *testing.T) {
 	clk := newFakeClock()
 	p := newPool(t, PoolOptions{Backoff: -1, Now: clk.Now},
 		UpstreamOptions{Breaker: BreakerOptions{Failures: 2, CoolDown: 30 * time.Second}}, u1, u2)
-	bad.SetFault(FaultStatus)
+	bad.SetFault(FaultDead)
 	for i := range 5 {
 		if err := fetchBytes(t, p, "/s/1000/a", 0, 1000); err != nil {
 			t.Fatalf("fetch %d: %v", i, err)
@@ -354,48 +358,52 @@ func TestUpstreamsHealthProbes(t *testing.T) {
 	waitFor("a probe closes it", func(s UpstreamStats) bool { return s.Breaker.State == BreakerClosed && s.Breaker.Closes > 0 })
 }
 
-// A 500 is an application's answer about one path, which any client can
-// provoke: it fails over to the next upstream but never opens a breaker (it
-// did after breaker.failures answers, refusing every miss of every client).
-func TestUpstreams500IsNotAFailure(t *testing.T) {
+// A 500, 502, 503 or 504 answer is passed on (or fails over to the next
+// upstream) but does not count against the upstream's breaker: any client
+// can provoke one by asking for a path that fails, and five of them would
+// otherwise open the breaker for every client.
+func TestUpstreamsStatus5xxIsNotAFailure(t *testing.T) {
 	syn := NewSynthetic(SyntheticOptions{})
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/e500/") {
-			http.Error(w, "application error", http.StatusInternalServerError)
-			return
+	for _, code := range []int{500, 502, 503, 504} {
+		prefix := fmt.Sprintf("/e%d/", code)
+		app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, prefix) {
+				http.Error(w, "application error", code)
+				return
+			}
+			syn.ServeHTTP(w, r)
+		}))
+		t.Cleanup(app.Close)
+		p := newPool(t, PoolOptions{Backoff: -1}, UpstreamOptions{Breaker: BreakerOptions{Failures: 1}}, app.URL)
+		for i := range 5 {
+			_, err := p.Fetch(context.Background(), fmt.Sprintf("%sx?n=%d", prefix, i), 0, 100, nil)
+			var se *StatusError
+			if !errors.As(err, &se) || se.Code != code {
+				t.Fatalf("%d: fetch %d: %v, want the %d passed on", code, i, err, code)
+			}
 		}
-		syn.ServeHTTP(w, r)
-	}))
-	t.Cleanup(app.Close)
-	p := newPool(t, PoolOptions{Backoff: -1}, UpstreamOptions{Breaker: BreakerOptions{Failures: 1}}, app.URL)
-	for i := range 5 {
-		_, err := p.Fetch(context.Background(), fmt.Sprintf("/e500/x?n=%d", i), 0, 100, nil)
-		var se *StatusError
-		if !errors.As(err, &se) || se.Code != 500 {
-			t.Fatalf("fetch %d: %v, want the 500 passed on", i, err)
+		if s := p.Stats()[0].Breaker; s.State != BreakerClosed || s.Opens != 0 {
+			t.Fatalf("breaker %+v after %d answers, want closed", s, code)
 		}
-	}
-	if s := p.Stats()[0].Breaker; s.State != BreakerClosed || s.Opens != 0 {
-		t.Fatalf("breaker %+v after 500 answers, want closed", s)
-	}
-	if err := fetchBytes(t, p, "/s/1000/a", 0, 1000); err != nil {
-		t.Fatal(err)
-	}
-
-	// With a next upstream, a 500 moves on to it.
-	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "application error", http.StatusInternalServerError)
-	}))
-	t.Cleanup(broken.Close)
-	good, u2 := faultyServer(t, syn)
-	p2 := newPool(t, PoolOptions{Backoff: -1}, UpstreamOptions{Breaker: BreakerOptions{Failures: 1}}, broken.URL, u2)
-	for range 3 {
-		if err := fetchBytes(t, p2, "/s/1000/b", 0, 1000); err != nil {
+		if err := fetchBytes(t, p, "/s/1000/a", 0, 1000); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if s := p2.Stats()[0].Breaker; s.State != BreakerClosed || good.Requests() != 3 {
-		t.Fatalf("breaker %+v, %d requests to the next upstream: want closed, 3", s, good.Requests())
+
+		// With a next upstream, the answer moves on to it.
+		broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "application error", code)
+		}))
+		t.Cleanup(broken.Close)
+		good, u2 := faultyServer(t, syn)
+		p2 := newPool(t, PoolOptions{Backoff: -1}, UpstreamOptions{Breaker: BreakerOptions{Failures: 1}}, broken.URL, u2)
+		for range 3 {
+			if err := fetchBytes(t, p2, "/s/1000/b", 0, 1000); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s := p2.Stats()[0].Breaker; s.State != BreakerClosed || good.Requests() != 3 {
+			t.Fatalf("%d: breaker %+v, %d requests to the next upstream: want closed, 3", code, s, good.Requests())
+		}
 	}
 }
 
@@ -408,9 +416,9 @@ func TestJudge(t *testing.T) {
 	}{
 		{"404", &StatusError{Code: 404}, true},
 		{"500", &StatusError{Code: 500}, true},
-		{"502", &StatusError{Code: 502}, false},
-		{"503", &StatusError{Code: 503}, false},
-		{"504", &StatusError{Code: 504}, false},
+		{"502", &StatusError{Code: 502}, true},
+		{"503", &StatusError{Code: 503}, true},
+		{"504", &StatusError{Code: 504}, true},
 		{"refused", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, false},
 		{"timeout", &TimeoutError{Phase: PhaseDeadline}, false},
 		{"no descriptor to dial with", &net.OpError{Op: "dial", Err: os.NewSyscallError("socket", syscall.EMFILE)}, true},
