@@ -24,8 +24,9 @@ type reval struct {
 // it while it is revalidated in the background if its
 // stale-while-revalidate allows (Stale); else after revalidating it, or
 // with it anyway if the origin fails and its stale-if-error allows
-// (StaleError). idx is the chunk the reader needs first.
-func (s *Store) staleLookup(ctx context.Context, stale *Meta, idx int64, now time.Time) (*Meta, Status, error, bool) {
+// (StaleError). idx is the chunk the reader needs first; fwd are the
+// request fields a revalidation the request starts sends (owned).
+func (s *Store) staleLookup(ctx context.Context, stale *Meta, idx int64, now time.Time, fwd http.Header) (*Meta, Status, error, bool) {
 	fr := s.fresh.Load()
 	swr, sie := rfc9111.StaleWindows(nil, stale.Header, rfc9111.StaleLimits{
 		MaxWhileRevalidate: fr.MaxStaleWhileRevalidate,
@@ -34,11 +35,11 @@ func (s *Store) staleLookup(ctx context.Context, stale *Meta, idx int64, now tim
 	})
 	staleness := now.Sub(stale.Expires)
 	if staleness < swr {
-		s.startReval(stale, idx)
+		s.startReval(stale, idx, fwd)
 		s.staleHits.Add(1)
 		return stale, Stale, nil, false
 	}
-	r := s.startReval(stale, idx)
+	r := s.startReval(stale, idx, fwd)
 	select {
 	case <-r.done:
 	case <-ctx.Done():
@@ -75,8 +76,9 @@ func originFailed(err error) bool {
 	return !errors.Is(err, ErrClosed) && !errors.Is(err, context.Canceled)
 }
 
-// startReval joins the revalidation of stale's variant or starts one.
-func (s *Store) startReval(stale *Meta, idx int64) *reval {
+// startReval joins the revalidation of stale's variant or starts one,
+// which sends the request fields fwd (owned; nil: stale's own).
+func (s *Store) startReval(stale *Meta, idx int64, fwd http.Header) *reval {
 	s.revalMu.Lock()
 	defer s.revalMu.Unlock()
 	if r := s.revals[stale.Key]; r != nil {
@@ -93,7 +95,7 @@ func (s *Store) startReval(stale *Meta, idx int64) *reval {
 	s.wg.Add(1)
 	s.closeMu.RUnlock()
 	s.revals[stale.Key] = r
-	go s.runReval(r, stale, idx)
+	go s.runReval(r, stale, idx, fwd)
 	return r
 }
 
@@ -102,8 +104,10 @@ func (s *Store) startReval(stale *Meta, idx int64) *reval {
 // fetching a byte (RFC 9111 §4.3.4). Any other answer with a body (a new
 // version, or an origin that ignored the conditionals) becomes the flight
 // of chunk idx, as if the chunk had been missed. A version without
-// validators is fetched again unconditionally.
-func (s *Store) runReval(r *reval, stale *Meta, idx int64) {
+// validators is fetched again unconditionally. The requests send fwd, the
+// fields of the client request that started the revalidation, with the
+// values stale was selected by (it varies on them).
+func (s *Store) runReval(r *reval, stale *Meta, idx int64, fwd http.Header) {
 	defer s.wg.Done()
 	defer func() {
 		s.revalMu.Lock()
@@ -112,10 +116,14 @@ func (s *Store) runReval(r *reval, stale *Meta, idx int64) {
 		close(r.done)
 	}()
 	s.revalidations.Add(1)
-	h := make(http.Header, len(stale.fwd)+2)
+	h := make(http.Header, len(fwd)+len(stale.fwd)+2)
+	for k, v := range fwd {
+		h[k] = v
+	}
 	for k, v := range stale.fwd {
 		h[k] = v
 	}
+	fwd = h.Clone() // the refetch's fields, without the conditionals below
 	if stale.ETag != "" {
 		h.Set("If-None-Match", stale.ETag)
 	}
@@ -151,7 +159,7 @@ func (s *Store) runReval(r *reval, stale *Meta, idx int64) {
 			resp.Body.Close() // the chunk's flight is already asking
 		}
 	} else {
-		f = newFlight(id, stale.path, stale.fwd)
+		f = newFlight(id, stale.path, fwd)
 		f.resp = resp
 		if s.begin(f) {
 			g.m[id] = f

@@ -383,9 +383,10 @@ type Request interface {
 // a conditional request (a 304 refreshes it without fetching a chunk), or
 // served stale (Stale, StaleError) as its stale-while-revalidate and
 // stale-if-error allow. An object that varies on request fields (Vary)
-// answers with the variant req selects; the upstream fetches of a variant
-// send only those fields, and a first fetch sends req's (see
-// origin.ForwardedHeader). A request with Authorization is fetched for it
+// answers with the variant req selects. A fetch or revalidation req leads
+// sends req's fields (see origin.ForwardedHeader), as nginx, Varnish and
+// Traffic Server do; the version stored keeps only the fields it varies
+// on, and the later fetches of its chunks send only those. A request with Authorization is fetched for it
 // alone, and its answer is stored only if RFC 9111 §3.5 allows it.
 //
 // Origin failures come back as the origin package's errors
@@ -469,12 +470,18 @@ func (s *Store) lookup(ctx context.Context, key string, at, span int64, req Requ
 		noStore = true // a variant past MaxVariants: fetched for this request alone
 	}
 	private := req != nil && len(req.Values("Authorization")) > 0 || noStore
-	if stale != nil && !private {
-		return s.staleLookup(ctx, stale, idx, now)
-	}
+	// What a fetch on req's behalf sends upstream: req's end-to-end fields
+	// (origin.ForwardedHeader), with the values that select the variant
+	// it wants; the version stored from the answer keeps only those.
 	fwd := sel
-	if fwd == nil && req != nil {
+	if req != nil {
 		fwd = origin.ForwardedHeader(req.Clone())
+		for k, v := range sel {
+			fwd[k] = v
+		}
+	}
+	if stale != nil && !private {
+		return s.staleLookup(ctx, stale, idx, now, fwd)
 	}
 	meta, err = s.fetchMeta(ctx, key, skey, idx, fwd, private, noStore, span)
 	var se *origin.StatusError
