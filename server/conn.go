@@ -37,8 +37,8 @@ var errBareLF = errors.New("header block not ended by CRLF CRLF (bare LF line en
 type listener struct {
 	net.Listener
 	s          *Server // its limits, counters and log; nil: no per-address cap
-	sendBuffer int // SO_SNDBUF in bytes; 0 leaves the kernel's autotuning
-	sendLowat  int // TCP_NOTSENT_LOWAT in bytes; 0 leaves the kernel's default
+	sendBuffer int     // SO_SNDBUF in bytes; 0 leaves the kernel's autotuning
+	sendLowat  int     // TCP_NOTSENT_LOWAT in bytes; 0 leaves the kernel's default
 }
 
 // Accept implements net.Listener.
