@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/semaphore"
 
@@ -31,6 +32,7 @@ type flight struct {
 	private bool             // for one request only (it sent Authorization): not in the group, its answer stored only if it may be shared
 	noStore bool             // its answer is not stored whatever it says (a request's no-store directive)
 	resp    *origin.Response // the answer, when a revalidation already has it; else run asks
+	sent    time.Time        // when resp was asked for (its request_time, RFC 9111 §4.2.3)
 
 	// Set before ready is closed, read-only after.
 	meta *Meta

@@ -132,10 +132,10 @@ func (m *Meta) Fresh(now time.Time) bool { return now.Before(m.Expires) }
 // metaFrom builds the Meta of an origin answer to a fetch of the object at
 // path that sent the request fields req, with the freshness lifetime RFC
 // 9111 gives a shared cache (see freshness), less the answer's current age
-// (§4.2.3). An answer that varies on request fields (Vary) is the variant
+// (§4.2.3: the request asked at sent, the answer in at now). An answer that varies on request fields (Vary) is the variant
 // of the fields req holds: its Key names them, and its later fetches send
 // them (and only them). Its chunks are cut at chunk bytes.
-func metaFrom(path string, r *origin.Response, now time.Time, defaultTTL time.Duration, req http.Header, chunk int64) *Meta {
+func metaFrom(path string, r *origin.Response, sent, now time.Time, defaultTTL time.Duration, req http.Header, chunk int64) *Meta {
 	m := &Meta{
 		Key:          path,
 		path:         path,
@@ -148,7 +148,7 @@ func metaFrom(path string, r *origin.Response, now time.Time, defaultTTL time.Du
 	}
 	h := responseHeader(r)
 	ttl, noStore := freshness(h, r.Status, now, defaultTTL, req)
-	m.initialAge = rfc9111.CurrentAge(h, now, now, now)
+	m.initialAge = rfc9111.CurrentAge(h, sent, now, now)
 	m.Expires = now.Add(ttl - m.initialAge)
 	m.NoStore = noStore
 	m.setHeader(rfc9111.StoredHeader(r.Header))
@@ -163,10 +163,11 @@ func metaFrom(path string, r *origin.Response, now time.Time, defaultTTL time.Du
 }
 
 // refreshed returns the version m freshened by a 304 answer with header
-// h304 to its revalidation at now (RFC 9111 §4.3.4): the stored header
+// h304 to its revalidation asked at sent and answered at now (RFC 9111
+// §4.3.4): the stored header
 // fields updated by the 304's, freshness and age computed again from them.
 // The version, its chunks and its variant are m's.
-func (m *Meta) refreshed(h304 http.Header, now time.Time, defaultTTL time.Duration) *Meta {
+func (m *Meta) refreshed(h304 http.Header, sent, now time.Time, defaultTTL time.Duration) *Meta {
 	n := *m
 	n.pass = nil
 	n.memo = new(memo) // new header fields
@@ -176,7 +177,7 @@ func (m *Meta) refreshed(h304 http.Header, now time.Time, defaultTTL time.Durati
 	}
 	ttl, noStore := freshness(h, http.StatusOK, now, defaultTTL, m.fwd)
 	n.FetchedAt = now
-	n.initialAge = rfc9111.CurrentAge(h, now, now, now)
+	n.initialAge = rfc9111.CurrentAge(h, sent, now, now)
 	n.Expires = now.Add(ttl - n.initialAge)
 	n.NoStore = m.NoStore || noStore
 	if ct := h.Get("Content-Type"); ct != "" {

@@ -131,6 +131,7 @@ func (s *Store) runReval(r *reval, stale *Meta, idx int64, fwd http.Header) {
 		h.Set("If-Modified-Since", stale.LastModified.UTC().Format(http.TimeFormat))
 	}
 	var resp *origin.Response
+	sent := s.opt.Now()
 	if stale.ETag != "" || !stale.LastModified.IsZero() {
 		var err error
 		resp, err = s.src.Fetch(s.ctx, stale.path, idx*s.chunk, s.chunk, h)
@@ -138,7 +139,7 @@ func (s *Store) runReval(r *reval, stale *Meta, idx int64, fwd http.Header) {
 		switch {
 		case errors.As(err, &se) && se.Code == http.StatusNotModified:
 			s.notModified.Add(1)
-			r.meta = stale.refreshed(se.Header, s.opt.Now(), s.fresh.Load().DefaultTTL)
+			r.meta = stale.refreshed(se.Header, sent, s.opt.Now(), s.fresh.Load().DefaultTTL)
 			s.override(r.meta)
 			s.learn(r.meta)
 			return
@@ -160,7 +161,7 @@ func (s *Store) runReval(r *reval, stale *Meta, idx int64, fwd http.Header) {
 		}
 	} else {
 		f = newFlight(id, stale.path, fwd)
-		f.resp = resp
+		f.resp, f.sent = resp, sent
 		if s.begin(f) {
 			g.m[id] = f
 			go s.run(f)

@@ -613,7 +613,7 @@ func (s *Store) emptyMeta(key string, h http.Header, now time.Time) *Meta {
 		CacheControl: h.Get("Cache-Control"), Expires: h.Get("Expires"), Age: h.Get("Age")}
 	r.LastModified, _ = http.ParseTime(h.Get("Last-Modified"))
 	r.Date, _ = http.ParseTime(h.Get("Date"))
-	m := metaFrom(key, r, now, s.fresh.Load().DefaultTTL, nil, s.chunk)
+	m := metaFrom(key, r, now, now, s.fresh.Load().DefaultTTL, nil, s.chunk)
 	s.override(m)
 	s.learn(m)
 	return m
@@ -837,8 +837,9 @@ func (s *Store) run(f *flight) {
 		extra = s.spanExtra(f)
 	}
 	defer s.orphans(f) // followers the answer did not fill fetch their own
-	resp, err := f.resp, error(nil)
+	resp, err, sent := f.resp, error(nil), f.sent
 	if resp == nil {
+		sent = s.opt.Now()
 		resp, err = s.src.Fetch(s.ctx, key, off, s.chunk*(1+extra+int64(len(f.fs))), f.fwd)
 	}
 	if errors.Is(err, origin.ErrInconsistent) {
@@ -846,6 +847,7 @@ func (s *Store) run(f *flight) {
 		// that do not hold the chunk's first one, say) from an origin that
 		// may still serve the object right without Range.
 		s.log.Debug("origin answered the range inconsistently; asking for the whole object", "key", key, "chunk", f.id.idx, "err", err)
+		sent = s.opt.Now()
 		resp, err = s.src.Fetch(s.ctx, key, 0, -1, f.fwd)
 	}
 	if err != nil {
@@ -854,7 +856,7 @@ func (s *Store) run(f *flight) {
 		f.fail(err)
 		return
 	}
-	meta := metaFrom(key, resp, s.opt.Now(), s.fresh.Load().DefaultTTL, f.fwd, s.chunk)
+	meta := metaFrom(key, resp, sent, s.opt.Now(), s.fresh.Load().DefaultTTL, f.fwd, s.chunk)
 	s.override(meta)
 	if f.noStore {
 		meta.NoStore = true

@@ -595,7 +595,7 @@ func TestFreshnessTargetedAndHeuristic(t *testing.T) {
 	}
 	r := &origin.Response{Status: 200, Size: 10, Header: http.Header{"Cache-Control": {"max-age=100"}, "Age": {"40"}}}
 	now := time.Now()
-	if m := metaFrom("/a", r, now, time.Hour, nil, testChunk); m.Expires.Sub(now) != 60*time.Second {
+	if m := metaFrom("/a", r, now, now, time.Hour, nil, testChunk); m.Expires.Sub(now) != 60*time.Second {
 		t.Errorf("max-age=100 with Age 40: fresh for %v, want 60s", m.Expires.Sub(now))
 	}
 }

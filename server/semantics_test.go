@@ -736,3 +736,34 @@ func TestDateIsTheOrigins(t *testing.T) {
 		t.Errorf("404: Date %q, want now", resp.Header.Get("Date"))
 	}
 }
+
+// RFC 9111 §4.2.3: an answer's age counts the time its request took to be
+// answered (response_delay), even when its Date is that of the answer: an
+// origin that took 5 s to answer makes it 5 s old, and its max-age=60
+// ends 55 s after it arrived.
+func TestAgeCountsResponseDelay(t *testing.T) {
+	h, o := newScripted(t, harnessOptions{})
+	data := body("aged", 1000)
+	o.set("/aged", &scriptedObj{header: http.Header{"Cache-Control": {"max-age=60"}},
+		bodyOf: func(hdr http.Header, _ *http.Request) []byte {
+			o.clock.advance(5 * time.Second) // the origin takes 5 s, then dates its answer
+			hdr.Set("Date", o.clock.Now().UTC().Format(http.TimeFormat))
+			return data
+		}})
+	resp, got := h.doSettled("GET", "/aged")
+	expect(t, "miss", resp, got, 200, data, "edgecache; fwd=miss; stored")
+	if a := resp.Header.Get("Age"); a != "5" {
+		t.Errorf("miss: Age %q, want 5 (the response delay)", a)
+	}
+	// (The server's Age counts residence by the real clock; freshness is
+	// judged by the cache's, this test's.)
+	o.clock.advance(54 * time.Second) // 59 s old
+	resp, got = h.doSettled("GET", "/aged")
+	expect(t, "hit", resp, got, 200, data, "edgecache; hit; detail=mem")
+	o.clock.advance(2 * time.Second) // 61 s old
+	before := len(o.requests("/aged"))
+	resp, got = h.doSettled("GET", "/aged")
+	if resp.StatusCode != 200 || !bytes.Equal(got, data) || len(o.requests("/aged")) == before {
+		t.Errorf("61 s old: status %d, %d origin requests since: want it stale and fetched again", resp.StatusCode, len(o.requests("/aged"))-before)
+	}
+}
