@@ -435,9 +435,14 @@ func trimOWS(s string) string {
 // ResponseDirectives returns the directives a shared CDN cache applies to a
 // response: those of CDN-Cache-Control when it is present, valid and not
 // empty (RFC 9213 §2.2; the result has Targeted set, and Cache-Control and
-// Expires must then be ignored), else those of Cache-Control.
+// Expires must then be ignored), else those of Surrogate-Control when it
+// holds a max-age or no-store for every surrogate (see
+// ParseSurrogateControl; Targeted too), else those of Cache-Control.
 func ResponseDirectives(h http.Header) Directives {
 	if d, ok := ParseCDNCacheControl(h); ok {
+		return d
+	}
+	if d, ok := ParseSurrogateControl(h); ok {
 		return d
 	}
 	return ParseCacheControl(h, "Cache-Control")

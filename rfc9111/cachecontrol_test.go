@@ -218,7 +218,57 @@ func FuzzParseCacheControl(f *testing.F) {
 				t.Fatalf("%q: %+v", s, c)
 			}
 		}
+		sc, ok := ParseSurrogateControl(http.Header{"Surrogate-Control": {s}})
+		if ok != sc.Targeted || ok != (sc.MaxAge.Set || sc.NoStore) || sc.MaxAge.Seconds < 0 || sc.MaxAge.Seconds > MaxDelta {
+			t.Fatalf("Surrogate-Control %q: %v %+v", s, ok, sc)
+		}
 	})
+}
+
+// Surrogate-Control's untargeted max-age and no-store replace
+// Cache-Control and Expires (the cache-tests suite's surrogate tests);
+// CDN-Cache-Control comes first; directives targeted at a device token,
+// and malformed ones, are not used.
+func TestSurrogateControl(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		h         http.Header
+		ok        bool
+		maxAge    int64 // -1: not set
+		noStore   bool
+		fromCDNCC bool
+	}{
+		{"max-age", hdr("Surrogate-Control", "max-age=3600"), true, 3600, false, false},
+		{"case", hdr("Surrogate-Control", "MaX-aGe=3600"), true, 3600, false, false},
+		{"extension", hdr("Surrogate-Control", "foobar, max-age=3600"), true, 3600, false, false},
+		{"stale extension", hdr("Surrogate-Control", "max-age=60+30"), true, 60, false, false},
+		{"huge", hdr("Surrogate-Control", "max-age=99999999999"), true, MaxDelta, false, false},
+		{"zero", hdr("Surrogate-Control", "max-age=0"), true, 0, false, false},
+		{"no-store", hdr("Surrogate-Control", "no-store", "Cache-Control", "max-age=10000"), true, -1, true, false},
+		{"no-store-remote", hdr("Surrogate-Control", "no-store-remote"), true, -1, true, false},
+		{"short over long", hdr("Surrogate-Control", "max-age=1", "Cache-Control", "max-age=3600"), true, 1, false, false},
+		{"over cc no-store", hdr("Surrogate-Control", "max-age=10000", "Cache-Control", "no-store"), true, 10000, false, false},
+		{"targeted elsewhere", hdr("Surrogate-Control", "max-age=3600;not-for-you"), false, -1, false, false},
+		{"space before =", hdr("Surrogate-Control", "max-age =100"), false, -1, false, false},
+		{"space after =", hdr("Surrogate-Control", "max-age= 100"), false, -1, false, false},
+		{"content only", hdr("Surrogate-Control", `content="ESI/1.0"`), false, -1, false, false},
+		{"CDN-Cache-Control first", hdr("Surrogate-Control", "max-age=10", "Cdn-Cache-Control", "max-age=20"), true, 20, false, true},
+	} {
+		d := ResponseDirectives(tc.h)
+		_, ok := ParseSurrogateControl(tc.h)
+		if ok != tc.ok && !tc.fromCDNCC {
+			t.Errorf("%s: ok %v, want %v", tc.name, ok, tc.ok)
+		}
+		if !tc.ok {
+			if d.Targeted {
+				t.Errorf("%s: %+v: want Cache-Control's directives", tc.name, d)
+			}
+			continue
+		}
+		if !d.Targeted || d.NoStore != tc.noStore || d.MaxAge.Set != (tc.maxAge >= 0) || tc.maxAge >= 0 && d.MaxAge.Seconds != tc.maxAge {
+			t.Errorf("%s: %+v, want max-age %d, no-store %v", tc.name, d, tc.maxAge, tc.noStore)
+		}
+	}
 }
 
 func BenchmarkParseCacheControl(b *testing.B) {

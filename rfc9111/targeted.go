@@ -44,6 +44,44 @@ func ParseCDNCacheControl(h http.Header) (d Directives, ok bool) {
 	return d, true
 }
 
+// ParseSurrogateControl parses the Surrogate-Control field of h (W3C Edge
+// Architecture Specification 1.0, §2.2): the directives its origin gives
+// surrogates (CDN caches) in place of Cache-Control and Expires, as
+// CDN-Cache-Control does since RFC 9213. ok is true when the field has a
+// max-age or no-store (no-store-remote counts as no-store: an edge box is
+// a remote surrogate) that applies to every surrogate; the result then has
+// Targeted set.
+//
+// A directive targeted at one surrogate's device token ("max-age=60;box")
+// is not used: this cache advertises no token (Surrogate-Capability). Names
+// are case-insensitive; max-age takes delta-seconds, with the
+// specification's "+" extension ("max-age=60+30") read as its first
+// number; anything else (spaces around "=", a quoted value) is not used.
+func ParseSurrogateControl(h http.Header) (d Directives, ok bool) {
+	for _, line := range h["Surrogate-Control"] {
+		for item := range strings.SplitSeq(line, ",") {
+			item = trimOWS(item)
+			if strings.IndexByte(item, ';') >= 0 {
+				continue // targeted at a device token
+			}
+			name, val, hasVal := strings.Cut(item, "=")
+			switch {
+			case eqFold(name, "max-age") && hasVal:
+				val, _, _ = strings.Cut(val, "+")
+				if n, valid := parseDelta(val); valid {
+					d.MaxAge = Delta{Seconds: n, Set: true}
+					ok = true
+				}
+			case (eqFold(name, "no-store") || eqFold(name, "no-store-remote")) && !hasVal:
+				d.NoStore = true
+				ok = true
+			}
+		}
+	}
+	d.Targeted = ok
+	return d, ok
+}
+
 type sfKind uint8
 
 const (

@@ -767,3 +767,26 @@ func TestAgeCountsResponseDelay(t *testing.T) {
 		t.Errorf("61 s old: status %d, %d origin requests since: want it stale and fetched again", resp.StatusCode, len(o.requests("/aged"))-before)
 	}
 }
+
+// Surrogate-Control's max-age and no-store replace Cache-Control and
+// Expires for the cache (W3C Edge Architecture; cache-tests' surrogate
+// tests): a no-store there is not stored whatever Cache-Control says, and
+// a short max-age there ends freshness before Cache-Control's.
+func TestSurrogateControl(t *testing.T) {
+	h, o := newScripted(t, harnessOptions{})
+	data := body("sc", 1000)
+	o.set("/ns", &scriptedObj{body: data, header: http.Header{"Cache-Control": {"max-age=10000"}, "Surrogate-Control": {"no-store"}}})
+	o.set("/short", &scriptedObj{body: data, header: http.Header{"Cache-Control": {"max-age=3600"}, "Surrogate-Control": {"max-age=1"}}})
+	for _, path := range []string{"/ns", "/short"} {
+		resp, got := h.doSettled("GET", path)
+		expect(t, path, resp, got, 200, data, "")
+	}
+	o.clock.advance(2 * time.Second)
+	for path, want := range map[string]int{"/ns": 2, "/short": 2} {
+		resp, got := h.doSettled("GET", path)
+		expect(t, path+" again", resp, got, 200, data, "")
+		if n := len(o.requests(path)); n != want {
+			t.Errorf("%s: %d origin requests, want %d (not stored, or stale after Surrogate-Control's max-age)", path, n, want)
+		}
+	}
+}
