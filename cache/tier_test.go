@@ -232,7 +232,14 @@ func TestDiskTierFaultKeepsServing(t *testing.T) {
 	if !out {
 		t.Fatal("the failing disk is still in service")
 	}
-	state, err := os.ReadFile(filepath.Join(dir, "disks.state"))
+	// The state file is written just after the disk leaves service.
+	var state []byte
+	for i := 0; i < 200; i++ {
+		if state, err = os.ReadFile(filepath.Join(dir, "disks.state")); err == nil && bytes.Contains(state, []byte("d1")) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err != nil || !bytes.Contains(state, []byte("d1")) {
 		t.Fatalf("state file does not record the disk: %q, %v", state, err)
 	}
