@@ -87,13 +87,6 @@ func (c *ipConns) give(p netip.Prefix) {
 	}
 }
 
-// open returns how many connections are counted from p.
-func (c *ipConns) open(p netip.Prefix) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return int(c.n[p])
-}
-
 // refuse answers tc 429 and closes it. The write goes to a fresh socket's
 // empty send buffer, so it does not block Accept; the close lingers (in a
 // goroutine, at most maxRefusing at once) so that the client reads the
