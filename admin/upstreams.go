@@ -14,7 +14,7 @@ var (
 	dUpTrans      = desc("upstream_breaker_transitions_total", "Circuit breaker transitions of an upstream, by the state entered (open, half_open, closed).", "upstream", "to")
 	dUpRejected   = desc("upstream_breaker_rejected_total", "Requests an upstream's breaker refused (open, or half-open with its probes out).", "upstream")
 	dUpRequests   = desc("upstream_requests_total", "Requests sent to an upstream.", "upstream")
-	dUpFailures   = desc("upstream_failures_total", "Requests to an upstream that failed (connection, timeout, 5xx, too slow, inconsistent, body cut).", "upstream")
+	dUpFailures   = desc("upstream_failures_total", "Requests to an upstream that failed against its breaker: no connection, a timeout, too slow (an answer, a connection closed without one or a body cut short only fails over).", "upstream")
 	dUpFailovers  = desc("upstream_failovers_total", "Failures of an upstream after which the next one was tried.", "upstream")
 	dUpInFlight   = desc("upstream_in_flight", "Fetches holding one of an upstream's in-flight slots now.", "upstream")
 	dUpQueued     = desc("upstream_queued", "Fetches waiting for one of an upstream's in-flight slots now.", "upstream")

@@ -2,11 +2,13 @@ package origin
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -440,40 +442,53 @@ func (p *Upstreams) attempt(ctx context.Context, u *upstream, probe bool, path s
 	return r, nil
 }
 
-// judge says whether err, a fetch's error, leaves the upstream healthy:
-// an answer is, whatever its status; a connection error, a timeout or an
-// inconsistent answer is not. A 500, 502, 503 or 504 is an answer about
-// the path asked for (an application's failure, or a parent's about its
-// own upstream), which any client can provoke for a path that fails:
-// counted, five such requests would open the breaker for every client,
-// as an abuse review and the cache-tests suite's status tests did. Such
-// an answer fails over (failsOver) but does not count against the
-// upstream; nginx's default (proxy_next_upstream error timeout) counts
-// the same. why describes a failure.
+// judge says whether err, a fetch's error, leaves the upstream healthy.
+// A failure is what says the upstream itself is down or stuck: a
+// connection that could not be made (refused, unreachable, a name that
+// does not resolve, a TLS handshake that failed) or a timeout (connect,
+// first byte, idle, the request's deadline). Everything about one request
+// is not: an answer, whatever its status (a 500, 502, 503 or 504 is an
+// application's failure for the path asked for, or a parent's about its
+// own upstream), and a connection that was made and then closed or reset
+// without a usable answer, or with an answer that is not valid for the
+// request (an application that crashes on one path does that). Any client
+// can provoke those by asking for a path that fails: counted, five such
+// requests opened the breaker for every client (an abuse review, and the
+// cache-tests suite's status and connection-close tests, which then failed
+// 150 unrelated tests with 503). They fail over (failsOver) but do not
+// count against the upstream, as Traffic Server marks a server down only
+// when connections to it fail. why describes a failure.
 func judge(err error) (ok bool, why string) {
 	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOMEM) {
 		return true, "" // this process short of descriptors or memory: not the upstream's fault
 	}
-	var se *StatusError
-	if errors.As(err, &se) {
-		return true, ""
+	var (
+		te   *TimeoutError
+		oe   *net.OpError
+		dnse *net.DNSError
+		cve  *tls.CertificateVerificationError
+		rhe  tls.RecordHeaderError
+		ae   tls.AlertError
+	)
+	switch {
+	case errors.As(err, &te), errors.As(err, &oe) && oe.Op == "dial", errors.As(err, &dnse),
+		errors.As(err, &cve), errors.As(err, &rhe), errors.As(err, &ae):
+		return false, err.Error()
 	}
-	return false, err.Error()
+	return true, ""
 }
 
 // failsOver reports whether err moves a Fetch on to the next upstream:
-// a failure of the upstream (see judge), a loop, or a 500, 502, 503 or
-// 504 answer.
+// any error but an answer (a failure of the upstream or of the exchange,
+// see judge), a loop, or a 500, 502, 503 or 504 answer.
 func failsOver(err error) bool {
-	if ok, _ := judge(err); !ok || isLoop(err) {
+	var se *StatusError
+	if !errors.As(err, &se) {
 		return true
 	}
-	var se *StatusError
-	if errors.As(err, &se) {
-		switch se.Code {
-		case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			return true
-		}
+	switch se.Code {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusLoopDetected:
+		return true
 	}
 	return false
 }
@@ -502,8 +517,10 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if err != nil && err != io.EOF && !b.failed && b.ctx.Err() == nil && !b.closed.Load() {
 		b.failed = true
-		b.u.failures.Add(1)
-		b.u.br.Done(false, false, "body: "+err.Error())
+		if ok, _ := judge(err); !ok { // an idle timeout; a body cut short is about this request
+			b.u.failures.Add(1)
+			b.u.br.Done(false, false, "body: "+err.Error())
+		}
 		b.u.cutShort(b.path, time.Now())
 	}
 	return n, err
@@ -608,7 +625,7 @@ type UpstreamStats struct {
 	QueueWaits     int64        // fetches that waited for a slot
 	Overloaded     int64        // fetches refused: queue full or waited too long
 	Requests       int64        // requests sent
-	Failures       int64        // requests that failed (connection, timeout, 5xx, slow, inconsistent, body)
+	Failures       int64        // requests that failed against the breaker (no connection, timeout, slow; see judge)
 	Failovers      int64        // failures after which the next upstream was tried
 	Loops          int64        // 508 Loop Detected answers
 	HealthChecks   int64        // health probes sent

@@ -27,6 +27,19 @@ func faultyServer(t *testing.T, syn *Synthetic) (*Faulty, string) {
 	return f, srv.URL
 }
 
+// deadURL returns the URL of a loopback port nothing listens on: a
+// connection to it is refused, which counts against an upstream.
+func deadURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + ln.Addr().String()
+	ln.Close()
+	return u
+}
+
 // newPool returns Upstreams over urls, each with opt, and closes it at the
 // test's end.
 func newPool(t *testing.T, opt PoolOptions, up UpstreamOptions, urls ...string) *Upstreams {
@@ -92,9 +105,12 @@ func TestUpstreamsFailover(t *testing.T) {
 				t.Errorf("requests: first %d, second %d; want 1, %d", bad.Requests(), good.Requests(), wantGood)
 			}
 			st := p.Stats()
-			wantFailures := int64(1) // a 503 answer fails over but is not the upstream's failure
-			if tt.fault == FaultStatus {
-				wantFailures = 0
+			// An answer, a connection closed without one and an answer
+			// that does not fit the request fail over but are about the
+			// request; a timeout is the upstream's failure.
+			wantFailures := int64(0)
+			if tt.fault == FaultSlow {
+				wantFailures = 1
 			}
 			if tt.fault != FaultNone && (st[0].Failures != wantFailures || st[0].Failovers != 1) {
 				t.Errorf("first upstream stats %+v: want %d failure, 1 failover", st[0], wantFailures)
@@ -133,8 +149,9 @@ func TestUpstreamsBreakerOpensAndCloses(t *testing.T) {
 	good, u2 := faultyServer(t, syn)
 	clk := newFakeClock()
 	p := newPool(t, PoolOptions{Backoff: -1, Now: clk.Now},
-		UpstreamOptions{Breaker: BreakerOptions{Failures: 2, CoolDown: 30 * time.Second}}, u1, u2)
-	bad.SetFault(FaultDead)
+		UpstreamOptions{Breaker: BreakerOptions{Failures: 2, CoolDown: 30 * time.Second},
+			Client: Options{FirstByteTimeout: 100 * time.Millisecond}}, u1, u2)
+	bad.SetFault(FaultSlow) // each request times out
 	for i := range 5 {
 		if err := fetchBytes(t, p, "/s/1000/a", 0, 1000); err != nil {
 			t.Fatalf("fetch %d: %v", i, err)
@@ -157,9 +174,7 @@ func TestUpstreamsBreakerOpensAndCloses(t *testing.T) {
 }
 
 func TestUpstreamsAllOpenFailsFast(t *testing.T) {
-	syn := NewSynthetic(SyntheticOptions{})
-	bad, u1 := faultyServer(t, syn)
-	bad.SetFault(FaultDead)
+	u1 := deadURL(t)
 	clk := newFakeClock()
 	p := newPool(t, PoolOptions{Now: clk.Now}, UpstreamOptions{Breaker: BreakerOptions{Failures: 1, CoolDown: 7 * time.Second}}, u1)
 	_, err := p.Fetch(context.Background(), "/s/1000/a", 0, 10, nil)
@@ -171,8 +186,8 @@ func TestUpstreamsAllOpenFailsFast(t *testing.T) {
 	if !errors.As(err, &ue) || !errors.Is(err, ErrAllOpen) || ue.RetryAfter != 7*time.Second {
 		t.Fatalf("second fetch: %v, want an UnavailableError wrapping ErrAllOpen with RetryAfter 7s", err)
 	}
-	if bad.Requests() != 1 {
-		t.Errorf("an open breaker let a request through (%d requests)", bad.Requests())
+	if s := p.Stats()[0]; s.Requests != 1 || s.Breaker.Rejected != 1 {
+		t.Errorf("an open breaker let a request through: %+v", s)
 	}
 }
 
@@ -307,17 +322,35 @@ func TestUpstreamsOverloaded(t *testing.T) {
 	}
 }
 
-func TestUpstreamsBodyFailureFeedsBreaker(t *testing.T) {
+// A body cut short releases the in-flight slot but, like a connection
+// closed without an answer, is about the request: the breaker stays
+// closed. A connection refused is the upstream's failure.
+func TestUpstreamsBodyAndConnectionFailures(t *testing.T) {
 	syn := NewSynthetic(SyntheticOptions{})
 	f, u := faultyServer(t, syn)
-	f.SetFault(FaultShortBody)
 	p := newPool(t, PoolOptions{}, UpstreamOptions{Breaker: BreakerOptions{Failures: 1}}, u)
-	err := fetchBytes(t, p, "/s/100000/a", 0, 100000)
-	if !errors.Is(err, io.ErrUnexpectedEOF) {
+	f.SetFault(FaultShortBody)
+	if err := fetchBytes(t, p, "/s/100000/a", 0, 100000); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("err %v, want a short body", err)
 	}
-	if s := p.Stats()[0]; s.Breaker.State != BreakerOpen || s.InFlight != 0 {
-		t.Errorf("stats %+v: want the breaker open and the slot released", s)
+	f.SetFault(FaultDead)
+	if _, err := p.Fetch(context.Background(), "/s/100000/b", 0, 100, nil); err == nil {
+		t.Fatal("a connection closed without an answer gave no error")
+	}
+	if s := p.Stats()[0]; s.Breaker.State != BreakerClosed || s.InFlight != 0 {
+		t.Errorf("stats %+v: want the breaker closed and the slot released", s)
+	}
+	f.SetFault(FaultNone)
+	if err := fetchBytes(t, p, "/s/100000/c", 0, 100000); err != nil {
+		t.Fatal(err)
+	}
+
+	p2 := newPool(t, PoolOptions{}, UpstreamOptions{Breaker: BreakerOptions{Failures: 1}}, deadURL(t))
+	if _, err := p2.Fetch(context.Background(), "/s/100000/a", 0, 100, nil); err == nil {
+		t.Fatal("a refused connection gave no error")
+	}
+	if s := p2.Stats()[0]; s.Breaker.State != BreakerOpen {
+		t.Errorf("stats %+v after a refused connection: want the breaker open", s)
 	}
 }
 
@@ -420,7 +453,12 @@ func TestJudge(t *testing.T) {
 		{"503", &StatusError{Code: 503}, true},
 		{"504", &StatusError{Code: 504}, true},
 		{"refused", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, false},
+		{"no such host", &net.DNSError{Err: "no such host", Name: "origin.invalid", IsNotFound: true}, false},
 		{"timeout", &TimeoutError{Phase: PhaseDeadline}, false},
+		{"first byte timeout", &TimeoutError{Phase: PhaseFirstByte}, false},
+		{"closed without an answer", fmt.Errorf("origin /a: %w", io.EOF), true},
+		{"reset after the request", &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, true},
+		{"inconsistent answer", fmt.Errorf("origin /a: %w", ErrInconsistent), true},
 		{"no descriptor to dial with", &net.OpError{Op: "dial", Err: os.NewSyscallError("socket", syscall.EMFILE)}, true},
 		{"system file table full", &net.OpError{Op: "dial", Err: os.NewSyscallError("socket", syscall.ENFILE)}, true},
 	} {

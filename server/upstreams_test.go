@@ -174,11 +174,12 @@ func TestUpstreamLoopDetected(t *testing.T) {
 }
 
 func TestUpstreamBreakersOpen503(t *testing.T) {
-	h := newUpHarness(t, upOptions{n: 1, upstream: origin.UpstreamOptions{Breaker: origin.BreakerOptions{Failures: 1, CoolDown: time.Hour}}})
-	h.ups[0].SetFault(origin.FaultDead)
+	h := newUpHarness(t, upOptions{n: 1, upstream: origin.UpstreamOptions{Breaker: origin.BreakerOptions{Failures: 1, CoolDown: time.Hour},
+		Client: origin.Options{FirstByteTimeout: 100 * time.Millisecond}}})
+	h.ups[0].SetFault(origin.FaultSlow) // a timeout: the upstream's failure
 	resp, _ := h.do(http.MethodGet, "/s/1000/a")
-	if resp.StatusCode != http.StatusBadGateway {
-		t.Fatalf("first: status %d, want 502", resp.StatusCode)
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("first: status %d, want 504", resp.StatusCode)
 	}
 	resp, body := h.do(http.MethodGet, "/s/1000/b")
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "3600" ||
@@ -223,14 +224,15 @@ func TestUpstreamOverloaded503(t *testing.T) {
 // limits.
 func TestUpstreamStaleOnFailure(t *testing.T) {
 	h := newUpHarness(t, upOptions{maxAge: 10 * time.Second,
-		upstream: origin.UpstreamOptions{Breaker: origin.BreakerOptions{Failures: 2, CoolDown: time.Hour}},
-		cache:    cache.Options{StaleIfError: time.Minute}})
+		upstream: origin.UpstreamOptions{Breaker: origin.BreakerOptions{Failures: 2, CoolDown: time.Hour},
+			Client: origin.Options{FirstByteTimeout: 100 * time.Millisecond}},
+		cache: cache.Options{StaleIfError: time.Minute}})
 	const path = "/s/100000/stale"
 	if resp, body, err := h.get(path, ""); err != nil || resp.StatusCode != 200 || !bytes.Equal(body, originBytes(path, 0, 100000)) {
 		t.Fatalf("first fetch failed: %v", err)
 	}
 	for _, u := range h.ups {
-		u.SetFault(origin.FaultDead)
+		u.SetFault(origin.FaultSlow) // timeouts: the upstreams' failures
 	}
 	h.clk.Add(30 * time.Second) // stale by 20s: within serve_stale_on_error
 	for i := range 3 {          // the last ones find every breaker open
