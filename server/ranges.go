@@ -130,7 +130,8 @@ func parseDigits(s string) (int64, bool) {
 		}
 		d := int64(c - '0')
 		if n > (math.MaxInt64-d)/10 {
-			return 0, false // overflow
+			n = math.MaxInt64 // saturate: no representation is that long, so a last-pos clamps and a first-pos is past the end
+			continue
 		}
 		n = n*10 + d
 	}

@@ -120,12 +120,12 @@ func TestRange(t *testing.T) {
 		{"byte=0-1", 10, nil, ErrInvalidRange},
 		{"bytesx=0-1", 10, nil, ErrInvalidRange},
 		{"bytes=\u0660-1", 10, nil, ErrInvalidRange}, // Arabic-Indic zero is no DIGIT
-		// Overflow.
-		{"bytes=9223372036854775808-", 10, nil, ErrInvalidRange},
-		{"bytes=0-9223372036854775808", 10, nil, ErrInvalidRange},
-		{"bytes=-9223372036854775808", 10, nil, ErrInvalidRange},
-		{"bytes=99999999999999999999-", 10, nil, ErrInvalidRange},
-		{"bytes=0-99999999999999999999999999999", 10, nil, ErrInvalidRange},
+		// Past int64: saturated, so past any end.
+		{"bytes=9223372036854775808-", 10, nil, ErrUnsatisfiable},
+		{"bytes=0-9223372036854775808", 10, []br{{0, 10}}, nil},
+		{"bytes=-9223372036854775808", 10, []br{{0, 10}}, nil},
+		{"bytes=99999999999999999999-", 10, nil, ErrUnsatisfiable},
+		{"bytes=0-99999999999999999999999999999", 10, []br{{0, 10}}, nil},
 		// The limit on the number of specs.
 		{"bytes=0-0,1-1,2-2,3-3", 10, []br{{0, 1}, {1, 1}, {2, 1}, {3, 1}}, nil},
 		{"bytes=0-0,1-1,2-2,3-3,,", 10, []br{{0, 1}, {1, 1}, {2, 1}, {3, 1}}, nil},
@@ -173,6 +173,10 @@ func TestParseRangeSpecs(t *testing.T) {
 		{"bytes=0-0,-1", []RangeSpec{{0, 0}, {-1, 1}}},
 		{"bytes=500-600, 601-999", []RangeSpec{{500, 600}, {601, 999}}},
 		{"bytes=9223372036854775807-", []RangeSpec{{math.MaxInt64, -1}}},
+		// Positions past int64 saturate.
+		{"bytes=99999999999999999999-", []RangeSpec{{math.MaxInt64, -1}}},
+		{"bytes=0-18446744073709551615", []RangeSpec{{0, math.MaxInt64}}},
+		{"bytes=-99999999999999999999", []RangeSpec{{-1, math.MaxInt64}}},
 	}
 	for _, tt := range tests {
 		got, err := ParseRangeSpecs(nil, tt.header, 0)

@@ -596,7 +596,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 
 	var rangeBuf [4]ByteRange
 	var ranges []ByteRange
-	if specs != nil && RangeAllowed(b2s(ctx.Request.Header.Peek("If-Range")), Validators{ETag: meta.ETag, LastModified: meta.LastModified}) {
+	// An empty representation is sent whole (200) whatever the Range: no
+	// byte range of it can be sent (RFC 9110 §14.2 lets a server ignore
+	// Range), and ffmpeg, whose first request is "bytes=0-", cannot open a
+	// 416; net/http answers the same.
+	if specs != nil && meta.Size > 0 && RangeAllowed(b2s(ctx.Request.Header.Peek("If-Range")), Validators{ETag: meta.ETag, LastModified: meta.LastModified}) {
 		ranges, err = Resolve(rangeBuf[:0], specs, meta.Size)
 		if err != nil {
 			h.Set("Content-Range", "bytes */"+strconv.FormatInt(meta.Size, 10))
