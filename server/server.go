@@ -431,6 +431,7 @@ func (b *safeBody) Close() (err error) {
 var (
 	methodGet  = []byte(http.MethodGet)
 	methodHead = []byte(http.MethodHead)
+	methodOpts = []byte(http.MethodOptions)
 )
 
 var protoHTTP11 = []byte("HTTP/1.1")
@@ -510,7 +511,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 	m := ctx.Method()
 	head := bytes.Equal(m, methodHead)
 	if !head && !bytes.Equal(m, methodGet) {
-		ctx.Response.Header.Set("Allow", "GET, HEAD")
+		if bytes.Equal(m, methodOpts) {
+			s.options(ctx)
+			return
+		}
+		ctx.Response.Header.Set("Allow", "GET, HEAD, OPTIONS")
 		s.plain(ctx, http.StatusMethodNotAllowed, "method not allowed: only GET and HEAD")
 		return
 	}
@@ -868,6 +873,61 @@ func (s *Server) passStatus(ctx *fasthttp.RequestCtx, se *origin.StatusError) {
 }
 
 // plain answers with a one-line text body.
+// options answers an OPTIONS request itself, without asking the origin
+// (every player page's preflights would otherwise reach it uncached):
+// 204 with Allow. A CORS preflight (Origin and
+// Access-Control-Request-Method) for GET or HEAD is allowed for any
+// origin, with the request fields it names and without credentials: the
+// box serves only GET and HEAD of content meant for every player, and the
+// origin's own Access-Control-* fields, sent with each answer, still decide
+// whether a page may read it. A preflight for another method gets no
+// Access-Control-* fields, so the browser does not send that request. (A
+// player check found that a page whose requests need a preflight, such as
+// one with a suffix Range or its own request fields, could not play
+// through the box: OPTIONS was 405.)
+func (s *Server) options(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Response.Header
+	h.Set("Allow", "GET, HEAD, OPTIONS")
+	rh := &ctx.Request.Header
+	if len(rh.Peek("Origin")) > 0 {
+		switch string(rh.Peek("Access-Control-Request-Method")) {
+		case http.MethodGet, http.MethodHead:
+			h.Set("Access-Control-Allow-Origin", "*")
+			h.Set("Access-Control-Allow-Methods", "GET, HEAD")
+			if names := rh.Peek("Access-Control-Request-Headers"); len(names) > 0 && fieldNameList(names) {
+				h.SetBytesV("Access-Control-Allow-Headers", names)
+			}
+			h.Set("Access-Control-Max-Age", "86400")
+		}
+	}
+	ctx.SetStatusCode(http.StatusNoContent)
+	ctx.Response.SkipBody = true
+}
+
+// fieldNameList reports whether b is a comma-separated list of field
+// names (tokens, with optional whitespace), at most 4 KiB: what a
+// preflight's Access-Control-Request-Headers may be echoed as.
+func fieldNameList(b []byte) bool {
+	if len(b) > 4096 {
+		return false
+	}
+	for _, c := range b {
+		if c != ',' && c != ' ' && c != '\t' && !isTokenByte(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// isTokenByte reports whether c is a tchar (RFC 9110 §5.6.2).
+func isTokenByte(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
 func (s *Server) plain(ctx *fasthttp.RequestCtx, code int, msg string) {
 	ctx.SetStatusCode(code)
 	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")

@@ -433,14 +433,70 @@ func TestMultipart(t *testing.T) {
 
 func TestMethodNotAllowed(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	for _, m := range []string{"POST", "PUT", "DELETE", "OPTIONS", "PATCH"} {
+	for _, m := range []string{"POST", "PUT", "DELETE", "PATCH"} {
 		resp, _ := h.do(m, "/s/10/x")
-		if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
+		if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD, OPTIONS" {
 			t.Errorf("%s: %d, Allow %q", m, resp.StatusCode, resp.Header.Get("Allow"))
 		}
 	}
 	if n := h.syn.Stats().Requests; n != 0 {
 		t.Errorf("origin saw %d requests", n)
+	}
+}
+
+// OPTIONS is answered by the box: 204 with Allow; a CORS preflight for GET
+// or HEAD is allowed for any origin with the fields it names (a page whose
+// requests need a preflight could not play through the box), one for
+// another method is not; the origin is never asked.
+func TestOptions(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	for _, tc := range []struct {
+		name    string
+		hdr     []string
+		allowed bool
+		headers string
+	}{
+		{"plain", nil, false, ""},
+		{"preflight GET", []string{"Origin", "https://player.example", "Access-Control-Request-Method", "GET",
+			"Access-Control-Request-Headers", "range, x-session-id"}, true, "range, x-session-id"},
+		{"preflight HEAD", []string{"Origin", "https://player.example", "Access-Control-Request-Method", "HEAD"}, true, ""},
+		{"preflight DELETE", []string{"Origin", "https://player.example", "Access-Control-Request-Method", "DELETE"}, false, ""},
+		{"bad field names", []string{"Origin", "https://player.example", "Access-Control-Request-Method", "GET",
+			"Access-Control-Request-Headers", "range, x:y"}, true, ""},
+	} {
+		resp, body := h.do("OPTIONS", "/s/10/x", tc.hdr...)
+		if resp.StatusCode != 204 || len(body) != 0 || resp.Header.Get("Allow") != "GET, HEAD, OPTIONS" {
+			t.Errorf("%s: %d, %d bytes, Allow %q", tc.name, resp.StatusCode, len(body), resp.Header.Get("Allow"))
+		}
+		if got := resp.Header.Get("Access-Control-Allow-Origin") == "*"; got != tc.allowed {
+			t.Errorf("%s: Access-Control-Allow-Origin %q", tc.name, resp.Header.Get("Access-Control-Allow-Origin"))
+		}
+		if tc.allowed && (resp.Header.Get("Access-Control-Allow-Methods") != "GET, HEAD" || resp.Header.Get("Access-Control-Allow-Headers") != tc.headers ||
+			resp.Header.Get("Access-Control-Allow-Credentials") != "") {
+			t.Errorf("%s: %v", tc.name, resp.Header)
+		}
+	}
+	if n := h.syn.Stats().Requests; n != 0 {
+		t.Errorf("origin saw %d requests", n)
+	}
+	// The connection goes on: a GET after an OPTIONS on it is served.
+	c, err := net.Dial("tcp", strings.TrimPrefix(h.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "OPTIONS /s/10/x HTTP/1.1\r\nHost: x\r\n\r\nGET /s/10/x HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	for i, want := range []int{204, 200} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want || want == 200 && !bytes.Equal(body, originBytes("/s/10/x", 0, 10)) {
+			t.Fatalf("answer %d: %d %q, want %d", i, resp.StatusCode, body, want)
+		}
 	}
 }
 
