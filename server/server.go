@@ -660,7 +660,10 @@ const sendfileMin = 8 << 10
 func (s *Server) single(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Meta, st cache.Status, head bool, code int, off, n int64) {
 	ctx.SetStatusCode(code)
 	if head || n == 0 {
-		inMem, onDisk, total := s.store.Residency(meta, off, n)
+		// No byte is sent: the answer is the version's header, held in
+		// memory, wherever its chunks are (a HEAD of an object whose
+		// chunks were evicted said fwd=partial, and asked nothing).
+		inMem, onDisk, total := 1, 0, 1
 		x.chunks(inMem, onDisk, total)
 		ctx.Response.Header.Set("Cache-Status", s.lookupStatus(st, inMem, onDisk, total))
 		ctx.Response.Header.SetContentLength(int(n))

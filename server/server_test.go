@@ -906,3 +906,23 @@ func TestHeadFetchesOneChunk(t *testing.T) {
 		t.Fatalf("origin: %d requests, %d bytes; want one chunk (%d)", st.Requests, st.Bytes, chunk)
 	}
 }
+
+// A HEAD of an object held fresh is a hit, wherever its chunks are: no
+// byte is sent or fetched (with its chunks evicted it said fwd=partial).
+func TestHeadOfEvictedChunksIsAHit(t *testing.T) {
+	const chunk = 64 << 10
+	h := newHarness(t, harnessOptions{chunk: chunk, mem: 4 * chunk})
+	const path, size = "/s/1048576/evicted", 1048576 // 16 chunks through a 4-chunk memory tier
+	if resp, body := h.do("GET", path); resp.StatusCode != 200 || !bytes.Equal(body, originBytes(path, 0, size)) {
+		t.Fatalf("GET: %d, bytes are not the origin's", resp.StatusCode)
+	}
+	before := h.syn.Stats().Requests
+	resp, body := h.do("HEAD", path)
+	if resp.StatusCode != 200 || len(body) != 0 || resp.ContentLength != size ||
+		resp.Header.Get("Cache-Status") != "edgecache; hit; detail=mem" {
+		t.Errorf("HEAD: %d, Content-Length %d, Cache-Status %q", resp.StatusCode, resp.ContentLength, resp.Header.Get("Cache-Status"))
+	}
+	if n := h.syn.Stats().Requests - before; n != 0 {
+		t.Errorf("HEAD asked the origin %d times", n)
+	}
+}
