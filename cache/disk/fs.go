@@ -47,9 +47,10 @@ type File interface {
 // OSFS is the FS of the operating system, through the os package.
 type OSFS struct{}
 
-// Open implements FS.
+// Open implements FS: it opens the file to read, without blocking if it
+// is a FIFO someone left in a cache dir (see openNonblock).
 func (OSFS) Open(name string) (File, error) {
-	f, err := os.Open(name)
+	f, err := os.OpenFile(name, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +107,25 @@ func shortOfResources(err error) bool {
 // diskFault reports whether err is a failure of the disk itself (EIO, ENOSPC,
 // EROFS, EACCES, ...) rather than a missing or damaged file. Callers at
 // run time check shortOfResources first.
+// openRead opens the file at path to read it (FS.Open), with
+// errNotRegular (damaged, not a disk fault) if it is not a regular file.
+func openRead(fsys FS, path string) (File, error) {
+	f, err := fsys.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: path, Err: errNotRegular}
+	}
+	return f, nil
+}
+
 func diskFault(err error) bool {
 	return err != nil && !notExist(err) && !truncated(err) &&
 		!errors.Is(err, errCorrupt) && !errors.Is(err, ErrChecksum) && !errors.Is(err, errForeign)

@@ -56,6 +56,11 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // does not take its disk out of service.
 var errCorrupt = errors.New("corrupt chunk file")
 
+// errNotRegular is the error of a file the store would read that is not a
+// regular file (a directory, a FIFO, a device someone left in a cache
+// dir): damaged, not a fault of the disk.
+var errNotRegular = fmt.Errorf("%w: not a regular file", errCorrupt)
+
 // header is a decoded chunk header. key, version and meta alias the buffer
 // it was decoded from.
 type header struct {

@@ -243,6 +243,16 @@ func (s *Store) scanDir(d *disk, sub string, in *interner, buf []byte, recs []re
 			} else {
 				cnt.stale++
 			}
+		case errors.Is(err, errNotRegular):
+			// A directory, FIFO or device someone left among the chunk
+			// files: removed if it can be (an empty directory, a FIFO),
+			// else left alone; never a fault of the disk.
+			if rerr := s.fs.Remove(path); rerr != nil && !notExist(rerr) {
+				s.log.Warn("stray entry in a cache dir ignored: not a chunk file", "path", path, "error", rerr)
+				continue
+			}
+			s.log.Warn("stray entry in a cache dir removed: not a chunk file", "path", path)
+			cnt.removed++
 		case diskFault(err):
 			return recs, err
 		default:
@@ -276,7 +286,7 @@ type head struct {
 // readHeadFS reads the start of the file at path into buf through fsys and
 // returns the bytes read, the file's size and its identity if known.
 func readHeadFS(fsys FS, path string, buf []byte) (int, head, error) {
-	f, err := fsys.Open(path)
+	f, err := openRead(fsys, path)
 	if err != nil {
 		return 0, head{}, err
 	}

@@ -204,7 +204,7 @@ func (s *Store) writeSnapshot(d *disk) error {
 
 // readSnapshot reads and decodes the snapshot at name.
 func (s *Store) readSnapshot(name string) (*loadResult, error) {
-	f, err := s.fs.Open(name)
+	f, err := openRead(s.fs, name)
 	if err != nil {
 		return nil, err
 	}

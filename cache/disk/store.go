@@ -1140,7 +1140,7 @@ var errForeign = errors.New("chunk file holds another chunk")
 
 // open opens and checks a chunk file, and returns it with one reference.
 func (s *Store) open(d *disk, path string, id ID, version string, hlen, plen int64, verified bool) (*ofile, error) {
-	f, err := s.fs.Open(path)
+	f, err := openRead(s.fs, path)
 	if err != nil {
 		return nil, fmt.Errorf("disk: open chunk: %w", err)
 	}

@@ -7,6 +7,9 @@ import (
 	"io/fs"
 )
 
+// openNonblock is 0 where O_NONBLOCK is not available.
+const openNonblock = 0
+
 // lockFile does nothing where flock is not available.
 func lockFile(File, string) error { return nil }
 

@@ -45,6 +45,12 @@ func closeScanDir(fd int) {
 	}
 }
 
+// openNonblock is added to the flags of every file the store opens to
+// read: opening a FIFO someone left in a cache dir would otherwise block
+// for ever (the scan never ends, a Get hangs, shutdown waits for them).
+// It changes nothing for a regular file.
+const openNonblock = syscall.O_NONBLOCK
+
 // readHead reads the start of the file name in dir into buf and returns the
 // bytes read, the file's size and its identity. With a descriptor of dir (openScanDir) it
 // uses four raw system calls (openat, fstat, pread, close) instead of the os
@@ -54,9 +60,9 @@ func readHead(fsys FS, dirfd int, dir, name string, buf []byte) (int, head, erro
 	if dirfd < 0 {
 		return readHeadFS(fsys, path, buf)
 	}
-	fd, err := syscall.Openat(dirfd, name, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	fd, err := syscall.Openat(dirfd, name, syscall.O_RDONLY|syscall.O_CLOEXEC|openNonblock, 0)
 	for err == syscall.EINTR {
-		fd, err = syscall.Openat(dirfd, name, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		fd, err = syscall.Openat(dirfd, name, syscall.O_RDONLY|syscall.O_CLOEXEC|openNonblock, 0)
 	}
 	if err != nil {
 		return 0, head{}, &os.PathError{Op: "open", Path: path, Err: err}
@@ -65,6 +71,9 @@ func readHead(fsys FS, dirfd int, dir, name string, buf []byte) (int, head, erro
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
 		return 0, head{}, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return 0, head{}, &os.PathError{Op: "open", Path: path, Err: errNotRegular}
 	}
 	n, err := syscall.Pread(fd, buf, 0)
 	for err == syscall.EINTR {

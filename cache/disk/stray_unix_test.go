@@ -1,0 +1,95 @@
+//go:build unix
+
+package disk
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Entries someone left among the chunk files that are not regular files
+// (a FIFO, an empty or a full directory) neither hang the start-up scan
+// nor take the disk out of service: the removable ones are removed, the
+// others ignored, and the chunks are served. A FIFO put where an indexed
+// chunk's file was makes that chunk a miss, not a Get that waits for ever.
+// (A fault-injection review hung the scan, Gets and shutdown with a FIFO,
+// and took a disk out of service with a directory.)
+func TestStrayEntriesInCacheDir(t *testing.T) {
+	dirs, state := mkdirs(t, 1, 64<<20)
+	opt := Options{Dirs: dirs, StateFile: state, ScrubRate: -1, OpenFiles: -1}
+	s, _ := open(t, opt)
+	a, b := ID{Key: "/a", Index: 0}, ID{Key: "/b", Index: 0}
+	for _, id := range []ID{a, b} {
+		if err := s.Put(id, "v", nil, payload(id, "v", 5000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pa, pb := s.disks[0].chunkPath(a.Key, 0), s.disks[0].chunkPath(b.Key, 0)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Dir(pa)
+	if err := syscall.Mkfifo(filepath.Join(sub, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(filepath.Join(sub, "empty"), 0o755)
+	os.MkdirAll(filepath.Join(sub, "full", "x"), 0o755)
+	os.Remove(filepath.Join(dirs[0].Path, "index.snap")) // a scan reads every entry
+
+	done := make(chan *Store, 1)
+	go func() {
+		s, _ := open(t, opt)
+		done <- s
+	}()
+	var s2 *Store
+	select {
+	case s2 = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the start-up scan hangs on a FIFO in a cache dir")
+	}
+	st := s2.Stats()
+	if !st.Disks[0].InService || st.Disks[0].Chunks != 2 {
+		t.Fatalf("after the scan: %+v; want the disk in service with its 2 chunks", st.Disks[0])
+	}
+	if _, err := os.Lstat(filepath.Join(sub, "fifo")); !os.IsNotExist(err) {
+		t.Errorf("the FIFO was not removed: %v", err)
+	}
+
+	// A FIFO where an indexed chunk's file was: a miss, at once.
+	os.Remove(pb)
+	if err := syscall.Mkfifo(pb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		c, err := s2.Get(b, "v")
+		if err == nil {
+			c.Close()
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err == nil {
+			t.Error("a FIFO was served as a chunk")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a Get of a chunk whose file is a FIFO hangs")
+	}
+	c, err := s2.Get(a, "v")
+	if err != nil {
+		t.Fatalf("the other chunk: %v", err)
+	}
+	defer c.Close()
+	buf := make([]byte, 5000)
+	if _, err := c.ReadAt(buf, 0); err != nil || !bytes.Equal(buf, payload(a, "v", 5000)) {
+		t.Fatalf("the other chunk's bytes: %v", err)
+	}
+	if !s2.Stats().Disks[0].InService {
+		t.Error("the disk left service")
+	}
+}
