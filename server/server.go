@@ -686,8 +686,12 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Meta,
 			r.Close()
 			ctx.Response.Reset()
 			ctx.Response.Header.DisableNormalizing()
-			x.err = true
-			s.originError(ctx, meta.Key, st, err)
+			// The version was held, its first chunk was not: the
+			// origin failed to send it. Not a remembered status answer
+			// (which a Hit with an error is), and nothing was stored:
+			// "fwd=miss", counted as a miss or, for a 5xx, an error.
+			x.err, x.st = true, cache.Miss
+			s.originError(ctx, meta.Key, cache.Pass, err)
 			return
 		}
 	}

@@ -285,6 +285,16 @@ func TestUpstreamMissingFirstChunkFailsBeforeHeaders(t *testing.T) {
 		if err != nil || resp.StatusCode != http.StatusBadGateway {
 			t.Errorf("range %q: status %v, err %v; want a whole 502", rng, resp.StatusCode, err)
 		}
+		if cs := resp.Header.Get("Cache-Status"); cs != "edgecache; fwd=miss; detail=origin-error" {
+			t.Errorf("range %q: Cache-Status %q", rng, cs)
+		}
+	}
+	// Counted as errors, not as hits (the version was held; its chunk was
+	// not, and the origin failed to send it).
+	for _, rc := range h.srv.Metrics().Requests {
+		if rc.Class == "5xx" && rc.Result != ResultError {
+			t.Errorf("a 502 counted as %v: %+v", rc.Result, rc)
+		}
 	}
 	// A resident chunk is still served.
 	from, to := held*chunk+100, held*chunk+chunk-1
