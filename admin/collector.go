@@ -50,7 +50,7 @@ var (
 	dEvictions     = desc("evictions_total", "Chunks evicted to stay within a tier's budget.", "tier")
 	dObjects       = desc("objects", "Entries in the object index (versions and remembered status answers).")
 	dChecksum      = desc("checksum_failures_total", "Disk chunks whose checksum did not match (dropped and fetched again, never served).")
-	dCorrupt       = desc("disk_corrupt_chunks_total", "Damaged chunk files found other than by checksum (bad header, wrong length).")
+	dCorrupt       = desc("disk_corrupt_chunks_total", "Damaged chunk files found other than by checksum (bad header, wrong length, holding another chunk, vanished while indexed).")
 	dIOErrors      = desc("disk_io_errors_total", "Disk I/O failures.")
 	dResErrors     = desc("disk_resource_errors_total", "Disk reads and writes that failed for want of file descriptors or memory (EMFILE, ENFILE, ENOMEM): misses; the disk stays in service.")
 	dDiskUp        = desc("disk_in_service", "1 if the cache directory is in service, 0 if it was taken out (see the log and edgecache disk clear).", "disk")

@@ -212,7 +212,7 @@ func TestFDCacheDamage(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		damage  func(t *testing.T, path string)
-		corrupt bool // counted in Corrupt (else vanished: not counted)
+		corrupt bool // counted in Corrupt (a vanished or replaced file is too: the chunk is lost)
 	}{
 		{"truncate", func(t *testing.T, p string) { os.Truncate(p, 100) }, true},
 		{"truncate payload", func(t *testing.T, p string) { fi, _ := os.Stat(p); os.Truncate(p, fi.Size()-1) }, true},
@@ -221,7 +221,7 @@ func TestFDCacheDamage(t *testing.T) {
 			f.Write([]byte("junk"))
 			f.Close()
 		}, true},
-		{"delete", func(t *testing.T, p string) { os.Remove(p) }, false},
+		{"delete", func(t *testing.T, p string) { os.Remove(p) }, true},
 		{"replace", func(t *testing.T, p string) {
 			// A copy of the same bytes renamed over it: another inode.
 			b, err := os.ReadFile(p)
@@ -234,7 +234,7 @@ func TestFDCacheDamage(t *testing.T) {
 			if err := os.Rename(p+".new", p); err != nil {
 				t.Fatal(err)
 			}
-		}, false},
+		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dirs, state := mkdirs(t, 1, 16<<20)

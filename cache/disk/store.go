@@ -1300,7 +1300,8 @@ type Stats struct {
 	// instead of a new file (see the package doc, Recycling).
 	Recycled int64
 	// ChecksumFailures counts payloads whose checksum did not match;
-	// Corrupt other damaged chunk files found (bad header, wrong length).
+	// Corrupt other damaged chunk files found (bad header, wrong length,
+	// holding another chunk, or vanished while indexed).
 	ChecksumFailures, Corrupt int64
 	// IOErrors counts disk I/O failures; OutOfService disks taken out of
 	// service since Open.

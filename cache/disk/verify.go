@@ -62,10 +62,9 @@ func (s *Store) reject(d *disk, h uint64, e *entry, path string, id ID, err erro
 		// Counted before the drop can be seen: whoever finds the chunk
 		// gone finds it counted.
 		switch {
-		case notExist(err), errors.Is(err, errForeign):
 		case errors.Is(err, ErrChecksum):
 			s.checksumFailures.Add(1)
-		default:
+		default: // damaged, holding another chunk, or vanished: lost either way
 			s.corrupt.Add(1)
 		}
 	}
@@ -82,7 +81,7 @@ func (s *Store) reject(d *disk, h uint64, e *entry, path string, id ID, err erro
 	}
 	switch {
 	case notExist(err):
-		s.log.Debug("chunk file vanished, dropped", "path", path)
+		s.warn.Log(slog.LevelWarn, "chunk file vanished", "chunk file vanished, dropped from the index", "path", path, "key", id.Key, "index", id.Index)
 	case errors.Is(err, errForeign):
 		s.log.Warn("chunk file holds another chunk, dropped from the index", "path", path, "error", err)
 	case errors.Is(err, ErrChecksum):
