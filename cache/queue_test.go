@@ -179,3 +179,44 @@ func TestDiskWriteQueueBackpressure(t *testing.T) {
 		t.Error("no fetch waited for the slow disk")
 	}
 }
+
+// A disk that hangs (its writes never end) fills the write queue; once the
+// queue has not moved for queueStall, a fetched chunk skips the disk at
+// once instead of waiting DiskQueueWait (an hour here): a fault-injection
+// review froze one disk and every miss waited 2 s per chunk. Every byte is
+// still served right, and the skip is counted and logged as a stuck queue.
+func TestDiskWriteQueueStalled(t *testing.T) {
+	dir := t.TempDir()
+	fsys := &gateFS{gate: make(chan struct{})} // opened only at the end: a disk that hangs
+	ds := openGatedDisk(t, dir, fsys)
+	var gateOnce sync.Once
+	openGate := func() { gateOnce.Do(func() { close(fsys.gate) }) }
+	t.Cleanup(openGate) // runs before the disk store's Close, so a failed test ends too
+	var logs syncBuffer
+	const chunks = 24
+	sizes := map[string]int64{"/h": chunks * testChunk}
+	s := mustNew(t, newFake(sizes), Options{ChunkSize: testChunk, Memory: 64 * testChunk, Disk: ds,
+		DiskWriters: 1, DiskQueue: 8 * testChunk, DiskQueueWait: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	done := make(chan []byte, 1)
+	go func() { done <- readRange(t, s, "/h", 0, -1) }()
+	select {
+	case got := <-done:
+		if !bytes.Equal(got, content("/h", 0, sizes["/h"])) {
+			t.Fatal("/h differs from the origin's bytes")
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the read waits on a write queue stuck behind a hung disk")
+	}
+	for i := 0; s.Stats().DiskWriteSkips < chunks-8 && i < 1000; i++ {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := s.Stats(); st.DiskWriteSkips != chunks-8 {
+		t.Errorf("skipped %d disk writes, want %d", st.DiskWriteSkips, chunks-8)
+	}
+	if !strings.Contains(logs.String(), "disk write queue stuck") {
+		t.Errorf("no log line about the stuck queue:\n%s", logs.String())
+	}
+	openGate() // let the writer and the store close
+	s.Close()
+}

@@ -132,6 +132,11 @@ type diskTier struct {
 	budget int64               // most bytes queued at once
 	wait   time.Duration       // longest a chunk waits for room
 	warn   *ratelog.Limiter
+	// moved is when a queued write last ended, or the queue last went
+	// from empty to not empty (Unix nanoseconds): a queue that has not
+	// moved for queueStall is stuck behind a disk that hangs, and a chunk
+	// does not wait for it.
+	moved atomic.Int64
 
 	mu     sync.Mutex
 	recent *hitWindow // chunks hit once on disk lately
@@ -152,8 +157,23 @@ func newDiskTier(st *disk.Store, budget, chunkSize int64, wait time.Duration, wi
 	// (an object's last chunk) up to four times as many; past that a
 	// sender waits for a writer to take one.
 	slots := int(min(4*budget/chunkSize, 1<<16))
-	return &diskTier{st: st, queue: make(chan diskJob, slots), room: semaphore.NewWeighted(budget),
+	t := &diskTier{st: st, queue: make(chan diskJob, slots), room: semaphore.NewWeighted(budget),
 		budget: budget, wait: wait, recent: recent, warn: ratelog.New(log, time.Minute)}
+	t.moved.Store(time.Now().UnixNano())
+	return t
+}
+
+// queueStall is how long a full write queue may go without a write ending
+// before it counts as stuck (a disk that hangs: its writers block in the
+// kernel and hold the queue): a chunk then skips the disk at once instead
+// of waiting up to DiskQueueWait. A working disk, however slow, ends a
+// chunk's write well within it.
+const queueStall = time.Second
+
+// stalled reports whether the queue holds chunks and has not moved for
+// queueStall.
+func (t *diskTier) stalled() bool {
+	return t.queued.Load() > 0 && time.Since(time.Unix(0, t.moved.Load())) > queueStall
 }
 
 // diskQueued returns the bytes waiting in the disk write queue.
@@ -179,6 +199,7 @@ func (s *Store) diskWriter() {
 		err := s.disk.put(disk.ID{Key: j.id.key, Index: j.id.idx}, j.meta.dver, encodeMeta(j.meta), j.c.data, j.sum, disk.Rank{})
 		n := int64(len(j.c.data))
 		j.c.unref()
+		s.disk.moved.Store(time.Now().UnixNano())
 		s.disk.queued.Add(-n)
 		s.disk.room.Release(n)
 		if err != nil {
@@ -227,22 +248,53 @@ func (s *Store) keep(id chunkID, meta *Meta, c *chunk, sum *uint32) {
 	n := int64(len(c.data))
 	if !s.disk.room.TryAcquire(n) {
 		s.diskQueueWaits.Add(1)
-		ctx, cancel := context.WithTimeout(s.ctx, s.disk.wait)
-		err := s.disk.room.Acquire(ctx, n)
-		cancel()
-		if err != nil {
+		if !s.waitDiskRoom(n) {
 			s.skipDiskWrite()
 			return
 		}
 	}
-	s.disk.queued.Add(n)
+	if s.disk.queued.Add(n) == n {
+		s.disk.moved.Store(time.Now().UnixNano()) // the queue was empty: its clock starts now
+	}
 	c.ref()
 	s.disk.queue <- diskJob{id, meta, c, sum}
+}
+
+// waitDiskRoom waits for n bytes of room in the disk write queue, up to
+// DiskQueueWait, unless the queue is stuck (stalled): a disk that hangs
+// would otherwise make every miss wait that long per chunk (a
+// fault-injection review froze one disk: a cold 8 MiB object took 62 s).
+// It reports whether it got the room.
+func (s *Store) waitDiskRoom(n int64) bool {
+	end := time.Now().Add(s.disk.wait)
+	for {
+		if s.disk.stalled() {
+			return false
+		}
+		step := min(time.Until(end), queueStall/4)
+		if step <= 0 {
+			return false
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, step)
+		err := s.disk.room.Acquire(ctx, n)
+		cancel()
+		if err == nil {
+			return true
+		}
+		if s.ctx.Err() != nil {
+			return false
+		}
+	}
 }
 
 // skipDiskWrite counts and logs a chunk the disk write queue had no room for.
 func (s *Store) skipDiskWrite() {
 	skipped := s.diskWriteSkipped.Add(1)
+	if s.disk.stalled() {
+		s.disk.warn.Log(slog.LevelWarn, "queue stalled", "disk write queue stuck: no write ended for a second (a disk hangs?): chunk kept in memory only",
+			"queued_bytes", s.disk.queued.Load(), "queue_budget", s.disk.budget, "skipped_total", skipped)
+		return
+	}
 	s.disk.warn.Log(slog.LevelWarn, "queue full", "disk write queue full: chunk kept in memory only",
 		"queued_bytes", s.disk.queued.Load(), "queue_budget", s.disk.budget, "skipped_total", skipped)
 }
