@@ -358,3 +358,17 @@ func TestDeployConfig(t *testing.T) {
 		t.Errorf("serve --admin 0.0.0.0:0 without a token: %d %q", code, errb.String())
 	}
 }
+
+// within reports whether its call returned in time, and leaves one that
+// does not (a close waiting on a disk that hangs) behind instead of
+// waiting for it: the shutdown's bound on the disk tier.
+func TestWithin(t *testing.T) {
+	if !within(time.Minute, func() {}) {
+		t.Error("a call that returns at once did not finish within a minute")
+	}
+	hang := make(chan struct{})
+	defer close(hang)
+	if within(50*time.Millisecond, func() { <-hang }) {
+		t.Error("a call that never returns finished")
+	}
+}

@@ -181,6 +181,34 @@ func newLogger(cfg *config.Config, w io.Writer, level *slog.LevelVar) *slog.Logg
 
 // serve runs the cache until ctx ends, then drains in-flight responses.
 // If ready is not nil it receives the listener's address once serving.
+// diskCloseWait bounds each step of the shutdown that waits for the disk
+// tier (draining its write queue, writing its index snapshot) once the
+// responses in progress are done.
+const diskCloseWait = 15 * time.Second
+
+// errShutdownHung is serve's error when the disk tier did not close within
+// diskCloseWait: the process exits (1) without it.
+var errShutdownHung = errors.New("shutdown: the disk tier did not close in time")
+
+// within runs f and waits at most d for it to return; it reports whether
+// it did. A call that does not return is left running: the process is
+// about to exit.
+func within(d time.Duration, f func()) bool {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<- string) error {
 	return (&serveEnv{}).run(ctx, cfg, log, ready)
 }
@@ -247,7 +275,13 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 			return fmt.Errorf("cache.disks: %w", err)
 		}
 		defer func() {
-			if err := ds.Close(); err != nil {
+			var err error
+			if !within(diskCloseWait, func() { err = ds.Close() }) {
+				log.Error("shutdown: the disk tier did not close in time (a disk hangs?): exiting without its index snapshot; the next start scans its files",
+					"wait", diskCloseWait)
+				return
+			}
+			if err != nil {
 				log.Error("closing the disk tier", "err", err)
 			}
 		}()
@@ -370,8 +404,15 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 	actx, acancel := context.WithTimeout(context.Background(), time.Second)
 	defer acancel()
 	_ = adm.Shutdown(actx) // a scrape in progress may be cut
-	fw.stop()              // the fill job ends cancelled before its store closes
-	store.Close()          // ends the flights and drains the disk write queue
+	fw.stop() // the fill job ends cancelled before its store closes
+	// Ends the flights and drains the disk write queue: bounded, as a disk
+	// that hangs holds its writers in the kernel for ever (a
+	// fault-injection review froze one: SIGTERM never exited).
+	if !within(diskCloseWait, store.Close) {
+		log.Error("shutdown: disk writes still in progress (a disk hangs?): exiting without them; the chunks still queued are not written",
+			"wait", diskCloseWait, "queued_bytes", store.Stats().DiskQueueBytes)
+		return errShutdownHung
+	}
 	st := store.Stats()
 	var recycled int64
 	if ds != nil {
