@@ -404,7 +404,7 @@ func (e *serveEnv) run(ctx context.Context, cfg *config.Config, log *slog.Logger
 	actx, acancel := context.WithTimeout(context.Background(), time.Second)
 	defer acancel()
 	_ = adm.Shutdown(actx) // a scrape in progress may be cut
-	fw.stop() // the fill job ends cancelled before its store closes
+	fw.stop()              // the fill job ends cancelled before its store closes
 	// Ends the flights and drains the disk write queue: bounded, as a disk
 	// that hangs holds its writers in the kernel for ever (a
 	// fault-injection review froze one: SIGTERM never exited).
