@@ -93,6 +93,7 @@ type Options struct {
 	MinCharge int64
 
 	scrubIdle time.Duration // pause after a scrub pass over nothing; tests shorten it
+	writeHang time.Duration // see WriteHang; tests shorten it
 }
 
 // ID names one chunk: chunk Index of the object Key.
@@ -208,7 +209,8 @@ type Store struct {
 	warn       *ratelog.Limiter // warnings that could come once per request (shortOfResources)
 	fsync      bool
 	policyName string
-	minCharge  int64 // Options.MinCharge, in blocks
+	minCharge  int64         // Options.MinCharge, in blocks
+	writeHang  time.Duration // WriteHang, or the tests' shorter one
 	statePath  string
 	nonce      string
 	hseed      maphash.Seed // of handles; see keyHandle
@@ -265,6 +267,7 @@ func Open(opt Options) (*Store, error) {
 		log:        opt.Logger,
 		policyName: opt.Policy,
 		minCharge:  blocks(opt.MinCharge),
+		writeHang:  opt.writeHang,
 		statePath:  opt.StateFile,
 		idx:        make(map[uint64]*entry),
 		objects:    make(map[string]*object),
@@ -275,6 +278,9 @@ func Open(opt Options) (*Store, error) {
 		hseed:      maphash.MakeSeed(),
 		nonce:      strconv.FormatInt(time.Now().UnixNano(), 36) + "." + strconv.Itoa(os.Getpid()),
 		now:        func() int64 { return time.Now().UnixNano() },
+	}
+	if s.writeHang <= 0 {
+		s.writeHang = WriteHang
 	}
 	if opt.SecondMiss {
 		var total int64
@@ -825,7 +831,7 @@ func (s *Store) put(id ID, version string, meta []byte, payload []byte, sum *uin
 		err = s.checkDir(r.d)
 		if err == nil {
 			s.unlink(r.victims)
-			err = s.write(r.d, r.path, hdr, payload)
+			err = s.writeWatched(r.d, r.path, hdr, payload)
 			if err == nil {
 				s.commit(h, &r, meta)
 				return nil
@@ -928,6 +934,25 @@ func (s *Store) reserve(id ID, kh, h uint64, version string, written int64, hlen
 	}
 	r.victims = s.takePendingLocked()
 	return r, nil
+}
+
+// WriteHang is how long a chunk write may go on before its disk is taken
+// out of service as hanging (a disk that neither answers nor fails, such
+// as a frozen file system or a dying drive's endless retries): its writes
+// would otherwise hold writers and requests for ever, and its reads go on
+// being tried. No working disk takes that long to write one chunk.
+const WriteHang = 30 * time.Second
+
+// writeWatched is write, taking d out of service if it has not ended in
+// WriteHang. The write itself is left to end when it can (a call blocked in
+// the kernel cannot be cancelled); its chunk, dropped with the disk, is
+// then removed (commit).
+func (s *Store) writeWatched(d *disk, path string, hdr, payload []byte) error {
+	t := time.AfterFunc(s.writeHang, func() {
+		s.diskFailed(d, fmt.Errorf("disk: a chunk write to %s has not ended in %v: the disk hangs", path, s.writeHang))
+	})
+	defer t.Stop()
+	return s.write(d, path, hdr, payload)
 }
 
 // write stores hdr and payload at path through a temp file: a new one, or

@@ -4,8 +4,12 @@ package disk
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -91,5 +95,83 @@ func TestStrayEntriesInCacheDir(t *testing.T) {
 	}
 	if !s2.Stats().Disks[0].InService {
 		t.Error("the disk left service")
+	}
+}
+
+// hangFS is the OS file system whose writes to files under one dir block
+// until release is closed: a disk that hangs (a frozen file system).
+type hangFS struct {
+	OSFS
+	dir     string
+	armed   atomic.Bool // once the store is open
+	release chan struct{}
+}
+
+type hangFile struct {
+	File
+	release chan struct{}
+}
+
+func (f *hangFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	file, err := f.OSFS.OpenFile(name, flag, perm)
+	if err != nil || !f.armed.Load() || flag&(os.O_WRONLY|os.O_RDWR) == 0 || !strings.HasPrefix(name, f.dir+"/") {
+		return file, err
+	}
+	return hangFile{file, f.release}, nil
+}
+
+func (f hangFile) Write(p []byte) (int, error) {
+	<-f.release
+	return f.File.Write(p)
+}
+
+// A disk whose chunk write does not end within the watchdog's time is
+// taken out of service as hanging, and the next Puts go to the other disk;
+// the hung write, once it ends, leaves nothing indexed. (A fault-injection
+// review froze a disk: it stayed in service, holding writers for ever.)
+func TestHangingDiskTakenOutOfService(t *testing.T) {
+	dirs, state := mkdirs(t, 2, 64<<20)
+	fsys := &hangFS{dir: dirs[0].Path, release: make(chan struct{})}
+	var once sync.Once
+	release := func() { once.Do(func() { close(fsys.release) }) }
+	t.Cleanup(release)
+	s, lb := open(t, Options{Dirs: dirs, StateFile: state, ScrubRate: -1, FS: fsys, writeHang: 100 * time.Millisecond})
+	fsys.armed.Store(true)
+	// A chunk placed on the first disk.
+	var id ID
+	for i := 0; ; i++ {
+		id = ID{Key: fmt.Sprintf("/h/%d", i), Index: 0}
+		if place(placeHash(id.Key, id.Index), s.live) == s.disks[0] {
+			break
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Put(id, "v", nil, payload(id, "v", 5000)) }()
+	for i := 0; s.Stats().Disks[0].InService; i++ {
+		if i > 500 {
+			t.Fatal("a disk whose write hangs is still in service after 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r := s.Stats().Disks[0].Reason; !strings.Contains(r, "the disk hangs") {
+		t.Errorf("reason %q", r)
+	}
+	if lb.count("disk taken out of service") != 1 {
+		t.Errorf("log:\n%s", lb.String())
+	}
+	// The next Puts go to the other disk, and are served.
+	other := ID{Key: "/other", Index: 0}
+	if err := s.Put(other, "v", nil, payload(other, "v", 5000)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Get(other, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	release()
+	<-done
+	if _, err := s.Get(id, "v"); err == nil {
+		t.Error("the chunk whose write hung is indexed")
 	}
 }
