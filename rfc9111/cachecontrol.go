@@ -240,6 +240,11 @@ func qualify(unq bool, fields []string, list string, hasList bool) (bool, []stri
 	return false, names
 }
 
+// FieldNames returns the field names of the comma-separated list s (as in
+// Vary, or a preflight's Access-Control-Request-Headers), in canonical
+// form; ok is false when the list is empty or an element is not a token.
+func FieldNames(s string) (names []string, ok bool) { return fieldNames(s, nil) }
+
 // fieldNames appends the field names of the comma-separated list s to dst,
 // in canonical form. It fails when the list is empty or an element is not
 // a token.

@@ -124,12 +124,19 @@ func (c *clientConn) Close() error {
 		defer c.ips.give(c.ip)
 	}
 	if c.linger.Swap(false) {
-		if c.TCPConn.CloseWrite() == nil {
-			_ = c.TCPConn.SetReadDeadline(time.Now().Add(lingerTime))
-			_, _ = io.CopyN(io.Discard, c.TCPConn, lingerBytes)
-		}
+		return lingerClose(c.TCPConn, lingerTime, lingerBytes)
 	}
 	return c.TCPConn.Close()
+}
+
+// lingerClose shuts tc's sending side, reads and drops what the client
+// still sends, for at most d and n bytes, then closes tc.
+func lingerClose(tc *net.TCPConn, d time.Duration, n int64) error {
+	if tc.CloseWrite() == nil {
+		_ = tc.SetReadDeadline(time.Now().Add(d))
+		_, _ = io.CopyN(io.Discard, tc, n)
+	}
+	return tc.Close()
 }
 
 // pace makes each write of the response being written set its own

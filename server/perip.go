@@ -93,7 +93,7 @@ func (c *ipConns) give(p netip.Prefix) {
 // answer rather than a reset.
 func (c *ipConns) refuse(tc *net.TCPConn) {
 	_ = tc.SetWriteDeadline(time.Now().Add(refuseLinger))
-	if _, err := tc.Write([]byte(perIPAnswer)); err != nil || tc.CloseWrite() != nil {
+	if _, err := tc.Write([]byte(perIPAnswer)); err != nil {
 		_ = tc.Close()
 		return
 	}
@@ -105,15 +105,6 @@ func (c *ipConns) refuse(tc *net.TCPConn) {
 	}
 	go func() {
 		defer func() { <-c.refusing }()
-		_ = tc.SetReadDeadline(time.Now().Add(refuseLinger))
-		var buf [512]byte
-		for n := 0; n < 64<<10; {
-			m, err := tc.Read(buf[:])
-			n += m
-			if err != nil {
-				break
-			}
-		}
-		_ = tc.Close()
+		_ = lingerClose(tc, refuseLinger, 64<<10)
 	}()
 }
