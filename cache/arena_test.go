@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -150,5 +151,55 @@ func TestArenaChunkOutlivesEviction(t *testing.T) {
 	}
 	if src.calls.Load() > 4+8*4 {
 		t.Errorf("origin asked %d times", src.calls.Load())
+	}
+}
+
+// TestArenaWarm checks that warming the arena reads every page without
+// changing a byte, while chunks are written into it, and that it stops when
+// its context is done.
+func TestArenaWarm(t *testing.T) {
+	const slot = 64 << 10
+	a, err := newArena(64*slot, slot, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.prefault(); err != nil {
+		t.Fatal(err)
+	}
+	var chunks []*chunk
+	for i := range 32 {
+		c := a.alloc(slot, "v")
+		for j := range c.data {
+			c.data[j] = byte(i + j)
+		}
+		chunks = append(chunks, c)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.warm(context.Background())
+		done <- err
+	}()
+	// Chunks written while it runs.
+	for i := 32; i < 64; i++ {
+		c := a.alloc(slot, "v")
+		for j := range c.data {
+			c.data[j] = byte(i + j)
+		}
+		chunks = append(chunks, c)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("warm: %v", err)
+	}
+	for i, c := range chunks {
+		for j, b := range c.data {
+			if b != byte(i+j) {
+				t.Fatalf("chunk %d byte %d: %#x after warming, want %#x", i, j, b, byte(i+j))
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := a.warm(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("warm with a done context: %v, want context.Canceled", err)
 	}
 }
