@@ -104,7 +104,7 @@ func (c *fdCache) pushFront(of *ofile) {
 	c.head.next = of
 }
 
-// touchLocked makes of the most recently used.
+// fdTouchLocked makes of the most recently used of the cached files.
 func (s *Store) fdTouchLocked(of *ofile) {
 	if s.fds.head.next != of {
 		s.fds.unlink(of)

@@ -104,9 +104,6 @@ func shortOfResources(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOMEM)
 }
 
-// diskFault reports whether err is a failure of the disk itself (EIO, ENOSPC,
-// EROFS, EACCES, ...) rather than a missing or damaged file. Callers at
-// run time check shortOfResources first.
 // openRead opens the file at path to read it (FS.Open), with
 // errNotRegular (damaged, not a disk fault) if it is not a regular file.
 func openRead(fsys FS, path string) (File, error) {
@@ -126,6 +123,9 @@ func openRead(fsys FS, path string) (File, error) {
 	return f, nil
 }
 
+// diskFault reports whether err is a failure of the disk itself (EIO, ENOSPC,
+// EROFS, EACCES, ...) rather than a missing or damaged file. Callers at
+// run time check shortOfResources first.
 func diskFault(err error) bool {
 	return err != nil && !notExist(err) && !truncated(err) &&
 		!errors.Is(err, errCorrupt) && !errors.Is(err, ErrChecksum) && !errors.Is(err, errForeign)
