@@ -2,6 +2,7 @@ package origin
 
 import (
 	"net/http"
+	"strings"
 
 	"edgecache/rfc9111"
 )
@@ -46,6 +47,24 @@ var notForwarded = map[string]bool{
 	"X-Forwarded-Prefix": true, "X-Host": true, "X-Original-Host": true,
 	"X-Original-Url": true, "X-Rewrite-Url": true, "X-Http-Method-Override": true,
 	"X-Http-Method": true, "X-Method-Override": true,
+	// Other spellings of the scheme, path and method that frameworks and
+	// proxies read (an abuse review found each passed through).
+	"X-Forwarded-Ssl": true, "Front-End-Https": true, "X-Url-Scheme": true,
+	"X-Forwarded-Protocol": true, "X-Forwarded-Path": true, "X-Forwarded-Uri": true,
+	"X-Original-Uri": true, "X-Override-Url": true, "X-Original-Method": true,
+	"X-Proxy-Url": true,
+}
+
+// forwardable reports whether a client's field called name may be sent
+// upstream at all: a valid field name (RFC 9110 §5.1: a token; net/http
+// refuses to send others, and the fetch failed with 502) without an
+// underscore. CGI, PHP, WSGI and Rack origins read X_Forwarded_Host as
+// the same variable as X-Forwarded-Host, so an underscore spelling would
+// pass every name notForwarded lists; nginx drops such fields by default
+// (underscores_in_headers off, ignore_invalid_headers on), and so does
+// this.
+func forwardable(name string) bool {
+	return rfc9111.ValidFieldName(name) && strings.IndexByte(name, '_') < 0
 }
 
 // ForwardedHeader returns the fields of a client's request that a fetch on
@@ -54,12 +73,13 @@ var notForwarded = map[string]bool{
 // controls (Host, Range, If-Range, framing), the client's conditionals
 // and Cache-Control/Pragma, which the cache answers itself, and the fields
 // notForwarded names against cache poisoning (Cookie, Forwarded,
-// X-Forwarded-Host, X-Original-URL, X-HTTP-Method-Override, ...). The
+// X-Forwarded-Host, X-Original-URL, X-HTTP-Method-Override, ...) and
+// fields whose name is not valid or has an underscore (forwardable). The
 // result is an owned copy; it is never nil.
 func ForwardedHeader(h http.Header) http.Header {
 	out := rfc9111.EndToEnd(h)
 	for k := range out {
-		if controlled[k] || notForwarded[k] {
+		if controlled[k] || notForwarded[k] || !forwardable(k) {
 			delete(out, k)
 		}
 	}

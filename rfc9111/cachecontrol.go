@@ -397,6 +397,11 @@ func isTchar(c byte) bool {
 	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
+// ValidFieldName reports whether name is a valid field name: a token (RFC
+// 9110 §5.1).
+func ValidFieldName(name string) bool { return isToken(name) }
+
+// isToken reports whether s is a token (RFC 9110 §5.6.2).
 func isToken(s string) bool {
 	if s == "" {
 		return false

@@ -22,7 +22,11 @@ import (
 // client, and the answer would be stored under the shared key.
 var poisoning = []string{"Cookie", "Forwarded", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Scheme",
 	"X-Forwarded-Server", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Host", "X-Original-Host", "X-Original-URL",
-	"X-Rewrite-URL", "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}
+	"X-Rewrite-URL", "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override",
+	"X-Forwarded-Ssl", "Front-End-Https", "X-Url-Scheme", "X-Forwarded-Protocol", "X-Forwarded-Path",
+	"X-Forwarded-Uri", "X-Original-Uri", "X-Override-Url", "X-Original-Method", "X-Proxy-Url",
+	// CGI, PHP, WSGI and Rack read these as the dashed names.
+	"X_Forwarded_Host", "X_Original_URL", "X_Forwarded_Proto"}
 
 // clock is a settable time shared by a test's cache and its scripted origin
 // (which stamps Date with it), so that freshness can be stepped through.
