@@ -145,8 +145,9 @@ func headerPrototype(name string) (*fasthttp.ResponseHeader, error) {
 	defer ln.Close()
 	proto := &fasthttp.ResponseHeader{}
 	fs := &fasthttp.Server{
-		Name:          name,
-		NoDefaultDate: true,
+		Name:                 name,
+		NoDefaultDate:        true,
+		NoDefaultContentType: true, // an answer without one has none: the origin's, or nothing
 		Handler: func(ctx *fasthttp.RequestCtx) {
 			ctx.Response.Header.DisableNormalizing()
 			ctx.Response.Header.CopyTo(proto)

@@ -794,3 +794,37 @@ func TestSurrogateControl(t *testing.T) {
 		}
 	}
 }
+
+// An object the origin sent without Content-Type is answered without one,
+// whole, in a range, on a miss and on a hit: the cache does not invent one
+// (fasthttp's default, text/plain, was added to every such answer).
+func TestNoContentTypeInvented(t *testing.T) {
+	h, o := newScripted(t, harnessOptions{})
+	want := body("untyped", 300<<10)
+	o.set("/u", &scriptedObj{header: http.Header{"Cache-Control": {"max-age=600"}, "Content-Type": nil}, body: want})
+	for i, st := range []string{"edgecache; fwd=miss; stored", "edgecache; hit; detail=mem"} {
+		resp, err := h.client.Do(h.request("GET", "/u"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readAll(t, resp)
+		h.settle()
+		expect(t, fmt.Sprintf("GET %d", i), resp, got, 200, want, st)
+		if v, ok := resp.Header["Content-Type"]; ok {
+			t.Errorf("GET %d: Content-Type %q, want none", i, v)
+		}
+		req := h.request("GET", "/u")
+		req.Header.Set("Range", "bytes=100-199")
+		resp, err = h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = readAll(t, resp)
+		if resp.StatusCode != 206 || !bytes.Equal(got, want[100:200]) {
+			t.Fatalf("range %d: %d, %d bytes", i, resp.StatusCode, len(got))
+		}
+		if v, ok := resp.Header["Content-Type"]; ok {
+			t.Errorf("range %d: Content-Type %q, want none", i, v)
+		}
+	}
+}
