@@ -69,9 +69,12 @@ func (s *Store) spanOf(at, n int64) int64 {
 }
 
 // spanExtra returns how many chunks past f's its fetch may ask for:
-// f.span-1, at most MaxSpan bytes in all.
+// f.span-1, at most MaxSpan bytes in all; none for a chunk of an answer
+// not stored (f.noStore: nobody may join its followers, so only f's chunk
+// of the answer would be read: an abuse review had a 64 MiB object cost
+// 592 MB from the origin, each chunk asking for 8 MiB).
 func (s *Store) spanExtra(f *flight) int64 {
-	if f.span <= 1 || f.private || f.resp != nil {
+	if f.span <= 1 || f.private || f.noStore || f.resp != nil {
 		return 0
 	}
 	const maxInt64 = 1<<63 - 1
