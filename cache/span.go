@@ -131,8 +131,13 @@ func (s *Store) followers(f *flight, meta *Meta, resp *origin.Response, extra in
 // their chunks a second time: TestFetchMemoryBudget saw a chunk's bytes
 // twice from the origin once the spans grew long.)
 func (s *Store) register(f *flight, meta *Meta, end int64, n int64) []*flight {
+	return s.registerFrom(f, f.id.idx+1, meta, end, n)
+}
+
+// registerFrom is register from chunk from (after f's) on.
+func (s *Store) registerFrom(f *flight, from int64, meta *Meta, end int64, n int64) []*flight {
 	var fs []*flight
-	for j := f.id.idx + 1; int64(len(fs)) < n && min((j+1)*s.chunk, meta.Size) <= end && j*s.chunk < meta.Size; j++ {
+	for j := from; int64(len(fs)) < n && min((j+1)*s.chunk, meta.Size) <= end && j*s.chunk < meta.Size; j++ {
 		id := chunkID{f.id.key, j}
 		g := s.flights.shard(id)
 		g.mu.Lock()
@@ -175,8 +180,9 @@ func (s *Store) orphans(f *flight) {
 // leader, while ok (the chunk before was filled); those it cannot fill run
 // as flights of their own. A chunk whose body failed is resumed for the
 // rest of the span (fillChunk), and the next ones are fed from the resumed
-// body. It returns the body it read last, for the caller to close.
-func (s *Store) feed(fs []*flight, meta *Meta, body io.ReadCloser, bodyEnd int64, ok bool) io.ReadCloser {
+// body. It returns the body it read last, for the caller to close, where
+// that body ends, and whether the last chunk was filled.
+func (s *Store) feed(fs []*flight, meta *Meta, body io.ReadCloser, bodyEnd int64, ok bool) (io.ReadCloser, int64, bool) {
 	for _, fj := range fs {
 		if !ok {
 			go s.run(fj) // not held: it takes its own fetch memory
@@ -190,6 +196,47 @@ func (s *Store) feed(fs []*flight, meta *Meta, body io.ReadCloser, bodyEnd int64
 		s.wg.Done()
 		fj.drop()
 		ok = err == nil
+	}
+	return body, bodyEnd, ok
+}
+
+// feedRest stores the chunks of an answer that holds more of the object
+// than was asked for (an origin that ignored the Range, or answered a
+// ranged request without Content-Length: it sent the whole object), from
+// chunk from to the end of body, which is at the start of that chunk and
+// ends at bodyEnd. Chunks held or being fetched are read past; the others
+// are put in the group, as a span's followers are, and filled one after
+// the other, so readers of any of them join instead of asking again. Such
+// an origin answers every later request with the whole object too, so
+// anything not taken from this answer would cost the object's bytes up to
+// it again (an abuse review: a 64 MiB object read once cost 219 origin
+// requests and 9.4 GB, taking the wanted chunk and four more of each). It
+// returns the body it read last, for the caller to close.
+func (s *Store) feedRest(f *flight, from int64, meta *Meta, body io.ReadCloser, bodyEnd int64) io.ReadCloser {
+	if f.private || meta.NoStore || meta.Key != f.id.key {
+		return body // an answer for its requester alone: nobody joins its chunks
+	}
+	end := min(bodyEnd, meta.Size)
+	for j := from; j*s.chunk < end && s.ctx.Err() == nil; {
+		n := min(s.chunk, meta.Size-j*s.chunk)
+		if j*s.chunk+n > end {
+			return body // a partial chunk at the answer's end: not stored
+		}
+		fs := s.registerFrom(f, j, meta, end, 1<<62)
+		if len(fs) == 0 { // held, or being fetched: read past it
+			if _, err := io.CopyN(io.Discard, body, n); err != nil {
+				return body
+			}
+			j++
+			continue
+		}
+		next := body
+		var ok bool
+		body, bodyEnd, ok = s.feed(fs, meta, body, bodyEnd, true)
+		if !ok || body != next {
+			return body // failed, or resumed with a ranged request: it ends with the span
+		}
+		j += int64(len(fs))
 	}
 	return body
 }

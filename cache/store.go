@@ -891,10 +891,15 @@ func (s *Store) run(f *flight) {
 	// stop short of what was asked for, at a chunk held or being fetched).
 	f.reach.Store(f.id.idx + int64(len(fs)))
 	f.start(s, meta, int(min(s.chunk, resp.Size-off)))
+	asked := off + s.chunk*(1+extra+int64(len(f.fs)))
 	body, bodyEnd, err := s.fillChunk(f, meta, resp.Body, resp.Offset+resp.Length)
 	s.originBytes.Add(int64(f.filled()))
 	s.complete(f, meta, err)
-	body = s.feed(fs, meta, body, bodyEnd, err == nil)
+	first := body
+	body, bodyEnd, ok := s.feed(fs, meta, body, bodyEnd, err == nil)
+	if next := f.id.idx + 1 + int64(len(fs)); ok && body == first && bodyEnd > asked {
+		body = s.feedRest(f, next, meta, body, bodyEnd) // the origin sent more than was asked for
+	}
 	body.Close()
 }
 
@@ -977,15 +982,14 @@ func (s *Store) complete(f *flight, meta *Meta, err error) {
 
 // runWhole handles an origin that answered from an earlier byte than the
 // chunk's first: it ignored the Range header and sent the whole object, or
-// sent a larger range. The whole chunks before the wanted one are stored as
-// they stream past (if fetch memory is free for a second buffer, else
-// skipped), the wanted one is streamed to its readers, and a few after it
-// are stored too (in the fetch memory the wanted one held) before the
-// connection is dropped.
+// sent a larger range. The whole chunks before the wanted one that are not
+// held are stored as they stream past (if fetch memory is free for a second
+// buffer, else skipped), the wanted one is streamed to its readers, and the
+// rest of the answer is stored as a span's followers are (feedRest): such
+// an origin sends the whole object for every chunk asked.
 func (s *Store) runWhole(f *flight, meta *Meta, resp *origin.Response) {
 	body := resp.Body
 	defer func() { body.Close() }()
-	const after = 4
 	f.start(s, meta, int(min(s.chunk, resp.Size-f.id.idx*s.chunk)))
 	// A partial chunk at the answer's start cannot be stored: skip to the
 	// first chunk boundary in it.
@@ -1006,7 +1010,8 @@ func (s *Store) runWhole(f *flight, meta *Meta, resp *origin.Response) {
 	}
 	for j := first; j < f.id.idx; j++ {
 		var err error
-		if s.fetch.tryAcquire(s.chunk) {
+		held := s.mem.contains(chunkID{meta.Key, j}, meta.version) || s.onDisk(meta, j) || s.fetching(meta.Key, j)
+		if !held && s.fetch.tryAcquire(s.chunk) {
 			err = store(j)
 			s.fetch.release(s.chunk)
 		} else if _, err = io.CopyN(io.Discard, body, s.chunk); err != nil {
@@ -1019,11 +1024,18 @@ func (s *Store) runWhole(f *flight, meta *Meta, resp *origin.Response) {
 	}
 	var err error
 	next := body
-	body, _, err = s.fillChunk(f, meta, body, resp.Offset+resp.Length)
+	var bodyEnd int64
+	body, bodyEnd, err = s.fillChunk(f, meta, body, resp.Offset+resp.Length)
 	s.originBytes.Add(int64(f.filled()))
 	s.complete(f, meta, err)
-	for j := f.id.idx + 1; err == nil && body == next && j <= f.id.idx+after && j*s.chunk < resp.Offset+resp.Length; j++ {
-		err = store(j)
+	if err != nil || body != next {
+		return
+	}
+	// The span's flights early put in the group, then the rest.
+	fs := s.followers(f, meta, resp, 0)
+	body, bodyEnd, ok := s.feed(fs, meta, body, bodyEnd, true)
+	if ok && body == next {
+		body = s.feedRest(f, f.id.idx+1+int64(len(fs)), meta, body, bodyEnd)
 	}
 }
 

@@ -10,10 +10,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // Defaults of Options.
@@ -47,6 +51,9 @@ type Client struct {
 	opt    Options
 	tr     *http.Transport
 	hc     *http.Client
+	// unsized is the budget of the answers without Content-Length being
+	// read whole (readUnsized), MaxUnsizedBuffered bytes.
+	unsized *semaphore.Weighted
 }
 
 // Response is a validated origin answer to Fetch. The caller must close
@@ -220,10 +227,11 @@ func NewClient(base string, opt Options) (*Client, error) {
 		opt.MaxConnsPerHost = DefaultMaxConnsPerHost
 	}
 	c := &Client{
-		base:   u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
-		host:   u.Host,
-		scheme: u.Scheme,
-		opt:    opt,
+		base:    u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
+		host:    u.Host,
+		scheme:  u.Scheme,
+		opt:     opt,
+		unsized: semaphore.NewWeighted(MaxUnsizedBuffered),
 	}
 	dialer := &net.Dialer{Timeout: opt.ConnectTimeout, KeepAlive: 30 * time.Second}
 	c.tr = &http.Transport{
@@ -388,28 +396,93 @@ func (c *Client) Fetch(ctx context.Context, path string, off, n int64, h http.He
 // error wrapping ErrInconsistent.
 const MaxUnsizedBody = 32 << 20
 
+// MaxUnsizedBuffered bounds the bytes of answers without Content-Length one
+// Client holds at once, read or being read, until their bodies are closed:
+// without it, 24 clients asking for distinct objects of an origin that
+// sends every answer chunked made the daemon hold 24 × 32 MiB (an abuse
+// review: 1.6 GiB resident against a 762 MiB plan). A read that finds the
+// budget spent waits for it, within the same idle timeout as its body,
+// then fails (errUnsizedBudget; not the upstream's fault).
+const MaxUnsizedBuffered = 2 * MaxUnsizedBody
+
+// unsizedStep is what an unsized read takes of the budget first; it then
+// takes as much again each time its buffer is full.
+const unsizedStep = 64 << 10
+
 // errUnsized is validate's word for a 200 answer without Content-Length.
 var errUnsized = errors.New("no Content-Length")
 
+// errUnsizedBudget is the error of an unsized read that found no room in
+// MaxUnsizedBuffered within the idle timeout.
+var errUnsizedBudget = errors.New("too many answers without Content-Length being read at once")
+
 // readUnsized reads the whole body of a 200 answer without Content-Length
-// (at most MaxUnsizedBody bytes, within the idle timeout) and returns it as a
-// Response of that size.
+// (at most MaxUnsizedBody bytes, within the idle timeout, in the Client's
+// budget of MaxUnsizedBuffered bytes) and returns it as a Response of that
+// size, whose Close gives its bytes back to the budget.
 func (c *Client) readUnsized(ctx, fctx context.Context, cancel context.CancelCauseFunc, path string, resp *http.Response) (*Response, error) {
 	t := time.AfterFunc(c.opt.IdleTimeout, func() { cancel(errIdleFired) })
 	defer t.Stop()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxUnsizedBody+1))
-	resp.Body.Close()
+	defer resp.Body.Close()
+	var (
+		b     []byte
+		taken int64
+		err   error
+	)
+	for err == nil && int64(len(b)) <= MaxUnsizedBody {
+		if int64(len(b)) == taken {
+			// The buffer doubles (from unsizedStep), so that the bytes
+			// are copied O(1) times each; the budget is charged its size.
+			more := min(max(taken, unsizedStep), MaxUnsizedBody+unsizedStep-taken)
+			if !c.unsized.TryAcquire(more) {
+				if aerr := c.unsized.Acquire(fctx, more); aerr != nil {
+					c.unsized.Release(taken)
+					if ctx.Err() != nil {
+						return nil, fmt.Errorf("origin %s: reading a body without Content-Length: %w", path, ctx.Err())
+					}
+					return nil, fmt.Errorf("origin %s: %w (%d MiB)", path, errUnsizedBudget, MaxUnsizedBuffered>>20)
+				}
+			}
+			taken += more
+			b = slices.Grow(b, int(taken)-len(b))
+		}
+		var n int
+		n, err = resp.Body.Read(b[len(b):taken])
+		b = b[:len(b)+n]
+	}
+	if err == io.EOF {
+		err = nil
+	}
 	switch {
 	case err != nil && errors.Is(context.Cause(fctx), errIdleFired) && ctx.Err() == nil:
-		return nil, &TimeoutError{Phase: PhaseIdle, Path: path, After: c.opt.IdleTimeout, Bytes: int64(len(b)), Err: err}
+		err = &TimeoutError{Phase: PhaseIdle, Path: path, After: c.opt.IdleTimeout, Bytes: int64(len(b)), Err: err}
 	case err != nil:
-		return nil, fmt.Errorf("origin %s: reading a body without Content-Length: %w", path, err)
+		err = fmt.Errorf("origin %s: reading a body without Content-Length: %w", path, err)
 	case len(b) > MaxUnsizedBody:
-		return nil, fmt.Errorf("origin %s: answered 200 without Content-Length and more than %d bytes: %w", path, MaxUnsizedBody, ErrInconsistent)
+		err = fmt.Errorf("origin %s: answered 200 without Content-Length and more than %d bytes: %w", path, MaxUnsizedBody, ErrInconsistent)
 	}
-	r := &Response{Status: http.StatusOK, Length: int64(len(b)), Size: int64(len(b)), Body: io.NopCloser(bytes.NewReader(b))}
+	if err != nil {
+		c.unsized.Release(taken)
+		return nil, err
+	}
+	r := &Response{Status: http.StatusOK, Length: int64(len(b)), Size: int64(len(b)),
+		Body: &unsizedBody{Reader: bytes.NewReader(b), release: func() { c.unsized.Release(taken) }}}
 	r.setFields(resp.Header)
 	return r, nil
+}
+
+// unsizedBody is the body of an answer read whole by readUnsized: its
+// Close gives the bytes back to the Client's budget.
+type unsizedBody struct {
+	*bytes.Reader
+	once    sync.Once
+	release func()
+}
+
+// Close implements io.Closer.
+func (b *unsizedBody) Close() error {
+	b.once.Do(b.release)
+	return nil
 }
 
 // transportError classifies an error of http.Client.Do.

@@ -354,6 +354,50 @@ func TestFetchUnsizedAnswer(t *testing.T) {
 	}
 }
 
+// Answers without Content-Length are held in a budget of
+// MaxUnsizedBuffered bytes per Client until their bodies are closed: a
+// read that finds it spent waits, within the idle timeout, then fails with
+// errUnsizedBudget; closing a body makes room.
+func TestFetchUnsizedBudget(t *testing.T) {
+	body := strings.Repeat("u", 20<<20) // each holds a 32 MiB buffer: two fit in the budget, three do not
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush() // forces chunked encoding
+		_, _ = io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	c, _ := newTestClient(t, srv.URL, Options{IdleTimeout: 2 * time.Second})
+	var held []*Response
+	for i := range 2 {
+		r, err := c.Fetch(context.Background(), fmt.Sprintf("/o%d", i), 0, 10, nil)
+		if err != nil {
+			t.Fatalf("fetch %d: %v", i, err)
+		}
+		held = append(held, r)
+	}
+	if _, err := c.Fetch(context.Background(), "/o2", 0, 10, nil); !errors.Is(err, errUnsizedBudget) {
+		t.Fatalf("a third unsized answer while two are held: %v, want errUnsizedBudget", err)
+	}
+	if ok, _ := judge(fmt.Errorf("x: %w", errUnsizedBudget)); !ok {
+		t.Error("the budget's error counts against the upstream")
+	}
+	held[0].Body.Close()
+	held[0].Body.Close() // idempotent: gives its bytes back once
+	r, err := c.Fetch(context.Background(), "/o2", 0, 10, nil)
+	if err != nil {
+		t.Fatalf("after a body was closed: %v", err)
+	}
+	got, _ := io.ReadAll(r.Body)
+	if string(got) != body {
+		t.Fatalf("%d bytes, want the origin's %d", len(got), len(body))
+	}
+	r.Body.Close()
+	held[1].Body.Close()
+	if !c.unsized.TryAcquire(MaxUnsizedBuffered) {
+		t.Fatal("the budget was not all given back")
+	}
+}
+
 func TestFetchStatusErrors(t *testing.T) {
 	s := NewSynthetic(SyntheticOptions{})
 	mux := http.NewServeMux()

@@ -8,6 +8,7 @@ import (
 	"edgecache/cache"
 	"edgecache/cache/disk"
 	"edgecache/config"
+	"edgecache/origin"
 	"edgecache/server"
 )
 
@@ -23,6 +24,10 @@ type memoryPlan struct {
 	// disk's size over its least charge per chunk (disk.Options.MinCharge,
 	// a quarter of cache.chunk_size).
 	DiskChunks int64
+	// Unsized is what the upstreams' clients may hold of answers without
+	// Content-Length, read whole to learn their size: origin.MaxUnsizedBuffered
+	// each, for the origin and every upstream.
+	Unsized int64
 }
 
 // The overhead of the plan, measured on the benchmark VM (README, "Memory
@@ -55,6 +60,11 @@ func memoryPlanFor(cfg *config.Config) memoryPlan {
 	if cfg.FillEnabled() {
 		p.Fill = int64(cfg.Fill.Concurrency) * int64(cfg.Cache.ChunkSize)
 	}
+	clients := int64(len(cfg.Upstreams))
+	if cfg.Origin.URL != "" || clients == 0 {
+		clients++
+	}
+	p.Unsized = clients * origin.MaxUnsizedBuffered
 	// As cache.New sizes the index by default.
 	p.Objects = max(65536, p.Tier/max(int64(cfg.Cache.ChunkSize), 1)*4)
 	return p
@@ -66,10 +76,10 @@ func memoryPlanFor(cfg *config.Config) memoryPlan {
 func (p memoryPlan) arena() int64 { return p.Tier + p.Fetch + p.DiskQueue }
 
 // heap is the Go heap's allowance: the object index (with the status
-// answers it remembers), the disk tier's index and client connections.
-// Chunk payloads are not on it.
+// answers it remembers), the disk tier's index, client connections and
+// answers without Content-Length being read. Chunk payloads are not on it.
 func (p memoryPlan) heap() int64 {
-	return p.Objects*indexEntry + statusAnswers + p.DiskChunks*disk.IndexEntryBytes + connections*connectionSize
+	return p.Objects*indexEntry + statusAnswers + p.DiskChunks*disk.IndexEntryBytes + connections*connectionSize + p.Unsized
 }
 
 // overhead is the plan's allowance for everything but the arena.
@@ -91,7 +101,7 @@ func tuneMemory(plan memoryPlan, log *slog.Logger) int64 {
 	parts := []any{"limit", config.Size(limit).String(), "arena", config.Size(plan.arena()).String(),
 		"tier", config.Size(plan.Tier).String(), "fetch", config.Size(plan.Fetch).String(),
 		"disk_queue", config.Size(plan.DiskQueue).String(), "fill", config.Size(plan.Fill).String(),
-		"heap", config.Size(plan.heap()).String(), "disk_index", config.Size(plan.DiskChunks * disk.IndexEntryBytes).String(), "overhead", config.Size(plan.overhead()).String()}
+		"heap", config.Size(plan.heap()).String(), "disk_index", config.Size(plan.DiskChunks * disk.IndexEntryBytes).String(), "unsized", config.Size(plan.Unsized).String(), "overhead", config.Size(plan.overhead()).String()}
 	if os.Getenv("GOMEMLIMIT") != "" {
 		log.Info("GOMEMLIMIT set: heap sizing left to the Go runtime; the memory plan does not hold", parts...)
 		return limit
