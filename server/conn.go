@@ -264,6 +264,15 @@ func (c *clientConn) Read(p []byte) (int, error) {
 	n, err := c.TCPConn.Read(p)
 	if c.scan.mode == scanHead && n > 0 {
 		c.scan.feed(p[:n])
+		if c.scan.mode == scanBad && c.scan.started {
+			// A request's block ended badly: this read's bytes are not
+			// handed on, as fasthttp would parse the bad block followed,
+			// in the same bytes, by a CRLF one (two requests where a peer
+			// insisting on CRLF sees one) before the next read could
+			// fail. (Empty lines alone are handed on: fasthttp skips
+			// them, and the next read fails.)
+			return 0, errBareLF
+		}
 	}
 	return n, err
 }

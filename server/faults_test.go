@@ -348,6 +348,9 @@ func TestBareLF(t *testing.T) {
 		"GET /s/10/x HTTP/1.1\r\nHost: x\r\n\n",
 		"GET /s/10/x HTTP/1.1\nHost: x\n\r\n",
 		"GET /s/10/x HTTP/1.0\n\n",
+		// In one write with a CRLF request after it: fasthttp parsed both
+		// (two 200s), where a peer insisting on CRLF sees one request.
+		"GET /s/10/x HTTP/1.1\nHost: x\n\nGET /s/11/y HTTP/1.1\r\nHost: x\r\n\r\n",
 	} {
 		br, _ := send(req)
 		resp, err := http.ReadResponse(br, nil)
