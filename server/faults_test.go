@@ -11,6 +11,8 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -642,5 +644,64 @@ func TestClientPrefix(t *testing.T) {
 	}
 	if _, ok := clientPrefix(&net.UnixAddr{Name: "x"}); ok {
 		t.Error("a unix address counted")
+	}
+}
+
+// A request fasthttp cannot read (duplicate Content-Length, a header past
+// the read buffer, bare LF line ends) is answered, counted among the
+// answers (method OTHER) and access-logged, as any other: an abuse review
+// found them in neither.
+func TestMalformedRequestsCounted(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	alog, err := OpenAccessLog(logPath, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOptions{server: Options{AccessLog: alog}})
+	addr := strings.TrimPrefix(h.base, "http://")
+	reqs := []struct {
+		raw  string
+		code int
+	}{
+		{"GET /s/10/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
+		{"GET /s/10/x HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 64<<10) + "\r\n\r\n", 431},
+		{"GET /s/10/x HTTP/1.1\nHost: x\n\n", 400},
+		{"GET /s/10/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + strings.Repeat("b", 100<<10), 413},
+	}
+	for _, r := range reqs {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, r.raw)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		c.Close()
+		if err != nil || resp.StatusCode != r.code {
+			t.Fatalf("%.40q: %v, %v; want %d", r.raw, resp, err, r.code)
+		}
+	}
+	var n int64
+	for i := 0; i < 100 && n < int64(len(reqs)); i++ {
+		n = 0
+		for _, rc := range h.srv.Metrics().Requests {
+			if rc.Method == "OTHER" && rc.Class == "4xx" {
+				n += rc.Count
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n != int64(len(reqs)) {
+		t.Errorf("%d malformed requests counted, want %d", n, len(reqs))
+	}
+	alog.Close()
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range []string{`"status":400`, `"status":431`, `"status":413`, `"method":"-"`} {
+		if !strings.Contains(string(b), code) {
+			t.Errorf("access log has no %s line: %s", code, b)
+		}
 	}
 }

@@ -305,7 +305,8 @@ func (s *Server) recoverHandler(ctx *fasthttp.RequestCtx) {
 }
 
 // requestError is fasthttp's ErrorHandler: the answer to a request it could
-// not read. The connection is closed after it. A request that does not fit
+// not read, counted and access-logged as any answer (method "-" in the
+// log, OTHER in the metrics). The connection is closed after it. A request that does not fit
 // the read buffer gets 414 when its request line alone does not (the
 // target is too long, as nginx answers), else 431.
 func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
@@ -324,11 +325,26 @@ func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 			break
 		}
 		s.plain(ctx, http.StatusRequestHeaderFieldsTooLarge, "request header too large")
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		s.plain(ctx, http.StatusRequestEntityTooLarge, "request body too large")
 	case errors.As(err, &te) && te.Timeout():
 		s.plain(ctx, http.StatusRequestTimeout, "request timeout")
 	default:
 		s.plain(ctx, http.StatusBadRequest, "bad request: malformed request")
 	}
+	// Counted and logged as any answer (method OTHER: the request was not
+	// read), so that malformed requests and slow clients show up.
+	x := exchange{start: ctx.Time(), method: methodIdxOther, status: ctx.Response.StatusCode()}
+	if x.start.IsZero() {
+		x.start = time.Now()
+	}
+	if s.opt.AccessLog != nil {
+		x.rawMethod = "-"
+		if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+			x.client = a.AddrPort()
+		}
+	}
+	s.finish(&x, int64(len(ctx.Response.Body())))
 }
 
 // fasthttpLogger takes fasthttp's log lines: a panic it recovered while
