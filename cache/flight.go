@@ -49,7 +49,8 @@ type flight struct {
 	// span's flights in the group, then what early put there. A reader
 	// who joined it leaves the chunks up to reach to the span.
 	reach atomic.Int64
-	fs    []*flight // the span's flights after this one, put in the group before it asks (span.go)
+	fs    []*flight  // the span's flights after this one, put in the group before it asks (span.go)
+	sp    *spanState // the readers of the span this flight leads or follows in; nil: not a span (span.go)
 
 	mu   sync.Mutex
 	cond sync.Cond

@@ -27,10 +27,14 @@ type Reader struct {
 	cc  *chunk      // the memory chunk cur views; the Reader holds a reference
 	dc  *disk.Chunk // the chunk's file, when only the disk tier had it
 	f   *flight     // the chunk's flight, when neither had it
-	buf []byte      // read buffer for dc when the writer cannot take a file
-	sec fileSection // the part of dc's file sendFile hands to the writer
-	err error
-	src int // where the current chunk's bytes come from: fromMemory, fromDisk or fromOrigin
+	sp  *spanState  // the span the Reader reads in: it held one of its flights last (span.go)
+	// spAhead is the span the Reader's read-ahead started or joined last,
+	// which it has not reached yet: it counts among its readers too.
+	spAhead *spanState
+	buf     []byte      // read buffer for dc when the writer cannot take a file
+	sec     fileSection // the part of dc's file sendFile hands to the writer
+	err     error
+	src     int // where the current chunk's bytes come from: fromMemory, fromDisk or fromOrigin
 
 	served [3]int64 // bytes served, by source (see Served)
 	ahead  int64    // the last chunk read ahead for this Reader; its bytes count as the origin's
@@ -291,9 +295,10 @@ func (r *Reader) enter() int64 {
 			}
 			continue
 		}
-		if reach := r.s.prefetch(r.meta, j, r.spanEnd(j)); reach >= 0 {
+		if reach, sp := r.s.prefetch(r.meta, j, r.spanEnd(j)); reach >= 0 {
 			r.ahead = max(r.ahead, j)
 			cover = reach
+			r.readAhead(sp)
 		}
 	}
 	return idx
@@ -307,6 +312,32 @@ func (r *Reader) setChunk(c *chunk, dc *disk.Chunk, f *flight) {
 	if c != nil {
 		r.cur = c.data
 	}
+	if f != nil && f.sp != r.sp && f.sp != nil {
+		// Now reading in this span (and no longer in the one before).
+		if f.sp == r.spAhead {
+			r.spAhead = nil // counted already
+		} else {
+			f.sp.attach()
+		}
+		if r.sp != nil {
+			r.sp.detach()
+		}
+		r.sp = f.sp
+	}
+}
+
+// readAhead counts the Reader in sp, the span its read-ahead started or
+// joined, which it will read in next (and no longer in the one it read
+// ahead in before, if any).
+func (r *Reader) readAhead(sp *spanState) {
+	if sp == nil || sp == r.sp || sp == r.spAhead {
+		return
+	}
+	sp.attach()
+	if r.spAhead != nil {
+		r.spAhead.detach()
+	}
+	r.spAhead = sp
 }
 
 // leave lets go of the current chunk: its memory reference, its file, or
@@ -504,6 +535,12 @@ func (r *Reader) WaitFirst(ctx context.Context) error {
 func (r *Reader) Close() error {
 	s := r.s
 	r.leave()
+	if r.sp != nil {
+		r.sp.detach()
+	}
+	if r.spAhead != nil {
+		r.spAhead.detach()
+	}
 	for i := range r.npins {
 		if dc := r.pins[i].dc; dc != nil {
 			dc.Close()

@@ -2,7 +2,10 @@ package cache
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"sync/atomic"
 
 	"edgecache/origin"
 )
@@ -154,6 +157,7 @@ func (s *Store) registerFrom(f *flight, from int64, meta *Meta, end int64, n int
 		s.wg.Add(1)
 		s.closeMu.RUnlock()
 		fj := newFlight(id, f.path, f.fwd)
+		fj.sp = f.sp
 		if f.slot != nil { // a fill's span: its chunks go to disk ranked, as the fill's do
 			fj.slot = &fillSlot{budget: f.slot.budget, rank: f.slot.rank, filler: f.slot.filler}
 			f.slot.filler.flights.Add(1)
@@ -183,10 +187,14 @@ func (s *Store) orphans(f *flight) {
 // body. It returns the body it read last, for the caller to close, where
 // that body ends, and whether the last chunk was filled.
 func (s *Store) feed(fs []*flight, meta *Meta, body io.ReadCloser, bodyEnd int64, ok bool) (io.ReadCloser, int64, bool) {
-	for _, fj := range fs {
+	for i, fj := range fs {
 		if !ok {
 			go s.run(fj) // not held: it takes its own fetch memory
 			continue
+		}
+		if fj.sp.unread() {
+			s.abandon(fs[i:])
+			return body, bodyEnd, false
 		}
 		fj.start(s, meta, int(min(s.chunk, meta.Size-fj.id.idx*s.chunk)))
 		var err error
@@ -239,4 +247,60 @@ func (s *Store) feedRest(f *flight, from int64, meta *Meta, body io.ReadCloser, 
 		j += int64(len(fs))
 	}
 	return body
+}
+
+// spanState counts the Readers reading in a span: those that held one of
+// its flights and have neither closed nor moved on to another span's.
+// A Reader reading the span's chunks already filled (from memory) still
+// counts. A span whose Readers have all gone stops before its next chunk
+// (feed, abandon): a client that asks for an object and leaves at once
+// would otherwise cost the origin the whole span, 8 MiB for a request to
+// the end (an abuse review: 20 requests reset at once took 168 MB from the
+// origin). A span no Reader has held (read-ahead, a fill's) is not
+// stopped.
+type spanState struct {
+	readers  atomic.Int32
+	attached atomic.Bool // a Reader has held one of its flights
+}
+
+// unread reports whether the span had Readers and has none left. It is
+// false for a nil span.
+func (sp *spanState) unread() bool {
+	return sp != nil && sp.attached.Load() && sp.readers.Load() == 0
+}
+
+// attach counts a Reader in the span.
+func (sp *spanState) attach() {
+	sp.readers.Add(1)
+	sp.attached.Store(true)
+}
+
+// detach counts a Reader out of the span.
+func (sp *spanState) detach() { sp.readers.Add(-1) }
+
+// errSpanAbandoned ends the flights of a span whose Readers have all gone.
+var errSpanAbandoned = errors.New("cache: span abandoned: its readers have gone")
+
+// abandon ends the span's flights fs that nobody has joined, unfilled:
+// they leave the group (a Reader who asks for one of their chunks later
+// starts a fetch of its own); one that somebody joined meanwhile runs as a
+// flight of its own.
+func (s *Store) abandon(fs []*flight) {
+	for _, fj := range fs {
+		g := s.flights.shard(fj.id)
+		g.mu.Lock()
+		alone := fj.users.Load() == 1 // the span's own reference: nobody joined
+		if alone && g.m[fj.id] == fj {
+			delete(g.m, fj.id)
+		}
+		g.mu.Unlock()
+		if !alone {
+			go s.run(fj) // not held: it takes its own fetch memory
+			continue
+		}
+		s.spansAbandoned.Add(1)
+		fj.fail(fmt.Errorf("chunk %d of %s: %w", fj.id.idx, fj.path, errSpanAbandoned))
+		s.wg.Done()
+		fj.drop()
+	}
 }

@@ -151,6 +151,7 @@ type Stats struct {
 	FetchWaits      int64 // flights that waited for fetch memory before asking the source
 	ReadAheadSkips  int64 // read-ahead fetches not started because fetch memory was in use or awaited
 	FlightJoins     int64 // times a reader or read-ahead joined a chunk fetch already in progress (collapsed)
+	SpansAbandoned  int64 // chunks of span fetches not fetched because every reader of the span had gone (span.go)
 	ArenaHeapChunks int64 // chunks put on the Go heap because every arena slot was held (see arena.go)
 	ArenaDropped    int64 // chunks sent from the arena's file whose pages were taken out of it when they were released
 	ArenaSentBytes  int64 // memory chunk bytes sent from the arena's file with sendfile(2), not copied
@@ -215,7 +216,7 @@ type Store struct {
 	diskHits, promotions, readAheadSkips           atomic.Int64
 	diskWrites, diskWriteErrors, diskWriteSkipped  atomic.Int64
 	diskBadReads, diskQueueWaits                   atomic.Int64
-	flightJoins                                    atomic.Int64
+	flightJoins, spansAbandoned                    atomic.Int64
 }
 
 // New returns a Store filling from src. It fails only for an unknown
@@ -351,6 +352,7 @@ func (s *Store) Stats() Stats {
 		PinnedChunks:    s.pinned.Load(),
 		PinsDenied:      s.pinDenied.Load(),
 		FlightJoins:     s.flightJoins.Load(),
+		SpansAbandoned:  s.spansAbandoned.Load(),
 		ArenaHeapChunks: s.arena.fallbacks.Load(),
 		ArenaDropped:    s.arena.dropped.Load(),
 		ArenaSentBytes:  s.arena.sentBytes.Load(),
@@ -695,23 +697,23 @@ func (s *Store) resident(meta *Meta, idx int64) (*chunk, *disk.Chunk) {
 //
 // It returns the last chunk the flight it started or joined was started to
 // fetch (its span's end, see flight.reach), or -1 if no chunk is being
-// fetched for the caller.
-func (s *Store) prefetch(meta *Meta, idx, last int64) int64 {
+// fetched for the caller, and the flight's span, if it is one.
+func (s *Store) prefetch(meta *Meta, idx, last int64) (int64, *spanState) {
 	id := chunkID{meta.Key, idx}
 	if !s.mem.contains(id, meta.version) && !s.onDisk(meta, idx) {
 		if !s.fetch.idle(s.chunk) {
 			s.readAheadSkips.Add(1)
-			return -1
+			return -1, nil
 		}
 		f := s.flight(id, meta, "", nil, last-idx+1)
 		if f == nil {
-			return -1
+			return -1, nil
 		}
-		reach := f.reach.Load()
+		reach, sp := f.reach.Load(), f.sp
 		f.drop() // read-ahead does not read it
-		return reach
+		return reach, sp
 	}
-	return -1
+	return -1, nil
 }
 
 // fetching reports whether a flight for chunk idx of key is in the group.
@@ -750,6 +752,9 @@ func (s *Store) flight(id chunkID, want *Meta, path string, fwd http.Header, spa
 	f := newFlight(id, path, fwd)
 	f.noStore = want != nil && want.NoStore // a later chunk of an answer not stored
 	f.span = span
+	if span > 1 {
+		f.sp = new(spanState)
+	}
 	f.reach.Store(id.idx + max(span, 1) - 1)
 	f.hold()
 	if !s.begin(f) {

@@ -635,3 +635,65 @@ func TestOriginIgnoresRangeFetchedOnce(t *testing.T) {
 		})
 	}
 }
+
+// A span fetch stops before its next chunk once every reader of the span
+// has gone (a client that asks for an object and leaves at once costs the
+// origin a chunk or two, not the span); while one of its readers is still
+// there, it goes on, for every reader. An abuse review: 20 requests reset
+// at once took 168 MB from the origin.
+func TestSpanStopsWhenItsReadersLeave(t *testing.T) {
+	const chunks = 32
+	size := int64(chunks * testChunk)
+	for _, stay := range []bool{false, true} {
+		t.Run(fmt.Sprint("a reader stays: ", stay), func(t *testing.T) {
+			src := newFake(map[string]int64{"/sp": size})
+			src.gate = make(chan struct{})
+			s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 256 * testChunk})
+			defer s.Close()
+			meta, _, err := s.LookupRange(context.Background(), NewKey("/sp"), 0, -1, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaver, stayer := s.NewReader(meta, 0, size), s.NewReader(meta, 0, size)
+			src.gate <- struct{}{} // the first chunk's bytes (the fake reads 64 KiB at most)
+			p := make([]byte, 100)
+			for _, r := range []*Reader{leaver, stayer} {
+				if _, err := io.ReadFull(r, p); err != nil || !bytes.Equal(p, content("/sp", 0, 100)) {
+					t.Fatalf("first bytes: %v", err)
+				}
+			}
+			leaver.Close()
+			if !stay {
+				stayer.Close()
+			}
+			close(src.gate)
+			if stay {
+				rest, err := io.ReadAll(stayer)
+				stayer.Close()
+				if err != nil || !bytes.Equal(rest, content("/sp", 100, size-100)) {
+					t.Fatalf("the reader who stayed: %d bytes, %v", len(rest), err)
+				}
+			}
+			for i := 0; inFlight(s) > 0 || s.Stats().FetchBytes > 0; i++ {
+				if i == 500 {
+					t.Fatal("flights still in progress after 5 s")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			st := s.Stats()
+			switch got := src.bytes.Load(); {
+			case stay && (got != size || st.SpansAbandoned != 0):
+				t.Fatalf("origin sent %d bytes, %d chunks abandoned; want the object once, none", got, st.SpansAbandoned)
+			case !stay && (got > 3*testChunk || st.SpansAbandoned == 0):
+				t.Fatalf("origin sent %d bytes (%d chunks abandoned) after every reader left; want at most 3 chunks", got, st.SpansAbandoned)
+			}
+			// Whatever was abandoned is fetched again when asked for.
+			if got := readRange(t, s, "/sp", 0, -1); !bytes.Equal(got, content("/sp", 0, size)) {
+				t.Fatal("bytes differ after the span stopped")
+			}
+			if st := s.Stats(); st.FlightErrors != 0 {
+				t.Fatalf("%d flight errors", st.FlightErrors)
+			}
+		})
+	}
+}
