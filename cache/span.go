@@ -219,12 +219,19 @@ func (s *Store) feed(fs []*flight, meta *Meta, body io.ReadCloser, bodyEnd int64
 // anything not taken from this answer would cost the object's bytes up to
 // it again (an abuse review: a 64 MiB object read once cost 219 origin
 // requests and 9.4 GB, taking the wanted chunk and four more of each). It
-// returns the body it read last, for the caller to close.
+// stops as a span does when the span's Readers have gone (feed), and after
+// MaxSpan bytes for a fetch no Reader follows. It returns the body it read
+// last, for the caller to close.
 func (s *Store) feedRest(f *flight, from int64, meta *Meta, body io.ReadCloser, bodyEnd int64) io.ReadCloser {
 	if f.private || meta.NoStore || meta.Key != f.id.key {
 		return body // an answer for its requester alone: nobody joins its chunks
 	}
 	end := min(bodyEnd, meta.Size)
+	if f.sp == nil && f.slot == nil {
+		// No Reader can be seen leaving (a HEAD's fetch, say): at most a
+		// span's worth more, not the whole object for nobody.
+		end = min(end, from*s.chunk+MaxSpan)
+	}
 	for j := from; j*s.chunk < end && s.ctx.Err() == nil; {
 		n := min(s.chunk, meta.Size-j*s.chunk)
 		if j*s.chunk+n > end {

@@ -697,3 +697,26 @@ func TestSpanStopsWhenItsReadersLeave(t *testing.T) {
 		})
 	}
 }
+
+// A fetch no Reader follows (a HEAD's: one chunk) of an origin that ignores
+// Range stores at most MaxSpan bytes of the answer past its chunk, not the
+// whole object for nobody.
+func TestOriginIgnoresRangeUnreadBounded(t *testing.T) {
+	size := int64(MaxSpan + 40*testChunk)
+	src := newFake(map[string]int64{"/h": size})
+	src.whole = true
+	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 1 << 30})
+	defer s.Close()
+	if _, _, err := s.Lookup(context.Background(), NewKey("/h"), 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; inFlight(s) > 0 || s.Stats().FetchBytes > 0; i++ {
+		if i == 500 {
+			t.Fatal("flights still in progress after 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got, most := src.bytes.Load(), int64(testChunk+MaxSpan); got > most {
+		t.Fatalf("read %d bytes of the answer, want at most %d", got, most)
+	}
+}
