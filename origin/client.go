@@ -569,6 +569,11 @@ func (c *Client) validate(path string, off, n int64, resp *http.Response) (*Resp
 // setFields fills r's header fields from the answer's header h.
 func (r *Response) setFields(h http.Header) {
 	r.Header = endToEnd(h)
+	if cr := h.Values("Content-Range"); r.Status == http.StatusOK && len(cr) > 0 {
+		// On a 200 it frames nothing: a field of the representation's,
+		// stored and sent with it like any other (RFC 9111 §3.1).
+		r.Header["Content-Range"] = append([]string(nil), cr...)
+	}
 	r.ETag = h.Get("ETag")
 	r.ContentType = h.Get("Content-Type")
 	r.CacheControl = h.Get("Cache-Control")

@@ -94,8 +94,14 @@ func (s *Server) build(meta *cache.Meta) *rendered {
 	for _, f := range meta.Fields() {
 		switch f.Name {
 		case "Accept-Ranges", "Age", "Cache-Status", "Content-Type", "Date", "Etag", "Last-Modified", "Server",
-			"Content-Length", "Content-Range", "Transfer-Encoding", "Connection":
+			"Content-Length", "Transfer-Encoding", "Connection":
 			continue // the server's own, or set from the Meta
+		case "Content-Range":
+			// An origin's field on a 200 (it frames nothing there): sent
+			// with a 200 of the version; a 206 and a 416 set their own,
+			// a multipart answer has none.
+			full = field(full, f.Name, f.Value)
+			continue
 		case "Cache-Control", "Expires", "Vary", "Content-Location":
 			nm = field(nm, f.Name, f.Value)
 		}

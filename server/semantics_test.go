@@ -858,3 +858,28 @@ func TestNotStoredAsksForChunks(t *testing.T) {
 		}
 	}
 }
+
+// A Content-Range an origin sends on a 200 frames nothing there: it is
+// stored and sent with the version's 200s like any other field (RFC 9111
+// §3.1; the cache-tests suite's headers-store-Content-Range), while a 206
+// carries its own, and a multipart answer none.
+func TestContentRangeOn200Stored(t *testing.T) {
+	h, o := newScripted(t, harnessOptions{})
+	data := body("cr", 1000)
+	o.set("/cr", &scriptedObj{status: 200, body: data, header: http.Header{"Cache-Control": {"max-age=600"}, "Content-Range": {"bytes 1-2/3"}}})
+	for i, st := range []string{"edgecache; fwd=miss; stored", "edgecache; hit; detail=mem"} {
+		resp, got := h.doSettled("GET", "/cr")
+		expect(t, fmt.Sprint("GET ", i), resp, got, 200, data, st)
+		if v := resp.Header.Values("Content-Range"); len(v) != 1 || v[0] != "bytes 1-2/3" {
+			t.Errorf("GET %d: Content-Range %q, want the origin's", i, v)
+		}
+	}
+	resp, got := h.doSettled("GET", "/cr", "Range", "bytes=10-19")
+	if v := resp.Header.Values("Content-Range"); resp.StatusCode != 206 || !bytes.Equal(got, data[10:20]) || len(v) != 1 || v[0] != "bytes 10-19/1000" {
+		t.Errorf("a range: %d, Content-Range %q", resp.StatusCode, v)
+	}
+	resp, _ = h.doSettled("GET", "/cr", "Range", "bytes=0-1,500-501")
+	if v := resp.Header.Values("Content-Range"); resp.StatusCode != 206 || len(v) != 0 {
+		t.Errorf("two ranges: %d, Content-Range %q, want none", resp.StatusCode, v)
+	}
+}

@@ -984,6 +984,7 @@ func (s *Server) multipart(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Me
 	}
 
 	x.chunks(inMem, onDisk, total)
+	ctx.Response.Header.Del("Content-Range") // a 200's own, if the origin sent one: each part has its own
 	ctx.Response.Header.Set("Cache-Status", s.lookupStatus(st, inMem, onDisk, total))
 	ctx.Response.Header.SetContentType("multipart/byteranges; boundary=" + boundary)
 	ctx.SetStatusCode(http.StatusPartialContent)
