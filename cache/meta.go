@@ -36,7 +36,14 @@ type Meta struct {
 	fwd        http.Header   // request fields sent upstream with every fetch of this version; nil: none
 	initialAge time.Duration // the answer's age when it was received (RFC 9111 §4.2.3 corrected_initial_age)
 	memo       *memo         // see Memo; shared by the copies of one version's Meta
+	hints      []string      // the Link values of the 103 answers the origin sent before this version's (see EarlyHints)
 }
+
+// EarlyHints returns the Link field values of the 103 (Early Hints) answers
+// the origin sent before the answer this version was learnt from: a server
+// passes them on to the request whose miss fetched it. They are not kept
+// on disk. Read-only.
+func (m *Meta) EarlyHints() []string { return m.hints }
 
 // memo is what Memo keeps for a version.
 type memo struct {
@@ -152,6 +159,7 @@ func metaFrom(path string, r *origin.Response, sent, now time.Time, defaultTTL t
 	m.Expires = now.Add(ttl - m.initialAge)
 	m.NoStore = noStore
 	m.setHeader(rfc9111.StoredHeader(r.Header))
+	m.hints = r.EarlyHints
 	m.version = m.Validator()
 	m.dver = diskVersion(m.version, chunk)
 	if names, _ := rfc9111.VaryNames(h); len(names) > 0 {

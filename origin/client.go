@@ -9,6 +9,8 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strconv"
@@ -72,13 +74,21 @@ type Response struct {
 	Date         time.Time // zero if absent/unparseable
 	// Header holds the answer's end-to-end fields as received: its
 	// hop-by-hop fields, those its Connection field names, and the framing
-	// fields Content-Length and Content-Range removed. It is the caller's.
+	// fields Content-Length and Content-Range (but on a 200, where it
+	// frames nothing) removed. It is the caller's.
 	Header http.Header
+	// EarlyHints are the Link field values of the 103 (Early Hints)
+	// answers the origin sent before this one, in order, at most
+	// MaxEarlyHints.
+	EarlyHints []string
 	// Body delivers exactly Length bytes, then io.EOF. A body that ends
 	// early yields an error wrapping io.ErrUnexpectedEOF; a stall longer
 	// than Options.IdleTimeout yields a *TimeoutError.
 	Body io.ReadCloser
 }
+
+// MaxEarlyHints bounds the Link values of 103 answers a Response keeps.
+const MaxEarlyHints = 32
 
 // MaxStatusBody is the largest body of an answer other than 200, 206 and
 // 416 that Fetch keeps (in StatusError.Body) to pass on to the client: error
@@ -311,7 +321,21 @@ func (c *Client) Fetch(ctx context.Context, path string, off, n int64, h http.He
 	}
 
 	fctx, cancel := context.WithCancelCause(ctx)
-	req, err := http.NewRequestWithContext(fctx, http.MethodGet, c.base+path, nil)
+	// The Link values of 103 (Early Hints) answers, passed on to the
+	// client whose miss this is (RFC 9110 §15.2: a proxy forwards 1xx).
+	// The transport calls the hook before Do returns the final answer.
+	var hints []string
+	tctx := httptrace.WithClientTrace(fctx, &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+		if code == http.StatusEarlyHints {
+			for _, v := range h.Values("Link") {
+				if len(hints) < MaxEarlyHints {
+					hints = append(hints, v)
+				}
+			}
+		}
+		return nil
+	}})
+	req, err := http.NewRequestWithContext(tctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
 		cancel(nil)
 		return nil, fmt.Errorf("origin %s: %w", path, err)
@@ -350,6 +374,9 @@ func (c *Client) Fetch(ctx context.Context, path string, off, n int64, h http.He
 	if err == errUnsized {
 		r, err = c.readUnsized(ctx, fctx, cancel, path, resp)
 		cancel(nil)
+		if r != nil {
+			r.EarlyHints = hints
+		}
 		return r, err
 	}
 	if err != nil {
@@ -387,6 +414,7 @@ func (c *Client) Fetch(ctx context.Context, path string, off, n int64, h http.He
 	b.timer = time.AfterFunc(b.idle, func() { cancel(errIdleFired) })
 	b.timer.Stop() // armed by Read
 	r.Body = b
+	r.EarlyHints = hints
 	return r, nil
 }
 

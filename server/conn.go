@@ -93,6 +93,12 @@ type clientConn struct {
 	rate  int64
 	grace time.Duration
 
+	// ahead: bytes past the request being handled had been read when its
+	// handler began (see handled); prevAhead: the same for the previous
+	// request.
+	ahead, prevAhead bool
+	handledN         int // requests handed to the handler (see handled)
+
 	// linger: close after an answer to a request that could not be read
 	// (see Close); atomic, as fasthttp may close an idle connection from
 	// another goroutine.
@@ -281,11 +287,24 @@ func (c *clientConn) Read(p []byte) (int, error) {
 // the handler: whatever its scan concluded about the bytes before, they made
 // a request, and the next bytes to scan start a new one.
 func (c *clientConn) handled() {
-	if c.scan.mode != scanHead {
-		c.scan = headScan{}
+	// fasthttp reads nothing while a handler runs and writes its answer
+	// into a buffer it flushes only when nothing more was read: whether
+	// bytes past this request were read already (the next request's, or a
+	// body not scanned) is whether this answer will wait in the buffer.
+	c.handledN++
+	sc := &c.scan
+	c.prevAhead, c.ahead = c.ahead, sc.ended > c.handledN || sc.mode != scanHead || sc.started || sc.blanks > 0 || sc.prev != 0
+	if sc.mode != scanHead {
+		*sc = headScan{ended: sc.ended}
 	}
 	c.rate = 0
 }
+
+// previousSent reports whether the answer to the connection's previous
+// request has been handed to the connection whole (fasthttp flushed it
+// before it read this request), so that bytes written now follow it: true
+// for a connection's first request.
+func (c *clientConn) previousSent() bool { return !c.prevAhead }
 
 // Modes of a headScan.
 const (
@@ -314,6 +333,7 @@ type headScan struct {
 	body    bool // a header line announced a body
 	nameLen int  // bytes of the current line in name
 	name    [len("transfer-encoding:")]byte
+	ended   int // header blocks ended well on the connection so far (kept across blocks)
 }
 
 // feed scans b, the next bytes read.
@@ -337,9 +357,10 @@ func (s *headScan) feed(b []byte) {
 				return
 			case s.body:
 				s.mode = scanBody
+				s.ended++
 				return
 			default:
-				*s = headScan{} // the next request's block
+				*s = headScan{ended: s.ended + 1} // the next request's block
 				continue
 			}
 			s.text, s.nameLen = false, 0

@@ -126,6 +126,9 @@ func (x *exchange) result() Result {
 // Server's metrics and, if Options.AccessLog is set, logged there when its
 // body has been sent.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	if c, ok := ctx.Conn().(*clientConn); ok {
+		c.handled() // every request fasthttp hands over, probes included
+	}
 	var x exchange
 	x.start = ctx.Time()
 	if x.start.IsZero() {

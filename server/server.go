@@ -514,9 +514,6 @@ var (
 // metrics and the access log need.
 func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 	defer s.recoverHandler(ctx)
-	if c, ok := ctx.Conn().(*clientConn); ok {
-		c.handled()
-	}
 	// Header names below are written canonically ("ETag", not "Etag").
 	ctx.Response.Header.DisableNormalizing()
 	if p := ctx.Request.Header.Protocol(); !bytes.Equal(p, protoHTTP11) && unsupportedVersion(p) {
@@ -590,6 +587,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, x *exchange) {
 		x.err = true
 		s.originError(ctx, key.String(), st, err)
 		return
+	}
+	if st == cache.Miss || st == cache.Pass {
+		s.earlyHints(ctx, meta)
 	}
 	h := &ctx.Response.Header
 	r := s.render(meta)
@@ -1146,4 +1146,30 @@ func (b *multipartBody) Close() error {
 	}
 	b.r, b.rn = nil, 0
 	return nil
+}
+
+// earlyHints passes the origin's 103 (Early Hints) answers for meta's
+// version (their Link values) on to the client whose request asked the
+// origin (RFC 9110 §15.2: a proxy forwards 1xx answers), as one 103 before
+// the answer, to an HTTP/1.1 client only. It sends none when the
+// connection's previous answer may still wait in fasthttp's write buffer
+// (a pipelined request: clientConn.previousSent), which a 103 written now
+// would overtake.
+func (s *Server) earlyHints(ctx *fasthttp.RequestCtx, meta *cache.Meta) {
+	links := meta.EarlyHints()
+	if len(links) == 0 {
+		return
+	}
+	c, ok := ctx.Conn().(*clientConn)
+	if !ok || !c.previousSent() {
+		return
+	}
+	h := &ctx.Response.Header
+	for _, l := range links {
+		h.Add("Link", l)
+	}
+	if err := ctx.EarlyHints(); err != nil {
+		s.log.Debug("early hints not sent", "component", "http", "err", err)
+	}
+	h.Del("Link")
 }
