@@ -681,6 +681,19 @@ func TestMalformedRequestsCounted(t *testing.T) {
 			t.Fatalf("%.40q: %v, %v; want %d", r.raw, resp, err, r.code)
 		}
 	}
+	// A body past the limit announced with Expect: 100-continue: 417 at
+	// once, not 100 Continue and then 413.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET /s/10/x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1000000\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	c.Close()
+	if err != nil || resp.StatusCode != http.StatusExpectationFailed {
+		t.Fatalf("Expect: 100-continue with a large body: %v, %v; want 417", resp, err)
+	}
 	var n int64
 	for i := 0; i < 100 && n < int64(len(reqs)); i++ {
 		n = 0
