@@ -445,7 +445,8 @@ var errUnsized = errors.New("no Content-Length")
 var errUnsizedBudget = errors.New("too many answers without Content-Length being read at once")
 
 // readUnsized reads the whole body of a 200 answer without Content-Length
-// (at most MaxUnsizedBody bytes, within the idle timeout, in the Client's
+// (at most MaxUnsizedBody bytes, each within the idle timeout of the ones
+// before, in the Client's
 // budget of MaxUnsizedBuffered bytes) and returns it as a Response of that
 // size, whose Close gives its bytes back to the budget.
 func (c *Client) readUnsized(ctx, fctx context.Context, cancel context.CancelCauseFunc, path string, resp *http.Response) (*Response, error) {
@@ -477,6 +478,9 @@ func (c *Client) readUnsized(ctx, fctx context.Context, cancel context.CancelCau
 		var n int
 		n, err = resp.Body.Read(b[len(b):taken])
 		b = b[:len(b)+n]
+		if n > 0 {
+			t.Reset(c.opt.IdleTimeout) // idle: from the last bytes, not from the start
+		}
 	}
 	if err == io.EOF {
 		err = nil

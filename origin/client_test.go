@@ -356,8 +356,9 @@ func TestFetchUnsizedAnswer(t *testing.T) {
 
 // Answers without Content-Length are held in a budget of
 // MaxUnsizedBuffered bytes per Client until their bodies are closed: a
-// read that finds it spent waits, within the idle timeout, then fails with
-// errUnsizedBudget; closing a body makes room.
+// read that finds it spent waits (closing a body makes room), within the
+// idle timeout, then fails with errUnsizedBudget, which does not count
+// against the upstream.
 func TestFetchUnsizedBudget(t *testing.T) {
 	body := strings.Repeat("u", 20<<20) // each holds a 32 MiB buffer: two fit in the budget, three do not
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -366,7 +367,7 @@ func TestFetchUnsizedBudget(t *testing.T) {
 		_, _ = io.WriteString(w, body)
 	}))
 	defer srv.Close()
-	c, _ := newTestClient(t, srv.URL, Options{IdleTimeout: 2 * time.Second})
+	c, _ := newTestClient(t, srv.URL, Options{IdleTimeout: time.Minute})
 	var held []*Response
 	for i := range 2 {
 		r, err := c.Fetch(context.Background(), fmt.Sprintf("/o%d", i), 0, 10, nil)
@@ -375,27 +376,52 @@ func TestFetchUnsizedBudget(t *testing.T) {
 		}
 		held = append(held, r)
 	}
-	if _, err := c.Fetch(context.Background(), "/o2", 0, 10, nil); !errors.Is(err, errUnsizedBudget) {
-		t.Fatalf("a third unsized answer while two are held: %v, want errUnsizedBudget", err)
-	}
-	if ok, _ := judge(fmt.Errorf("x: %w", errUnsizedBudget)); !ok {
-		t.Error("the budget's error counts against the upstream")
+	third := make(chan error, 1)
+	go func() {
+		r, err := c.Fetch(context.Background(), "/o2", 0, 10, nil)
+		if err == nil {
+			got, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			if string(got) != body {
+				err = fmt.Errorf("%d bytes, want the origin's %d", len(got), len(body))
+			}
+		}
+		third <- err
+	}()
+	select {
+	case err := <-third:
+		t.Fatalf("a third unsized answer while two are held: %v, want it to wait", err)
+	case <-time.After(300 * time.Millisecond):
 	}
 	held[0].Body.Close()
 	held[0].Body.Close() // idempotent: gives its bytes back once
-	r, err := c.Fetch(context.Background(), "/o2", 0, 10, nil)
-	if err != nil {
+	if err := <-third; err != nil {
 		t.Fatalf("after a body was closed: %v", err)
 	}
-	got, _ := io.ReadAll(r.Body)
-	if string(got) != body {
-		t.Fatalf("%d bytes, want the origin's %d", len(got), len(body))
-	}
-	r.Body.Close()
 	held[1].Body.Close()
 	if !c.unsized.TryAcquire(MaxUnsizedBuffered) {
 		t.Fatal("the budget was not all given back")
 	}
+
+	// The budget spent for longer than the idle timeout.
+	small := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		_, _ = io.WriteString(w, "small")
+	}))
+	defer small.Close()
+	c2, _ := newTestClient(t, small.URL, Options{IdleTimeout: 300 * time.Millisecond})
+	if !c2.unsized.TryAcquire(MaxUnsizedBuffered) {
+		t.Fatal("a new client's budget is not free")
+	}
+	_, err := c2.Fetch(context.Background(), "/s", 0, 10, nil)
+	if !errors.Is(err, errUnsizedBudget) {
+		t.Fatalf("with the budget spent: %v, want errUnsizedBudget", err)
+	}
+	if ok, _ := judge(err); !ok {
+		t.Error("the budget's error counts against the upstream")
+	}
+	c2.unsized.Release(MaxUnsizedBuffered)
 }
 
 func TestFetchStatusErrors(t *testing.T) {
