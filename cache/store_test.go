@@ -720,3 +720,66 @@ func TestOriginIgnoresRangeUnreadBounded(t *testing.T) {
 		t.Fatalf("read %d bytes of the answer, want at most %d", got, most)
 	}
 }
+
+// A Reader counts in the span its read-ahead started (the next span of a
+// long range) as well as in the one it reads: when it leaves, both stop.
+func TestSpanOfReadAheadStopsWhenItsReaderLeaves(t *testing.T) {
+	const chunks = 200
+	size := int64(chunks * testChunk)
+	src := newFake(map[string]int64{"/ra": size})
+	src.gate = make(chan struct{})
+	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 512 * testChunk})
+	defer s.Close()
+	first := s.spanChunks(openSpan)      // the first span's chunks
+	at := first - int64(s.opt.ReadAhead) // the chunk whose read-ahead reaches past the first span
+	stop, fed, reached := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() { // one body read (one chunk) per token
+		defer close(fed)
+		for range at { // the first span up to chunk at, at once
+			src.gate <- struct{}{}
+		}
+		<-reached                         // the reader has read the chunks before at:
+		time.Sleep(20 * time.Millisecond) // it enters chunk at, a flight still, and its read-ahead starts the next span
+		for {                             // then slowly, while the reader gets its bytes of chunk at and leaves
+			select {
+			case src.gate <- struct{}{}:
+				time.Sleep(2 * time.Millisecond)
+			case <-stop:
+				return
+			}
+		}
+	}()
+	meta, _, err := s.LookupRange(context.Background(), NewKey("/ra"), 0, -1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.NewReader(meta, 0, size)
+	pos := at*testChunk + 100
+	got := make([]byte, pos)
+	if _, err := io.ReadFull(r, got[:at*testChunk]); err != nil {
+		t.Fatalf("reading to chunk %d: %v", at, err)
+	}
+	close(reached)
+	if _, err := io.ReadFull(r, got[at*testChunk:]); err != nil || !bytes.Equal(got, content("/ra", 0, pos)) {
+		t.Fatalf("reading to %d: %v", pos, err)
+	}
+	if !s.fetching("/ra", first) && !s.mem.contains(chunkID{"/ra", first}, meta.version) {
+		t.Fatal("the read-ahead did not start the next span")
+	}
+	r.Close()
+	close(stop)
+	<-fed
+	close(src.gate) // every read goes through from now on
+	for i := 0; inFlight(s) > 0 || s.Stats().FetchBytes > 0; i++ {
+		if i == 500 {
+			t.Fatal("flights still in progress after 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got, most := src.bytes.Load(), (first+32)*testChunk; got > most || s.Stats().SpansAbandoned == 0 {
+		t.Fatalf("origin sent %d bytes (%d chunks abandoned) after the reader left; want at most %d", got, s.Stats().SpansAbandoned, most)
+	}
+	if got := readRange(t, s, "/ra", 0, -1); !bytes.Equal(got, content("/ra", 0, size)) {
+		t.Fatal("bytes differ after the spans stopped")
+	}
+}
