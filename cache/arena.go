@@ -169,12 +169,13 @@ func (a *arena) warm(ctx context.Context) (time.Duration, error) {
 		sum += a.mem[i]
 	}
 	a.warmSum = sum // so that the reads are not optimised away
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		return time.Since(start), fmt.Errorf("arena: warming: pipe: %w", err)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return time.Since(start), fmt.Errorf("arena: warming: %w", err)
 	}
-	defer unix.Close(p[0])
-	defer unix.Close(p[1])
+	defer pr.Close()
+	defer pw.Close()
+	wfd := int(pw.Fd())
 	const batch = 1024 // IOV_MAX
 	iov := make([][]byte, 0, batch)
 	buf := make([]byte, batch)
@@ -186,9 +187,9 @@ func (a *arena) warm(ctx context.Context) (time.Duration, error) {
 		if i%(64<<20) < page*batch && ctx.Err() != nil {
 			return time.Since(start), ctx.Err()
 		}
-		n, err := unix.Writev(p[1], iov)
+		n, err := unix.Writev(wfd, iov)
 		if err == nil && n == len(iov) {
-			_, err = io.ReadFull(fdReader(p[0]), buf[:n])
+			_, err = io.ReadFull(pr, buf[:n])
 		} else if err == nil {
 			err = io.ErrShortWrite
 		}
@@ -198,17 +199,6 @@ func (a *arena) warm(ctx context.Context) (time.Duration, error) {
 		iov = iov[:0]
 	}
 	return time.Since(start), nil
-}
-
-// fdReader reads a file descriptor with read(2).
-type fdReader int
-
-func (r fdReader) Read(b []byte) (int, error) {
-	n, err := unix.Read(int(r), b)
-	if n < 0 {
-		n = 0
-	}
-	return n, err
 }
 
 // class returns the slab class for a chunk of n bytes, -1 for a whole slot.

@@ -152,9 +152,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 			x.rawMethod = strings.Clone(b2s(m))
 		}
 		x.rng = strings.Clone(b2s(ctx.Request.Header.Peek("Range")))
-		if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
-			x.client = a.AddrPort()
-		}
+		x.client = clientAddr(ctx)
 	}
 	s.handle(ctx, &x)
 	if x.streamed {
@@ -287,4 +285,13 @@ func (s *Server) Metrics() Metrics {
 		m.Bytes[i] = s.counters.bytes[i].Load()
 	}
 	return m
+}
+
+// clientAddr returns the client's address for the access log (zero when
+// the connection is not TCP).
+func clientAddr(ctx *fasthttp.RequestCtx) netip.AddrPort {
+	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort()
+	}
+	return netip.AddrPort{}
 }

@@ -93,15 +93,12 @@ func (s *Server) build(meta *cache.Meta) *rendered {
 	nm := append([]byte("HTTP/1.1 304 Not Modified\r\n"), common...)
 	for _, f := range meta.Fields() {
 		switch f.Name {
+		// A Content-Range is an origin's field on a 200, where it frames
+		// nothing: sent with the version's 200s; a 206 and a 416 set
+		// their own, a multipart answer has none.
 		case "Accept-Ranges", "Age", "Cache-Status", "Content-Type", "Date", "Etag", "Last-Modified", "Server",
 			"Content-Length", "Transfer-Encoding", "Connection":
 			continue // the server's own, or set from the Meta
-		case "Content-Range":
-			// An origin's field on a 200 (it frames nothing there): sent
-			// with a 200 of the version; a 206 and a 416 set their own,
-			// a multipart answer has none.
-			full = field(full, f.Name, f.Value)
-			continue
 		case "Cache-Control", "Expires", "Vary", "Content-Location":
 			nm = field(nm, f.Name, f.Value)
 		}

@@ -347,9 +347,7 @@ func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	if s.opt.AccessLog != nil {
 		x.rawMethod = "-"
-		if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
-			x.client = a.AddrPort()
-		}
+		x.client = clientAddr(ctx)
 	}
 	s.finish(&x, int64(len(ctx.Response.Body())))
 }
