@@ -486,6 +486,9 @@ func (s *Store) lookup(ctx context.Context, key string, at, span int64, req Requ
 		return s.staleLookup(ctx, stale, idx, now, fwd)
 	}
 	meta, err = s.fetchMeta(ctx, key, skey, idx, fwd, private, noStore, span)
+	if err == errKnownNow {
+		return nil, st, nil, true
+	}
 	var se *origin.StatusError
 	if errors.As(err, &se) && se.Code == http.StatusRequestedRangeNotSatisfiable && se.Size >= 0 {
 		// Asked past the end: the answer told the size.
@@ -574,9 +577,16 @@ func (s *Store) fetchMeta(ctx context.Context, path, skey string, idx int64, fwd
 		return s.flightMeta(ctx, f)
 	}
 	f := s.flight(chunkID{skey, idx}, nil, path, fwd, span)
+	if f == nil {
+		return nil, errKnownNow
+	}
 	defer f.drop() // only its answer is read here: a pass flight's buffer is the heap's
 	return s.flightMeta(ctx, f)
 }
+
+// errKnownNow is fetchMeta's word for a first fetch not started because
+// the one it would repeat completed meanwhile: the lookup looks again.
+var errKnownNow = errors.New("cache: the object became known meanwhile")
 
 // flightMeta waits for f's answer headers and returns its version.
 func (s *Store) flightMeta(ctx context.Context, f *flight) (*Meta, error) {
@@ -729,8 +739,10 @@ func (s *Store) fetching(key string, idx int64) bool {
 // flight for a chunk of that version: memory is checked again under the
 // group lock so that a flight that completed since the caller looked is not
 // repeated (then it returns nil and the caller looks in memory again), and
-// the fetch asks for want's path with want's request fields. Without want,
-// it asks for path with the fields fwd. A flight it starts may ask for
+// the fetch asks for want's path with want's request fields. Without want
+// (a first fetch), it asks for path with the fields fwd, unless the index
+// has learnt a fresh version of id's object whose chunk memory holds (nil:
+// the caller looks again). A flight it starts may ask for
 // span chunks at once (see span.go). The flight is held for the caller,
 // who must drop it.
 func (s *Store) flight(id chunkID, want *Meta, path string, fwd http.Header, span int64) *flight {
@@ -748,6 +760,13 @@ func (s *Store) flight(id chunkID, want *Meta, path string, fwd http.Header, spa
 			return nil // it completed between the caller's look and now
 		}
 		path, fwd = want.path, want.fwd
+	} else if e, ok := s.objs.get(id.key); ok && e.meta != nil && e.meta.Fresh(s.opt.Now()) && s.mem.contains(id, e.meta.version) {
+		// A first fetch whose caller found the object unknown, and whose
+		// flight completed (learnt, stored, left the group) between that
+		// look and now: not asked again (under load, 50 collapsed first
+		// lookups asked the origin for chunk 0 twice).
+		g.mu.Unlock()
+		return nil
 	}
 	f := newFlight(id, path, fwd)
 	f.noStore = want != nil && want.NoStore // a later chunk of an answer not stored
