@@ -113,6 +113,7 @@ func (f *flight) start(s *Store, meta *Meta, length int) {
 	} else {
 		f.c = s.alloc(int64(length), meta.version)
 	}
+	f.c.sp = f.sp
 	f.buf = f.c.data
 	f.summing = s.disk != nil && !meta.NoStore
 	close(f.ready)

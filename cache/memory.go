@@ -38,6 +38,7 @@ type chunk struct {
 	refs   atomic.Int32 // references; the memory goes back to a at 0
 	sent   atomic.Bool  // sent from a's file with sendfile: its pages are dropped, not reused (arena.go)
 	copied atomic.Int64 // bytes WriteTo copied out of it in large parts (see Reader.memorySection)
+	sp     *spanState   // the span whose fetch filled it, if any: a Reader reading it counts in that span (span.go)
 }
 
 // Memory is a byte-budgeted cache of chunk payloads, sharded by chunk hash so

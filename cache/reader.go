@@ -27,7 +27,7 @@ type Reader struct {
 	cc  *chunk      // the memory chunk cur views; the Reader holds a reference
 	dc  *disk.Chunk // the chunk's file, when only the disk tier had it
 	f   *flight     // the chunk's flight, when neither had it
-	sp  *spanState  // the span the Reader reads in: it held one of its flights last (span.go)
+	sp  *spanState  // the span the Reader reads in: the one that fetched the last chunk it entered (span.go)
 	// spAhead is the span the Reader's read-ahead started or joined last,
 	// which it has not reached yet: it counts among its readers too.
 	spAhead *spanState
@@ -312,17 +312,24 @@ func (r *Reader) setChunk(c *chunk, dc *disk.Chunk, f *flight) {
 	if c != nil {
 		r.cur = c.data
 	}
-	if f != nil && f.sp != r.sp && f.sp != nil {
+	var sp *spanState // the span that fetched (or fetches) this chunk, if any
+	switch {
+	case f != nil:
+		sp = f.sp
+	case c != nil:
+		sp = c.sp // filled already: its reader still counts in the span
+	}
+	if sp != nil && sp != r.sp {
 		// Now reading in this span (and no longer in the one before).
-		if f.sp == r.spAhead {
+		if sp == r.spAhead {
 			r.spAhead = nil // counted already
 		} else {
-			f.sp.attach()
+			sp.attach()
 		}
 		if r.sp != nil {
 			r.sp.detach()
 		}
-		r.sp = f.sp
+		r.sp = sp
 	}
 }
 

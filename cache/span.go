@@ -256,10 +256,9 @@ func (s *Store) feedRest(f *flight, from int64, meta *Meta, body io.ReadCloser, 
 	return body
 }
 
-// spanState counts the Readers reading in a span: those that held one of
-// its flights and have neither closed nor moved on to another span's.
-// A Reader reading the span's chunks already filled (from memory) still
-// counts. A span whose Readers have all gone stops before its next chunk
+// spanState counts the Readers reading in a span: those that entered one
+// of its chunks, as a flight or already filled in memory (chunk.sp), and
+// have neither closed nor moved on to another span's chunks. A span whose Readers have all gone stops before its next chunk
 // (feed, abandon): a client that asks for an object and leaves at once
 // would otherwise cost the origin the whole span, 8 MiB for a request to
 // the end (an abuse review: 20 requests reset at once took 168 MB from the
@@ -267,7 +266,7 @@ func (s *Store) feedRest(f *flight, from int64, meta *Meta, body io.ReadCloser, 
 // stopped.
 type spanState struct {
 	readers  atomic.Int32
-	attached atomic.Bool // a Reader has held one of its flights
+	attached atomic.Bool // a Reader has entered one of its chunks
 }
 
 // unread reports whether the span had Readers and has none left. It is

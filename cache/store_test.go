@@ -743,7 +743,7 @@ func TestSpanOfReadAheadStopsWhenItsReaderLeaves(t *testing.T) {
 		for {                             // then slowly, while the reader gets its bytes of chunk at and leaves
 			select {
 			case src.gate <- struct{}{}:
-				time.Sleep(2 * time.Millisecond)
+				time.Sleep(5 * time.Millisecond)
 			case <-stop:
 				return
 			}
@@ -769,14 +769,17 @@ func TestSpanOfReadAheadStopsWhenItsReaderLeaves(t *testing.T) {
 	r.Close()
 	close(stop)
 	<-fed
-	close(src.gate) // every read goes through from now on
+	left := src.bytes.Load() // what both spans had read when the reader left
+	close(src.gate)          // every read goes through from now on
 	for i := 0; inFlight(s) > 0 || s.Stats().FetchBytes > 0; i++ {
 		if i == 500 {
 			t.Fatal("flights still in progress after 5 s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got, most := src.bytes.Load(), (first+32)*testChunk; got > most || s.Stats().SpansAbandoned == 0 {
+	// Each span finishes at most the chunk it was reading, then stops.
+	// (Under heavy load both spans may have read everything by then.)
+	if got, most := src.bytes.Load()-left, int64(4*testChunk); got > most || left < size && s.Stats().SpansAbandoned == 0 {
 		t.Fatalf("origin sent %d bytes (%d chunks abandoned) after the reader left; want at most %d", got, s.Stats().SpansAbandoned, most)
 	}
 	if got := readRange(t, s, "/ra", 0, -1); !bytes.Equal(got, content("/ra", 0, size)) {
