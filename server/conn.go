@@ -104,6 +104,13 @@ type clientConn struct {
 	// another goroutine.
 	linger atomic.Bool
 
+	// A held write (see hold): its bytes go out ahead of the next ones,
+	// in the same writev(2) where they can.
+	holdNext bool
+	held     []byte
+	bufs     [][]byte    // writeHeld's iovecs, kept so a send allocates nothing
+	vec      net.Buffers // what of bufs writev has still to send
+
 	// The connection counts against ip in ips until its first Close;
 	// ips nil: not counted.
 	ips    *ipConns
@@ -157,10 +164,64 @@ func (c *clientConn) paceWrite(n int64) {
 	}
 }
 
-// Write implements net.Conn: paced when the response is.
+// Write implements net.Conn: paced when the response is. The write after
+// hold is kept (copied) instead, and a write after a kept one sends both
+// with one writev(2).
 func (c *clientConn) Write(p []byte) (int, error) {
+	if c.holdNext {
+		c.holdNext = false
+		c.held = append(c.held[:0], p...)
+		return len(p), nil
+	}
+	if len(c.held) > 0 {
+		c.bufs = append(c.bufs[:0], p)
+		n, err := c.writeHeld()
+		return int(n), err
+	}
 	c.paceWrite(int64(len(p)))
 	return c.TCPConn.Write(p)
+}
+
+// hold makes the connection keep the next write rather than send it: a
+// response's header block, which fasthttp flushes on its own when asked
+// to (Response.ImmediateHeaderFlush). The body that follows then goes out
+// with it: see heldBody, and Write. Whatever writes next, the held bytes
+// go out first; a held write that nothing follows is sent by flushHeld,
+// which the response's body calls as it ends (safeBody). Only the
+// goroutine writing the response uses them.
+func (c *clientConn) hold() { c.holdNext = true }
+
+// writeHeld sends the held bytes, if any, then c.bufs, with writev(2)
+// (several calls if the socket takes them in parts), and returns how many
+// bytes of c.bufs were sent. It leaves nothing held, and c.bufs empty.
+func (c *clientConn) writeHeld() (int64, error) {
+	h := int64(len(c.held))
+	total := h
+	for _, b := range c.bufs {
+		total += int64(len(b))
+	}
+	if h > 0 {
+		c.bufs = append(c.bufs, nil)
+		copy(c.bufs[1:], c.bufs)
+		c.bufs[0] = c.held
+	}
+	c.paceWrite(total)
+	c.vec = c.bufs
+	n, err := c.vec.WriteTo(c.TCPConn)
+	clear(c.bufs) // no reference to the body's memory outlives the write
+	c.bufs, c.vec, c.held, c.holdNext = c.bufs[:0], nil, c.held[:0], false
+	return max(n-h, 0), err
+}
+
+// flushHeld sends the held bytes, if any.
+func (c *clientConn) flushHeld() error {
+	c.holdNext = false
+	if len(c.held) == 0 {
+		return nil
+	}
+	c.bufs = c.bufs[:0]
+	_, err := c.writeHeld()
+	return err
 }
 
 // fileSection is a response body part held in a file (the cache's disk
@@ -192,12 +253,18 @@ func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
 	}
 	sec, ok := src.(fileSection)
 	if !ok {
+		if err := c.flushHeld(); err != nil {
+			return 0, err
+		}
 		var n int64 // bytes to come, if known
 		if limited {
 			n = lr.N
 		}
 		c.paceWrite(n)
 		return c.TCPConn.ReadFrom(r)
+	}
+	if err := c.flushHeld(); err != nil {
+		return 0, err
 	}
 	fd, off, n := sec.SendfileSection()
 	if limited {
@@ -292,6 +359,7 @@ func (c *clientConn) handled() {
 	// bytes past this request were read already (the next request's, or a
 	// body not scanned) is whether this answer will wait in the buffer.
 	c.handledN++
+	c.holdNext = false // a hold not taken up by its response's header
 	sc := &c.scan
 	c.prevAhead, c.ahead = c.ahead, sc.ended > c.handledN || sc.mode != scanHead || sc.started || sc.blanks > 0 || sc.prev != 0
 	if sc.mode != scanHead {

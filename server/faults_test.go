@@ -206,30 +206,40 @@ func TestOriginWarningsRateLimited(t *testing.T) {
 // and returns its parts' ranges.
 func readParts(t *testing.T, resp *http.Response, body []byte, path string, size int64) [][2]int64 {
 	t.Helper()
+	got, err := partsOf(resp, body, path, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// partsOf checks a multipart/byteranges answer against the origin's bytes
+// and returns its parts' ranges.
+func partsOf(resp *http.Response, body []byte, path string, size int64) ([][2]int64, error) {
 	mt, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/byteranges" {
-		t.Fatalf("Content-Type %q", resp.Header.Get("Content-Type"))
+		return nil, fmt.Errorf("Content-Type %q", resp.Header.Get("Content-Type"))
 	}
 	if resp.ContentLength != int64(len(body)) {
-		t.Fatalf("Content-Length %d, body %d", resp.ContentLength, len(body))
+		return nil, fmt.Errorf("Content-Length %d, body %d", resp.ContentLength, len(body))
 	}
 	var got [][2]int64
 	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
 	for {
 		p, err := mr.NextPart()
 		if err == io.EOF {
-			return got
+			return got, nil
 		}
 		if err != nil {
-			t.Fatalf("part %d: %v", len(got), err)
+			return nil, fmt.Errorf("part %d: %v", len(got), err)
 		}
 		var a, b, sz int64
 		if _, err := fmt.Sscanf(p.Header.Get("Content-Range"), "bytes %d-%d/%d", &a, &b, &sz); err != nil || sz != size {
-			t.Fatalf("part %d: Content-Range %q", len(got), p.Header.Get("Content-Range"))
+			return nil, fmt.Errorf("part %d: Content-Range %q", len(got), p.Header.Get("Content-Range"))
 		}
 		data, _ := io.ReadAll(p)
 		if !bytes.Equal(data, originBytes(path, a, b-a+1)) {
-			t.Fatalf("part %d (%d-%d) differs from the origin's", len(got), a, b)
+			return nil, fmt.Errorf("part %d (%d-%d) differs from the origin's", len(got), a, b)
 		}
 		got = append(got, [2]int64{a, b})
 	}

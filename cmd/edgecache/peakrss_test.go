@@ -143,19 +143,19 @@ func TestMemoryPlanLimit(t *testing.T) {
 		args []string
 		want int64
 	}{
-		// arena 64 + 64 fetch, heap 65536 × 4.5 KiB + 16 status answers + 1024 × 32 KiB
+		// arena 64 + 64 fetch, heap 65536 × 5 KiB + 16 status answers + 1024 × 32 KiB
 		// + 64 of answers without Content-Length, 32 outside
-		{[]string{"--origin", "http://o", "--mem", "64MiB"}, (64 + 64 + 288 + 16 + 32 + 64 + 32) * mib},
+		{[]string{"--origin", "http://o", "--mem", "64MiB"}, (64 + 64 + 320 + 16 + 32 + 64 + 32) * mib},
 		// two upstreams before the origin: three clients' answers without Content-Length
-		{[]string{"--origin", "http://u1", "--origin", "http://u2", "--origin", "http://o", "--mem", "64MiB"}, (64 + 64 + 288 + 16 + 32 + 3*64 + 32) * mib},
+		{[]string{"--origin", "http://u1", "--origin", "http://u2", "--origin", "http://o", "--mem", "64MiB"}, (64 + 64 + 320 + 16 + 32 + 3*64 + 32) * mib},
 		// and a 64 MiB disk queue, and a disk index of 1 GiB / 64 KiB (a quarter chunk) = 16384 chunks × 640 B
-		{[]string{"--origin", "http://o", "--mem", "64MiB", "--disk", dir + ":1GiB"}, (64 + 64 + 64 + 288 + 16 + 10 + 32 + 64 + 32) * mib},
+		{[]string{"--origin", "http://o", "--mem", "64MiB", "--disk", dir + ":1GiB"}, (64 + 64 + 64 + 320 + 16 + 10 + 32 + 64 + 32) * mib},
 		// 100 GiB of disk: 1638400 chunks indexed at most, 1000 MiB
-		{[]string{"--origin", "http://o", "--mem", "64MiB", "--disk", dir + ":100GiB"}, (64 + 64 + 64 + 288 + 16 + 1000 + 32 + 64 + 32) * mib},
-		// 8 GiB of 256 KiB chunks: max(65536, 4 × 32768) = 131072 index entries, 576 MiB
-		{[]string{"--origin", "http://o", "--mem", "8GiB"}, (8192 + 64 + 576 + 16 + 32 + 64 + 32) * mib},
-		// 64 GiB of 256 KiB chunks: 1048576 index entries, 4608 MiB
-		{[]string{"--origin", "http://o", "--mem", "64GiB"}, (65536 + 64 + 4608 + 16 + 32 + 64 + 32) * mib},
+		{[]string{"--origin", "http://o", "--mem", "64MiB", "--disk", dir + ":100GiB"}, (64 + 64 + 64 + 320 + 16 + 1000 + 32 + 64 + 32) * mib},
+		// 8 GiB of 256 KiB chunks: max(65536, 4 × 32768) = 131072 index entries, 640 MiB
+		{[]string{"--origin", "http://o", "--mem", "8GiB"}, (8192 + 64 + 640 + 16 + 32 + 64 + 32) * mib},
+		// 64 GiB of 256 KiB chunks: 1048576 index entries, 5120 MiB
+		{[]string{"--origin", "http://o", "--mem", "64GiB"}, (65536 + 64 + 5120 + 16 + 32 + 64 + 32) * mib},
 	}
 	for _, tt := range tests {
 		if got := planLimit(t, tt.args); got != tt.want {
