@@ -8,10 +8,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"edgecache/cache"
+	"edgecache/cache/disk"
 )
 
 // A memory hit goes out with its header in one writev(2) per run of chunks
@@ -180,5 +184,58 @@ func TestHeldWritevAllocs(t *testing.T) {
 	send()
 	if n := testing.AllocsPerRun(100, send); n != 0 {
 		t.Fatalf("%v allocations per answer", n)
+	}
+}
+
+// A hit whose chunks are partly in memory, partly on disk: the header and
+// the chunks memory holds at the range's start go out in one writev(2),
+// the disk chunks after them with sendfile(2); a range starting on disk
+// sends the header alone first. Every byte is the origin's.
+func TestHeldWritevMemoryAndDisk(t *testing.T) {
+	const chunk, size, path = 64 << 10, 16 * 64 << 10, "/s/1048576/mixed"
+	ds, err := disk.Open(disk.Options{
+		Dirs:      []disk.Dir{{Path: t.TempDir(), Size: 64 << 20}},
+		StateFile: filepath.Join(t.TempDir(), "disks.state"),
+		ScrubRate: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ds.Close() })
+	<-ds.Ready()
+	h := newHarness(t, harnessOptions{chunk: chunk, mem: 4 * chunk, cache: cache.Options{Disk: ds}})
+	h.do(http.MethodGet, path)
+	for i := 0; ds.Stats().Disks[0].Chunks < size/chunk; i++ {
+		if i > 2000 {
+			t.Fatalf("%d chunks on disk, want %d", ds.Stats().Disks[0].Chunks, size/chunk)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	meta, _, err := h.store.Lookup(t.Context(), cache.NewKey(path), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var memFirst, diskFirst int // answers whose range starts in memory and goes on to disk, and the reverse
+	for round := range 3 {
+		for i := int64(0); i < size/chunk; i++ {
+			lo := i*chunk + int64(round)*1000
+			n := min(3*chunk+5000, size-lo)
+			first, _, _ := h.store.Residency(meta, lo, 1)
+			held, onDisk, total := h.store.Residency(meta, lo, n)
+			switch {
+			case first == 1 && held < total && held+onDisk == total:
+				memFirst++
+			case first == 0 && held > 0:
+				diskFirst++
+			}
+			resp, body := h.do(http.MethodGet, path, "Range", fmt.Sprintf("bytes=%d-%d", lo, lo+n-1))
+			if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, originBytes(path, lo, n)) {
+				t.Fatalf("bytes %d-%d: status %d, %d bytes, equal %v", lo, lo+n-1, resp.StatusCode, len(body), bytes.Equal(body, originBytes(path, lo, n)))
+			}
+		}
+	}
+	t.Logf("answers starting in memory and going on to disk: %d; the reverse: %d", memFirst, diskFirst)
+	if memFirst == 0 || diskFirst == 0 {
+		t.Fatalf("no answer mixed memory and disk both ways (%d, %d): the test did not test them", memFirst, diskFirst)
 	}
 }

@@ -764,13 +764,15 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Meta,
 		ctx.Response.ImmediateHeaderFlush = true // a miss: let the player see headers while bytes arrive
 	case n <= sendfileMin:
 		// Header and body fit the write buffer: one write.
-	case inMem == total && isConn:
-		// A memory hit: rather than the write buffer's header block
-		// topped up with body bytes, then the rest of each chunk in a
-		// write (or sendfile) of its own, the connection holds the
-		// header block, flushed on its own, and sends it with the
-		// chunks in one writev(2) (safeBody.WriteTo). A system call
-		// costs more than copying its bytes: see cache.Reader.Held.
+	case isConn:
+		// A hit: rather than the write buffer's header block topped up
+		// with body bytes, then the rest of each chunk in a write (or
+		// sendfile) of its own, the connection holds the header block,
+		// flushed on its own, and sends it with the chunks memory holds
+		// at the range's start in one writev(2) (safeBody.WriteTo). A
+		// system call costs more than copying its bytes: see
+		// cache.Reader.Held. Chunks on disk then go out with sendfile
+		// (the header alone first, when the range starts on disk).
 		ctx.Response.ImmediateHeaderFlush = true
 		c.hold()
 		b.c = c
