@@ -8,14 +8,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"edgecache/cache"
-	"edgecache/cache/disk"
 )
 
 // A memory hit goes out with its header in one writev(2) per run of chunks
@@ -193,16 +191,7 @@ func TestHeldWritevAllocs(t *testing.T) {
 // sends the header alone first. Every byte is the origin's.
 func TestHeldWritevMemoryAndDisk(t *testing.T) {
 	const chunk, size, path = 64 << 10, 16 * 64 << 10, "/s/1048576/mixed"
-	ds, err := disk.Open(disk.Options{
-		Dirs:      []disk.Dir{{Path: t.TempDir(), Size: 64 << 20}},
-		StateFile: filepath.Join(t.TempDir(), "disks.state"),
-		ScrubRate: -1,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ds.Close() })
-	<-ds.Ready()
+	ds := openTestDisk(t)
 	h := newHarness(t, harnessOptions{chunk: chunk, mem: 4 * chunk, cache: cache.Options{Disk: ds}})
 	h.do(http.MethodGet, path)
 	for i := 0; ds.Stats().Disks[0].Chunks < size/chunk; i++ {

@@ -28,17 +28,7 @@ func TestSendfileSharedFileConcurrent(t *testing.T) {
 		size  = 16 * chunk
 		path  = "/s/1M/shared.bin"
 	)
-	dir := t.TempDir()
-	ds, err := disk.Open(disk.Options{
-		Dirs:      []disk.Dir{{Path: dir, Size: 64 << 20}},
-		StateFile: filepath.Join(t.TempDir(), "disks.state"),
-		ScrubRate: -1,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ds.Close() })
-	<-ds.Ready()
+	ds := openTestDisk(t)
 	// A memory tier of two chunks: nearly every chunk is served from disk.
 	h := newHarness(t, harnessOptions{chunk: chunk, mem: 2 * chunk, cache: cache.Options{Disk: ds}})
 	get := func(c *http.Client, rng string) ([]byte, int, error) {
@@ -110,6 +100,23 @@ func TestSendfileSharedFileConcurrent(t *testing.T) {
 		t.Fatalf("disk store: %+v", st)
 	}
 	t.Logf("open file hits %d, disk hits %d, open files %d", st.OpenFileHits-before, cs.DiskHits, st.OpenFiles)
+}
+
+// openTestDisk opens a disk tier of 64 MiB in a temporary directory, its
+// index loaded, closed when the test ends.
+func openTestDisk(t *testing.T) *disk.Store {
+	t.Helper()
+	ds, err := disk.Open(disk.Options{
+		Dirs:      []disk.Dir{{Path: t.TempDir(), Size: 64 << 20}},
+		StateFile: filepath.Join(t.TempDir(), "disks.state"),
+		ScrubRate: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ds.Close() })
+	<-ds.Ready()
+	return ds
 }
 
 // testSection is a fileSection over an *os.File.
