@@ -44,7 +44,8 @@ type Release struct {
 //
 // Blank lines and lines beginning with # are skipped. An error names the
 // source and line; every path must be a manifest path (fill.CheckPath).
-// A key given twice adds up its views.
+// A key given twice adds up its views (an error if they add up to
+// infinity).
 func ParseReleases(r io.Reader, source string) ([]Release, error) {
 	var out []Release
 	idx := map[string]int{}
@@ -78,6 +79,9 @@ func ParseReleases(r io.Reader, source string) ([]Release, error) {
 			}
 		}
 		if i, ok := idx[rel.Key]; ok {
+			if math.IsInf(out[i].Views+rel.Views, 0) {
+				return nil, fmt.Errorf("releases %s:%d: %s: its views add up past the largest number (%g)", source, n, rel.Key, math.MaxFloat64)
+			}
 			out[i].Views += rel.Views
 			out[i].Paths = append(out[i].Paths, rel.Paths...)
 			continue
