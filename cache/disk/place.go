@@ -77,10 +77,17 @@ func chunkName(kh uint64, index int64) string {
 	return string(strconv.AppendInt(b[:20], index, 10))
 }
 
-// parseChunkName parses the base name "<16 hex>-<index>" of a chunk file.
+// parseChunkName parses the base name "<16 hex>-<index>" of a chunk file,
+// as chunkName writes it (lower-case digits, the index without leading
+// zeros): another spelling of the same chunk is not the file a read opens.
 func parseChunkName(name string) (kh uint64, index int64, ok bool) {
 	if len(name) < 18 || name[16] != '-' {
 		return 0, 0, false
+	}
+	for _, c := range []byte(name[:16]) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return 0, 0, false
+		}
 	}
 	kh, err := strconv.ParseUint(name[:16], 16, 64)
 	if err != nil {

@@ -87,9 +87,28 @@ func TestChunkName(t *testing.T) {
 			t.Errorf("parseChunkName(%q) = %x, %d, %v", got[3:], kh, idx, ok)
 		}
 	}
-	for _, bad := range []string{"", "x", "0000000000000000", "0000000000000000-", "0000000000000000-01", "0000000000000000--1", "000000000000000g-1"} {
+	for _, bad := range []string{"", "x", "0000000000000000", "0000000000000000-", "0000000000000000-01", "0000000000000000--1", "000000000000000g-1", "ABCDEF0123456789-1", "+000000000000000-1"} {
 		if _, _, ok := parseChunkName(bad); ok {
 			t.Errorf("parseChunkName(%q) accepted", bad)
 		}
 	}
+}
+
+// FuzzParseChunkName checks the parser of the chunk file names a scan finds
+// in a cache dir (anything may be there): it never panics, and a name it
+// accepts is the one chunkName gives its hash and index, so a file is
+// indexed only under the name a read opens.
+func FuzzParseChunkName(f *testing.F) {
+	for _, s := range []string{"abcdef0123456789-12345", "0000000000000000-0", "ABCDEF0123456789-1", "ffffffffffffffff-9223372036854775807", "0000000000000000-01", "0000000000000000-+1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		kh, index, ok := parseChunkName(name)
+		if !ok {
+			return
+		}
+		if back := chunkName(kh, index)[3:]; back != name || index < 0 {
+			t.Fatalf("%q accepted as %x, %d, whose name is %q", name, kh, index, back)
+		}
+	})
 }
