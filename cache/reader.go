@@ -462,9 +462,7 @@ func (r *Reader) memorySection() (fileSection, bool) {
 	}
 	lo, n := r.part(int64(len(r.cur)))
 	if !r.sendable(c, n) {
-		if c.a != nil && n >= r.s.sendMin && c.copied.Load() < memorySendfileAfter*int64(len(c.data)) {
-			c.copied.Add(n)
-		}
+		r.countCopied(c, n)
 		return fileSection{}, false
 	}
 	if !c.sent.Load() {
@@ -531,11 +529,18 @@ func (r *Reader) Discard(n int64) {
 		}
 		_, size := r.part(int64(len(r.cur)))
 		k := min(n, size)
-		if size >= r.s.sendMin && r.cc.copied.Load() < memorySendfileAfter*int64(len(r.cc.data)) {
-			r.cc.copied.Add(size) // as memorySection counts a part copied
-		}
+		r.countCopied(r.cc, size)
 		r.advance(k)
 		n -= k
+	}
+}
+
+// countCopied counts a part of n bytes of memory chunk c copied out, toward
+// memorySendfileAfter: a large part, until the chunk has shown it is read
+// again and again.
+func (r *Reader) countCopied(c *chunk, n int64) {
+	if c.a != nil && n >= r.s.sendMin && c.copied.Load() < memorySendfileAfter*int64(len(c.data)) {
+		c.copied.Add(n)
 	}
 }
 

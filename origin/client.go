@@ -463,14 +463,12 @@ func (c *Client) readUnsized(ctx, fctx context.Context, cancel context.CancelCau
 			// The buffer doubles (from unsizedStep), so that the bytes
 			// are copied O(1) times each; the budget is charged its size.
 			more := min(max(taken, unsizedStep), MaxUnsizedBody+unsizedStep-taken)
-			if !c.unsized.TryAcquire(more) {
-				if aerr := c.unsized.Acquire(fctx, more); aerr != nil {
-					c.unsized.Release(taken)
-					if ctx.Err() != nil {
-						return nil, fmt.Errorf("origin %s: reading a body without Content-Length: %w", path, ctx.Err())
-					}
-					return nil, fmt.Errorf("origin %s: %w (%d MiB)", path, errUnsizedBudget, MaxUnsizedBuffered>>20)
+			if aerr := c.unsized.Acquire(fctx, more); aerr != nil {
+				c.unsized.Release(taken)
+				if ctx.Err() != nil {
+					return nil, fmt.Errorf("origin %s: reading a body without Content-Length: %w", path, ctx.Err())
 				}
+				return nil, fmt.Errorf("origin %s: %w (%d MiB)", path, errUnsizedBudget, MaxUnsizedBuffered>>20)
 			}
 			taken += more
 			b = slices.Grow(b, int(taken)-len(b))

@@ -487,7 +487,10 @@ func (b *safeBody) Close() (err error) {
 	}()
 	defer b.recovered(&err)
 	if b.c != nil {
-		_ = b.c.flushHeld() // a header held for a body that was not written (none is, but be sure)
+		// A response reset (or cut) before its body was written: its
+		// hold ends here, and a header held goes out, so that neither
+		// waits for the connection's next write.
+		_ = b.c.flushHeld()
 	}
 	m, d, o := b.r.Served()
 	b.x.served, b.x.exact = [NumTiers]int64{TierMemory: m, TierDisk: d, TierOrigin: o}, true
