@@ -220,3 +220,62 @@ func TestDiskWriteQueueStalled(t *testing.T) {
 	openGate() // let the writer and the store close
 	s.Close()
 }
+
+// A chunk memory evicts while its disk write is still queued is served
+// from the queue, not fetched again: with a 4-chunk memory tier over a
+// disk that has fallen behind, reading a 12-chunk object twice asks the
+// origin once per chunk (the peers harness's cold misses with 16 MiB of
+// memory asked for one chunk in 200 twice). Once the disk has written
+// them, the chunks come from there.
+func TestQueuedChunksServed(t *testing.T) {
+	dir := t.TempDir()
+	fsys := &gateFS{gate: make(chan struct{})}
+	ds := openGatedDisk(t, dir, fsys)
+	var gateOnce sync.Once
+	openGate := func() { gateOnce.Do(func() { close(fsys.gate) }) }
+	t.Cleanup(openGate)
+	const chunks = 12
+	sizes := map[string]int64{"/e": chunks * testChunk}
+	src := newFake(sizes)
+	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 4 * testChunk, Disk: ds,
+		DiskWriters: 1, DiskQueue: 2 * chunks * testChunk, DiskQueueWait: time.Minute})
+	want := content("/e", 0, sizes["/e"])
+	if got := readRange(t, s, "/e", 0, -1); !bytes.Equal(got, want) {
+		t.Fatal("/e differs from the origin's bytes")
+	}
+	fetched := src.calls.Load()
+	for round := range 2 {
+		if got := readRange(t, s, "/e", 0, -1); !bytes.Equal(got, want) {
+			t.Fatalf("read %d: /e differs from the origin's bytes", round+2)
+		}
+	}
+	st := s.Stats()
+	if n := src.calls.Load(); n != fetched {
+		t.Errorf("the origin was asked %d times, then %d more for chunks waiting in the disk write queue", fetched, n-fetched)
+	}
+	if st.QueuedHits < 2*(chunks-4) {
+		t.Errorf("%d chunks served from the write queue, want at least %d", st.QueuedHits, 2*(chunks-4))
+	}
+	if st.DiskWrites != 0 {
+		t.Fatalf("%d chunks written past a closed gate", st.DiskWrites)
+	}
+	openGate()
+	for i := 0; s.Stats().DiskWrites < chunks; i++ {
+		if i > 500 {
+			t.Fatalf("%d chunks reached the disk, want %d", s.Stats().DiskWrites, chunks)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	queued := s.Stats().QueuedHits
+	if got := readRange(t, s, "/e", 0, -1); !bytes.Equal(got, want) {
+		t.Fatal("/e from disk differs from the origin's bytes")
+	}
+	st = s.Stats()
+	if n := src.calls.Load(); n != fetched {
+		t.Errorf("the origin was asked %d more times once the chunks were on disk", n-fetched)
+	}
+	if st.QueuedHits != queued || st.DiskHits == 0 {
+		t.Errorf("after the writes: %d more queue hits, %d disk hits; want 0 and some", st.QueuedHits-queued, st.DiskHits)
+	}
+	s.Close()
+}

@@ -147,6 +147,7 @@ type Stats struct {
 	DiskQueueBytes  int64 // bytes of chunks waiting in the disk write queue now
 	DiskBadReads    int64 // disk chunks that failed verification or reading when copied, and were fetched again
 	DiskQueueWaits  int64 // fetched chunks that waited for room in the disk write queue
+	QueuedHits      int64 // chunks read from the disk write queue: memory had evicted them before the disk had written them (counted in ChunkHits too)
 	FetchBytes      int64 // fetch memory held now by flights filling chunk buffers (a chunk each; at most Options.FetchMemory)
 	FetchWaits      int64 // flights that waited for fetch memory before asking the source
 	ReadAheadSkips  int64 // read-ahead fetches not started because fetch memory was in use or awaited
@@ -215,7 +216,7 @@ type Store struct {
 	revalidations, notModified, staleHits          atomic.Int64
 	diskHits, promotions, readAheadSkips           atomic.Int64
 	diskWrites, diskWriteErrors, diskWriteSkipped  atomic.Int64
-	diskBadReads, diskQueueWaits                   atomic.Int64
+	diskBadReads, diskQueueWaits, queuedHits       atomic.Int64
 	flightJoins, spansAbandoned                    atomic.Int64
 }
 
@@ -346,6 +347,7 @@ func (s *Store) Stats() Stats {
 		DiskQueueBytes:  s.diskQueued(),
 		DiskBadReads:    s.diskBadReads.Load(),
 		DiskQueueWaits:  s.diskQueueWaits.Load(),
+		QueuedHits:      s.queuedHits.Load(),
 		FetchBytes:      s.fetch.held.Load(),
 		FetchWaits:      s.fetch.waits.Load(),
 		ReadAheadSkips:  s.readAheadSkips.Load(),
@@ -698,6 +700,12 @@ func (s *Store) resident(meta *Meta, idx int64) (*chunk, *disk.Chunk) {
 		c.unref()
 	}
 	dc, c := s.diskChunk(meta, idx)
+	if dc == nil && c == nil {
+		if c = s.queuedChunk(chunkID{meta.Key, idx}, meta.version); c != nil {
+			s.chunkHits.Add(1)
+			s.queuedHits.Add(1)
+		}
+	}
 	return c, dc
 }
 
@@ -710,7 +718,7 @@ func (s *Store) resident(meta *Meta, idx int64) (*chunk, *disk.Chunk) {
 // fetched for the caller, and the flight's span, if it is one.
 func (s *Store) prefetch(meta *Meta, idx, last int64) (int64, *spanState) {
 	id := chunkID{meta.Key, idx}
-	if !s.mem.contains(id, meta.version) && !s.onDisk(meta, idx) {
+	if !s.mem.contains(id, meta.version) && !s.onDisk(meta, idx) && !s.queued(id, meta.version) {
 		if !s.fetch.idle(s.chunk) {
 			s.readAheadSkips.Add(1)
 			return -1, nil

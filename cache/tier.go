@@ -25,7 +25,9 @@ import (
 // Options.DiskQueueWait) before it ends; it holds its fetch memory while it
 // waits, so origin fetches slow down to what the disks can write instead of
 // fetching chunks the disks would have to drop. Its readers are not held
-// back: the chunk's bytes are final and in memory. Past the wait (a stalled
+// back: the chunk's bytes are final and in memory, and a reader that comes
+// to it after memory evicted it, before its write ended, is given the
+// queued chunk (Store.queuedChunk). Past the wait (a stalled
 // disk) the chunk is not written, and that is counted (Stats.DiskWriteSkips)
 // and logged (a WARN at most once a minute, with the count since the last
 // one) rather than buffered without end; the chunk stays in memory and is
@@ -140,6 +142,11 @@ type diskTier struct {
 
 	mu     sync.Mutex
 	recent *hitWindow // chunks hit once on disk lately
+	// queuedChunks are the chunks in the write queue or being written,
+	// by id: a chunk memory evicted before its write ended is served
+	// from here rather than fetched again (see Store.queuedChunk). The
+	// job's reference keeps each valid until the writer removes it.
+	queuedChunks map[chunkID]*chunk
 }
 
 // newDiskTier returns the disk tier over st with a write queue of budget
@@ -158,7 +165,8 @@ func newDiskTier(st *disk.Store, budget, chunkSize int64, wait time.Duration, wi
 	// sender waits for a writer to take one.
 	slots := int(min(4*budget/chunkSize, 1<<16))
 	t := &diskTier{st: st, queue: make(chan diskJob, slots), room: semaphore.NewWeighted(budget),
-		budget: budget, wait: wait, recent: recent, warn: ratelog.New(log, time.Minute)}
+		budget: budget, wait: wait, recent: recent, warn: ratelog.New(log, time.Minute),
+		queuedChunks: make(map[chunkID]*chunk)}
 	t.moved.Store(time.Now().UnixNano())
 	return t
 }
@@ -198,6 +206,7 @@ func (s *Store) diskWriter() {
 	for j := range s.disk.queue {
 		err := s.disk.put(disk.ID{Key: j.id.key, Index: j.id.idx}, j.meta.dver, encodeMeta(j.meta), j.c.data, j.sum, disk.Rank{})
 		n := int64(len(j.c.data))
+		s.disk.unqueue(j.id, j.c)
 		j.c.unref()
 		s.disk.moved.Store(time.Now().UnixNano())
 		s.disk.queued.Add(-n)
@@ -257,7 +266,52 @@ func (s *Store) keep(id chunkID, meta *Meta, c *chunk, sum *uint32) {
 		s.disk.moved.Store(time.Now().UnixNano()) // the queue was empty: its clock starts now
 	}
 	c.ref()
+	s.disk.mu.Lock()
+	s.disk.queuedChunks[id] = c
+	s.disk.mu.Unlock()
 	s.disk.queue <- diskJob{id, meta, c, sum}
+}
+
+// unqueue forgets c, chunk id's bytes whose disk write has ended (written
+// or not), unless a newer write of id replaced it. The caller then drops
+// the job's reference.
+func (t *diskTier) unqueue(id chunkID, c *chunk) {
+	t.mu.Lock()
+	if t.queuedChunks[id] == c {
+		delete(t.queuedChunks, id)
+	}
+	t.mu.Unlock()
+}
+
+// queued reports whether chunk id of version waits in the disk write
+// queue (or is being written).
+func (s *Store) queued(id chunkID, version string) bool {
+	if s.disk == nil {
+		return false
+	}
+	s.disk.mu.Lock()
+	defer s.disk.mu.Unlock()
+	c := s.disk.queuedChunks[id]
+	return c != nil && c.version == version
+}
+
+// queuedChunk returns chunk id of version if it waits in the disk write
+// queue (or is being written), with a reference for the caller, else nil.
+// Memory may evict a chunk before the disks have written it (a small
+// memory tier, a disk falling behind); without this, a reader reaching it
+// then would fetch it from the origin again.
+func (s *Store) queuedChunk(id chunkID, version string) *chunk {
+	if s.disk == nil {
+		return nil
+	}
+	s.disk.mu.Lock()
+	defer s.disk.mu.Unlock()
+	c := s.disk.queuedChunks[id]
+	if c == nil || c.version != version {
+		return nil
+	}
+	c.ref() // the job's reference is held until unqueue, under this lock
+	return c
 }
 
 // waitDiskRoom waits for n bytes of room in the disk write queue, up to
