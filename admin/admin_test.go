@@ -244,7 +244,7 @@ func TestMetrics(t *testing.T) {
 		"edgecache_origin_fetches_total", "edgecache_origin_fetch_duration_seconds", "edgecache_origin_bytes_total",
 		"edgecache_collapsed_waiters_total", "edgecache_origin_span_chunks_abandoned_total", "edgecache_arena_heap_chunks_total", "edgecache_arena_dropped_chunks_total", "edgecache_arena_sent_bytes_total", "edgecache_arena_lost_bytes", "edgecache_tier_bytes", "edgecache_tier_chunks", "edgecache_tier_budget_bytes",
 		"edgecache_evictions_total", "edgecache_checksum_failures_total", "edgecache_disk_in_service",
-		"edgecache_disk_write_queue_dropped_total", "edgecache_disk_write_queue_hits_total", "edgecache_recovered_panics_total", "edgecache_http_response_bytes_total",
+		"edgecache_disk_write_queue_dropped_total", "edgecache_disk_write_queue_hits_total", "edgecache_disk_stuck_writers", "edgecache_recovered_panics_total", "edgecache_http_response_bytes_total",
 		"edgecache_access_log_dropped_total", "go_goroutines", "process_open_fds",
 		"edgecache_upstream_breaker_state", "edgecache_upstream_requests_total", "edgecache_upstream_breaker_transitions_total",
 		"edgecache_revalidations_total", "edgecache_stale_served_total",

@@ -64,6 +64,7 @@ var (
 	dDeclined      = desc("disk_writes_declined_total", "Chunks not written to disk because it was their first miss lately (cache.disk_second_miss); disk_writes_total counts them too.")
 	dRecycled      = desc("disk_files_recycled_total", "Chunks written into the file of an evicted chunk instead of a new file.")
 	dQueueBytes    = desc("disk_write_queue_bytes", "Bytes of chunks waiting to be written to disk.")
+	dStuckWriters  = desc("disk_stuck_writers", "Disk writers whose chunk write has not ended for 2 s (a disk that hangs), each replaced by another writer meanwhile.")
 	dQueueHits     = desc("disk_write_queue_hits_total", "Chunks served from the disk write queue: memory had evicted them before their disk write ended (not fetched again).")
 	dScrubbed      = desc("disk_scrubbed_bytes_total", "Payload bytes the scrubber read back and verified.")
 	dOpenFiles     = desc("disk_open_files", "Chunk files the disk tier keeps open between hits (its fd cache, cache.open_files).")
@@ -181,6 +182,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- counter(dRecycled, ds.Recycled)
 		ch <- gauge(dQueueBytes, cs.DiskQueueBytes)
 		ch <- counter(dQueueHits, cs.QueuedHits)
+		ch <- gauge(dStuckWriters, cs.StuckWriters)
 	}
 	if l := o.AccessLog; l != nil {
 		n, _ := l.Errors()

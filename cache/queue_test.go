@@ -279,3 +279,70 @@ func TestQueuedChunksServed(t *testing.T) {
 	}
 	s.Close()
 }
+
+// A disk whose writes hang does not take every writer with it: the queue
+// is shared by the disks, and with one writer (DiskWriters 1) the first
+// chunk placed on the hung disk held it, so the healthy disk got no write
+// until the hung one thawed. Now a write that has not ended after
+// writerStuck gets another writer in its place: every chunk placed on the
+// healthy disk is written, each on the hung disk holds one stuck writer,
+// and once the disk thaws they all end and leave.
+func TestStuckWriterReplaced(t *testing.T) {
+	dir := t.TempDir()
+	fsys := &gateFS{gate: make(chan struct{})}
+	var opened atomic.Bool
+	var dirs []disk.Dir
+	for _, d := range []string{"d1", "d2"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+		dirs = append(dirs, disk.Dir{Path: filepath.Join(dir, d), Size: 256 * testChunk})
+	}
+	ds, err := disk.Open(disk.Options{Dirs: dirs, StateFile: filepath.Join(dir, "disks.state"),
+		FS: &probeFS{gateFS: fsys, opened: &opened}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened.Store(true)
+	t.Cleanup(func() { ds.Close() })
+	<-ds.Ready()
+	var gateOnce sync.Once
+	openGate := func() { gateOnce.Do(func() { close(fsys.gate) }) }
+	t.Cleanup(openGate)
+	var logs syncBuffer
+	const chunks = 16
+	sizes := map[string]int64{"/w": chunks * testChunk}
+	s := mustNew(t, newFake(sizes), Options{ChunkSize: testChunk, Memory: 64 * testChunk, Disk: ds,
+		DiskWriters: 1, DiskQueue: 64 * testChunk, DiskQueueWait: time.Minute, writerStuck: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if got := readRange(t, s, "/w", 0, -1); !bytes.Equal(got, content("/w", 0, sizes["/w"])) {
+		t.Fatal("/w differs from the origin's bytes")
+	}
+	var st Stats
+	for i := 0; ; i++ {
+		st = s.Stats()
+		if st.DiskWrites+st.StuckWriters == chunks {
+			break
+		}
+		if i > 500 {
+			t.Fatalf("%d chunks written and %d writers stuck on the hung disk, want %d in all", st.DiskWrites, st.StuckWriters, chunks)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st.DiskWrites == 0 || st.StuckWriters == 0 {
+		t.Fatalf("%d chunks written, %d writers stuck: want both disks to have had chunks", st.DiskWrites, st.StuckWriters)
+	}
+	if !strings.Contains(logs.String(), "another writer takes the queue") {
+		t.Errorf("no log line about the stuck writer:\n%s", logs.String())
+	}
+	openGate()
+	for i := 0; ; i++ {
+		st = s.Stats()
+		if st.DiskWrites == chunks && st.StuckWriters == 0 {
+			break
+		}
+		if i > 500 {
+			t.Fatalf("after the thaw: %d chunks written, %d writers stuck; want %d and 0", st.DiskWrites, st.StuckWriters, chunks)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.Close() // returns: every writer has left
+}

@@ -68,6 +68,8 @@ type Options struct {
 	TTLOverrides []TTLOverride
 	Logger       *slog.Logger // default slog.Default()
 	Now          func() time.Time
+
+	writerStuck time.Duration // see writerStuck; tests shorten it
 }
 
 // Freshness are the Store's settings of how long versions are fresh and
@@ -147,6 +149,7 @@ type Stats struct {
 	DiskQueueBytes  int64 // bytes of chunks waiting in the disk write queue now
 	DiskBadReads    int64 // disk chunks that failed verification or reading when copied, and were fetched again
 	DiskQueueWaits  int64 // fetched chunks that waited for room in the disk write queue
+	StuckWriters    int64 // disk writers whose write has not ended for writerStuck now (each replaced by another)
 	QueuedHits      int64 // chunks read from the disk write queue: memory had evicted them before the disk had written them (counted in ChunkHits too)
 	FetchBytes      int64 // fetch memory held now by flights filling chunk buffers (a chunk each; at most Options.FetchMemory)
 	FetchWaits      int64 // flights that waited for fetch memory before asking the source
@@ -250,6 +253,9 @@ func New(src Source, opt Options) (*Store, error) {
 	if opt.DiskWriters <= 0 {
 		opt.DiskWriters = 4
 	}
+	if opt.writerStuck <= 0 {
+		opt.writerStuck = writerStuck
+	}
 	if opt.DiskQueue <= 0 {
 		opt.DiskQueue = 64 << 20
 	}
@@ -348,6 +354,7 @@ func (s *Store) Stats() Stats {
 		DiskBadReads:    s.diskBadReads.Load(),
 		DiskQueueWaits:  s.diskQueueWaits.Load(),
 		QueuedHits:      s.queuedHits.Load(),
+		StuckWriters:    s.disk.stuckWriters(),
 		FetchBytes:      s.fetch.held.Load(),
 		FetchWaits:      s.fetch.waits.Load(),
 		ReadAheadSkips:  s.readAheadSkips.Load(),

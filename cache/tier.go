@@ -147,6 +147,16 @@ type diskTier struct {
 	// from here rather than fetched again (see Store.queuedChunk). The
 	// job's reference keeps each valid until the writer removes it.
 	queuedChunks map[chunkID]*chunk
+	stuck        atomic.Int64 // writers replaced because their write hangs, still in it (see writerStuck)
+}
+
+// stuckWriters returns the writers replaced because their write has not
+// ended (0 without a disk tier).
+func (t *diskTier) stuckWriters() int64 {
+	if t == nil {
+		return 0
+	}
+	return t.stuck.Load()
 }
 
 // newDiskTier returns the disk tier over st with a write queue of budget
@@ -200,34 +210,81 @@ func (t *diskTier) secondHit(id chunkID) bool {
 	return t.recent.take(id)
 }
 
-// diskWriter writes queued chunks until the queue is closed.
+// writerStuck is how long a chunk write may take before another writer
+// takes the queue in its writer's place, and maxStuckWriters how many
+// writers may be stuck so at once. A disk that hangs blocks its writers in
+// the kernel until it thaws; the queue is shared by every disk, so without
+// replacements the writers, one after the other, would all end up blocked
+// on the hung disk's chunks and the healthy disks would get no more
+// writes (the disk store takes the hung disk out of service after
+// disk.WriteHang, but that frees no writer). A replaced writer leaves once
+// its write ends, so the writers are DiskWriters again.
+const (
+	writerStuck     = 2 * time.Second
+	maxStuckWriters = 64
+)
+
+// diskWriter writes queued chunks until the queue is closed, or until a
+// write of its outlasted writerStuck and another writer took its place.
 func (s *Store) diskWriter() {
 	defer s.dwg.Done()
 	for j := range s.disk.queue {
-		err := s.disk.put(disk.ID{Key: j.id.key, Index: j.id.idx}, j.meta.dver, encodeMeta(j.meta), j.c.data, j.sum, disk.Rank{})
-		n := int64(len(j.c.data))
-		s.disk.unqueue(j.id, j.c)
-		j.c.unref()
-		s.disk.moved.Store(time.Now().UnixNano())
-		s.disk.queued.Add(-n)
-		s.disk.room.Release(n)
-		if err != nil {
-			s.diskWriteErrors.Add(1)
-			// The disk store logs what takes a disk out of service; this
-			// says what it cost, once a minute per kind of failure.
-			cause := "other"
-			switch {
-			case errors.Is(err, disk.ErrNoDisk):
-				cause = "no disk"
-			case errors.Is(err, disk.ErrClosed):
-				cause = "closed"
-			}
-			s.disk.warn.Log(slog.LevelWarn, "write error: "+cause, "chunk not written to disk",
-				"key", j.id.key, "chunk", j.id.idx, "err", err, "errors_total", s.diskWriteErrors.Load())
-			continue
+		if s.writeQueued(j) {
+			return
 		}
-		s.diskWrites.Add(1)
 	}
+}
+
+// writeQueued writes j to the disk tier. If the write has not ended after
+// writerStuck, it starts another writer (unless maxStuckWriters are stuck
+// already) and reports, once the write ends, that the caller was replaced.
+func (s *Store) writeQueued(j diskJob) (replaced bool) {
+	decided := make(chan struct{})
+	t := time.AfterFunc(s.opt.writerStuck, func() {
+		defer close(decided)
+		n := s.disk.stuck.Add(1)
+		if n > maxStuckWriters {
+			s.disk.stuck.Add(-1)
+			s.disk.warn.Log(slog.LevelError, "writers stuck", "disk writes hang and every spare writer is stuck: no chunk reaches any disk until one ends",
+				"stuck_writers", n-1, "key", j.id.key, "chunk", j.id.idx)
+			return
+		}
+		replaced = true
+		s.disk.warn.Log(slog.LevelWarn, "writer stuck", "disk write has not ended: another writer takes the queue meanwhile (a disk hangs?)",
+			"after", s.opt.writerStuck, "key", j.id.key, "chunk", j.id.idx, "stuck_writers", n)
+		s.dwg.Add(1) // this writer has not called Done: the count is above 0
+		go s.diskWriter()
+	})
+	err := s.disk.put(disk.ID{Key: j.id.key, Index: j.id.idx}, j.meta.dver, encodeMeta(j.meta), j.c.data, j.sum, disk.Rank{})
+	if !t.Stop() {
+		<-decided
+		if replaced {
+			s.disk.stuck.Add(-1)
+		}
+	}
+	n := int64(len(j.c.data))
+	s.disk.unqueue(j.id, j.c)
+	j.c.unref()
+	s.disk.moved.Store(time.Now().UnixNano())
+	s.disk.queued.Add(-n)
+	s.disk.room.Release(n)
+	if err != nil {
+		s.diskWriteErrors.Add(1)
+		// The disk store logs what takes a disk out of service; this
+		// says what it cost, once a minute per kind of failure.
+		cause := "other"
+		switch {
+		case errors.Is(err, disk.ErrNoDisk):
+			cause = "no disk"
+		case errors.Is(err, disk.ErrClosed):
+			cause = "closed"
+		}
+		s.disk.warn.Log(slog.LevelWarn, "write error: "+cause, "chunk not written to disk",
+			"key", j.id.key, "chunk", j.id.idx, "err", err, "errors_total", s.diskWriteErrors.Load())
+		return replaced
+	}
+	s.diskWrites.Add(1)
+	return replaced
 }
 
 // put writes a chunk to the disk store: with rk, a fill's rank, or the
