@@ -460,6 +460,31 @@ func TestLookupPastEnd(t *testing.T) {
 	}
 }
 
+// A lookup past the end of an unknown object learns its size from the
+// origin's 416, then asks for chunk 0; when another request's fetch of
+// chunk 0 completes in between (the object became known), the lookup
+// looks again and finds it. It was an error (a 502 to the client), found
+// by server.TestRandomRequestsMatchOrigin with purges.
+func TestLookupPastEndKnownMeanwhile(t *testing.T) {
+	src := newFake(map[string]int64{"/p": 2 * testChunk})
+	var s *Store
+	src.onFetch = func(key string, off, n int64) {
+		if off >= 2*testChunk { // the lookup past the end: chunk 0 completes first
+			if got := readRange(t, s, "/p", 0, 1); !bytes.Equal(got, content("/p", 0, 1)) {
+				t.Error("chunk 0 differs from the origin's bytes")
+			}
+		}
+	}
+	s = newTestStore(t, src)
+	meta, _, err := s.Lookup(context.Background(), NewKey("/p"), 10*testChunk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Size != 2*testChunk {
+		t.Fatalf("size %d", meta.Size)
+	}
+}
+
 func TestVersionChange(t *testing.T) {
 	src := newFake(map[string]int64{"/v": 4 * testChunk})
 	var now atomic.Int64

@@ -1,0 +1,340 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"edgecache/cache"
+)
+
+// TestRandomRequestsMatchOrigin drives the whole content path with random
+// requests from several pipelining clients, over a memory tier of 8 chunks
+// (so chunks are evicted, pinned past the tier and served from a disk tier
+// or the write queue while others are fetched) and checks every answer's
+// status, fields and bytes against the origin's object: whole GETs, single
+// and multiple ranges (in one chunk, across chunks, suffix, open-ended,
+// unsatisfiable), HEAD, If-Range with the right and a wrong validator, and
+// clients that hang up in the middle of an answer. It is the held writev,
+// sendfile, pin and collapse paths of the other tests, mixed the way
+// players mix them.
+func TestRandomRequestsMatchOrigin(t *testing.T) {
+	const chunk = 64 << 10
+	ds := openTestDisk(t)
+	h := newHarness(t, harnessOptions{chunk: chunk, mem: 8 * chunk,
+		cache: cache.Options{Disk: ds, DiskWriters: 2}})
+	sizes := []int64{0, 1, 100, chunk - 1, chunk, chunk + 1, 200_000, 1 << 20, 3<<20 + 7}
+	paths := make([]string, len(sizes))
+	for i, n := range sizes {
+		paths[i] = fmt.Sprintf("/s/%d/soak-%d", n, i)
+	}
+	etags := make([]string, len(sizes))
+	for i, p := range paths {
+		resp, _ := h.do(http.MethodHead, p)
+		etags[i] = resp.Header.Get("ETag")
+		if etags[i] == "" {
+			t.Fatalf("HEAD %s: no ETag", p)
+		}
+	}
+	addr := strings.TrimPrefix(h.base, "http://")
+	const clients, requests = 6, 200
+	// Objects are purged now and then while clients read them, so chunks
+	// are fetched (and collapsed) again all along, not only at the start.
+	stop := make(chan struct{})
+	purged := make(chan int)
+	go func() {
+		n := 0
+		defer func() { purged <- n }()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			h.store.PurgePath(paths[i%len(paths)])
+			n++
+		}
+	}()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	counts := map[string]int{}
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := rand.New(rand.NewPCG(uint64(c), 11))
+			sc := &soakClient{t: t, addr: addr, rnd: rnd}
+			defer sc.close()
+			for done := 0; done < requests; {
+				batch := 1 + rnd.IntN(4)
+				var reqs []soakReq
+				for range batch {
+					i := rnd.IntN(len(paths))
+					reqs = append(reqs, randomReq(rnd, paths[i], sizes[i], etags[i]))
+				}
+				kinds, err := sc.roundTrip(reqs)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for _, k := range kinds {
+					counts[k]++
+				}
+				mu.Unlock()
+				done += batch
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	t.Logf("answers checked: %v; %d purges", counts, <-purged)
+	for _, k := range []string{"200", "206", "206 multipart", "416", "HEAD", "aborted"} {
+		if counts[k] == 0 {
+			t.Errorf("no %q answer among %v: the test did not test it", k, counts)
+		}
+	}
+	st := h.store.Stats()
+	t.Logf("chunks: %d from memory, %d from disk, %d fetched; %d queued hits", st.ChunkHits, st.DiskHits, st.ChunkMisses, st.QueuedHits)
+	if st.DiskHits == 0 {
+		t.Error("no chunk came from the disk tier")
+	}
+}
+
+// soakReq is one request of TestRandomRequestsMatchOrigin and what it
+// asks for.
+type soakReq struct {
+	method, path, rng, ifRange string
+	size                       int64
+	ranges                     [][2]int64 // the requested ranges, [first, last], clipped to the object
+	unsatisfiable              bool       // no range starts inside the object
+	ifRangeMismatch            bool       // If-Range names another validator: the whole object is due
+	abort                      bool       // hang up after the first bytes of the body
+}
+
+// randomReq returns a random request for path, an object of size bytes
+// whose strong validator is etag.
+func randomReq(rnd *rand.Rand, path string, size int64, etag string) soakReq {
+	r := soakReq{method: http.MethodGet, path: path, size: size}
+	switch k := rnd.IntN(20); {
+	case k == 0:
+		r.method = http.MethodHead
+		return r
+	case k <= 3:
+		return r // whole object
+	case k == 4 && size > 0:
+		r.rng = fmt.Sprintf("bytes=%d-", size+int64(rnd.IntN(1000)))
+		r.unsatisfiable = true
+		return r
+	}
+	if size == 0 {
+		return r
+	}
+	nr := 1
+	if rnd.IntN(4) == 0 {
+		nr = 2 + rnd.IntN(3)
+	}
+	var specs []string
+	for range nr {
+		switch rnd.IntN(4) {
+		case 0: // suffix
+			n := 1 + rnd.Int64N(min(size, 300_000))
+			specs = append(specs, fmt.Sprintf("-%d", n))
+			r.ranges = append(r.ranges, [2]int64{size - n, size - 1})
+		case 1: // open-ended
+			a := rnd.Int64N(size)
+			specs = append(specs, fmt.Sprintf("%d-", a))
+			r.ranges = append(r.ranges, [2]int64{a, size - 1})
+		default: // a window, maybe past the end
+			a := rnd.Int64N(size)
+			b := a + rnd.Int64N(300_000)
+			specs = append(specs, fmt.Sprintf("%d-%d", a, b))
+			r.ranges = append(r.ranges, [2]int64{a, min(b, size-1)})
+		}
+	}
+	r.rng = "bytes=" + strings.Join(specs, ",")
+	if rnd.IntN(6) == 0 {
+		r.ifRange = etag
+		if rnd.IntN(2) == 0 {
+			r.ifRange = `"not-` + strings.Trim(etag, `"`) + `"`
+			r.ifRangeMismatch = true
+		}
+	}
+	r.abort = r.method == http.MethodGet && rnd.IntN(15) == 0
+	return r
+}
+
+// soakClient is a keep-alive connection that sends requests pipelined.
+type soakClient struct {
+	t    *testing.T
+	addr string
+	rnd  *rand.Rand
+	c    net.Conn
+	br   *bufio.Reader
+}
+
+func (sc *soakClient) close() {
+	if sc.c != nil {
+		sc.c.Close()
+		sc.c = nil
+	}
+}
+
+// roundTrip sends reqs on one connection, pipelined, and checks each
+// answer; it returns the kind of each answer checked.
+func (sc *soakClient) roundTrip(reqs []soakReq) ([]string, error) {
+	if sc.c == nil {
+		c, err := net.Dial("tcp", sc.addr)
+		if err != nil {
+			return nil, err
+		}
+		sc.c, sc.br = c, bufio.NewReader(c)
+	}
+	sc.c.SetDeadline(time.Now().Add(30 * time.Second))
+	var b bytes.Buffer
+	for _, r := range reqs {
+		fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: soak\r\n", r.method, r.path)
+		if r.rng != "" {
+			fmt.Fprintf(&b, "Range: %s\r\n", r.rng)
+		}
+		if r.ifRange != "" {
+			fmt.Fprintf(&b, "If-Range: %s\r\n", r.ifRange)
+		}
+		b.WriteString("\r\n")
+	}
+	if _, err := sc.c.Write(b.Bytes()); err != nil {
+		return nil, fmt.Errorf("send: %w", err)
+	}
+	var kinds []string
+	for _, r := range reqs {
+		resp, err := http.ReadResponse(sc.br, &http.Request{Method: r.method})
+		if err != nil {
+			return nil, fmt.Errorf("%s %s Range %q: reading the answer: %w", r.method, r.path, r.rng, err)
+		}
+		if r.abort && resp.ContentLength > 1 {
+			io.ReadFull(resp.Body, make([]byte, 1))
+			sc.close() // the rest of the batch is lost with the connection
+			return append(kinds, "aborted"), nil
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s %s Range %q: reading the body: %w", r.method, r.path, r.rng, err)
+		}
+		kind, err := checkSoak(r, resp, body)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s Range %q If-Range %q: %w", r.method, r.path, r.rng, r.ifRange, err)
+		}
+		kinds = append(kinds, kind)
+	}
+	return kinds, nil
+}
+
+// checkSoak checks resp, the answer to r with its body, against the
+// origin's bytes, and returns its kind.
+func checkSoak(r soakReq, resp *http.Response, body []byte) (string, error) {
+	if got := resp.Header.Get("Content-Length"); resp.StatusCode != http.StatusPartialContent || !strings.HasPrefix(resp.Header.Get("Content-Type"), "multipart/") {
+		if want := strconv.Itoa(len(body)); r.method != http.MethodHead && got != want {
+			return "", fmt.Errorf("status %d: Content-Length %q for %d body bytes", resp.StatusCode, got, len(body))
+		}
+	}
+	whole := r.rng == "" || r.ifRangeMismatch || (r.size == 0 && !r.unsatisfiable)
+	switch {
+	case r.method == http.MethodHead:
+		if resp.StatusCode != http.StatusOK || len(body) != 0 || resp.ContentLength != r.size {
+			return "", fmt.Errorf("HEAD: status %d, Content-Length %d, %d body bytes; want 200, %d, 0", resp.StatusCode, resp.ContentLength, len(body), r.size)
+		}
+		return "HEAD", nil
+	case r.unsatisfiable && !r.ifRangeMismatch:
+		if resp.StatusCode != http.StatusRequestedRangeNotSatisfiable || resp.Header.Get("Content-Range") != fmt.Sprintf("bytes */%d", r.size) {
+			return "", fmt.Errorf("status %d, Content-Range %q; want 416, bytes */%d", resp.StatusCode, resp.Header.Get("Content-Range"), r.size)
+		}
+		return "416", nil
+	case resp.StatusCode == http.StatusOK:
+		// The whole object: asked for, or several ranges that add up to
+		// more than it (then the server may send it whole).
+		if !whole && len(r.ranges) < 2 {
+			return "", fmt.Errorf("200 for a single satisfiable range")
+		}
+		if !bytes.Equal(body, originBytes(r.path, 0, r.size)) {
+			return "", fmt.Errorf("200: %d bytes differ from the origin's %d", len(body), r.size)
+		}
+		return "200", nil
+	case whole:
+		return "", fmt.Errorf("status %d, want 200", resp.StatusCode)
+	case resp.StatusCode != http.StatusPartialContent:
+		return "", fmt.Errorf("status %d, want 206", resp.StatusCode)
+	}
+	var got [][2]int64 // the ranges the answer holds
+	mt, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt == "multipart/byteranges" {
+		mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+		for {
+			p, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return "", fmt.Errorf("multipart: %w", err)
+			}
+			pb, err := io.ReadAll(p)
+			if err != nil {
+				return "", fmt.Errorf("multipart part: %w", err)
+			}
+			rg, err := checkPart(r, p.Header.Get("Content-Range"), pb)
+			if err != nil {
+				return "", err
+			}
+			got = append(got, rg)
+		}
+	} else {
+		rg, err := checkPart(r, resp.Header.Get("Content-Range"), body)
+		if err != nil {
+			return "", err
+		}
+		got = append(got, rg)
+	}
+	// Both ends of every range asked for are in some part.
+	for _, want := range r.ranges {
+		for _, at := range want {
+			in := false
+			for _, g := range got {
+				in = in || (g[0] <= at && at <= g[1])
+			}
+			if !in {
+				return "", fmt.Errorf("byte %d asked for is in no part of %v", at, got)
+			}
+		}
+	}
+	if mt == "multipart/byteranges" {
+		return "206 multipart", nil
+	}
+	return "206", nil
+}
+
+// checkPart checks one part of a 206, its Content-Range value cr and its
+// bytes, against the origin's, and returns its range.
+func checkPart(r soakReq, cr string, b []byte) ([2]int64, error) {
+	var first, last, size int64
+	if _, err := fmt.Sscanf(cr, "bytes %d-%d/%d", &first, &last, &size); err != nil {
+		return [2]int64{}, fmt.Errorf("Content-Range %q: %w", cr, err)
+	}
+	if size != r.size || first > last || last >= size || int64(len(b)) != last-first+1 {
+		return [2]int64{}, fmt.Errorf("Content-Range %q with %d bytes for an object of %d", cr, len(b), r.size)
+	}
+	if !bytes.Equal(b, originBytes(r.path, first, last-first+1)) {
+		return [2]int64{}, fmt.Errorf("bytes %d-%d differ from the origin's", first, last)
+	}
+	return [2]int64{first, last}, nil
+}
