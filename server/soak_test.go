@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -13,10 +14,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"edgecache/cache"
+	"edgecache/origin"
 )
 
 // TestRandomRequestsMatchOrigin drives the whole content path with random
@@ -39,20 +42,76 @@ func TestRandomRequestsMatchOrigin(t *testing.T) {
 		{"small memory and disk", 8 * chunk, true},
 		{"small memory alone", 8 * chunk, false},
 		{"large memory", 1 << 30, false},
+		{"flaky origin", 8 * chunk, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var co cache.Options
 			if tc.disk {
 				co = cache.Options{Disk: openTestDisk(t), DiskWriters: 2}
 			}
-			randomRequests(t, newHarness(t, harnessOptions{chunk: chunk, mem: tc.mem, cache: co}), chunk, tc.disk)
+			ho := harnessOptions{chunk: chunk, mem: tc.mem, cache: co}
+			var fo *flakyOrigin
+			if strings.HasPrefix(tc.name, "flaky") {
+				fo = &flakyOrigin{next: origin.NewSynthetic(origin.SyntheticOptions{})}
+				ho.originHandle = fo
+			}
+			h := newHarness(t, ho)
+			randomRequests(t, h, chunk, tc.disk, fo != nil)
+			if fo != nil {
+				t.Logf("origin: %d answers failed, %d cut short", fo.failed.Load(), fo.cut.Load())
+				if fo.failed.Load() == 0 || fo.cut.Load() == 0 {
+					t.Error("the origin neither failed nor cut an answer: the test did not test it")
+				}
+			}
 		})
 	}
 }
 
+// flakyOrigin is an origin that fails one request in eleven (503) and cuts
+// one in seven short after some of its body (the connection is closed).
+type flakyOrigin struct {
+	next        http.Handler
+	n           atomic.Int64
+	failed, cut atomic.Int64
+}
+
+func (f *flakyOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := f.n.Add(1)
+	switch {
+	case n%11 == 0:
+		f.failed.Add(1)
+		http.Error(w, "flaky", http.StatusServiceUnavailable)
+	case n%7 == 0:
+		f.cut.Add(1)
+		f.next.ServeHTTP(&cutWriter{ResponseWriter: w, left: 1000 + n*997%40000}, r)
+	default:
+		f.next.ServeHTTP(w, r)
+	}
+}
+
+// cutWriter passes left bytes of a body on, then aborts the answer.
+type cutWriter struct {
+	http.ResponseWriter
+	left int64
+}
+
+func (c *cutWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > c.left {
+		c.ResponseWriter.Write(p[:c.left])
+		if f, ok := c.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		panic(http.ErrAbortHandler)
+	}
+	c.left -= int64(len(p))
+	return c.ResponseWriter.Write(p)
+}
+
 // randomRequests is TestRandomRequestsMatchOrigin against h, whose chunks
 // are chunk bytes; withDisk says h has a disk tier.
-func randomRequests(t *testing.T, h *harness, chunk int64, withDisk bool) {
+// With flaky, the origin fails some fetches: an answer may then be a 502
+// or 504, or be cut short, but what it holds must be the origin's bytes.
+func randomRequests(t *testing.T, h *harness, chunk int64, withDisk, flaky bool) {
 	sizes := []int64{0, 1, 100, chunk - 1, chunk, chunk + 1, 200_000, 1 << 20, 3<<20 + 7}
 	paths := make([]string, len(sizes))
 	for i, n := range sizes {
@@ -97,7 +156,7 @@ func randomRequests(t *testing.T, h *harness, chunk int64, withDisk bool) {
 		go func() {
 			defer wg.Done()
 			rnd := rand.New(rand.NewPCG(uint64(c), 11))
-			sc := &soakClient{t: t, addr: addr, rnd: rnd}
+			sc := &soakClient{t: t, addr: addr, rnd: rnd, flaky: flaky}
 			defer sc.close()
 			for done := 0; done < requests; {
 				batch := 1 + rnd.IntN(4)
@@ -123,7 +182,11 @@ func randomRequests(t *testing.T, h *harness, chunk int64, withDisk bool) {
 	wg.Wait()
 	close(stop)
 	t.Logf("answers checked: %v; %d purges", counts, <-purged)
-	for _, k := range []string{"200", "206", "206 multipart", "416", "HEAD", "aborted"} {
+	want := []string{"200", "206", "206 multipart", "416", "HEAD", "aborted", "304", "412"}
+	if flaky {
+		want = append(want, "origin error")
+	}
+	for _, k := range want {
 		if counts[k] == 0 {
 			t.Errorf("no %q answer among %v: the test did not test it", k, counts)
 		}
@@ -143,6 +206,7 @@ type soakReq struct {
 	ranges                     [][2]int64 // the requested ranges, [first, last], clipped to the object
 	unsatisfiable              bool       // no range starts inside the object
 	ifRangeMismatch            bool       // If-Range names another validator: the whole object is due
+	ifNoneMatch, ifMatch       string     // conditional fields, if set
 	abort                      bool       // hang up after the first bytes of the body
 }
 
@@ -155,6 +219,9 @@ func randomReq(rnd *rand.Rand, path string, size int64, etag string) soakReq {
 		r.method = http.MethodHead
 		return r
 	case k <= 3:
+		if rnd.IntN(4) == 0 {
+			r.ifNoneMatch = etag
+		}
 		return r // whole object
 	case k == 4 && size > 0:
 		r.rng = fmt.Sprintf("bytes=%d-", size+int64(rnd.IntN(1000)))
@@ -195,6 +262,14 @@ func randomReq(rnd *rand.Rand, path string, size int64, etag string) soakReq {
 		}
 	}
 	r.abort = r.method == http.MethodGet && rnd.IntN(15) == 0
+	switch rnd.IntN(12) {
+	case 0:
+		r.ifNoneMatch = etag // 304, whatever the Range
+	case 1:
+		r.ifMatch = `"other"` // 412, whatever the Range
+	case 2:
+		r.ifMatch = etag // no effect
+	}
 	return r
 }
 
@@ -202,9 +277,10 @@ func randomReq(rnd *rand.Rand, path string, size int64, etag string) soakReq {
 type soakClient struct {
 	t    *testing.T
 	addr string
-	rnd  *rand.Rand
-	c    net.Conn
-	br   *bufio.Reader
+	rnd   *rand.Rand
+	c     net.Conn
+	br    *bufio.Reader
+	flaky bool // the origin fails now and then: answers may be 5xx or cut short
 }
 
 func (sc *soakClient) close() {
@@ -234,6 +310,12 @@ func (sc *soakClient) roundTrip(reqs []soakReq) ([]string, error) {
 		if r.ifRange != "" {
 			fmt.Fprintf(&b, "If-Range: %s\r\n", r.ifRange)
 		}
+		if r.ifNoneMatch != "" {
+			fmt.Fprintf(&b, "If-None-Match: %s\r\n", r.ifNoneMatch)
+		}
+		if r.ifMatch != "" {
+			fmt.Fprintf(&b, "If-Match: %s\r\n", r.ifMatch)
+		}
 		b.WriteString("\r\n")
 	}
 	if _, err := sc.c.Write(b.Bytes()); err != nil {
@@ -252,8 +334,22 @@ func (sc *soakClient) roundTrip(reqs []soakReq) ([]string, error) {
 		}
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if err != nil && sc.flaky && errors.Is(err, io.ErrUnexpectedEOF) {
+			// Cut short after an origin failure: what came must be the
+			// origin's bytes.
+			if err := checkPrefix(r, resp, body); err != nil {
+				return nil, fmt.Errorf("%s %s Range %q: cut short: %w", r.method, r.path, r.rng, err)
+			}
+			sc.close()
+			return append(kinds, "cut"), nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s %s Range %q: reading the body: %w", r.method, r.path, r.rng, err)
+		}
+		if sc.flaky && resp.StatusCode >= 500 {
+			// The origin's 503 passed on, or the cache's 502 or 504.
+			kinds = append(kinds, "origin error")
+			continue
 		}
 		kind, err := checkSoak(r, resp, body)
 		if err != nil {
@@ -268,12 +364,24 @@ func (sc *soakClient) roundTrip(reqs []soakReq) ([]string, error) {
 // origin's bytes, and returns its kind.
 func checkSoak(r soakReq, resp *http.Response, body []byte) (string, error) {
 	if got := resp.Header.Get("Content-Length"); resp.StatusCode != http.StatusPartialContent || !strings.HasPrefix(resp.Header.Get("Content-Type"), "multipart/") {
-		if want := strconv.Itoa(len(body)); r.method != http.MethodHead && got != want {
+		if want := strconv.Itoa(len(body)); r.method != http.MethodHead && resp.StatusCode != http.StatusNotModified && got != want {
 			return "", fmt.Errorf("status %d: Content-Length %q for %d body bytes", resp.StatusCode, got, len(body))
 		}
 	}
 	whole := r.rng == "" || r.ifRangeMismatch || (r.size == 0 && !r.unsatisfiable)
 	switch {
+	case r.ifMatch != "" && r.ifMatch != resp.Header.Get("ETag") && resp.StatusCode != http.StatusPreconditionFailed:
+		return "", fmt.Errorf("If-Match %q: status %d, want 412", r.ifMatch, resp.StatusCode)
+	case resp.StatusCode == http.StatusPreconditionFailed:
+		if r.ifMatch == "" || r.ifMatch == resp.Header.Get("ETag") || len(body) > 0 && r.method == http.MethodHead {
+			return "", fmt.Errorf("412 to If-Match %q, ETag %q", r.ifMatch, resp.Header.Get("ETag"))
+		}
+		return "412", nil
+	case r.ifNoneMatch != "":
+		if resp.StatusCode != http.StatusNotModified || len(body) != 0 || resp.Header.Get("ETag") != r.ifNoneMatch {
+			return "", fmt.Errorf("If-None-Match %q: status %d, ETag %q, %d body bytes; want 304", r.ifNoneMatch, resp.StatusCode, resp.Header.Get("ETag"), len(body))
+		}
+		return "304", nil
 	case r.method == http.MethodHead:
 		if resp.StatusCode != http.StatusOK || len(body) != 0 || resp.ContentLength != r.size {
 			return "", fmt.Errorf("HEAD: status %d, Content-Length %d, %d body bytes; want 200, %d, 0", resp.StatusCode, resp.ContentLength, len(body), r.size)
@@ -360,4 +468,25 @@ func checkPart(r soakReq, cr string, b []byte) ([2]int64, error) {
 		return [2]int64{}, fmt.Errorf("bytes %d-%d differ from the origin's", first, last)
 	}
 	return [2]int64{first, last}, nil
+}
+
+// checkPrefix checks the bytes of an answer to r cut short: those of a
+// whole object or of a single range must be the origin's from where the
+// answer started; a multipart body is not checked part by part.
+func checkPrefix(r soakReq, resp *http.Response, b []byte) error {
+	var first int64
+	switch {
+	case resp.StatusCode == http.StatusOK:
+	case resp.StatusCode == http.StatusPartialContent && !strings.HasPrefix(resp.Header.Get("Content-Type"), "multipart/"):
+		var last, size int64
+		if _, err := fmt.Sscanf(resp.Header.Get("Content-Range"), "bytes %d-%d/%d", &first, &last, &size); err != nil {
+			return fmt.Errorf("Content-Range %q: %w", resp.Header.Get("Content-Range"), err)
+		}
+	default:
+		return nil
+	}
+	if !bytes.Equal(b, originBytes(r.path, first, int64(len(b)))) {
+		return fmt.Errorf("the %d bytes from %d differ from the origin's", len(b), first)
+	}
+	return nil
 }
