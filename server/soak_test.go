@@ -275,8 +275,8 @@ func randomReq(rnd *rand.Rand, path string, size int64, etag string) soakReq {
 
 // soakClient is a keep-alive connection that sends requests pipelined.
 type soakClient struct {
-	t    *testing.T
-	addr string
+	t     *testing.T
+	addr  string
 	rnd   *rand.Rand
 	c     net.Conn
 	br    *bufio.Reader
