@@ -11,6 +11,8 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"edgecache/cache"
+	"edgecache/cache/disk"
 	"edgecache/origin"
 )
 
@@ -35,36 +38,91 @@ import (
 func TestRandomRequestsMatchOrigin(t *testing.T) {
 	const chunk = 64 << 10
 	for _, tc := range []struct {
-		name string
-		mem  int64
-		disk bool
+		name          string
+		mem           int64
+		disks         int
+		flaky, vanish bool
 	}{
-		{"small memory and disk", 8 * chunk, true},
-		{"small memory alone", 8 * chunk, false},
-		{"large memory", 1 << 30, false},
-		{"flaky origin", 8 * chunk, true},
+		{name: "small memory and disk", mem: 8 * chunk, disks: 1},
+		{name: "small memory alone", mem: 8 * chunk},
+		{name: "large memory", mem: 1 << 30},
+		{name: "flaky origin", mem: 8 * chunk, disks: 1, flaky: true},
+		{name: "a disk vanishes", mem: 8 * chunk, disks: 2, vanish: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var co cache.Options
-			if tc.disk {
-				co = cache.Options{Disk: openTestDisk(t), DiskWriters: 2}
+			var dirs []string
+			if tc.disks > 0 {
+				var ds *disk.Store
+				ds, dirs = openTestDisks(t, tc.disks)
+				co = cache.Options{Disk: ds, DiskWriters: 2}
 			}
 			ho := harnessOptions{chunk: chunk, mem: tc.mem, cache: co}
 			var fo *flakyOrigin
-			if strings.HasPrefix(tc.name, "flaky") {
+			if tc.flaky {
 				fo = &flakyOrigin{next: origin.NewSynthetic(origin.SyntheticOptions{})}
 				ho.originHandle = fo
 			}
 			h := newHarness(t, ho)
-			randomRequests(t, h, chunk, tc.disk, fo != nil)
+			so := soakOptions{disk: tc.disks > 0, flaky: tc.flaky}
+			if tc.vanish {
+				// Removed behind the daemon's back while clients read, a
+				// third of the way through: its chunks are fetched again,
+				// and no answer fails.
+				so.fault = func(tick int) {
+					if tick == 8 {
+						if err := os.RemoveAll(dirs[0]); err != nil {
+							t.Error(err)
+						}
+					}
+				}
+			}
+			randomRequests(t, h, chunk, so)
 			if fo != nil {
 				t.Logf("origin: %d answers failed, %d cut short", fo.failed.Load(), fo.cut.Load())
 				if fo.failed.Load() == 0 || fo.cut.Load() == 0 {
 					t.Error("the origin neither failed nor cut an answer: the test did not test it")
 				}
 			}
+			if tc.vanish {
+				if up := h.store.Stats(); co.Disk.Stats().Disks[0].InService {
+					t.Errorf("the vanished disk is still in service (%d disk hits)", up.DiskHits)
+				}
+			}
 		})
 	}
+}
+
+// openTestDisks opens a disk store of n cache directories and returns it
+// with the directories.
+func openTestDisks(t *testing.T, n int) (*disk.Store, []string) {
+	t.Helper()
+	var dirs []disk.Dir
+	var paths []string
+	for range n {
+		p := filepath.Join(t.TempDir(), "cache")
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, disk.Dir{Path: p, Size: 64 << 20})
+		paths = append(paths, p)
+	}
+	ds, err := disk.Open(disk.Options{Dirs: dirs, StateFile: filepath.Join(t.TempDir(), "disks.state"), ScrubRate: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ds.Close() })
+	<-ds.Ready()
+	return ds, paths
+}
+
+// soakOptions say what randomRequests runs against.
+type soakOptions struct {
+	disk bool // the cache has a disk tier: some chunks must come from it
+	// flaky: the origin fails some fetches; an answer may then be a 5xx,
+	// or be cut short, but what it holds must be the origin's bytes.
+	flaky bool
+	fault func(tick int) // if set, called every 20 ms while clients run
 }
 
 // flakyOrigin is an origin that fails one request in eleven (503) and cuts
@@ -108,10 +166,8 @@ func (c *cutWriter) Write(p []byte) (int, error) {
 }
 
 // randomRequests is TestRandomRequestsMatchOrigin against h, whose chunks
-// are chunk bytes; withDisk says h has a disk tier.
-// With flaky, the origin fails some fetches: an answer may then be a 502
-// or 504, or be cut short, but what it holds must be the origin's bytes.
-func randomRequests(t *testing.T, h *harness, chunk int64, withDisk, flaky bool) {
+// are chunk bytes.
+func randomRequests(t *testing.T, h *harness, chunk int64, so soakOptions) {
 	sizes := []int64{0, 1, 100, chunk - 1, chunk, chunk + 1, 200_000, 1 << 20, 3<<20 + 7}
 	paths := make([]string, len(sizes))
 	for i, n := range sizes {
@@ -146,6 +202,9 @@ func randomRequests(t *testing.T, h *harness, chunk int64, withDisk, flaky bool)
 			}
 			h.store.PurgePath(paths[i%len(paths)])
 			n++
+			if so.fault != nil {
+				so.fault(i)
+			}
 		}
 	}()
 	var wg sync.WaitGroup
@@ -156,7 +215,7 @@ func randomRequests(t *testing.T, h *harness, chunk int64, withDisk, flaky bool)
 		go func() {
 			defer wg.Done()
 			rnd := rand.New(rand.NewPCG(uint64(c), 11))
-			sc := &soakClient{t: t, addr: addr, rnd: rnd, flaky: flaky}
+			sc := &soakClient{t: t, addr: addr, rnd: rnd, flaky: so.flaky}
 			defer sc.close()
 			for done := 0; done < requests; {
 				batch := 1 + rnd.IntN(4)
@@ -183,7 +242,7 @@ func randomRequests(t *testing.T, h *harness, chunk int64, withDisk, flaky bool)
 	close(stop)
 	t.Logf("answers checked: %v; %d purges", counts, <-purged)
 	want := []string{"200", "206", "206 multipart", "416", "HEAD", "aborted", "304", "412"}
-	if flaky {
+	if so.flaky {
 		want = append(want, "origin error")
 	}
 	for _, k := range want {
@@ -193,7 +252,7 @@ func randomRequests(t *testing.T, h *harness, chunk int64, withDisk, flaky bool)
 	}
 	st := h.store.Stats()
 	t.Logf("chunks: %d from memory, %d from disk, %d fetched; %d queued hits", st.ChunkHits, st.DiskHits, st.ChunkMisses, st.QueuedHits)
-	if withDisk && st.DiskHits == 0 {
+	if so.disk && st.DiskHits == 0 {
 		t.Error("no chunk came from the disk tier")
 	}
 }
