@@ -224,6 +224,14 @@ func randomRequests(t *testing.T, h *harness, chunk int64, so soakOptions) {
 					i := rnd.IntN(len(paths))
 					reqs = append(reqs, randomReq(rnd, paths[i], sizes[i], etags[i]))
 				}
+				switch rnd.IntN(12) {
+				case 0: // the last answer ends the connection
+					reqs[len(reqs)-1].close = true
+				case 1: // an HTTP/1.0 client: one request a connection
+					reqs = reqs[:1]
+					reqs[0].http10, reqs[0].close = true, true
+					batch = 1
+				}
 				kinds, err := sc.roundTrip(reqs)
 				if err != nil {
 					t.Error(err)
@@ -241,7 +249,7 @@ func randomRequests(t *testing.T, h *harness, chunk int64, so soakOptions) {
 	wg.Wait()
 	close(stop)
 	t.Logf("answers checked: %v; %d purges", counts, <-purged)
-	want := []string{"200", "206", "206 multipart", "416", "HEAD", "aborted", "304", "412"}
+	want := []string{"200", "206", "206 multipart", "416", "HEAD", "aborted", "304", "412", "closed"}
 	if so.flaky {
 		want = append(want, "origin error")
 	}
@@ -267,6 +275,8 @@ type soakReq struct {
 	ifRangeMismatch            bool       // If-Range names another validator: the whole object is due
 	ifNoneMatch, ifMatch       string     // conditional fields, if set
 	abort                      bool       // hang up after the first bytes of the body
+	close                      bool       // Connection: close (the last of a batch), or HTTP/1.0's default
+	http10                     bool       // sent as HTTP/1.0
 }
 
 // randomReq returns a random request for path, an object of size bytes
@@ -362,7 +372,14 @@ func (sc *soakClient) roundTrip(reqs []soakReq) ([]string, error) {
 	sc.c.SetDeadline(time.Now().Add(30 * time.Second))
 	var b bytes.Buffer
 	for _, r := range reqs {
-		fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: soak\r\n", r.method, r.path)
+		proto := "HTTP/1.1"
+		if r.http10 {
+			proto = "HTTP/1.0"
+		}
+		fmt.Fprintf(&b, "%s %s %s\r\nHost: soak\r\n", r.method, r.path, proto)
+		if r.close && !r.http10 {
+			b.WriteString("Connection: close\r\n")
+		}
 		if r.rng != "" {
 			fmt.Fprintf(&b, "Range: %s\r\n", r.rng)
 		}
@@ -415,6 +432,15 @@ func (sc *soakClient) roundTrip(reqs []soakReq) ([]string, error) {
 			return nil, fmt.Errorf("%s %s Range %q If-Range %q: %w", r.method, r.path, r.rng, r.ifRange, err)
 		}
 		kinds = append(kinds, kind)
+	}
+	if last := reqs[len(reqs)-1]; last.close {
+		// The server ends the connection after that answer.
+		sc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := sc.br.Read(make([]byte, 1)); err != io.EOF {
+			return nil, fmt.Errorf("after an answer to %s (%s): read %d bytes, %v; want the connection closed", last.path, map[bool]string{true: "HTTP/1.0", false: "Connection: close"}[last.http10], n, err)
+		}
+		sc.close()
+		kinds = append(kinds, "closed")
 	}
 	return kinds, nil
 }
