@@ -22,6 +22,7 @@ import (
 
 	"edgecache/cache"
 	"edgecache/cache/disk"
+	"edgecache/fill"
 	"edgecache/origin"
 )
 
@@ -42,8 +43,10 @@ func TestRandomRequestsMatchOrigin(t *testing.T) {
 		mem           int64
 		disks         int
 		flaky, vanish bool
+		fill          bool
 	}{
 		{name: "small memory and disk", mem: 8 * chunk, disks: 1},
+		{name: "a fill meanwhile", mem: 8 * chunk, disks: 1, fill: true},
 		{name: "small memory alone", mem: 8 * chunk},
 		{name: "large memory", mem: 1 << 30},
 		{name: "flaky origin", mem: 8 * chunk, disks: 1, flaky: true},
@@ -64,7 +67,7 @@ func TestRandomRequestsMatchOrigin(t *testing.T) {
 				ho.originHandle = fo
 			}
 			h := newHarness(t, ho)
-			so := soakOptions{disk: tc.disks > 0, flaky: tc.flaky}
+			so := soakOptions{disk: tc.disks > 0, flaky: tc.flaky, fill: tc.fill}
 			if tc.vanish {
 				// Removed behind the daemon's back while clients read, a
 				// third of the way through: its chunks are fetched again,
@@ -123,6 +126,7 @@ type soakOptions struct {
 	// or be cut short, but what it holds must be the origin's bytes.
 	flaky bool
 	fault func(tick int) // if set, called every 20 ms while clients run
+	fill  bool           // fill the objects, one after another, while clients run
 }
 
 // flakyOrigin is an origin that fails one request in eleven (503) and cuts
@@ -207,6 +211,38 @@ func randomRequests(t *testing.T, h *harness, chunk int64, so soakOptions) {
 			}
 		}
 	}()
+	var fills sync.WaitGroup
+	filled := 0
+	if so.fill {
+		// A nightly fill of the same objects, again and again (each pass a
+		// new generation), while players read them and purges drop them:
+		// the bytes it streams must be the origin's too.
+		fl := h.store.NewFiller(cache.FillerOptions{})
+		fills.Add(1)
+		go func() {
+			defer fills.Done()
+			for pass := int64(1); ; pass++ {
+				for i, p := range paths {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					var b bytes.Buffer
+					n, err := fl.Fill(t.Context(), fill.Request{Path: p, Size: sizes[i], Rank: i + 1, Gen: pass}, &b)
+					if err != nil {
+						t.Errorf("fill %s (pass %d): %v", p, pass, err)
+						return
+					}
+					if n != sizes[i] || !bytes.Equal(b.Bytes(), originBytes(p, 0, sizes[i])) {
+						t.Errorf("fill %s (pass %d): %d bytes, differing from the origin's %d", p, pass, n, sizes[i])
+						return
+					}
+					filled++
+				}
+			}
+		}()
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	counts := map[string]int{}
@@ -248,6 +284,13 @@ func randomRequests(t *testing.T, h *harness, chunk int64, so soakOptions) {
 	}
 	wg.Wait()
 	close(stop)
+	fills.Wait()
+	if so.fill {
+		t.Logf("%d objects filled", filled)
+		if filled == 0 {
+			t.Error("nothing was filled: the test did not test it")
+		}
+	}
 	t.Logf("answers checked: %v; %d purges", counts, <-purged)
 	want := []string{"200", "206", "206 multipart", "416", "HEAD", "aborted", "304", "412", "closed"}
 	if so.flaky {
