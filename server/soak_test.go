@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -96,28 +97,89 @@ func TestRandomRequestsMatchOrigin(t *testing.T) {
 	}
 }
 
+// The same over a restart: clients read through a daemon with a disk
+// tier, the daemon stops (server, store, disks closed as serve does on
+// SIGTERM), a new one starts over the same cache directories, and clients
+// read on: the chunks come from the disks the first daemon filled (each
+// verified on its first read after the start), and every byte is still
+// the origin's. (The last round shipped a crash after restarts.)
+func TestRandomRequestsAcrossRestart(t *testing.T) {
+	const chunk = 64 << 10
+	ds, dirs, state := openTestDisksAt(t, 2, nil, "")
+	h := newHarness(t, harnessOptions{chunk: chunk, mem: 8 * chunk, cache: cache.Options{Disk: ds, DiskWriters: 2}})
+	randomRequests(t, h, chunk, soakOptions{disk: true})
+	// The purges may have dropped everything lately: read every object
+	// once more, so that the disks hold them all when the daemon stops
+	// (closing the store drains the write queue).
+	for i, n := range soakSizes(chunk) {
+		p := soakPath(i, n)
+		if resp, body := h.do(http.MethodGet, p); resp.StatusCode != http.StatusOK || !bytes.Equal(body, originBytes(p, 0, n)) {
+			t.Fatalf("GET %s: status %d, %d bytes differing from the origin's", p, resp.StatusCode, len(body))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.store.Close()
+	if err := ds.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := ds.Stats()
+	ds2, _, _ := openTestDisksAt(t, 2, dirs, state)
+	after := ds2.Stats()
+	for i := range after.Disks {
+		if after.Disks[i].Chunks == 0 || after.Disks[i].Chunks != before.Disks[i].Chunks {
+			t.Errorf("disk %d: %d chunks before the restart, %d after", i, before.Disks[i].Chunks, after.Disks[i].Chunks)
+		}
+	}
+	h2 := newHarness(t, harnessOptions{chunk: chunk, mem: 8 * chunk, cache: cache.Options{Disk: ds2, DiskWriters: 2}})
+	randomRequests(t, h2, chunk, soakOptions{disk: true})
+}
+
 // openTestDisks opens a disk store of n cache directories and returns it
 // with the directories.
 func openTestDisks(t *testing.T, n int) (*disk.Store, []string) {
+	ds, dirs, _ := openTestDisksAt(t, n, nil, "")
+	return ds, dirs
+}
+
+// openTestDisksAt opens a disk store over dirs with the state file state,
+// or over n new directories and a new state file if dirs is nil, and
+// returns it with its directories and state file.
+func openTestDisksAt(t *testing.T, n int, dirs []string, state string) (*disk.Store, []string, string) {
 	t.Helper()
-	var dirs []disk.Dir
-	var paths []string
-	for range n {
-		p := filepath.Join(t.TempDir(), "cache")
-		if err := os.Mkdir(p, 0o755); err != nil {
-			t.Fatal(err)
+	if dirs == nil {
+		for range n {
+			p := filepath.Join(t.TempDir(), "cache")
+			if err := os.Mkdir(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			dirs = append(dirs, p)
 		}
-		dirs = append(dirs, disk.Dir{Path: p, Size: 64 << 20})
-		paths = append(paths, p)
+		state = filepath.Join(t.TempDir(), "disks.state")
 	}
-	ds, err := disk.Open(disk.Options{Dirs: dirs, StateFile: filepath.Join(t.TempDir(), "disks.state"), ScrubRate: -1})
+	var dd []disk.Dir
+	for _, p := range dirs {
+		dd = append(dd, disk.Dir{Path: p, Size: 64 << 20})
+	}
+	ds, err := disk.Open(disk.Options{Dirs: dd, StateFile: state, ScrubRate: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ds.Close() })
 	<-ds.Ready()
-	return ds, paths
+	return ds, dirs, state
 }
+
+// soakSizes are the sizes of the objects the soak tests read, around
+// chunk, the cache's chunk size; soakPath is the path of the i-th.
+func soakSizes(chunk int64) []int64 {
+	return []int64{0, 1, 100, chunk - 1, chunk, chunk + 1, 200_000, 1 << 20, 3<<20 + 7}
+}
+
+func soakPath(i int, size int64) string { return fmt.Sprintf("/s/%d/soak-%d", size, i) }
 
 // soakOptions say what randomRequests runs against.
 type soakOptions struct {
@@ -172,10 +234,10 @@ func (c *cutWriter) Write(p []byte) (int, error) {
 // randomRequests is TestRandomRequestsMatchOrigin against h, whose chunks
 // are chunk bytes.
 func randomRequests(t *testing.T, h *harness, chunk int64, so soakOptions) {
-	sizes := []int64{0, 1, 100, chunk - 1, chunk, chunk + 1, 200_000, 1 << 20, 3<<20 + 7}
+	sizes := soakSizes(chunk)
 	paths := make([]string, len(sizes))
 	for i, n := range sizes {
-		paths[i] = fmt.Sprintf("/s/%d/soak-%d", n, i)
+		paths[i] = soakPath(i, n)
 	}
 	etags := make([]string, len(sizes))
 	for i, p := range paths {
