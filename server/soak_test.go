@@ -45,6 +45,7 @@ func TestRandomRequestsMatchOrigin(t *testing.T) {
 		disks         int
 		flaky, vanish bool
 		fill          bool
+		variants      bool
 	}{
 		{name: "small memory and disk", mem: 8 * chunk, disks: 1},
 		{name: "a fill meanwhile", mem: 8 * chunk, disks: 1, fill: true},
@@ -52,6 +53,7 @@ func TestRandomRequestsMatchOrigin(t *testing.T) {
 		{name: "large memory", mem: 1 << 30},
 		{name: "flaky origin", mem: 8 * chunk, disks: 1, flaky: true},
 		{name: "a disk vanishes", mem: 8 * chunk, disks: 2, vanish: true},
+		{name: "variants", mem: 8 * chunk, disks: 1, variants: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var co cache.Options
@@ -67,8 +69,11 @@ func TestRandomRequestsMatchOrigin(t *testing.T) {
 				fo = &flakyOrigin{next: origin.NewSynthetic(origin.SyntheticOptions{})}
 				ho.originHandle = fo
 			}
+			if tc.variants {
+				ho.originHandle = variantOrigin{}
+			}
 			h := newHarness(t, ho)
-			so := soakOptions{disk: tc.disks > 0, flaky: tc.flaky, fill: tc.fill}
+			so := soakOptions{disk: tc.disks > 0, flaky: tc.flaky, fill: tc.fill, variants: tc.variants}
 			if tc.vanish {
 				// Removed behind the daemon's back while clients read, a
 				// third of the way through: its chunks are fetched again,
@@ -181,6 +186,39 @@ func soakSizes(chunk int64) []int64 {
 
 func soakPath(i int, size int64) string { return fmt.Sprintf("/s/%d/soak-%d", size, i) }
 
+// soakVariants are the X-V values the variant soak sends ("": none).
+var soakVariants = []string{"", "a", "b", "c"}
+
+// variantOrigin serves /s/<size>/<name> objects that vary on X-V: the
+// bytes of variant v are origin.FillContent's of path|v, with an ETag of
+// their own, and http.ServeContent answers ranges and conditionals.
+type variantOrigin struct{}
+
+func (variantOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(r.URL.Path, "/")
+	size, err := strconv.ParseInt(parts[len(parts)-2], 10, 64)
+	if len(parts) < 4 || err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	v := r.Header.Get("X-V")
+	b := make([]byte, size)
+	origin.FillContent(r.URL.Path+"|"+v, 0, b)
+	w.Header().Set("ETag", fmt.Sprintf(`"%s-%x-%d"`, v, len(r.URL.Path), size))
+	w.Header().Set("Vary", "X-V")
+	w.Header().Set("Cache-Control", "max-age=3600")
+	http.ServeContent(w, r, "", time.Unix(1_700_000_000, 0), bytes.NewReader(b))
+}
+
+// want returns the bytes [off, off+n) of the object r asks for: the
+// synthetic origin's, or the variant's of a variantOrigin.
+func (r soakReq) want(off, n int64) []byte {
+	if !r.varied {
+		return originBytes(r.path, off, n)
+	}
+	return originBytes(r.path+"|"+r.variant, off, n)
+}
+
 // soakOptions say what randomRequests runs against.
 type soakOptions struct {
 	disk bool // the cache has a disk tier: some chunks must come from it
@@ -188,6 +226,9 @@ type soakOptions struct {
 	// or be cut short, but what it holds must be the origin's bytes.
 	flaky bool
 	fault func(tick int) // if set, called every 20 ms while clients run
+	// variants: the origin is a variantOrigin, and requests send X-V
+	// (one of soakVariants, or none).
+	variants bool
 	fill  bool           // fill the objects, one after another, while clients run
 }
 
@@ -239,12 +280,23 @@ func randomRequests(t *testing.T, h *harness, chunk int64, so soakOptions) {
 	for i, n := range sizes {
 		paths[i] = soakPath(i, n)
 	}
-	etags := make([]string, len(sizes))
+	variants := []string{""}
+	if so.variants {
+		variants = soakVariants
+	}
+	etags := make([]map[string]string, len(sizes)) // by variant
 	for i, p := range paths {
-		resp, _ := h.do(http.MethodHead, p)
-		etags[i] = resp.Header.Get("ETag")
-		if etags[i] == "" {
-			t.Fatalf("HEAD %s: no ETag", p)
+		etags[i] = map[string]string{}
+		for _, v := range variants {
+			hdr := []string{}
+			if v != "" {
+				hdr = []string{"X-V", v}
+			}
+			resp, _ := h.do(http.MethodHead, p, hdr...)
+			etags[i][v] = resp.Header.Get("ETag")
+			if etags[i][v] == "" {
+				t.Fatalf("HEAD %s (X-V %q): no ETag", p, v)
+			}
 		}
 	}
 	addr := strings.TrimPrefix(h.base, "http://")
@@ -326,7 +378,10 @@ func randomRequests(t *testing.T, h *harness, chunk int64, so soakOptions) {
 				var reqs []soakReq
 				for range batch {
 					i := rnd.IntN(len(paths))
-					reqs = append(reqs, randomReq(rnd, paths[i], sizes[i], etags[i]))
+					v := variants[rnd.IntN(len(variants))]
+					r := randomReq(rnd, paths[i], sizes[i], etags[i][v])
+					r.variant, r.varied = v, so.variants
+					reqs = append(reqs, r)
 				}
 				switch rnd.IntN(12) {
 				case 0: // the last answer ends the connection
@@ -387,6 +442,8 @@ type soakReq struct {
 	ifNoneMatch, ifMatch       string     // conditional fields, if set
 	abort                      bool       // hang up after the first bytes of the body
 	close                      bool       // Connection: close (the last of a batch), or HTTP/1.0's default
+	varied                     bool       // the object varies on X-V (variantOrigin)
+	variant                    string     // the X-V sent, if any
 	http10                     bool       // sent as HTTP/1.0
 }
 
@@ -491,6 +548,9 @@ func (sc *soakClient) roundTrip(reqs []soakReq) ([]string, error) {
 		if r.close && !r.http10 {
 			b.WriteString("Connection: close\r\n")
 		}
+		if r.variant != "" {
+			fmt.Fprintf(&b, "X-V: %s\r\n", r.variant)
+		}
 		if r.rng != "" {
 			fmt.Fprintf(&b, "Range: %s\r\n", r.rng)
 		}
@@ -594,7 +654,7 @@ func checkSoak(r soakReq, resp *http.Response, body []byte) (string, error) {
 		if !whole && len(r.ranges) < 2 {
 			return "", fmt.Errorf("200 for a single satisfiable range")
 		}
-		if !bytes.Equal(body, originBytes(r.path, 0, r.size)) {
+		if !bytes.Equal(body, r.want(0, r.size)) {
 			return "", fmt.Errorf("200: %d bytes differ from the origin's %d", len(body), r.size)
 		}
 		return "200", nil
@@ -660,7 +720,7 @@ func checkPart(r soakReq, cr string, b []byte) ([2]int64, error) {
 	if size != r.size || first > last || last >= size || int64(len(b)) != last-first+1 {
 		return [2]int64{}, fmt.Errorf("Content-Range %q with %d bytes for an object of %d", cr, len(b), r.size)
 	}
-	if !bytes.Equal(b, originBytes(r.path, first, last-first+1)) {
+	if !bytes.Equal(b, r.want(first, last-first+1)) {
 		return [2]int64{}, fmt.Errorf("bytes %d-%d differ from the origin's", first, last)
 	}
 	return [2]int64{first, last}, nil
@@ -681,7 +741,7 @@ func checkPrefix(r soakReq, resp *http.Response, b []byte) error {
 	default:
 		return nil
 	}
-	if !bytes.Equal(b, originBytes(r.path, first, int64(len(b)))) {
+	if !bytes.Equal(b, r.want(first, int64(len(b)))) {
 		return fmt.Errorf("the %d bytes from %d differ from the origin's", len(b), first)
 	}
 	return nil
