@@ -229,7 +229,7 @@ type soakOptions struct {
 	// variants: the origin is a variantOrigin, and requests send X-V
 	// (one of soakVariants, or none).
 	variants bool
-	fill  bool           // fill the objects, one after another, while clients run
+	fill     bool // fill the objects, one after another, while clients run
 }
 
 // flakyOrigin is an origin that fails one request in eleven (503) and cuts
