@@ -346,3 +346,43 @@ func TestStuckWriterReplaced(t *testing.T) {
 	}
 	s.Close() // returns: every writer has left
 }
+
+// Flights that wait for room in the disk write queue get it in the order
+// they came: the wait was a loop of quarter-second Acquires, each of which
+// put its flight at the back of the semaphore's queue again, so one that
+// came later could be served first.
+func TestDiskRoomFirstComeFirstServed(t *testing.T) {
+	dir := t.TempDir()
+	fsys := &gateFS{gate: make(chan struct{})}
+	close(fsys.gate)
+	ds := openGatedDisk(t, dir, fsys)
+	const room = 4 * testChunk
+	s := mustNew(t, newFake(nil), Options{ChunkSize: testChunk, Memory: 64 * testChunk, Disk: ds,
+		DiskQueue: room, DiskQueueWait: time.Minute})
+	defer s.Close()
+	if err := s.disk.room.Acquire(t.Context(), room); err != nil { // the queue is full
+		t.Fatal(err)
+	}
+	order := make(chan string, 2)
+	go func() {
+		if s.waitDiskRoom(room) {
+			order <- "first"
+		}
+	}()
+	time.Sleep(150 * time.Millisecond)
+	go func() {
+		if s.waitDiskRoom(room) {
+			order <- "second"
+		}
+	}()
+	// Released at about 300 ms: past the first waiter's old quarter-second
+	// step (it came back to the queue at 250 ms, behind the second), before
+	// the second's (at 400 ms).
+	time.Sleep(150 * time.Millisecond)
+	s.disk.room.Release(room)
+	if got := <-order; got != "first" {
+		t.Errorf("the %s waiter got the room first", got)
+	}
+	s.disk.room.Release(room)
+	<-order
+}

@@ -375,27 +375,32 @@ func (s *Store) queuedChunk(id chunkID, version string) *chunk {
 // DiskQueueWait, unless the queue is stuck (stalled): a disk that hangs
 // would otherwise make every miss wait that long per chunk (a
 // fault-injection review froze one disk: a cold 8 MiB object took 62 s).
-// It reports whether it got the room.
+// Waiters get room in the order they came (one Acquire each, which the
+// semaphore serves first come, first served; a watcher checks for a
+// stall every queueStall/4 and ends the wait). It reports whether it got
+// the room.
 func (s *Store) waitDiskRoom(n int64) bool {
-	end := time.Now().Add(s.disk.wait)
-	for {
-		if s.disk.stalled() {
-			return false
-		}
-		step := min(time.Until(end), queueStall/4)
-		if step <= 0 {
-			return false
-		}
-		ctx, cancel := context.WithTimeout(s.ctx, step)
-		err := s.disk.room.Acquire(ctx, n)
-		cancel()
-		if err == nil {
-			return true
-		}
-		if s.ctx.Err() != nil {
-			return false
-		}
+	if s.disk.stalled() {
+		return false
 	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.disk.wait)
+	defer cancel()
+	go func() {
+		t := time.NewTicker(queueStall / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if s.disk.stalled() {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return s.disk.room.Acquire(ctx, n) == nil
 }
 
 // skipDiskWrite counts and logs a chunk the disk write queue had no room for.
