@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -371,4 +374,116 @@ func TestWithin(t *testing.T) {
 	if within(50*time.Millisecond, func() { <-hang }) {
 		t.Error("a call that never returns finished")
 	}
+}
+
+// Reloads while players stream: SIGHUP, ten times, alternates the origin
+// between two (with the same bytes) and changes live limits and freshness
+// while eight clients read random ranges of cold and warm objects through
+// a disk tier. No answer fails, every byte is the origin's, both origins
+// are used, and the daemon stops cleanly.
+func TestReloadUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	cacheDir := filepath.Join(dir, "cache")
+	if err := os.Mkdir(cacheDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "config.yaml")
+	tsA, hitsA := syntheticOrigin(t)
+	tsB, hitsB := syntheticOrigin(t)
+	write := func(i int) {
+		t.Helper()
+		url, ttl := tsA.URL, "1h"
+		if i%2 == 1 {
+			url, ttl = tsB.URL, "1s"
+		}
+		s := fmt.Sprintf("origin: {url: %s}\ncache: {memory: 16MiB, ttl_overrides: [{prefix: /s/, ttl: %s}], disks: [{path: %s, size: 256MiB}], disk_state_file: %s}\nserver: {max_ranges: %d}\n",
+			url, ttl, cacheDir, filepath.Join(dir, "disks.state"), 4+i%2*4)
+		if err := os.WriteFile(cfgFile, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(0)
+	d := startDaemon(t, "--config", cfgFile)
+	d.waitReady(t)
+	stop := make(chan struct{})
+	errs := make(chan error, 8)
+	var served atomic.Int64
+	var wg sync.WaitGroup
+	for c := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := rand.New(rand.NewPCG(uint64(c), 3))
+			client := &http.Client{Timeout: 30 * time.Second}
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				size := int64(1+rnd.IntN(4)) << 20
+				path := fmt.Sprintf("/s/%d/reload-%d.m4s", size, rnd.IntN(24))
+				off := rnd.Int64N(size)
+				n := min(1+rnd.Int64N(600_000), size-off)
+				req, _ := http.NewRequest("GET", "http://"+d.addr+path, nil)
+				req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+n-1))
+				resp, err := client.Do(req)
+				if err != nil {
+					errs <- fmt.Errorf("%s: %w", path, err)
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				want := make([]byte, n)
+				origin.FillContent(path, off, want)
+				if err != nil || resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, want) {
+					errs <- fmt.Errorf("%s bytes %d-%d: status %d, %d bytes, err %v, equal %v", path, off, off+n-1, resp.StatusCode, len(body), err, bytes.Equal(body, want))
+					return
+				}
+				served.Add(1)
+			}
+		}()
+	}
+	for i := 1; i <= 10; i++ {
+		time.Sleep(150 * time.Millisecond)
+		write(i)
+		d.cmd.Process.Signal(syscall.SIGHUP)
+		for j := 0; d.count(`msg="configuration reloaded"`) < i; j++ {
+			if j > 1000 {
+				t.Fatalf("reload %d not logged:\n%s", i, d.logText())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	time.Sleep(150 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	t.Logf("%d answers checked; origin A %d requests, B %d", served.Load(), hitsA.Load(), hitsB.Load())
+	if hitsA.Load() == 0 || hitsB.Load() == 0 || served.Load() < 50 {
+		t.Errorf("origin A %d requests, B %d, %d answers: the test did not test reloads under load", hitsA.Load(), hitsB.Load(), served.Load())
+	}
+	d.stop(t, syscall.SIGTERM)
+	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+// count returns how many lines the daemon has logged that contain s.
+func (d *daemon) count(s string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, l := range d.log {
+		if strings.Contains(l, s) {
+			n++
+		}
+	}
+	return n
 }
