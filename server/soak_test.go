@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"math/rand/v2"
 	"mime"
 	"mime/multipart"
@@ -18,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,6 +48,7 @@ func TestRandomRequestsMatchOrigin(t *testing.T) {
 		flaky, vanish bool
 		fill          bool
 		variants      bool
+		failing       bool
 	}{
 		{name: "small memory and disk", mem: 8 * chunk, disks: 1},
 		{name: "a fill meanwhile", mem: 8 * chunk, disks: 1, fill: true},
@@ -54,13 +57,20 @@ func TestRandomRequestsMatchOrigin(t *testing.T) {
 		{name: "flaky origin", mem: 8 * chunk, disks: 1, flaky: true},
 		{name: "a disk vanishes", mem: 8 * chunk, disks: 2, vanish: true},
 		{name: "variants", mem: 8 * chunk, disks: 1, variants: true},
+		{name: "a disk fills up, then fails", mem: 8 * chunk, disks: 2, failing: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var co cache.Options
 			var dirs []string
+			var ffs *faultFS
 			if tc.disks > 0 {
-				var ds *disk.Store
-				ds, dirs = openTestDisks(t, tc.disks)
+				dirs = newCacheDirs(t, tc.disks)
+				var fsys disk.FS
+				if tc.failing {
+					ffs = &faultFS{dir: dirs[0]}
+					fsys = ffs
+				}
+				ds, _, _ := openTestDisksAt(t, tc.disks, dirs, filepath.Join(t.TempDir(), "disks.state"), fsys)
 				co = cache.Options{Disk: ds, DiskWriters: 2}
 			}
 			ho := harnessOptions{chunk: chunk, mem: tc.mem, cache: co}
@@ -86,7 +96,29 @@ func TestRandomRequestsMatchOrigin(t *testing.T) {
 					}
 				}
 			}
+			if ffs != nil {
+				// A quarter of the way through, the first disk is full
+				// (every write fails with ENOSPC), which takes it out of
+				// service; half way, it fails (every open fails with EIO)
+				// while its chunks held open are still being sent. Its
+				// chunks are fetched again, and no answer fails.
+				so.fault = func(tick int) {
+					switch tick {
+					case 6:
+						ffs.mode.Store(faultFull)
+					case 12:
+						ffs.mode.Store(faultIO)
+					}
+				}
+			}
 			randomRequests(t, h, chunk, so)
+			if ffs != nil {
+				st := co.Disk.Stats()
+				t.Logf("failing disk: in service %v (%s); I/O errors %d", st.Disks[0].InService, st.Disks[0].Reason, st.IOErrors)
+				if st.Disks[0].InService || !st.Disks[1].InService {
+					t.Errorf("in service: the failing disk %v, the other %v; want false, true", st.Disks[0].InService, st.Disks[1].InService)
+				}
+			}
 			if fo != nil {
 				t.Logf("origin: %d answers failed, %d cut short", fo.failed.Load(), fo.cut.Load())
 				if fo.failed.Load() == 0 || fo.cut.Load() == 0 {
@@ -110,7 +142,7 @@ func TestRandomRequestsMatchOrigin(t *testing.T) {
 // the origin's. (The last round shipped a crash after restarts.)
 func TestRandomRequestsAcrossRestart(t *testing.T) {
 	const chunk = 64 << 10
-	ds, dirs, state := openTestDisksAt(t, 2, nil, "")
+	ds, dirs, state := openTestDisksAt(t, 2, nil, "", nil)
 	h := newHarness(t, harnessOptions{chunk: chunk, mem: 8 * chunk, cache: cache.Options{Disk: ds, DiskWriters: 2}})
 	randomRequests(t, h, chunk, soakOptions{disk: true})
 	// The purges may have dropped everything lately: read every object
@@ -132,7 +164,7 @@ func TestRandomRequestsAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := ds.Stats()
-	ds2, _, _ := openTestDisksAt(t, 2, dirs, state)
+	ds2, _, _ := openTestDisksAt(t, 2, dirs, state, nil)
 	after := ds2.Stats()
 	for i := range after.Disks {
 		if after.Disks[i].Chunks == 0 || after.Disks[i].Chunks != before.Disks[i].Chunks {
@@ -143,39 +175,99 @@ func TestRandomRequestsAcrossRestart(t *testing.T) {
 	randomRequests(t, h2, chunk, soakOptions{disk: true})
 }
 
-// openTestDisks opens a disk store of n cache directories and returns it
-// with the directories.
+// openTestDisks opens a disk store of n new cache directories and
+// returns it with the directories.
 func openTestDisks(t *testing.T, n int) (*disk.Store, []string) {
-	ds, dirs, _ := openTestDisksAt(t, n, nil, "")
+	ds, dirs, _ := openTestDisksAt(t, n, nil, "", nil)
 	return ds, dirs
 }
 
+// newCacheDirs makes n empty cache directories.
+func newCacheDirs(t *testing.T, n int) []string {
+	var dirs []string
+	for range n {
+		p := filepath.Join(t.TempDir(), "cache")
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, p)
+	}
+	return dirs
+}
+
 // openTestDisksAt opens a disk store over dirs with the state file state,
-// or over n new directories and a new state file if dirs is nil, and
-// returns it with its directories and state file.
-func openTestDisksAt(t *testing.T, n int, dirs []string, state string) (*disk.Store, []string, string) {
+// or over n new directories and a new state file if dirs is nil, through
+// fsys (nil: the OS's), and returns it with its directories and state
+// file.
+func openTestDisksAt(t *testing.T, n int, dirs []string, state string, fsys disk.FS) (*disk.Store, []string, string) {
 	t.Helper()
 	if dirs == nil {
-		for range n {
-			p := filepath.Join(t.TempDir(), "cache")
-			if err := os.Mkdir(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			dirs = append(dirs, p)
-		}
+		dirs = newCacheDirs(t, n)
 		state = filepath.Join(t.TempDir(), "disks.state")
 	}
 	var dd []disk.Dir
 	for _, p := range dirs {
 		dd = append(dd, disk.Dir{Path: p, Size: 64 << 20})
 	}
-	ds, err := disk.Open(disk.Options{Dirs: dd, StateFile: state, ScrubRate: -1})
+	ds, err := disk.Open(disk.Options{Dirs: dd, StateFile: state, ScrubRate: -1, FS: fsys})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ds.Close() })
 	<-ds.Ready()
 	return ds, dirs, state
+}
+
+// faultFS is the OS's file system, except under dir once mode says the
+// disk there is full (writes fail with ENOSPC) or failing (every open
+// fails with EIO).
+type faultFS struct {
+	disk.OSFS
+	dir  string
+	mode atomic.Int32
+}
+
+const (
+	faultFull = 1 + iota
+	faultIO
+)
+
+func (f *faultFS) fault(name string) int32 {
+	if !strings.HasPrefix(name, f.dir+string(filepath.Separator)) {
+		return 0
+	}
+	return f.mode.Load()
+}
+
+func (f *faultFS) Open(name string) (disk.File, error) {
+	if f.fault(name) == faultIO {
+		return nil, &iofs.PathError{Op: "open", Path: name, Err: syscall.EIO}
+	}
+	return f.OSFS.Open(name)
+}
+
+func (f *faultFS) OpenFile(name string, flag int, perm iofs.FileMode) (disk.File, error) {
+	switch f.fault(name) {
+	case faultIO:
+		return nil, &iofs.PathError{Op: "open", Path: name, Err: syscall.EIO}
+	case faultFull:
+		file, err := f.OSFS.OpenFile(name, flag, perm)
+		if err != nil || flag&(os.O_WRONLY|os.O_RDWR) == 0 {
+			return file, err
+		}
+		return fullFile{file, name}, nil
+	}
+	return f.OSFS.OpenFile(name, flag, perm)
+}
+
+// fullFile is a file on a full disk: every write fails.
+type fullFile struct {
+	disk.File
+	name string
+}
+
+func (f fullFile) Write([]byte) (int, error) {
+	return 0, &iofs.PathError{Op: "write", Path: f.name, Err: syscall.ENOSPC}
 }
 
 // soakSizes are the sizes of the objects the soak tests read, around
