@@ -136,10 +136,11 @@ func TestRandomRequestsMatchOrigin(t *testing.T) {
 
 // The same over a restart: clients read through a daemon with a disk
 // tier, the daemon stops (server, store, disks closed as serve does on
-// SIGTERM), a new one starts over the same cache directories, and clients
-// read on: the chunks come from the disks the first daemon filled (each
-// verified on its first read after the start), and every byte is still
-// the origin's. (The last round shipped a crash after restarts.)
+// SIGTERM), some chunk files are damaged, a new daemon starts over the
+// same cache directories, and clients read on: the chunks come from the
+// disks the first daemon filled (each verified on its first read after
+// the start, so the damaged ones are fetched again), and every byte is
+// still the origin's. (A round shipped a crash after restarts.)
 func TestRandomRequestsAcrossRestart(t *testing.T) {
 	const chunk = 64 << 10
 	ds, dirs, state := openTestDisksAt(t, 2, nil, "", nil)
@@ -164,15 +165,51 @@ func TestRandomRequestsAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := ds.Stats()
+	// While the daemon is down, some chunk files are damaged: a payload
+	// byte flipped in one file in four, the last 10 bytes cut off one in
+	// seven. The next daemon finds each when it first reads it (its
+	// checksum, its length), drops it and fetches it again.
+	var files, damaged int
+	for _, dir := range dirs {
+		filepath.WalkDir(filepath.Join(dir, "chunks"), func(path string, e iofs.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			files++
+			switch {
+			case files%4 == 0:
+				b, err := os.ReadFile(path)
+				if err != nil {
+					return err
+				}
+				b[len(b)-1] ^= 0x20
+				damaged++
+				return os.WriteFile(path, b, 0o644)
+			case files%7 == 0:
+				fi, err := e.Info()
+				if err != nil {
+					return err
+				}
+				damaged++
+				return os.Truncate(path, fi.Size()-10)
+			}
+			return nil
+		})
+	}
 	ds2, _, _ := openTestDisksAt(t, 2, dirs, state, nil)
 	after := ds2.Stats()
 	for i := range after.Disks {
-		if after.Disks[i].Chunks == 0 || after.Disks[i].Chunks != before.Disks[i].Chunks {
+		if after.Disks[i].Chunks == 0 || after.Disks[i].Chunks > before.Disks[i].Chunks {
 			t.Errorf("disk %d: %d chunks before the restart, %d after", i, before.Disks[i].Chunks, after.Disks[i].Chunks)
 		}
 	}
 	h2 := newHarness(t, harnessOptions{chunk: chunk, mem: 8 * chunk, cache: cache.Options{Disk: ds2, DiskWriters: 2}})
 	randomRequests(t, h2, chunk, soakOptions{disk: true})
+	st := ds2.Stats()
+	t.Logf("%d of %d chunk files damaged; found: %d checksum failures, %d other damage", damaged, files, st.ChecksumFailures, st.Corrupt)
+	if damaged == 0 || st.ChecksumFailures+st.Corrupt == 0 {
+		t.Errorf("%d files damaged, %d found: the test did not test it", damaged, st.ChecksumFailures+st.Corrupt)
+	}
 }
 
 // openTestDisks opens a disk store of n new cache directories and
