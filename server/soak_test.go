@@ -510,6 +510,14 @@ func randomRequests(t *testing.T, h *harness, chunk int64, so soakOptions) {
 					v := variants[rnd.IntN(len(variants))]
 					r := randomReq(rnd, paths[i], sizes[i], etags[i][v])
 					r.variant, r.varied = v, so.variants
+					if rnd.IntN(25) == 0 {
+						// A path with no object: the origin's status
+						// answer, remembered (negative caching) or not.
+						r = soakReq{method: http.MethodGet, path: fmt.Sprintf("/gone/soak-%d", rnd.IntN(4)), status: http.StatusGone}
+						if so.variants {
+							r.status = http.StatusNotFound // variantOrigin knows only /s/
+						}
+					}
 					reqs = append(reqs, r)
 				}
 				switch rnd.IntN(12) {
@@ -544,7 +552,7 @@ func randomRequests(t *testing.T, h *harness, chunk int64, so soakOptions) {
 		}
 	}
 	t.Logf("answers checked: %v; %d purges", counts, <-purged)
-	want := []string{"200", "206", "206 multipart", "416", "HEAD", "aborted", "304", "412", "closed"}
+	want := []string{"200", "206", "206 multipart", "416", "HEAD", "aborted", "304", "412", "closed", "status answer"}
 	if so.flaky {
 		want = append(want, "origin error")
 	}
@@ -570,6 +578,8 @@ type soakReq struct {
 	ifRangeMismatch            bool       // If-Range names another validator: the whole object is due
 	ifNoneMatch, ifMatch       string     // conditional fields, if set
 	abort                      bool       // hang up after the first bytes of the body
+	malformed                  bool       // the Range field is not a valid range: ignored
+	status                     int        // the status due, for a path with no object (410, 404)
 	close                      bool       // Connection: close (the last of a batch), or HTTP/1.0's default
 	varied                     bool       // the object varies on X-V (variantOrigin)
 	variant                    string     // the X-V sent, if any
@@ -592,6 +602,11 @@ func randomReq(rnd *rand.Rand, path string, size int64, etag string) soakReq {
 	case k == 4 && size > 0:
 		r.rng = fmt.Sprintf("bytes=%d-", size+int64(rnd.IntN(1000)))
 		r.unsatisfiable = true
+		return r
+	case k == 5:
+		// Not a valid Range: ignored (RFC 9110 §14.2), the whole object.
+		r.rng = []string{"bytes=abc", "bytes=5-2", "items=0-10", "bytes=", "bytes=-", "bytes=1-2,,x"}[rnd.IntN(6)]
+		r.malformed = true
 		return r
 	}
 	if size == 0 {
@@ -753,8 +768,13 @@ func checkSoak(r soakReq, resp *http.Response, body []byte) (string, error) {
 			return "", fmt.Errorf("status %d: Content-Length %q for %d body bytes", resp.StatusCode, got, len(body))
 		}
 	}
-	whole := r.rng == "" || r.ifRangeMismatch || (r.size == 0 && !r.unsatisfiable)
+	whole := r.rng == "" || r.malformed || r.ifRangeMismatch || (r.size == 0 && !r.unsatisfiable)
 	switch {
+	case r.status != 0:
+		if resp.StatusCode != r.status {
+			return "", fmt.Errorf("status %d, want %d", resp.StatusCode, r.status)
+		}
+		return "status answer", nil
 	case r.ifMatch != "" && r.ifMatch != resp.Header.Get("ETag") && resp.StatusCode != http.StatusPreconditionFailed:
 		return "", fmt.Errorf("If-Match %q: status %d, want 412", r.ifMatch, resp.StatusCode)
 	case resp.StatusCode == http.StatusPreconditionFailed:
