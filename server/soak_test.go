@@ -212,13 +212,6 @@ func TestRandomRequestsAcrossRestart(t *testing.T) {
 	}
 }
 
-// openTestDisks opens a disk store of n new cache directories and
-// returns it with the directories.
-func openTestDisks(t *testing.T, n int) (*disk.Store, []string) {
-	ds, dirs, _ := openTestDisksAt(t, n, nil, "", nil)
-	return ds, dirs
-}
-
 // newCacheDirs makes n empty cache directories.
 func newCacheDirs(t *testing.T, n int) []string {
 	var dirs []string
