@@ -348,8 +348,7 @@ func (s *Store) queued(id chunkID, version string) bool {
 	}
 	s.disk.mu.Lock()
 	defer s.disk.mu.Unlock()
-	c := s.disk.queuedChunks[id]
-	return c != nil && c.version == version
+	return s.disk.inQueue(id, version) != nil
 }
 
 // queuedChunk returns chunk id of version if it waits in the disk write
@@ -363,12 +362,20 @@ func (s *Store) queuedChunk(id chunkID, version string) *chunk {
 	}
 	s.disk.mu.Lock()
 	defer s.disk.mu.Unlock()
-	c := s.disk.queuedChunks[id]
-	if c == nil || c.version != version {
-		return nil
+	c := s.disk.inQueue(id, version)
+	if c != nil {
+		c.ref() // the job's reference is held until unqueue, under this lock
 	}
-	c.ref() // the job's reference is held until unqueue, under this lock
 	return c
+}
+
+// inQueue returns chunk id of version if the write queue holds it, else
+// nil. t.mu is held.
+func (t *diskTier) inQueue(id chunkID, version string) *chunk {
+	if c := t.queuedChunks[id]; c != nil && c.version == version {
+		return c
+	}
+	return nil
 }
 
 // waitDiskRoom waits for n bytes of room in the disk write queue, up to

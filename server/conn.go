@@ -251,20 +251,17 @@ func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
 	if limited {
 		src = lr.R
 	}
+	if err := c.flushHeld(); err != nil {
+		return 0, err
+	}
 	sec, ok := src.(fileSection)
 	if !ok {
-		if err := c.flushHeld(); err != nil {
-			return 0, err
-		}
 		var n int64 // bytes to come, if known
 		if limited {
 			n = lr.N
 		}
 		c.paceWrite(n)
 		return c.TCPConn.ReadFrom(r)
-	}
-	if err := c.flushHeld(); err != nil {
-		return 0, err
 	}
 	fd, off, n := sec.SendfileSection()
 	if limited {
