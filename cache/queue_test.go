@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -62,11 +63,22 @@ func (b *syncBuffer) String() string {
 // openGatedDisk opens a one-directory disk store under dir whose chunk
 // writes go through fsys.
 func openGatedDisk(t *testing.T, dir string, fsys *gateFS) *disk.Store {
+	return openGatedDisks(t, dir, fsys, 1)
+}
+
+// openGatedDisks opens a disk store of n directories under dir, d1 to dn,
+// whose chunk writes go through fsys (which gates those under d1).
+func openGatedDisks(t *testing.T, dir string, fsys *gateFS, n int) *disk.Store {
 	t.Helper()
-	os.MkdirAll(filepath.Join(dir, "d1"), 0o755)
+	var dirs []disk.Dir
+	for i := 1; i <= n; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("d%d", i))
+		os.MkdirAll(p, 0o755)
+		dirs = append(dirs, disk.Dir{Path: p, Size: 256 * testChunk})
+	}
 	var opened atomic.Bool
 	ds, err := disk.Open(disk.Options{
-		Dirs:      []disk.Dir{{Path: filepath.Join(dir, "d1"), Size: 256 * testChunk}},
+		Dirs:      dirs,
 		StateFile: filepath.Join(dir, "disks.state"),
 		FS:        &probeFS{gateFS: fsys, opened: &opened},
 	})
@@ -290,20 +302,7 @@ func TestQueuedChunksServed(t *testing.T) {
 func TestStuckWriterReplaced(t *testing.T) {
 	dir := t.TempDir()
 	fsys := &gateFS{gate: make(chan struct{})}
-	var opened atomic.Bool
-	var dirs []disk.Dir
-	for _, d := range []string{"d1", "d2"} {
-		os.MkdirAll(filepath.Join(dir, d), 0o755)
-		dirs = append(dirs, disk.Dir{Path: filepath.Join(dir, d), Size: 256 * testChunk})
-	}
-	ds, err := disk.Open(disk.Options{Dirs: dirs, StateFile: filepath.Join(dir, "disks.state"),
-		FS: &probeFS{gateFS: fsys, opened: &opened}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opened.Store(true)
-	t.Cleanup(func() { ds.Close() })
-	<-ds.Ready()
+	ds := openGatedDisks(t, dir, fsys, 2)
 	var gateOnce sync.Once
 	openGate := func() { gateOnce.Do(func() { close(fsys.gate) }) }
 	t.Cleanup(openGate)

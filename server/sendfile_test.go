@@ -106,16 +106,7 @@ func TestSendfileSharedFileConcurrent(t *testing.T) {
 // index loaded, closed when the test ends.
 func openTestDisk(t *testing.T) *disk.Store {
 	t.Helper()
-	ds, err := disk.Open(disk.Options{
-		Dirs:      []disk.Dir{{Path: t.TempDir(), Size: 64 << 20}},
-		StateFile: filepath.Join(t.TempDir(), "disks.state"),
-		ScrubRate: -1,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ds.Close() })
-	<-ds.Ready()
+	ds, _, _ := openTestDisksAt(t, 1, nil, "", nil)
 	return ds
 }
 
