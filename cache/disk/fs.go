@@ -105,22 +105,23 @@ func shortOfResources(err error) bool {
 }
 
 // openRead opens the file at path to read it (FS.Open), with
-// errNotRegular (damaged, not a disk fault) if it is not a regular file.
-func openRead(fsys FS, path string) (File, error) {
+// errNotRegular (damaged, not a disk fault) if it is not a regular file,
+// and returns what its Stat said: callers need no second one.
+func openRead(fsys FS, path string) (File, fs.FileInfo, error) {
 	f, err := fsys.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, &fs.PathError{Op: "open", Path: path, Err: errNotRegular}
+		return nil, nil, &fs.PathError{Op: "open", Path: path, Err: errNotRegular}
 	}
-	return f, nil
+	return f, fi, nil
 }
 
 // diskFault reports whether err is a failure of the disk itself (EIO, ENOSPC,

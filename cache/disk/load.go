@@ -286,15 +286,11 @@ type head struct {
 // readHeadFS reads the start of the file at path into buf through fsys and
 // returns the bytes read, the file's size and its identity if known.
 func readHeadFS(fsys FS, path string, buf []byte) (int, head, error) {
-	f, err := openRead(fsys, path)
+	f, fi, err := openRead(fsys, path)
 	if err != nil {
 		return 0, head{}, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, head{}, err
-	}
 	n, err := f.ReadAt(buf, 0)
 	if err != nil && !truncated(err) {
 		return 0, head{}, err

@@ -204,15 +204,11 @@ func (s *Store) writeSnapshot(d *disk) error {
 
 // readSnapshot reads and decodes the snapshot at name.
 func (s *Store) readSnapshot(name string) (*loadResult, error) {
-	f, err := openRead(s.fs, name)
+	f, fi, err := openRead(s.fs, name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("disk: read snapshot %s: %w", name, err)
-	}
 	b := make([]byte, fi.Size())
 	if _, err := io.ReadFull(f, b); err != nil {
 		if truncated(err) {

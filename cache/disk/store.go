@@ -216,7 +216,7 @@ type Store struct {
 	hseed      maphash.Seed // of handles; see keyHandle
 	disks      []*disk
 	tmpSeq     atomic.Uint64
-	bufs       sync.Pool    // *[]byte for checksum verification
+	bufs       sync.Pool    // *[]byte of checkBuf bytes, for check
 	now        func() int64 // Unix ns of writes and uses; tests replace it before any Put
 
 	mu      sync.Mutex
@@ -289,7 +289,7 @@ func Open(opt Options) (*Store, error) {
 		}
 		s.door = policy.NewSketch(int(min(max(total>>18, 1024), 1<<24)))
 	}
-	s.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
+	s.bufs.New = func() any { b := make([]byte, checkBuf); return &b }
 	s.fds.init(openFiles(opt.OpenFiles, openFileLimit()))
 	if s.fs == nil {
 		s.fs = OSFS{}
@@ -1165,11 +1165,11 @@ var errForeign = errors.New("chunk file holds another chunk")
 
 // open opens and checks a chunk file, and returns it with one reference.
 func (s *Store) open(d *disk, path string, id ID, version string, hlen, plen int64, verified bool) (*ofile, error) {
-	f, err := openRead(s.fs, path)
+	f, fi, err := openRead(s.fs, path)
 	if err != nil {
 		return nil, fmt.Errorf("disk: open chunk: %w", err)
 	}
-	crc, err := s.check(f, path, id, version, hlen, plen, verified)
+	crc, err := s.check(f, fi.Size(), path, id, version, hlen, plen, verified)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -1178,15 +1178,29 @@ func (s *Store) open(d *disk, path string, id ID, version string, hlen, plen int
 }
 
 // check checks the header, size and (unless verified) payload checksum of
-// f, the file of chunk id at path, against what the index says (header
-// length hlen, payload length plen), and returns the header's payload
-// checksum.
-func (s *Store) check(f File, path string, id ID, version string, hlen, plen int64, verified bool) (uint32, error) {
-	buf := make([]byte, hlen)
-	if _, err := f.ReadAt(buf, 0); err != nil {
+// f, the file of chunk id at path whose Stat gave size, against what the
+// index says (header length hlen, payload length plen), and returns the
+// header's payload checksum. Unverified, it reads header and payload with
+// as few reads as its buffer allows: one for a chunk of the default size.
+func (s *Store) check(f File, size int64, path string, id ID, version string, hlen, plen int64, verified bool) (uint32, error) {
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	buf := *bp
+	want := hlen
+	if !verified {
+		want = min(hlen+plen, int64(len(buf)))
+	}
+	if want > int64(len(buf)) { // a header longer than the buffer: not one of ours
+		buf = make([]byte, want)
+	}
+	n, err := f.ReadAt(buf[:want], 0)
+	if int64(n) < hlen || err != nil && !errors.Is(err, io.EOF) {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
 		return 0, fmt.Errorf("disk: read chunk header %s: %w", path, err)
 	}
-	hd, err := decodeHeader(buf)
+	hd, err := decodeHeader(buf[:hlen])
 	if err != nil {
 		return 0, fmt.Errorf("disk: chunk %s: %w", path, err)
 	}
@@ -1197,32 +1211,30 @@ func (s *Store) check(f File, path string, id ID, version string, hlen, plen int
 		return 0, fmt.Errorf("disk: chunk %s: %w: header says index %d, version %q, %d bytes; index has %d, %q, %d",
 			path, errCorrupt, hd.index, hd.version, hd.plen, id.Index, version, plen)
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, fmt.Errorf("disk: stat chunk %s: %w", path, err)
-	}
-	if fi.Size() != hlen+plen {
-		return 0, fmt.Errorf("disk: chunk %s: %w: %d bytes, want %d", path, errCorrupt, fi.Size(), hlen+plen)
+	if size != hlen+plen {
+		return 0, fmt.Errorf("disk: chunk %s: %w: %d bytes, want %d", path, errCorrupt, size, hlen+plen)
 	}
 	if verified {
 		return hd.crc, nil
 	}
-	sum, err := s.checksum(f, hlen, plen)
+	crc := crc32.Update(0, castagnoli, buf[hlen:n])
+	crc, err = checksumFrom(f, buf, crc, int64(n), hlen+plen-int64(n))
 	if err != nil {
 		return 0, fmt.Errorf("disk: read chunk %s: %w", path, err)
 	}
-	if sum != hd.crc {
+	if crc != hd.crc {
 		return 0, fmt.Errorf("disk: chunk %s (key %q, index %d): %w", path, id.Key, id.Index, ErrChecksum)
 	}
 	return hd.crc, nil
 }
 
-// checksum returns the CRC-32C of n bytes of f at off.
-func (s *Store) checksum(f io.ReaderAt, off, n int64) (uint32, error) {
-	bp := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(bp)
-	buf := *bp
-	var crc uint32
+// checkBuf is the size of the buffers check reads chunks with: a chunk of
+// the default size (256 KiB) and a header of up to 8 KiB in one read.
+const checkBuf = 264 << 10
+
+// checksumFrom returns crc updated with n bytes of f at off, read through
+// buf.
+func checksumFrom(f io.ReaderAt, buf []byte, crc uint32, off, n int64) (uint32, error) {
 	for done := int64(0); done < n; {
 		m := min(int64(len(buf)), n-done)
 		k, err := f.ReadAt(buf[:m], off+done)

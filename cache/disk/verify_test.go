@@ -214,6 +214,31 @@ func TestScrubPaced(t *testing.T) {
 	}
 }
 
+// TestPace checks the scrubber's pacing: reads average at most the rate,
+// after the credit of maxScrubCredit, and the pauses that keep to it are
+// few and long (one per scrubNap at most), not one per chunk.
+func TestPace(t *testing.T) {
+	dirs, state := mkdirs(t, 1, 16<<20)
+	s, _ := open(t, Options{Dirs: dirs, StateFile: state, ScrubRate: -1})
+	const rate, step, total = 64 << 20, 256 << 10, 96 << 20
+	p := &pacer{rate: rate}
+	start := time.Now()
+	for n := 0; n < total; n += step {
+		if !s.pace(p, step) {
+			t.Fatal("pace reported the store closed")
+		}
+	}
+	elapsed := time.Since(start)
+	// 64 MiB go at once (the credit); 32 MiB take 500 ms, of which up to
+	// one nap's worth may be still ahead at the end.
+	if min := time.Duration(float64(total-rate)/rate*float64(time.Second)) - scrubNap; elapsed < min {
+		t.Errorf("%d MiB paced at %d MiB/s in %v, want at least %v", total>>20, rate>>20, elapsed, min)
+	}
+	if max := int(elapsed/scrubNap) + 1; p.naps < 1 || p.naps > max {
+		t.Errorf("%d pauses in %v, want 1 to %d (chunks: %d)", p.naps, elapsed, max, total/step)
+	}
+}
+
 func TestScrubDisabled(t *testing.T) {
 	dirs, state := mkdirs(t, 1, 16<<20)
 	s, _ := open(t, Options{Dirs: dirs, StateFile: state, ScrubRate: -1, scrubIdle: time.Millisecond})
