@@ -962,10 +962,7 @@ func (s *Store) write(d *disk, path string, hdr, payload []byte) error {
 	if err != nil {
 		return fmt.Errorf("disk: store chunk %s: %w", path, err)
 	}
-	_, err = f.Write(hdr)
-	if err == nil {
-		_, err = f.Write(payload)
-	}
+	err = writeBoth(f, hdr, payload)
 	if err == nil && s.fsync {
 		err = f.Sync()
 	}
@@ -990,6 +987,15 @@ func (s *Store) write(d *disk, path string, hdr, payload []byte) error {
 		}
 	}
 	return nil
+}
+
+// writeEach writes a then b to f, one Write each.
+func writeEach(f File, a, b []byte) error {
+	_, err := f.Write(a)
+	if err == nil {
+		_, err = f.Write(b)
+	}
+	return err
 }
 
 // remakeDir re-creates dir, a subdirectory of d (tmp, chunks or chunks/xx)

@@ -5,6 +5,7 @@ package disk
 import (
 	"errors"
 	"io/fs"
+	"os"
 )
 
 // openNonblock is 0 where O_NONBLOCK is not available.
@@ -38,3 +39,6 @@ func openFileLimit() uint64 { return 0 }
 
 // haveFstat says whether fstat works here.
 const haveFstat = false
+
+// rename is os.Rename.
+func rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }

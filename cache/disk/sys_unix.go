@@ -133,3 +133,11 @@ func openFileLimit() uint64 {
 
 // haveFstat says whether fstat works here.
 const haveFstat = true
+
+// rename is rename(2), with os.Rename's error type.
+func rename(oldpath, newpath string) error {
+	if err := syscall.Rename(oldpath, newpath); err != nil {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
+	}
+	return nil
+}
