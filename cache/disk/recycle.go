@@ -14,14 +14,15 @@ import (
 // skips inodes freed in the last minutes, one buffer lookup each, when it
 // has no journal, as cache disks often do). So an evicted file is not
 // deleted but renamed into tmp/ (up to spareMax per disk), and the next Put
-// on that disk opens it with O_TRUNC and writes its chunk there: no inode
-// allocated or freed, no directory entry made in tmp/.
+// on that disk empties it and writes its chunk there: no inode allocated or
+// freed, no directory entry made in tmp/.
 //
-// The file is truncated, not overwritten in place: sendfile(2) leaves the
+// The file is emptied, not overwritten in place: sendfile(2) leaves the
 // file's pages referenced by the socket until the peer has the bytes, well
 // after the reader closed the chunk, and a write into those pages would
-// change bytes not yet sent. Truncation takes the pages out of the file
-// (the socket keeps the old ones) and the write gets new pages.
+// change bytes not yet sent. Punching out its blocks (clearForReuse) or
+// truncating it takes the pages out of the file (the socket keeps the old
+// ones) and the write gets new pages.
 //
 // A file is recycled only when nothing can be reading it: the disk's index
 // is fully loaded (a scan reads files by name) and its entry has no users
@@ -52,11 +53,20 @@ func (s *Store) takeSpare(d *disk) string {
 	return name
 }
 
-// openTmp opens a temp file of d to write a chunk to: a recycled file,
-// truncated to nothing, or a new one.
-func (s *Store) openTmp(d *disk) (f File, name string, err error) {
+// openTmp opens a temp file of d to write a chunk of size bytes to: a
+// recycled file, emptied (clearForReuse, else O_TRUNC), or a new one.
+func (s *Store) openTmp(d *disk, size int64) (f File, name string, err error) {
 	for name = s.takeSpare(d); name != ""; name = s.takeSpare(d) {
-		f, err = s.fs.OpenFile(name, os.O_WRONLY|os.O_TRUNC, 0o644)
+		f, err = s.fs.OpenFile(name, os.O_WRONLY, 0o644)
+		if err == nil {
+			var cleared bool
+			if cleared, err = clearForReuse(f, size); !cleared {
+				f.Close()
+				if err == nil {
+					f, err = s.fs.OpenFile(name, os.O_WRONLY|os.O_TRUNC, 0o644)
+				}
+			}
+		}
 		if err == nil {
 			s.recycled.Add(1)
 			return f, name, nil

@@ -958,7 +958,7 @@ func (s *Store) writeWatched(d *disk, path string, hdr, payload []byte) error {
 // write stores hdr and payload at path through a temp file: a new one, or
 // a recycled chunk file (see recycling).
 func (s *Store) write(d *disk, path string, hdr, payload []byte) error {
-	f, tmp, err := s.openTmp(d)
+	f, tmp, err := s.openTmp(d, int64(len(hdr)+len(payload)))
 	if err != nil {
 		return fmt.Errorf("disk: store chunk %s: %w", path, err)
 	}
