@@ -16,7 +16,8 @@ import (
 // place. Truncation to zero, which O_TRUNC is, makes ext4 (auto_da_alloc)
 // and XFS start the writeback of the new bytes when the file is closed, in
 // the writer's time: 12% of a Put's CPU in BenchmarkPut, evicting, on
-// Linux 6.18. A punch costs its own: ext4 before Linux 6.13 and XFS first
+// Linux 6.18. A punch costs its own elsewhere: XFS, and ext4 in older
+// kernels, first
 // write back the punched range's dirty pages and wait, which a recycled
 // file has only if its chunk was evicted within the writeback interval
 // (30 s by default) of being written: a disk that turns over that fast.
