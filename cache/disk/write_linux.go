@@ -17,10 +17,10 @@ import (
 // and XFS start the writeback of the new bytes when the file is closed, in
 // the writer's time: 12% of a Put's CPU in BenchmarkPut, evicting, on
 // Linux 6.18. A punch costs its own elsewhere: XFS, and ext4 in older
-// kernels, first
-// write back the punched range's dirty pages and wait, which a recycled
-// file has only if its chunk was evicted within the writeback interval
-// (30 s by default) of being written: a disk that turns over that fast.
+// kernels, first write back the punched range's dirty pages and wait,
+// which a recycled file has only if its chunk was evicted within the
+// writeback interval (30 s by default) of being written: a disk that turns
+// over that fast.
 func clearForReuse(f File, size int64) (bool, error) {
 	of, ok := f.(*os.File)
 	if !ok {
