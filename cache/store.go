@@ -69,7 +69,8 @@ type Options struct {
 	Logger       *slog.Logger // default slog.Default()
 	Now          func() time.Time
 
-	writerStuck time.Duration // see writerStuck; tests shorten it
+	writerStuck time.Duration     // see writerStuck; tests shorten it
+	lookupAgain func(attempt int) // if set, called before a lookup's attempt after attempt: tests arrange its races
 }
 
 // Freshness are the Store's settings of how long versions are fresh and
@@ -415,16 +416,28 @@ func (s *Store) lookupSpan(ctx context.Context, k Key, at, n int64, req Request)
 	key := k.String()
 	span := s.spanOf(at, n)
 	for attempt := 0; ; attempt++ {
-		meta, st, err, again := s.lookup(ctx, key, at, span, req)
+		// The last attempt fetches for this request alone: a fetch nobody
+		// else leads is answered for the request's own variant. Before it,
+		// the lookup joins the first fetch in progress, if any, as usual;
+		// one that purges keep making first fetches (led by requests for
+		// other variants) would otherwise never get its own.
+		alone := attempt == lookupAttempts-1
+		meta, st, err, again := s.lookup(ctx, key, at, span, req, alone)
 		switch {
 		case !again:
 			return meta, st, err
-		case attempt >= 2:
+		case attempt >= lookupAttempts-1:
 			// Never a nil version without an error to a caller.
 			return nil, st, fmt.Errorf("lookup %s: the origin answered for another variant %d times: %w", key, attempt+1, ErrVariantMismatch)
 		}
+		if s.opt.lookupAgain != nil {
+			s.opt.lookupAgain(attempt)
+		}
 	}
 }
+
+// lookupAttempts is how many times a lookup tries: see lookupSpan.
+const lookupAttempts = 3
 
 // ErrVariantMismatch is wrapped by the error of a lookup whose fetches kept
 // being answered for another variant than the request's (see Lookup).
@@ -433,8 +446,9 @@ var ErrVariantMismatch = errors.New("answer for another variant")
 // lookup is one attempt of Lookup. again says that the answer was for
 // another variant than req's (a first fetch another request led, of an
 // object that turned out to vary): Lookup then tries again, now knowing
-// what the object varies on.
-func (s *Store) lookup(ctx context.Context, key string, at, span int64, req Request) (meta *Meta, st Status, err error, again bool) {
+// what the object varies on. alone: a fetch it makes is for req alone
+// (private), joined by nobody and joining nobody's.
+func (s *Store) lookup(ctx context.Context, key string, at, span int64, req Request, alone bool) (meta *Meta, st Status, err error, again bool) {
 	now := s.now(req)
 	st = Miss
 	skey, sel := key, http.Header(nil) // the variant's key and its selecting fields
@@ -494,7 +508,7 @@ func (s *Store) lookup(ctx context.Context, key string, at, span int64, req Requ
 	if stale != nil && !private {
 		return s.staleLookup(ctx, stale, idx, now, fwd)
 	}
-	meta, err = s.fetchMeta(ctx, key, skey, idx, fwd, private, noStore, span)
+	meta, err = s.fetchMeta(ctx, key, skey, idx, fwd, private || alone, noStore, span)
 	if err == errKnownNow {
 		return nil, st, nil, true
 	}
@@ -505,7 +519,7 @@ func (s *Store) lookup(ctx context.Context, key string, at, span int64, req Requ
 			meta = s.emptyMeta(key, se.Header, now)
 			err = nil
 		} else if idx != 0 {
-			meta, err = s.fetchMeta(ctx, key, skey, 0, fwd, private, noStore, 1)
+			meta, err = s.fetchMeta(ctx, key, skey, 0, fwd, private || alone, noStore, 1)
 			if err == errKnownNow {
 				// Another request's fetch of chunk 0 completed meanwhile
 				// (it was a 502 here: the purge-and-read test's 416s).
