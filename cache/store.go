@@ -508,7 +508,8 @@ func (s *Store) lookup(ctx context.Context, key string, at, span int64, req Requ
 	if stale != nil && !private {
 		return s.staleLookup(ctx, stale, idx, now, fwd)
 	}
-	meta, err = s.fetchMeta(ctx, key, skey, idx, fwd, private || alone, noStore, span)
+	solo := private || alone // the fetch is this request's alone
+	meta, err = s.fetchMeta(ctx, key, skey, idx, fwd, solo, noStore, span)
 	if err == errKnownNow {
 		return nil, st, nil, true
 	}
@@ -519,7 +520,7 @@ func (s *Store) lookup(ctx context.Context, key string, at, span int64, req Requ
 			meta = s.emptyMeta(key, se.Header, now)
 			err = nil
 		} else if idx != 0 {
-			meta, err = s.fetchMeta(ctx, key, skey, 0, fwd, private || alone, noStore, 1)
+			meta, err = s.fetchMeta(ctx, key, skey, 0, fwd, solo, noStore, 1)
 			if err == errKnownNow {
 				// Another request's fetch of chunk 0 completed meanwhile
 				// (it was a 502 here: the purge-and-read test's 416s).

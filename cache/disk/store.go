@@ -1192,14 +1192,11 @@ func (s *Store) check(f File, size int64, path string, id ID, version string, hl
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
 	buf := *bp
-	want := hlen
+	want := hlen // at most about 132 KiB (MaxKeyLen, MaxVersionLen, MaxMetaLen)
 	if !verified {
-		want = min(hlen+plen, int64(len(buf)))
+		want += plen
 	}
-	if want > int64(len(buf)) { // a header longer than the buffer: not one of ours
-		buf = make([]byte, want)
-	}
-	n, err := f.ReadAt(buf[:want], 0)
+	n, err := f.ReadAt(buf[:min(want, int64(len(buf)))], 0)
 	if int64(n) < hlen || err != nil && !errors.Is(err, io.EOF) {
 		if err == nil {
 			err = io.ErrUnexpectedEOF
