@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -60,6 +61,9 @@ func (l listener) Accept() (net.Conn, error) {
 			}
 			cc.ips, cc.ip = l.s.ips, p
 		}
+		if l.s != nil {
+			cc.onLead = l.s.testLead
+		}
 		if l.sendBuffer > 0 {
 			_ = tc.SetWriteBuffer(l.sendBuffer) // best effort: the kernel's default otherwise
 		}
@@ -103,6 +107,12 @@ type clientConn struct {
 	// (see Close); atomic, as fasthttp may close an idle connection from
 	// another goroutine.
 	linger atomic.Bool
+
+	// lead: the next body bytes to send are the response's lead (see
+	// leadBytes): at most lead bytes go out on their own, then the
+	// goroutine yields; 0: no lead. Set by safeBody.WriteTo.
+	lead   int64
+	onLead func(body int64) // Server.testLead
 
 	// A held write (see hold): its bytes go out ahead of the next ones,
 	// in the same writev(2) where they can.
@@ -178,8 +188,35 @@ func (c *clientConn) Write(p []byte) (int, error) {
 		n, err := c.writeHeld()
 		return int(n), err
 	}
+	if c.lead > 0 {
+		k := int(min(c.lead, int64(len(p))))
+		c.lead = 0
+		c.paceWrite(int64(k))
+		n, err := c.TCPConn.Write(p[:k])
+		if err != nil {
+			return n, err
+		}
+		c.leadSent(int64(k))
+		if k == len(p) {
+			return n, nil
+		}
+		p = p[k:]
+		c.paceWrite(int64(len(p)))
+		m, err := c.TCPConn.Write(p)
+		return n + m, err
+	}
 	c.paceWrite(int64(len(p)))
 	return c.TCPConn.Write(p)
+}
+
+// leadSent follows a response's lead, of n body bytes: the goroutine
+// yields, so that other responses ready to start send their own first
+// bytes before this one sends its bulk (see leadBytes).
+func (c *clientConn) leadSent(n int64) {
+	if c.onLead != nil {
+		c.onLead(n)
+	}
+	runtime.Gosched()
 }
 
 // hold makes the connection keep the next write rather than send it: a
@@ -270,11 +307,32 @@ func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
 	if n <= 0 {
 		return 0, nil
 	}
+	var sent int64
+	if c.lead > 0 {
+		k := min(c.lead, n)
+		c.lead = 0
+		c.paceWrite(k)
+		m, err := c.sendfile(int(fd), off, k)
+		sec.Sent(m)
+		if limited {
+			lr.N -= m
+		}
+		if err != nil || m < k {
+			return m, err
+		}
+		c.leadSent(k)
+		if k == n {
+			return m, nil
+		}
+		sent, off, n = m, off+m, n-m
+	}
+	c.lead = 0
 	c.paceWrite(n)
-	sent, err := c.sendfile(int(fd), off, n)
-	sec.Sent(sent)
+	m, err := c.sendfile(int(fd), off, n)
+	sec.Sent(m)
+	sent += m
 	if limited {
-		lr.N -= sent
+		lr.N -= m
 	}
 	return sent, err
 }
