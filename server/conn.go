@@ -176,7 +176,8 @@ func (c *clientConn) paceWrite(n int64) {
 
 // Write implements net.Conn: paced when the response is. The write after
 // hold is kept (copied) instead, and a write after a kept one sends both
-// with one writev(2).
+// with one writev(2). A write when a lead is due sends the lead on its
+// own first (see leadSent).
 func (c *clientConn) Write(p []byte) (int, error) {
 	if c.holdNext {
 		c.holdNext = false
@@ -281,7 +282,8 @@ const maxSendfile = 1 << 30
 // ReadFrom implements io.ReaderFrom. A fileSection (alone or inside the
 // io.LimitedReader fasthttp bounds a body with) is sent with sendfile(2)
 // from its offset; a file that ends early ends the send early, with no
-// error (the caller counts the bytes). Anything else is the TCPConn's.
+// error (the caller counts the bytes); a lead that is due goes first, on
+// its own (see leadSent). Anything else is the TCPConn's.
 func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
 	lr, limited := r.(*io.LimitedReader)
 	src := r
