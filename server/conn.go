@@ -189,25 +189,24 @@ func (c *clientConn) Write(p []byte) (int, error) {
 		n, err := c.writeHeld()
 		return int(n), err
 	}
+	var n int // the lead's bytes, sent
 	if c.lead > 0 {
 		k := int(min(c.lead, int64(len(p))))
 		c.lead = 0
 		c.paceWrite(int64(k))
-		n, err := c.TCPConn.Write(p[:k])
+		m, err := c.TCPConn.Write(p[:k])
 		if err != nil {
-			return n, err
+			return m, err
 		}
 		c.leadSent(int64(k))
 		if k == len(p) {
-			return n, nil
+			return m, nil
 		}
-		p = p[k:]
-		c.paceWrite(int64(len(p)))
-		m, err := c.TCPConn.Write(p)
-		return n + m, err
+		n, p = k, p[k:]
 	}
 	c.paceWrite(int64(len(p)))
-	return c.TCPConn.Write(p)
+	m, err := c.TCPConn.Write(p)
+	return n + m, err
 }
 
 // leadSent follows a response's lead, of n body bytes: the goroutine
@@ -310,33 +309,27 @@ func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
 		return 0, nil
 	}
 	var sent int64
-	if c.lead > 0 {
-		k := min(c.lead, n)
-		c.lead = 0
+	for n > 0 { // once, or twice after a lead
+		k, lead := n, c.lead > 0
+		if lead {
+			k, c.lead = min(c.lead, n), 0
+		}
 		c.paceWrite(k)
 		m, err := c.sendfile(int(fd), off, k)
 		sec.Sent(m)
 		if limited {
 			lr.N -= m
 		}
+		sent += m
 		if err != nil || m < k {
-			return m, err
+			return sent, err
 		}
-		c.leadSent(k)
-		if k == n {
-			return m, nil
+		if lead {
+			c.leadSent(k)
 		}
-		sent, off, n = m, off+m, n-m
+		off, n = off+m, n-m
 	}
-	c.lead = 0
-	c.paceWrite(n)
-	m, err := c.sendfile(int(fd), off, n)
-	sec.Sent(m)
-	sent += m
-	if limited {
-		lr.N -= m
-	}
-	return sent, err
+	return sent, nil
 }
 
 // sendfile sends n bytes of the file fd from offset off, waiting for the

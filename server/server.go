@@ -398,8 +398,9 @@ type bodyStream interface {
 type safeBody struct {
 	s       *Server
 	r       bodyStream
-	c       *clientConn // holding the response's header for the body's first bytes (heldBody), or nil
-	lead    *clientConn // the connection to send the body's first bytes as a lead on (see leadBytes), or nil
+	c       *clientConn // the client connection, if the response has one to itself; else nil
+	held    bool        // c holds the response's header for the body's first bytes (heldBody)
+	lead    bool        // the body's first bytes go out on c as a lead (see leadBytes)
 	x       exchange    // the request's record, finished by Close
 	started bool        // fasthttp asked for the first bytes
 	written int64       // bytes handed to the connection
@@ -467,18 +468,18 @@ const leadBytes = 4 << 10
 const leadMin = 2 << 20
 
 // WriteTo implements io.WriterTo. When the connection holds the response's
-// header (b.c), the header and the body's bytes held in memory go first,
+// header (b.held), the header and the body's bytes held in memory go first,
 // together, and the body's next bytes in memory one writev(2) at a time;
 // the body's WriteTo sends the rest. A large body's first bytes go out as
 // a lead (b.lead, see leadBytes).
 func (b *safeBody) WriteTo(w io.Writer) (n int64, err error) {
 	defer b.recovered(&err)
 	b.first()
-	lead := b.lead
-	if c := b.c; c != nil {
+	c, lead := b.c, b.lead
+	if b.held {
 		h := b.r.(heldBody)
 		limit := int64(heldMax)
-		if lead != nil {
+		if lead {
 			limit = leadBytes
 		}
 		for {
@@ -496,16 +497,16 @@ func (b *safeBody) WriteTo(w io.Writer) (n int64, err error) {
 			if k == 0 {
 				break // only the header was held
 			}
-			if lead != nil {
-				lead, limit = nil, heldMax
+			if lead {
+				lead, limit = false, heldMax
 				c.leadSent(k)
 			}
 		}
 	}
-	if lead != nil {
+	if lead {
 		// The body's first bytes come from the reader's own sends.
-		lead.lead = leadBytes
-		defer func() { lead.lead = 0 }()
+		c.lead = leadBytes
+		defer func() { c.lead = 0 }()
 	}
 	m, err := b.r.WriteTo(w)
 	b.written += m
@@ -529,7 +530,7 @@ func (b *safeBody) Close() (err error) {
 		safeBodies.Put(b)
 	}()
 	defer b.recovered(&err)
-	if b.c != nil {
+	if b.held {
 		// A response reset (or cut) before its body was written: its
 		// hold ends here, and a header held goes out, so that neither
 		// waits for the connection's next write.
@@ -826,7 +827,7 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Meta,
 		// (the header alone first, when the range starts on disk).
 		ctx.Response.ImmediateHeaderFlush = true
 		c.hold()
-		b.c = c
+		b.c, b.held = c, true
 	case onDisk > 0:
 		// Disk chunks go out with sendfile(2) (clientConn.ReadFrom) from
 		// an empty write buffer: headers left in it would be topped up
@@ -834,7 +835,7 @@ func (s *Server) single(ctx *fasthttp.RequestCtx, x *exchange, meta *cache.Meta,
 		ctx.Response.ImmediateHeaderFlush = true
 	}
 	if isConn && n >= leadMin {
-		b.lead = c
+		b.c, b.lead = c, true
 	}
 	ctx.SetBodyStream(b, int(n))
 }
