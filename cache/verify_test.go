@@ -32,7 +32,7 @@ func TestDiskCorruptedWhileRunning(t *testing.T) {
 				if !bytes.Contains([]byte(f), []byte("-")) {
 					continue
 				}
-				disktest.FlipByte(t, f, 100)
+				disktest.RotByte(t, f, 100) // below the file system: the copy path must find it
 			}
 			before, beforeBytes := src.calls.Load(), src.bytes.Load()
 			r := s.NewReader(meta, 0, meta.Size)

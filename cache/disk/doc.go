@@ -165,10 +165,12 @@
 //   - Get checks the header (magic, header CRC, key, index, version,
 //     length, file size) when it opens the chunk's file; a Get served from
 //     the fd cache (see Open files) checks only that the open file is still
-//     linked and of that size (one fstat).
+//     linked, of that size and not modified since (one fstat).
 //   - The payload CRC-32C is checked by the first Get of a chunk after it
 //     was loaded from disk (snapshot or scan). Chunks written by this
-//     process are trusted by Get.
+//     process, or verified since the load, are trusted by Get as long as
+//     their file's modification time is still the stamp the store gave it
+//     (stamp.go): a file written to since is verified again first.
 //   - Chunk.ReadAllVerified checks the payload CRC on every call: the cache
 //     uses it whenever it copies a chunk's bytes into user space (promotion
 //     to memory, the copy path when a connection cannot take a file), so

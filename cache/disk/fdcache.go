@@ -51,32 +51,33 @@ func (of *ofile) release() {
 // chunk's: still linked (not deleted or replaced behind the store's back)
 // and of the size its header gave (not truncated or extended). It reads
 // nothing else: the header and payload were checked when it was opened.
-func (of *ofile) check(d *disk, id ID, size int64) error {
-	var sz int64
+// It reports whether the file was modified since it was stamped with
+// written (stamp.go): then the caller verifies its payload again.
+func (of *ofile) check(d *disk, id ID, size, written int64) (changed bool, err error) {
+	var sz, mtime int64
 	var links uint64
 	if of.fd >= 0 {
-		var err error
-		if sz, links, err = fstat(of.fd); err != nil {
-			return fmt.Errorf("disk: stat chunk %s: %w", d.chunkPath(id.Key, id.Index), err)
+		if sz, links, mtime, err = fstat(of.fd); err != nil {
+			return false, fmt.Errorf("disk: stat chunk %s: %w", d.chunkPath(id.Key, id.Index), err)
 		}
 	} else {
 		fi, err := of.f.Stat()
 		if err != nil {
-			return fmt.Errorf("disk: stat chunk %s: %w", d.chunkPath(id.Key, id.Index), err)
+			return false, fmt.Errorf("disk: stat chunk %s: %w", d.chunkPath(id.Key, id.Index), err)
 		}
-		sz, links = fi.Size(), 1
+		sz, links, mtime = fi.Size(), 1, fi.ModTime().UnixNano()
 		if n, ok := fileLinks(fi); ok {
 			links = n
 		}
 	}
 	if links == 0 {
 		path := d.chunkPath(id.Key, id.Index)
-		return fmt.Errorf("disk: chunk %s: open file unlinked: %w", path, &fs.PathError{Op: "fstat", Path: path, Err: fs.ErrNotExist})
+		return false, fmt.Errorf("disk: chunk %s: open file unlinked: %w", path, &fs.PathError{Op: "fstat", Path: path, Err: fs.ErrNotExist})
 	}
 	if sz != size {
-		return fmt.Errorf("disk: chunk %s: %w: %d bytes, want %d", d.chunkPath(id.Key, id.Index), errCorrupt, sz, size)
+		return false, fmt.Errorf("disk: chunk %s: %w: %d bytes, want %d", d.chunkPath(id.Key, id.Index), errCorrupt, sz, size)
 	}
-	return nil
+	return !d.stamped(mtime, written), nil
 }
 
 // fdCache is the store's cache of open chunk files: an LRU list of at

@@ -179,6 +179,7 @@ type disk struct {
 	requireMount bool
 	haveID       bool // dirID is known (the FS reports identities)
 	haveLockID   bool
+	grain        int64 // precision of the dir's file modification times (ns), from the probe file; 0: not stamped (stamp.go)
 	dirID        fileID
 	lockID       fileID
 
@@ -241,6 +242,7 @@ type Store struct {
 	recycled                                   atomic.Int64 // Puts written into an evicted chunk's file (recycle.go)
 	checksumFailures, corrupt, ioErrors        atomic.Int64
 	resourceErrors                             atomic.Int64 // shortOfResources
+	restamps                                   atomic.Int64 // chunk files found modified, verified intact (stamp.go)
 	outOfService                               atomic.Int64
 	scrubbedBytes, scrubbedChunks, scrubPasses atomic.Int64
 }
@@ -464,6 +466,7 @@ func (s *Store) prepare(d *disk) error {
 	if err := writeFileSync(s.fs, probe, make([]byte, blockSize)); err != nil {
 		return unwritable(err)
 	}
+	d.grain = s.probeGrain(probe)
 	if err := s.fs.Remove(probe); err != nil {
 		return unwritable(err)
 	}
@@ -831,7 +834,7 @@ func (s *Store) put(id ID, version string, meta []byte, payload []byte, sum *uin
 		err = s.checkDir(r.d)
 		if err == nil {
 			s.unlink(r.victims)
-			err = s.writeWatched(r.d, r.path, hdr, payload)
+			err = s.writeWatched(r.d, r.path, hdr, payload, written)
 			if err == nil {
 				s.commit(h, &r, meta)
 				return nil
@@ -947,22 +950,25 @@ const WriteHang = 30 * time.Second
 // WriteHang. The write itself is left to end when it can (a call blocked in
 // the kernel cannot be cancelled); its chunk, dropped with the disk, is
 // then removed (commit).
-func (s *Store) writeWatched(d *disk, path string, hdr, payload []byte) error {
+func (s *Store) writeWatched(d *disk, path string, hdr, payload []byte, written int64) error {
 	t := time.AfterFunc(s.writeHang, func() {
 		s.diskFailed(d, fmt.Errorf("disk: a chunk write to %s has not ended in %v: the disk hangs", path, s.writeHang))
 	})
 	defer t.Stop()
-	return s.write(d, path, hdr, payload)
+	return s.write(d, path, hdr, payload, written)
 }
 
 // write stores hdr and payload at path through a temp file: a new one, or
-// a recycled chunk file (see recycling).
-func (s *Store) write(d *disk, path string, hdr, payload []byte) error {
+// a recycled chunk file (see recycling), stamped with written (stamp.go).
+func (s *Store) write(d *disk, path string, hdr, payload []byte, written int64) error {
 	f, tmp, err := s.openTmp(d, int64(len(hdr)+len(payload)))
 	if err != nil {
 		return fmt.Errorf("disk: store chunk %s: %w", path, err)
 	}
 	err = writeBoth(f, hdr, payload)
+	if err == nil {
+		err = s.stamp(d, tmp, written)
+	}
 	if err == nil && s.fsync {
 		err = f.Sync()
 	}
@@ -1070,7 +1076,8 @@ func (s *Store) abort(h uint64, r *reservation, remove bool) {
 // first Get after the chunk was loaded from disk (a mismatch is counted and
 // logged, the file deleted, and ErrNotFound returned). The checked file
 // then stays open in the fd cache (Options.OpenFiles), and the next Gets of
-// the chunk share it after one fstat (still linked, same size). A damaged
+// the chunk share it after one fstat (still linked, same size, not
+// modified since: see stamp.go; a modified file is verified again). A damaged
 // or vanished file is dropped from the index and reported as ErrNotFound:
 // Get never hands out wrong bytes. The caller must Close the Chunk.
 func (s *Store) Get(id ID, version string) (*Chunk, error) { return s.get(id, version, true) }
@@ -1109,7 +1116,7 @@ func (s *Store) get(id ID, version string, use bool) (*Chunk, error) {
 		e.lastUse = now
 		d.used(e)
 	}
-	hlen, plen, verified := int64(e.hlen), e.plen, e.verified
+	hlen, plen, verified, written := int64(e.hlen), e.plen, e.verified, e.written
 	s.ops.Add(1)
 	e.users.Add(1) // until the Chunk's Close: its file is not recycled
 	if of := e.of; of != nil {
@@ -1120,7 +1127,14 @@ func (s *Store) get(id ID, version string, use bool) (*Chunk, error) {
 		s.mu.Unlock()
 		defer s.ops.Done()
 		c := &Chunk{f: of.f, of: of, off: hlen, n: plen, crc: of.crc, s: s, d: d, e: e, h: h, id: id}
-		if err := of.check(d, id, hlen+plen); err != nil {
+		changed, err := of.check(d, id, hlen+plen, written)
+		if err == nil && changed {
+			// Modified since it was stamped: verified again before use.
+			if _, err = s.check(of.f, hlen+plen, c.path(), id, version, hlen, plen, false); err == nil {
+				s.restamped(d, c.path(), written)
+			}
+		}
+		if err != nil {
 			s.misses.Add(1)
 			s.reject(d, h, e, c.path(), id, err)
 			c.Close()
@@ -1134,7 +1148,7 @@ func (s *Store) get(id ID, version string, use bool) (*Chunk, error) {
 	defer s.ops.Done()
 
 	path := d.chunkPath(id.Key, id.Index)
-	of, err := s.open(d, path, id, version, hlen, plen, verified)
+	of, err := s.open(d, path, id, version, hlen, plen, verified, written)
 	if err != nil {
 		s.misses.Add(1)
 		s.reject(d, h, e, path, id, err)
@@ -1169,16 +1183,30 @@ func (s *Store) get(id ID, version string, use bool) (*Chunk, error) {
 // errForeign marks a chunk file that holds a valid chunk of another key.
 var errForeign = errors.New("chunk file holds another chunk")
 
-// open opens and checks a chunk file, and returns it with one reference.
-func (s *Store) open(d *disk, path string, id ID, version string, hlen, plen int64, verified bool) (*ofile, error) {
+// open opens and checks a chunk file written at written, and returns it
+// with one reference. A verified chunk's payload is verified again if its
+// file was modified since it was stamped (stamp.go).
+func (s *Store) open(d *disk, path string, id ID, version string, hlen, plen int64, verified bool, written int64) (*ofile, error) {
 	f, fi, err := openRead(s.fs, path)
 	if err != nil {
 		return nil, fmt.Errorf("disk: open chunk: %w", err)
 	}
-	crc, err := s.check(f, fi.Size(), path, id, version, hlen, plen, verified)
+	stale := !d.stamped(fi.ModTime().UnixNano(), written)
+	crc, err := s.check(f, fi.Size(), path, id, version, hlen, plen, verified && !stale)
 	if err != nil {
 		f.Close()
 		return nil, err
+	}
+	switch {
+	case stale && verified:
+		s.restamped(d, path, written) // modified since it was written or verified
+	case stale:
+		// Verified now for the first time since a load: a file of a
+		// version that did not stamp, or modified while the daemon was
+		// down (intact, or it would have failed). Stamped from now on; a
+		// read-only disk leaves it unstamped, and it is verified again
+		// at each Get.
+		_ = s.stamp(d, path, written)
 	}
 	return newOFile(f, crc), nil
 }
@@ -1350,6 +1378,10 @@ type Stats struct {
 	// descriptors or memory (EMFILE, ENFILE, ENOMEM): misses, the disk
 	// left in service.
 	ResourceErrors int64
+	// Restamped counts chunk files found modified after the store wrote
+	// or verified them whose payload was then verified intact, and stamped
+	// again (stamp.go); a damaged one counts in ChecksumFailures.
+	Restamped int64
 	// ScrubbedBytes and ScrubbedChunks count the payload bytes and chunks
 	// the scrubber verified (mismatches included, and counted in
 	// ChecksumFailures); ScrubPasses its completed passes over every chunk.
@@ -1390,6 +1422,7 @@ func (s *Store) Stats() Stats {
 		Evictions:        s.evictions.Load(),
 		ChecksumFailures: s.checksumFailures.Load(), Corrupt: s.corrupt.Load(),
 		IOErrors: s.ioErrors.Load(), OutOfService: s.outOfService.Load(), ResourceErrors: s.resourceErrors.Load(),
+		Restamped:     s.restamps.Load(),
 		ScrubbedBytes: s.scrubbedBytes.Load(), ScrubbedChunks: s.scrubbedChunks.Load(),
 		ScrubPasses: s.scrubPasses.Load(), OpenFileHits: s.fds.hits.Load(),
 	}

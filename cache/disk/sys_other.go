@@ -29,7 +29,7 @@ func fileIdentity(fs.FileInfo) (fileID, bool) { return fileID{}, false }
 
 // fstat is not used where syscall.Stat_t is not available: OS files are
 // checked through File.Stat.
-func fstat(int) (int64, uint64, error) { return 0, 0, errors.ErrUnsupported }
+func fstat(int) (int64, uint64, int64, error) { return 0, 0, 0, errors.ErrUnsupported }
 
 // fileLinks reports no link count where syscall.Stat_t is not available.
 func fileLinks(fs.FileInfo) (uint64, bool) { return 0, false }

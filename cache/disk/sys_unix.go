@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // lockFile takes an exclusive advisory lock on f, so that two daemons never
@@ -95,20 +97,20 @@ func fileIdentity(fi fs.FileInfo) (fileID, bool) {
 	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}, true
 }
 
-// fstat returns the size and link count of the open file fd, with one
-// system call and no allocation.
-func fstat(fd int) (size int64, links uint64, err error) {
-	var st syscall.Stat_t
+// fstat returns the size, link count and modification time (Unix ns) of
+// the open file fd, with one system call and no allocation.
+func fstat(fd int) (size int64, links uint64, mtime int64, err error) {
+	var st unix.Stat_t
 	for {
-		err = syscall.Fstat(fd, &st)
-		if err != syscall.EINTR {
+		err = unix.Fstat(fd, &st)
+		if err != unix.EINTR {
 			break
 		}
 	}
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	return st.Size, uint64(st.Nlink), nil
+	return st.Size, uint64(st.Nlink), st.Mtim.Nano(), nil
 }
 
 // fileLinks returns the link count of the file fi describes, if its Sys()

@@ -189,12 +189,12 @@ func (s *Store) verify(d *disk, h uint64, e *entry) (n int64, checked bool) {
 	}
 	id := ID{Key: e.obj.key, Index: e.index}
 	path := s.entryPath(e)
-	version, hlen, plen := e.version, int64(e.hlen), e.plen
+	version, hlen, plen, written := e.version, int64(e.hlen), e.plen, e.written
 	e.users.Add(1) // its file is not recycled while open here
 	s.mu.Unlock()
 	defer e.users.Add(-1)
 
-	of, err := s.open(d, path, id, version, hlen, plen, false)
+	of, err := s.open(d, path, id, version, hlen, plen, false, written)
 	if err != nil {
 		s.reject(d, h, e, path, id, err)
 		return plen, true

@@ -32,9 +32,9 @@ func TestReadAllVerified(t *testing.T) {
 		checksum bool  // a checksum failure (else Corrupt)
 		wantErr  error // what the error wraps
 	}{
-		{"first payload byte", func(t *testing.T, p string) { disktest.FlipByte(t, p, size) }, true, ErrChecksum},
-		{"last payload byte", func(t *testing.T, p string) { disktest.FlipByte(t, p, 1) }, true, ErrChecksum},
-		{"middle payload byte", func(t *testing.T, p string) { disktest.FlipByte(t, p, size/2) }, true, ErrChecksum},
+		{"first payload byte", func(t *testing.T, p string) { disktest.RotByte(t, p, size) }, true, ErrChecksum},
+		{"last payload byte", func(t *testing.T, p string) { disktest.RotByte(t, p, 1) }, true, ErrChecksum},
+		{"middle payload byte", func(t *testing.T, p string) { disktest.RotByte(t, p, size/2) }, true, ErrChecksum},
 		{"truncated", func(t *testing.T, p string) {
 			fi, _ := os.Stat(p)
 			os.Truncate(p, fi.Size()-100)
@@ -119,7 +119,7 @@ func TestSuspect(t *testing.T) {
 
 	// A damaged one goes.
 	path := chunkFile(t, dirs, ids[1])
-	disktest.FlipByte(t, path, 7)
+	disktest.RotByte(t, path, 7)
 	c, err = s.Get(ids[1], "etag-1")
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func TestScrub(t *testing.T) {
 	for _, v := range victims {
 		p := chunkFile(t, dirs, v)
 		paths = append(paths, p)
-		disktest.FlipByte(t, p, size/3)
+		disktest.RotByte(t, p, size/3)
 	}
 	waitFor(t, "the scrubber to catch the damage", func() bool {
 		return s.Stats().ChecksumFailures == 2 && lb.count("chunk checksum mismatch, dropped") == 2

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -283,6 +284,47 @@ func TestCorruptionWhileRunning(t *testing.T) {
 	}
 	if hits.Load() == 0 {
 		t.Error("the damaged chunks were never fetched again")
+	}
+	d.stop(t, syscall.SIGTERM)
+}
+
+// Bytes damaged in place through the file system while the daemon runs,
+// with no scrubber to find them, never reach a client: a disk hit sees
+// that the chunk's file was modified since the daemon stamped it, verifies
+// it, drops it and fetches the chunk again, before sendfile could send it.
+// The object is twice the memory tier, so most answers come from disk.
+func TestDamagedInPlaceNeverServed(t *testing.T) {
+	ts, hits := syntheticOrigin(t)
+	cacheDir := filepath.Join(t.TempDir(), "cache1")
+	os.Mkdir(cacheDir, 0o755)
+	conf := writeConfig(t, ts.URL, cacheDir, "  scrub_rate: 0\n")
+	d := startDaemon(t, "--config", conf)
+	d.waitReady(t)
+	const obj, size = "/s/32M/stamped.m4s", 32 << 20
+	c := keepAliveClient()
+	if _, err := fetchChecked(c, d.addr, obj, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitChunkFiles(t, cacheDir, size/(256<<10))
+	for _, f := range disktest.ChunkFiles(cacheDir) {
+		disktest.FlipByte(t, f, 1000)
+	}
+	hits.Store(0)
+	for range 2 {
+		if _, err := fetchChecked(c, d.addr, obj, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		for _, off := range []int64{0, 5 << 20, 17<<20 + 12345, size - 300_000} {
+			if _, err := fetchChecked(c, d.addr, obj, off, 300_000); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if hits.Load() == 0 {
+		t.Error("the damaged chunks were never fetched again")
+	}
+	if !strings.Contains(d.logText(), "chunk checksum mismatch, dropped") {
+		t.Error("no WARN for the damaged chunks")
 	}
 	d.stop(t, syscall.SIGTERM)
 }

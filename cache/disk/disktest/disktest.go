@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FlipByte flips the bits of the byte fromEnd bytes before the end of the
@@ -30,6 +31,23 @@ func FlipByte(tb testing.TB, path string, fromEnd int64) {
 	}
 	b[0] ^= 0xff
 	if _, err := f.WriteAt(b, off); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// RotByte is FlipByte below the file system: it damages the byte as bit
+// rot on the medium would, and leaves the file's modification time as it
+// was, so that the disk store's stamps cannot tell (the store then trusts
+// a chunk it wrote or verified, and only a copy's or the scrubber's
+// checksum finds the damage).
+func RotByte(tb testing.TB, path string, fromEnd int64) {
+	tb.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	FlipByte(tb, path, fromEnd)
+	if err := os.Chtimes(path, time.Time{}, fi.ModTime()); err != nil {
 		tb.Fatal(err)
 	}
 }
