@@ -108,7 +108,7 @@ func newArena(size, slot int64, log *slog.Logger) (*arena, error) {
 	mem, f, err := mapArenaFile(length)
 	if err != nil {
 		log.Warn("memory tier chunks will be copied to clients, not sent with sendfile", "err", fmt.Errorf("arena: %w", err))
-		mem, err = unix.Mmap(-1, 0, int(length), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+		mem, err = mapAnon(length)
 		if err != nil {
 			return nil, fmt.Errorf("arena: mapping %d bytes: %w", length, err)
 		}
@@ -134,7 +134,7 @@ func (a *arena) size() int64 { return int64(len(a.mem)) }
 // writes to every page.
 func (a *arena) prefault() (time.Duration, error) {
 	start := time.Now()
-	if err := unix.Madvise(a.mem, unix.MADV_POPULATE_WRITE); err != nil {
+	if err := populate(a.mem); err != nil {
 		page := unix.Getpagesize()
 		for i := 0; i < len(a.mem); i += page {
 			a.mem[i] = 0
@@ -192,7 +192,7 @@ func (a *arena) warm(ctx context.Context) (time.Duration, error) {
 			return time.Since(start), ctx.Err()
 		}
 		pause.maybe()
-		n, err := unix.Writev(wfd, iov)
+		n, err := writev(wfd, iov)
 		if err == nil && n == len(iov) {
 			_, err = io.ReadFull(pr, buf[:n])
 		} else if err == nil {

@@ -41,6 +41,18 @@ func mapArenaFile(length int64) ([]byte, *os.File, error) {
 	return mem, f, nil
 }
 
+// mapAnon maps length bytes of anonymous memory, reserved rather than
+// committed (MAP_NORESERVE): the arena where it has no file.
+func mapAnon(length int64) ([]byte, error) {
+	return unix.Mmap(-1, 0, int(length), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+}
+
+// populate backs mem with memory now (MADV_POPULATE_WRITE, Linux 5.14).
+func populate(mem []byte) error { return unix.Madvise(mem, unix.MADV_POPULATE_WRITE) }
+
+// writev is writev(2).
+func writev(fd int, iov [][]byte) (int, error) { return unix.Writev(fd, iov) }
+
 // dropPages takes the pages of bytes [off, off+n) of the arena's file out
 // of the file (fallocate(2) FALLOC_FL_PUNCH_HOLE): pages a socket still
 // references keep their bytes until it lets go of them, and the range

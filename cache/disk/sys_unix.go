@@ -62,9 +62,9 @@ func readHead(fsys FS, dirfd int, dir, name string, buf []byte) (int, head, erro
 	if dirfd < 0 {
 		return readHeadFS(fsys, path, buf)
 	}
-	fd, err := syscall.Openat(dirfd, name, syscall.O_RDONLY|syscall.O_CLOEXEC|openNonblock, 0)
-	for err == syscall.EINTR {
-		fd, err = syscall.Openat(dirfd, name, syscall.O_RDONLY|syscall.O_CLOEXEC|openNonblock, 0)
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC|openNonblock, 0)
+	for err == unix.EINTR {
+		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC|openNonblock, 0)
 	}
 	if err != nil {
 		return 0, head{}, &os.PathError{Op: "open", Path: path, Err: err}
@@ -126,11 +126,11 @@ func fileLinks(fi fs.FileInfo) (uint64, bool) {
 // openFileLimit returns the soft limit on open files (RLIMIT_NOFILE), or 0
 // if unknown.
 func openFileLimit() uint64 {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
 		return 0
 	}
-	return rl.Cur
+	return uint64(rl.Cur)
 }
 
 // haveFstat says whether fstat works here.
