@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -278,6 +279,8 @@ func (s *Store) writeQueued(j diskJob) (replaced bool) {
 			cause = "no disk"
 		case errors.Is(err, disk.ErrClosed):
 			cause = "closed"
+		case errors.Is(err, syscall.ENOSPC):
+			cause = "disk full"
 		}
 		s.disk.warn.Log(slog.LevelWarn, "write error: "+cause, "chunk not written to disk",
 			"key", j.id.key, "chunk", j.id.idx, "err", err, "errors_total", s.diskWriteErrors.Load())

@@ -98,10 +98,11 @@ func TestRandomRequestsMatchOrigin(t *testing.T) {
 			}
 			if ffs != nil {
 				// A quarter of the way through, the first disk is full
-				// (every write fails with ENOSPC), which takes it out of
-				// service; half way, it fails (every open fails with EIO)
-				// while its chunks held open are still being sent. Its
-				// chunks are fetched again, and no answer fails.
+				// (every write fails with ENOSPC), which cuts its budget
+				// (it stays in service); half way, it fails (every open
+				// fails with EIO) while its chunks held open are still
+				// being sent, which takes it out of service. Its chunks
+				// are fetched again, and no answer fails.
 				so.fault = func(tick int) {
 					switch tick {
 					case 6:
@@ -239,7 +240,14 @@ func openTestDisksAt(t *testing.T, n int, dirs []string, state string, fsys disk
 	for _, p := range dirs {
 		dd = append(dd, disk.Dir{Path: p, Size: 64 << 20})
 	}
-	ds, err := disk.Open(disk.Options{Dirs: dd, StateFile: state, ScrubRate: -1, FS: fsys})
+	opt := disk.Options{Dirs: dd, StateFile: state, ScrubRate: -1, FS: fsys}
+	if fsys != nil {
+		// Faults come and go within seconds: the periodic check, which
+		// also gives a full disk's budget back when its file system has
+		// room again, runs that often too.
+		opt.CheckInterval = 100 * time.Millisecond
+	}
+	ds, err := disk.Open(opt)
 	if err != nil {
 		t.Fatal(err)
 	}

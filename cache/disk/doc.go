@@ -248,7 +248,7 @@
 // # Disks out of service
 //
 // An I/O error other than not-found (a failed write, rename, read or
-// delete; ENOSPC, EROFS, EIO, ...) takes the disk out of service: one log
+// delete; EROFS, EIO, ...) takes the disk out of service: one log
 // line "disk taken out of service" with its path and error, a counter in
 // Stats, its index entries dropped (its files stay), and Puts go to the
 // other disks. The disk is recorded in the state file (Options.StateFile),
@@ -266,6 +266,10 @@
 //
 // A missing state file means every disk is in service. Deleting an entry by
 // hand (daemon stopped) is equivalent to ClearOutOfService.
+//
+// A full file system (ENOSPC, EDQUOT) is not a disk failure: the disk stays
+// in service with its budget cut to what it holds, and the periodic check
+// sets the budget to what the file system can hold (see full.go).
 //
 // # A disk that disappears
 //

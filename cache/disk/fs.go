@@ -126,10 +126,11 @@ func openRead(fsys FS, path string) (File, fs.FileInfo, error) {
 	return f, fi, nil
 }
 
-// diskFault reports whether err is a failure of the disk itself (EIO, ENOSPC,
-// EROFS, EACCES, ...) rather than a missing or damaged file. Callers at
-// run time check shortOfResources first.
+// diskFault reports whether err is a failure of the disk itself (EIO,
+// EROFS, EACCES, ...) rather than a missing or damaged file, or a full
+// file system (noSpace, full.go). Callers at run time check
+// shortOfResources first.
 func diskFault(err error) bool {
-	return err != nil && !notExist(err) && !truncated(err) &&
+	return err != nil && !notExist(err) && !truncated(err) && !noSpace(err) &&
 		!errors.Is(err, errCorrupt) && !errors.Is(err, ErrChecksum) && !errors.Is(err, errForeign)
 }

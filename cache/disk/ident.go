@@ -138,6 +138,8 @@ func (s *Store) checkAll() {
 		}
 		if err := s.checkDir(d); err != nil {
 			s.diskFailed(d, err)
+			continue
 		}
+		s.fitBudget(d)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"edgecache/cache/policy"
@@ -167,7 +168,8 @@ type disk struct {
 	path     string
 	chunks   string
 	tmp      string
-	budget   int64
+	size     int64  // the configured budget (Dir.Size)
+	budget   int64  // the budget now: size, or less on a file system with less room (full.go); guarded by Store.mu
 	seed     uint64 // of placement (from the path; see placeHash)
 	k0, k1   uint64 // SipHash key of file names, from the seed file
 	legacy   bool   // the seed file is new: chunk files may have pre-seed names
@@ -243,6 +245,7 @@ type Store struct {
 	checksumFailures, corrupt, ioErrors        atomic.Int64
 	resourceErrors                             atomic.Int64 // shortOfResources
 	restamps                                   atomic.Int64 // chunk files found modified, verified intact (stamp.go)
+	fullWrites                                 atomic.Int64 // writes that met a full file system (full.go)
 	outOfService                               atomic.Int64
 	scrubbedBytes, scrubbedChunks, scrubPasses atomic.Int64
 }
@@ -343,6 +346,7 @@ func Open(opt Options) (*Store, error) {
 			path:     path,
 			chunks:   filepath.Join(path, "chunks"),
 			tmp:      filepath.Join(path, "tmp"),
+			size:     dc.Size,
 			budget:   dc.Size,
 			seed:     mix64(keyHash(path)), // placement: fixed, see placeHash
 			weight:   float64(dc.Size),
@@ -371,7 +375,7 @@ func Open(opt Options) (*Store, error) {
 			s.unlockAll()
 			return nil, err
 		}
-		pol, err := policy.New(s.policyName, d.budget, func(h uint64, _ int64) { s.evicted(d, h) })
+		pol, err := policy.New(s.policyName, d.size, func(h uint64, _ int64) { s.evicted(d, h) })
 		if err != nil {
 			s.unlockAll()
 			return nil, fmt.Errorf("disk: cache dir %s: %w", path, err)
@@ -809,6 +813,7 @@ func (s *Store) put(id ID, version string, meta []byte, payload []byte, sum *uin
 	hdr = appendRankedHeader(hdr, id.Key, version, meta, id.Index, plen, written, crc, rk)
 	size := charge(int64(len(hdr))+plen, s.minCharge)
 	meta = bytes.Clone(meta)
+	full := 0 // writes that met a full file system
 	for attempt := 0; ; attempt++ {
 		r, err := s.reserve(id, kh, h, version, written, len(hdr), plen, size, rk)
 		if err != nil {
@@ -847,6 +852,13 @@ func (s *Store) put(id ID, version string, meta []byte, payload []byte, sum *uin
 			s.resourceErrors.Add(1)
 			return err
 		}
+		if noSpace(err) {
+			s.diskFull(r.d, size, err)
+			if full++; full == 1 {
+				continue // once more: the cut budget makes room first
+			}
+			return err
+		}
 		if !diskFault(err) {
 			return err
 		}
@@ -879,6 +891,10 @@ func (s *Store) reserve(id ID, kh, h uint64, version string, written int64, hlen
 		return reservation{}, ErrNoDisk
 	}
 	if size > d.budget {
+		if d.budget < d.size { // cut: see full.go
+			return reservation{}, fmt.Errorf("disk: put %q chunk %d: %d bytes exceed the budget of %s (%d bytes, cut from %d because its file system is full): %w",
+				id.Key, id.Index, size, d.path, d.budget, d.size, syscall.ENOSPC)
+		}
 		return reservation{}, fmt.Errorf("disk: put %q chunk %d: %d bytes exceed the budget of %s (%d bytes)",
 			id.Key, id.Index, size, d.path, d.budget)
 	}
@@ -1382,6 +1398,9 @@ type Stats struct {
 	// or verified them whose payload was then verified intact, and stamped
 	// again (stamp.go); a damaged one counts in ChecksumFailures.
 	Restamped int64
+	// FullWrites counts chunk writes that met a full file system (ENOSPC,
+	// EDQUOT): the disk stays in service with its budget cut (full.go).
+	FullWrites int64
 	// ScrubbedBytes and ScrubbedChunks count the payload bytes and chunks
 	// the scrubber verified (mismatches included, and counted in
 	// ChecksumFailures); ScrubPasses its completed passes over every chunk.
@@ -1422,7 +1441,7 @@ func (s *Store) Stats() Stats {
 		Evictions:        s.evictions.Load(),
 		ChecksumFailures: s.checksumFailures.Load(), Corrupt: s.corrupt.Load(),
 		IOErrors: s.ioErrors.Load(), OutOfService: s.outOfService.Load(), ResourceErrors: s.resourceErrors.Load(),
-		Restamped:     s.restamps.Load(),
+		Restamped: s.restamps.Load(), FullWrites: s.fullWrites.Load(),
 		ScrubbedBytes: s.scrubbedBytes.Load(), ScrubbedChunks: s.scrubbedChunks.Load(),
 		ScrubPasses: s.scrubPasses.Load(), OpenFileHits: s.fds.hits.Load(),
 	}

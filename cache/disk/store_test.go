@@ -443,7 +443,6 @@ func TestDiskFault(t *testing.T) {
 		err error
 	}{
 		{"write", syscall.EIO},
-		{"write", syscall.ENOSPC},
 		{"openfile", syscall.EROFS},
 		{"rename", syscall.EIO},
 		{"sync", syscall.EIO}, // with fsync=always
@@ -560,6 +559,104 @@ func TestAllDisksFail(t *testing.T) {
 	mustMiss(t, s, ID{"/k", 0}, "v")
 }
 
+// TestDiskFull: a file system out of room (ENOSPC) is not a failing disk.
+// The disk stays in service with its budget cut to what it holds, and the
+// Puts that meet the full file system fail, each after one more try that
+// evicts to make room; every chunk is served right or missed. Once there is
+// room again, Puts there succeed, and the periodic check gives the budget
+// back.
+func TestDiskFull(t *testing.T) {
+	dirs, state := mkdirs(t, 2, 16<<20)
+	ffs := &faultFS{}
+	s, lb := open(t, Options{Dirs: dirs, StateFile: state, FS: ffs, CheckInterval: -1})
+	ids := fill(t, s, 40, 2000)
+	full := dirs[1].Path
+	ffs.add("write", full+"/", 0, syscall.ENOSPC)
+	var failed, stored []ID
+	for i := 0; i < 40; i++ {
+		id := ID{Key: fmt.Sprintf("/more/%d", i), Index: 0}
+		switch err := s.Put(id, "etag-1", nil, payload(id, "etag-1", 2000)); {
+		case err == nil:
+			stored = append(stored, id)
+		case errors.Is(err, syscall.ENOSPC):
+			failed = append(failed, id)
+		default:
+			t.Fatalf("Put: %v", err)
+		}
+	}
+	st := s.Stats()
+	if len(failed) == 0 || len(stored) == 0 {
+		t.Fatalf("%d Puts failed, %d stored: want some of each (one disk full)", len(failed), len(stored))
+	}
+	if !st.Disks[1].InService || st.OutOfService != 0 || lb.count("disk taken out of service") != 0 {
+		t.Fatalf("a full disk was taken out of service: %+v", st)
+	}
+	// A write that fails cuts the budget and tries once more. This fake
+	// full disk frees nothing when chunks are deleted, so the budget ends
+	// at 0 and the last Puts fail before writing.
+	if st.FullWrites < 2 || st.FullWrites > int64(2*len(failed)) {
+		t.Errorf("FullWrites %d, want 2 to %d (at most two tries per failed Put)", st.FullWrites, 2*len(failed))
+	}
+	if st.Disks[1].Budget >= 16<<20 {
+		t.Errorf("full disk: budget %d, want it cut below the configured %d", st.Disks[1].Budget, 16<<20)
+	}
+	if n := lb.count("disk full"); n != 1 {
+		t.Errorf("%d 'disk full' lines, want 1 (once a minute)", n)
+	}
+	for _, id := range append(ids, failed...) {
+		if c, err := s.Get(id, "etag-1"); err == nil {
+			if !bytes.Equal(readAll(t, c), payload(id, "etag-1", 2000)) {
+				t.Fatalf("wrong bytes for %v", id)
+			}
+			c.Close()
+		}
+	}
+	for _, id := range stored {
+		mustGet(t, s, id, "etag-1", payload(id, "etag-1", 2000))
+	}
+
+	// Room again: the periodic check gives the configured budget back,
+	// and the chunks that failed are stored.
+	ffs.clear()
+	s.checkAll()
+	if b := s.Stats().Disks[1].Budget; b != 16<<20 {
+		t.Errorf("budget %d after the check, want the configured %d back", b, 16<<20)
+	}
+	if lb.count("disk budget back to its configured size") != 1 {
+		t.Errorf("no INFO line for the budget given back:\n%s", lb.String())
+	}
+	for _, id := range failed {
+		if err := s.Put(id, "etag-1", nil, payload(id, "etag-1", 2000)); err != nil {
+			t.Fatalf("Put after the disk has room again: %v", err)
+		}
+		mustGet(t, s, id, "etag-1", payload(id, "etag-1", 2000))
+	}
+}
+
+// TestFitBudget: a budget larger than its file system can hold is cut, by
+// the periodic check, to what the disk holds plus the free space, less
+// headroom; then the Puts evict within it.
+func TestFitBudget(t *testing.T) {
+	dirs, state := mkdirs(t, 1, 1<<60) // an exabyte: more than any test machine's disk
+	s, lb := open(t, Options{Dirs: dirs, StateFile: state, CheckInterval: -1})
+	free, ok := freeSpace(dirs[0].Path)
+	if !ok {
+		t.Skip("free space unknown on this system")
+	}
+	s.checkAll()
+	b := s.Stats().Disks[0].Budget
+	if b >= 1<<60 || b > free || b < free-fullHeadroom(free)-(64<<20) {
+		t.Errorf("budget %d after the check with %d bytes free; want about the free space less headroom", b, free)
+	}
+	if lb.count("disk budget below its configured size") != 1 {
+		t.Errorf("no WARN for the cut budget:\n%s", lb.String())
+	}
+	s.checkAll() // the same room: no new line
+	if n := lb.count("disk budget below its configured size"); n > 2 {
+		t.Errorf("%d WARN lines for an unchanged budget", n)
+	}
+}
+
 // TestENOSPC fills a real size-limited tmpfs.
 func TestENOSPC(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -575,21 +672,21 @@ func TestENOSPC(t *testing.T) {
 			t.Errorf("umount %s: %v: %s", small, err, out)
 		}
 	})
-	s, lb := open(t, Options{Dirs: dirs, StateFile: state}) // budget 64 MiB on an 8 MiB tmpfs
+	s, lb := open(t, Options{Dirs: dirs, StateFile: state, CheckInterval: -1}) // budget 64 MiB on an 8 MiB tmpfs
 	waitReady(t, s)
 	var ids []ID
 	for i := 0; i < 40; i++ {
 		id := ID{Key: fmt.Sprintf("/big/%d", i), Index: 0}
-		if err := s.Put(id, "v", nil, payload(id, "v", 1<<20)); err != nil {
+		if err := s.Put(id, "v", nil, payload(id, "v", 1<<20)); err != nil && !errors.Is(err, syscall.ENOSPC) {
 			t.Fatalf("Put %d: %v", i, err)
 		}
 		ids = append(ids, id)
 	}
 	st := s.Stats()
-	if st.Disks[1].InService || !strings.Contains(st.Disks[1].Reason, "no space left") {
-		t.Fatalf("full tmpfs still in service: %+v", st.Disks[1])
+	if !st.Disks[1].InService || st.FullWrites == 0 || st.Disks[1].Budget > 8<<20 || st.Disks[1].Chunks == 0 {
+		t.Fatalf("full tmpfs: %+v, %d full writes; want it in service, holding chunks, its budget cut below 8 MiB", st.Disks[1], st.FullWrites)
 	}
-	if lb.count("disk taken out of service") != 1 {
+	if lb.count("disk taken out of service") != 0 {
 		t.Errorf("log:\n%s", lb.String())
 	}
 	for _, id := range ids {

@@ -37,6 +37,9 @@ func fileLinks(fs.FileInfo) (uint64, bool) { return 0, false }
 // openFileLimit reports no limit where RLIMIT_NOFILE is not available.
 func openFileLimit() uint64 { return 0 }
 
+// freeSpace reports that the free space is not known here.
+func freeSpace(string) (int64, bool) { return 0, false }
+
 // haveFstat says whether fstat works here.
 const haveFstat = false
 

@@ -133,6 +133,16 @@ func openFileLimit() uint64 {
 	return uint64(rl.Cur)
 }
 
+// freeSpace returns the bytes free to an unprivileged user on the file
+// system of path (statfs(2)).
+func freeSpace(path string) (int64, bool) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return 0, false
+	}
+	return int64(uint64(st.Bavail) * uint64(st.Bsize)), true
+}
+
 // haveFstat says whether fstat works here.
 const haveFstat = true
 

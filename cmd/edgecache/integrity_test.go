@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -325,6 +326,54 @@ func TestDamagedInPlaceNeverServed(t *testing.T) {
 	}
 	if !strings.Contains(d.logText(), "chunk checksum mismatch, dropped") {
 		t.Error("no WARN for the damaged chunks")
+	}
+	d.stop(t, syscall.SIGTERM)
+}
+
+// A full file system under a running daemon: its cache dir is an 8 MiB
+// tmpfs given a 256 MiB budget, and clients fetch 24 MiB. Every answer is
+// the origin's bytes, the disk stays in service, and it keeps holding
+// chunks within what fits (its budget cut when a write meets ENOSPC, or
+// by the periodic check before that). Mounting needs root.
+func TestFullDiskWhileRunning(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("not root: cannot mount a size-limited tmpfs")
+	}
+	dir := filepath.Join(t.TempDir(), "small")
+	os.Mkdir(dir, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs (%v: %s)", err, out)
+	}
+	t.Cleanup(func() { // after the daemon's own cleanup, which stops it
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	ts, _ := syntheticOrigin(t)
+	conf := writeConfig(t, ts.URL, dir, "  disk_check_interval: 300ms\n")
+	d := startDaemon(t, "--config", conf)
+	d.waitReady(t)
+	c := keepAliveClient()
+	for pass := range 2 {
+		for i := range 12 {
+			obj := fmt.Sprintf("/s/2M/full-%d.m4s", i)
+			if _, err := fetchChecked(c, d.addr, obj, 0, 0); err != nil {
+				t.Fatalf("pass %d: %v", pass, err)
+			}
+			if _, err := fetchChecked(c, d.addr, obj, 100_000, 300_000); err != nil {
+				t.Fatalf("pass %d: %v", pass, err)
+			}
+		}
+	}
+	log := d.logText()
+	if strings.Contains(log, "disk taken out of service") {
+		t.Error("the full disk was taken out of service")
+	}
+	if !strings.Contains(log, "disk full") && !strings.Contains(log, "disk budget below its configured size") {
+		t.Error("no WARN about the full file system")
+	}
+	if len(disktest.ChunkFiles(dir)) == 0 {
+		t.Error("the full disk holds no chunks")
 	}
 	d.stop(t, syscall.SIGTERM)
 }
