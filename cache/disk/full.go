@@ -28,7 +28,10 @@ func noSpace(err error) bool {
 }
 
 // diskFull cuts d's budget to the bytes it holds now, less size (the chunk
-// a write could not fit), after err said its file system is full.
+// a write could not fit), after err said its file system is full. While
+// d's index is still loading, what it holds is not known yet (the chunks
+// not indexed yet fill the file system too): the budget stays, and the
+// write fails.
 func (s *Store) diskFull(d *disk, size int64, err error) {
 	n := s.fullWrites.Add(1)
 	s.mu.Lock()
@@ -36,7 +39,9 @@ func (s *Store) diskFull(d *disk, size int64, err error) {
 		s.mu.Unlock()
 		return
 	}
-	d.budget = min(d.budget, max(d.pol.Bytes()+d.ranked.bytes-size, 0))
+	if d.loaded {
+		d.budget = min(d.budget, max(d.pol.Bytes()+d.ranked.bytes-size, 0))
+	}
 	budget := d.budget
 	s.mu.Unlock()
 	s.warn.Log(slog.LevelWarn, "disk full "+d.path,
@@ -54,14 +59,15 @@ func fullHeadroom(room int64) int64 { return min(room/20, 64<<20) }
 // configured size, or what d holds plus the space free to an unprivileged
 // user, less fullHeadroom, if that is smaller. A change is logged: at
 // WARN when the budget is below the configured size, at INFO when it is
-// back to it.
+// back to it. It waits for d's index to be loaded: until then what d
+// holds is not known.
 func (s *Store) fitBudget(d *disk) {
 	free, ok := freeSpace(d.path)
 	if !ok {
 		return
 	}
 	s.mu.Lock()
-	if !d.inService || d.pol == nil {
+	if !d.inService || d.pol == nil || !d.loaded {
 		s.mu.Unlock()
 		return
 	}

@@ -1102,3 +1102,34 @@ func TestShortOfResourcesIsNotADiskFault(t *testing.T) {
 		})
 	}
 }
+
+// While a disk's index loads, what it holds is not known (its chunks not
+// indexed yet fill the file system too): neither a write that meets a full
+// file system nor the periodic check cuts its budget; once loaded, they do.
+func TestBudgetKeptWhileLoading(t *testing.T) {
+	dirs, state := mkdirs(t, 1, 1<<60)
+	s, _ := open(t, Options{Dirs: dirs, StateFile: state, CheckInterval: -1})
+	if _, ok := freeSpace(dirs[0].Path); !ok {
+		t.Skip("free space unknown on this system")
+	}
+	d := s.disks[0]
+	s.mu.Lock()
+	d.loaded = false // as during the start-up scan
+	s.mu.Unlock()
+	s.fitBudget(d)
+	s.diskFull(d, 4096, syscall.ENOSPC)
+	if b := s.Stats().Disks[0].Budget; b != 1<<60 {
+		t.Errorf("budget %d while loading, want the configured %d", b, int64(1<<60))
+	}
+	s.mu.Lock()
+	d.loaded = true
+	s.mu.Unlock()
+	s.diskFull(d, 4096, syscall.ENOSPC)
+	if b := s.Stats().Disks[0].Budget; b != 0 {
+		t.Errorf("budget %d after a full write on an empty loaded disk, want 0", b)
+	}
+	s.fitBudget(d)
+	if b := s.Stats().Disks[0].Budget; b == 0 || b >= 1<<60 {
+		t.Errorf("budget %d after the check, want the free space less headroom", b)
+	}
+}
