@@ -58,7 +58,7 @@ var (
 	dResErrors     = desc("disk_resource_errors_total", "Disk reads and writes that failed for want of file descriptors or memory (EMFILE, ENFILE, ENOMEM): misses; the disk stays in service.")
 	dDiskUp        = desc("disk_in_service", "1 if the cache directory is in service, 0 if it was taken out (see the log and edgecache disk clear).", "disk")
 	dDiskBytes     = desc("disk_bytes", "Bytes a cache directory holds.", "disk")
-	dDiskBudget    = desc("disk_budget_bytes", "Byte budget of a cache directory.", "disk")
+	dDiskBudget    = desc("disk_budget_bytes", "Byte budget in force of a cache directory: its configured size, or less when its file system has less room (a full disk).", "disk")
 	dIndexReady    = desc("disk_index_ready", "1 once the disk index is loaded.")
 	dDiskWrites    = desc("disk_writes_total", "Chunks written to the disk tier.")
 	dWriteErrors   = desc("disk_write_errors_total", "Chunk writes the disk tier refused or failed.")
