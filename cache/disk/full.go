@@ -40,7 +40,7 @@ func (s *Store) diskFull(d *disk, size int64, err error) {
 		return
 	}
 	if d.loaded {
-		d.budget = min(d.budget, max(d.pol.Bytes()+d.ranked.bytes-size, 0))
+		d.budget = min(d.budget, max(d.heldLocked()-size, 0))
 	}
 	budget := d.budget
 	s.mu.Unlock()
@@ -71,7 +71,7 @@ func (s *Store) fitBudget(d *disk) {
 		s.mu.Unlock()
 		return
 	}
-	room := d.pol.Bytes() + d.ranked.bytes + free
+	room := d.heldLocked() + free
 	budget := min(d.size, max(room-fullHeadroom(room), 0))
 	old := d.budget
 	d.budget = budget

@@ -119,6 +119,20 @@ func readAll(t testing.TB, c *Chunk) []byte {
 	return b
 }
 
+// rightOrMissing checks that each of ids, of version and payload size,
+// is either missing or served with its own bytes.
+func rightOrMissing(t testing.TB, s *Store, ids []ID, version string, size int) {
+	t.Helper()
+	for _, id := range ids {
+		if c, err := s.Get(id, version); err == nil {
+			if !bytes.Equal(readAll(t, c), payload(id, version, size)) {
+				t.Fatalf("wrong bytes for %v", id)
+			}
+			c.Close()
+		}
+	}
+}
+
 // mustGet gets a chunk and checks its bytes.
 func mustGet(t testing.TB, s *Store, id ID, version string, want []byte) {
 	t.Helper()

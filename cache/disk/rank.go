@@ -274,7 +274,7 @@ func (s *Store) evictRankedLocked(d *disk, e *entry) {
 // worse rank (worst first); if that cannot free enough, it evicts nothing
 // and returns false.
 func (s *Store) roomLocked(d *disk, size int64, rk Rank) bool {
-	over := func() int64 { return d.pol.Bytes() + d.ranked.bytes + size - d.budget }
+	over := func() int64 { return d.heldLocked() + size - d.budget }
 	if over() <= 0 {
 		return true
 	}

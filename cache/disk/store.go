@@ -162,6 +162,11 @@ type entry struct {
 	of       *ofile // the chunk's open file, while the fd cache holds it
 }
 
+// heldLocked returns the bytes d's chunks count against its budget:
+// those in its policy and its ranked ones, writes in flight included. The
+// caller holds Store.mu and d is in service (its policy is set).
+func (d *disk) heldLocked() int64 { return d.pol.Bytes() + d.ranked.bytes }
+
 // disk is one configured directory.
 type disk struct {
 	i        int
@@ -1146,8 +1151,9 @@ func (s *Store) get(id ID, version string, use bool) (*Chunk, error) {
 		changed, err := of.check(d, id, hlen+plen, written)
 		if err == nil && changed {
 			// Modified since it was stamped: verified again before use.
-			if _, err = s.check(of.f, hlen+plen, c.path(), id, version, hlen, plen, false); err == nil {
-				s.restamped(d, c.path(), written)
+			path := c.path()
+			if _, err = s.check(of.f, hlen+plen, path, id, version, hlen, plen, false); err == nil {
+				s.restamped(d, path, written)
 			}
 		}
 		if err != nil {
@@ -1455,7 +1461,7 @@ func (s *Store) Stats() Stats {
 	for _, d := range s.disks {
 		ds := DiskStats{Path: d.path, InService: d.inService, Reason: d.reason, Budget: d.budget}
 		if d.pol != nil {
-			ds.Bytes, ds.Chunks = d.pol.Bytes()+d.ranked.bytes, d.pol.Len()+d.ranked.n
+			ds.Bytes, ds.Chunks = d.heldLocked(), d.pol.Len()+d.ranked.n
 			ds.RankedBytes, ds.RankedChunks, ds.RankedEvictions = d.ranked.bytes, d.ranked.n, d.ranked.evicts
 			ds.ColdBytes, ds.ColdEvictions = d.ranked.coldBytes, d.ranked.coldEvicts
 		}

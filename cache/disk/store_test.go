@@ -487,14 +487,7 @@ func TestDiskFault(t *testing.T) {
 			}
 			// Every chunk is served correctly or missed; the ones put after
 			// the fault are all there.
-			for _, id := range ids {
-				if c, err := s.Get(id, "etag-1"); err == nil {
-					if !bytes.Equal(readAll(t, c), payload(id, "etag-1", 2000)) {
-						t.Fatalf("wrong bytes for %v", id)
-					}
-					c.Close()
-				}
-			}
+			rightOrMissing(t, s, ids, "etag-1", 2000)
 			for _, id := range more {
 				mustGet(t, s, id, "etag-1", payload(id, "etag-1", 2000))
 			}
@@ -603,14 +596,7 @@ func TestDiskFull(t *testing.T) {
 	if n := lb.count("disk full"); n != 1 {
 		t.Errorf("%d 'disk full' lines, want 1 (once a minute)", n)
 	}
-	for _, id := range append(ids, failed...) {
-		if c, err := s.Get(id, "etag-1"); err == nil {
-			if !bytes.Equal(readAll(t, c), payload(id, "etag-1", 2000)) {
-				t.Fatalf("wrong bytes for %v", id)
-			}
-			c.Close()
-		}
-	}
+	rightOrMissing(t, s, append(ids, failed...), "etag-1", 2000)
 	for _, id := range stored {
 		mustGet(t, s, id, "etag-1", payload(id, "etag-1", 2000))
 	}
@@ -651,7 +637,7 @@ func TestFitBudget(t *testing.T) {
 	if lb.count("disk budget below its configured size") != 1 {
 		t.Errorf("no WARN for the cut budget:\n%s", lb.String())
 	}
-	s.checkAll() // the same room: no new line
+	s.checkAll() // about the same room: the free space may move a little between the checks, so one more line at most
 	if n := lb.count("disk budget below its configured size"); n > 2 {
 		t.Errorf("%d WARN lines for an unchanged budget", n)
 	}
@@ -689,14 +675,7 @@ func TestENOSPC(t *testing.T) {
 	if lb.count("disk taken out of service") != 0 {
 		t.Errorf("log:\n%s", lb.String())
 	}
-	for _, id := range ids {
-		if c, err := s.Get(id, "v"); err == nil {
-			if !bytes.Equal(readAll(t, c), payload(id, "v", 1<<20)) {
-				t.Fatalf("wrong bytes for %v", id)
-			}
-			c.Close()
-		}
-	}
+	rightOrMissing(t, s, ids, "v", 1<<20)
 	s.Close()
 }
 

@@ -241,6 +241,19 @@ func writeConfig(t *testing.T, originURL, cacheDir, cacheExtra string) string {
 	return p
 }
 
+// startOnDisk starts a daemon over originURL with the config writeConfig
+// writes (cacheExtra added) for the disk tier in cacheDir, which it
+// creates if it does not exist, waits until it is ready, and returns it
+// with the config file.
+func startOnDisk(t *testing.T, originURL, cacheDir, cacheExtra string) (*daemon, string) {
+	t.Helper()
+	os.Mkdir(cacheDir, 0o755)
+	conf := writeConfig(t, originURL, cacheDir, cacheExtra)
+	d := startDaemon(t, "--config", conf)
+	d.waitReady(t)
+	return d, conf
+}
+
 // Issue #8 §3 through the daemon: bytes damaged in place on disk while it
 // runs are found by the scrubber (here at a high rate), dropped and
 // fetched again; no client ever gets a wrong byte from a copy, and after
@@ -248,10 +261,7 @@ func writeConfig(t *testing.T, originURL, cacheDir, cacheExtra string) string {
 func TestCorruptionWhileRunning(t *testing.T) {
 	ts, hits := syntheticOrigin(t)
 	cacheDir := filepath.Join(t.TempDir(), "cache1")
-	os.Mkdir(cacheDir, 0o755)
-	conf := writeConfig(t, ts.URL, cacheDir, "  scrub_rate: 1GiB\n")
-	d := startDaemon(t, "--config", conf)
-	d.waitReady(t)
+	d, conf := startOnDisk(t, ts.URL, cacheDir, "  scrub_rate: 1GiB\n")
 	const obj = "/s/4M/damaged.m4s"
 	c := keepAliveClient()
 	if _, err := fetchChecked(c, d.addr, obj, 0, 0); err != nil {
@@ -297,10 +307,7 @@ func TestCorruptionWhileRunning(t *testing.T) {
 func TestDamagedInPlaceNeverServed(t *testing.T) {
 	ts, hits := syntheticOrigin(t)
 	cacheDir := filepath.Join(t.TempDir(), "cache1")
-	os.Mkdir(cacheDir, 0o755)
-	conf := writeConfig(t, ts.URL, cacheDir, "  scrub_rate: 0\n")
-	d := startDaemon(t, "--config", conf)
-	d.waitReady(t)
+	d, _ := startOnDisk(t, ts.URL, cacheDir, "  scrub_rate: 0\n")
 	const obj, size = "/s/32M/stamped.m4s", 32 << 20
 	c := keepAliveClient()
 	if _, err := fetchChecked(c, d.addr, obj, 0, 0); err != nil {
@@ -350,9 +357,7 @@ func TestFullDiskWhileRunning(t *testing.T) {
 		}
 	})
 	ts, _ := syntheticOrigin(t)
-	conf := writeConfig(t, ts.URL, dir, "  disk_check_interval: 300ms\n")
-	d := startDaemon(t, "--config", conf)
-	d.waitReady(t)
+	d, _ := startOnDisk(t, ts.URL, dir, "  disk_check_interval: 300ms\n")
 	c := keepAliveClient()
 	for pass := range 2 {
 		for i := range 12 {
@@ -384,10 +389,7 @@ func TestFullDiskWhileRunning(t *testing.T) {
 func TestCacheDirRemovedWhileRunning(t *testing.T) {
 	ts, _ := syntheticOrigin(t)
 	cacheDir := filepath.Join(t.TempDir(), "cache1")
-	os.Mkdir(cacheDir, 0o755)
-	conf := writeConfig(t, ts.URL, cacheDir, "  disk_check_interval: 100ms\n")
-	d := startDaemon(t, "--config", conf)
-	d.waitReady(t)
+	d, _ := startOnDisk(t, ts.URL, cacheDir, "  disk_check_interval: 100ms\n")
 	c := keepAliveClient()
 	if _, err := fetchChecked(c, d.addr, "/s/2M/before.m4s", 0, 0); err != nil {
 		t.Fatal(err)
