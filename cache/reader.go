@@ -38,6 +38,9 @@ type Reader struct {
 
 	served [3]int64 // bytes served, by source (see Served)
 	ahead  int64    // the last chunk read ahead for this Reader; its bytes count as the origin's
+	// short is a range of at most memorySendfileRange bytes: Held leaves
+	// its memory chunks that WriteTo sends from the arena's file to it.
+	short bool
 
 	// Chunks resolved by Pin, held until the Reader reaches them:
 	// pins[i] is chunk pinFrom+i.
@@ -115,7 +118,7 @@ func (s *Store) NewReader(meta *Meta, off, n int64) *Reader {
 		r = new(Reader)
 	}
 	buf := r.buf
-	*r = Reader{s: s, meta: meta, pos: off, end: off + n, idx: -1, buf: buf, ahead: -1}
+	*r = Reader{s: s, meta: meta, pos: off, end: off + n, idx: -1, buf: buf, ahead: -1, short: n <= memorySendfileRange}
 	if off < 0 || n < 0 || off+n > meta.Size {
 		r.err = fmt.Errorf("range [%d,%d) outside %s (%d bytes)", off, off+n, meta.Key, meta.Size)
 	}
@@ -471,6 +474,23 @@ func (r *Reader) memorySection() (fileSection, bool) {
 	return fileSection{f: c.a.file, pos: c.off + lo, end: c.off + lo + n, mapped: c.a.mem}, true
 }
 
+// memorySendfileRange is the longest range whose memory chunks Held leaves
+// to WriteTo when WriteTo would send them from the arena's file
+// (memorySection): such a range goes out as its header on its own, then a
+// sendfile(2) per chunk, rather than one writev(2) copying it all. A range
+// the socket takes in one go costs less sent than copied; a larger one,
+// which waits for the socket to drain several times, costs more, as the
+// memory file's pages are looked up and referenced one by one on every
+// send (shmem's splice, unlike a disk file system's, has no batched page
+// lookup: perf showed about 14% of a 1 MiB hit's CPU in it). 512 KiB is
+// what the server's default send buffer (256 KiB, doubled by the kernel)
+// takes at once. Measured with
+// the peers harness's loads (srv_us, server pinned to one core, one daemon
+// per run, alternating; copied against sent): a 256 KiB range of an 8 MiB
+// object 55-61 against 46-53; whole objects of 256 KiB 38-47 against
+// 32-34, of 512 KiB 70-79 against 63-74, of 1 MiB 153-174 against 173-315.
+const memorySendfileRange = 512 << 10
+
 // Held appends to dst the bytes of the range, from the Reader's position
 // on, that memory holds now: the current chunk's part and those of the
 // chunks pinned after it (Pin), as far as they follow on without a gap, up
@@ -484,11 +504,14 @@ func (r *Reader) memorySection() (fileSection, bool) {
 //
 // Held bytes are copied into the socket, never sent from the arena's file
 // (memorySection): with the writes per chunk gone, the copy is the cheaper
-// way. Measured with the peers harness's loads (srv_us, server pinned to
-// one core, alternating runs): a 256 KiB range 79-80 with every part
-// copied in one writev, 98 with the parts WriteTo would send still sent,
-// 126-127 before (a write or sendfile per chunk); a 1 MiB hit 176-184,
-// 201-291 and 229-299.
+// way for a large range. Measured with the peers harness's loads (srv_us,
+// server pinned to one core, alternating runs, on an earlier machine): a
+// 256 KiB range 79-80 with every part copied in one writev, 98 with the
+// parts WriteTo would send still sent, 126-127 before (a write or sendfile
+// per chunk); a 1 MiB hit 176-184, 201-291 and 229-299. On the machine of
+// memorySendfileRange's figures, sending a short range's chunks wins: Held
+// stops at a chunk WriteTo would send from the file when the range is
+// that short.
 func (r *Reader) Held(dst [][]byte, limit int64) [][]byte {
 	if r.err != nil || r.pos >= r.end || limit <= 0 {
 		return dst
@@ -510,6 +533,9 @@ func (r *Reader) Held(dst [][]byte, limit int64) [][]byte {
 		lo, hi := max(r.pos, j*c)-j*c, min(r.end, (j+1)*c)-j*c
 		if int64(len(ch.data)) < hi {
 			break
+		}
+		if r.short && r.sendable(ch, hi-lo) {
+			break // sent from the arena's file (memorySendfileRange)
 		}
 		n := min(hi-lo, limit-got)
 		dst = append(dst, ch.data[lo:lo+n])

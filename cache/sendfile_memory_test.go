@@ -231,3 +231,77 @@ func TestArenaDropFailure(t *testing.T) {
 		t.Fatal("a chunk is sent from the file after dropping pages failed")
 	}
 }
+
+// TestHeldLeavesShortHotRanges: of a range of at most memorySendfileRange
+// bytes, Held stops at a memory chunk WriteTo sends from the arena's file
+// (a part of at least sendMin bytes of a chunk read often enough), and
+// WriteTo sends it and the rest as file sections; a longer range's chunks
+// are all held, to be copied in one writev. Either way the bytes are the
+// origin's.
+func TestHeldLeavesShortHotRanges(t *testing.T) {
+	size := int64(12 * testChunk) // more than memorySendfileRange
+	src := newFake(map[string]int64{"/hot": size})
+	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 64 * testChunk, FetchMemory: 2 * testChunk})
+	defer s.Close()
+	if s.arena.file == nil {
+		t.Fatal("no arena file (see the warning logged)")
+	}
+	s.sendMin = 8 << 10 // the test's chunks are small
+	readRange(t, s, "/hot", 0, size)
+	meta, _, err := s.Lookup(context.Background(), NewKey("/hot"), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if held, _, _ := s.Residency(meta, 0, size); held == 12 {
+			break
+		}
+		if i > 500 {
+			t.Fatal("the object's chunks never all landed in memory")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := range s.mem.shards { // every chunk read often enough to be sent
+		sh := &s.mem.shards[i]
+		sh.mu.Lock()
+		for _, e := range sh.chunks {
+			e.c.copied.Store(memorySendfileAfter * int64(len(e.c.data)))
+		}
+		sh.mu.Unlock()
+	}
+	for _, tc := range []struct {
+		name     string
+		off, n   int64
+		held     int64 // bytes Held returns
+		sections int   // file sections WriteTo hands out after them
+	}{
+		// 10 bytes of chunk 0 (too few to send), then chunks 1 and 2 sent
+		{"short", testChunk - 10, 2 * testChunk, 10, 2},
+		{"short, from a chunk's start", 0, memorySendfileRange, 0, memorySendfileRange / testChunk},
+		{"long", 0, size, size, 0},
+		{"long, inside the object", 10, memorySendfileRange + 1, memorySendfileRange + 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.NewReader(meta, tc.off, tc.n)
+			defer r.Close()
+			if mem, _, total := r.Pin(PinChunks); mem != total {
+				t.Fatalf("%d of %d chunks in memory", mem, total)
+			}
+			got := bytes.Join(r.Held(nil, 1<<30), nil)
+			if int64(len(got)) != tc.held {
+				t.Fatalf("Held: %d bytes, want %d", len(got), tc.held)
+			}
+			r.Discard(int64(len(got)))
+			w := &sectionCounter{}
+			if _, err := r.WriteTo(w); err != nil {
+				t.Fatal(err)
+			}
+			if w.sections != tc.sections {
+				t.Fatalf("WriteTo handed out %d file sections, want %d", w.sections, tc.sections)
+			}
+			if !bytes.Equal(append(got, w.Bytes()...), content("/hot", tc.off, tc.n)) {
+				t.Fatal("bytes differ from the origin's")
+			}
+		})
+	}
+}
