@@ -159,6 +159,19 @@ func TestHangingDiskTakenOutOfService(t *testing.T) {
 	if lb.count("disk taken out of service") != 1 {
 		t.Errorf("log:\n%s", lb.String())
 	}
+	// The disk is recorded in the state file, which is written after it is
+	// out of service: wait for it, or the test's end removes the dir while
+	// the watchdog's goroutine writes the file.
+	for i := 0; ; i++ {
+		st, err := readState(OSFS{}, state)
+		if err == nil && len(st.OutOfService) == 1 && st.OutOfService[0].Path == cleanPath(dirs[0].Path) {
+			break
+		}
+		if i > 500 {
+			t.Fatalf("the state file does not record the hanging disk after 5 s: %+v, %v", st, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	// The next Puts go to the other disk, and are served.
 	other := ID{Key: "/other", Index: 0}
 	if err := s.Put(other, "v", nil, payload(other, "v", 5000)); err != nil {
