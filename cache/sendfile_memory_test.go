@@ -76,6 +76,20 @@ func (w *sectionCounter) ReadFrom(r io.Reader) (int64, error) {
 	return w.Buffer.ReadFrom(r)
 }
 
+// sendingStore returns a store of testChunk chunks over src, with mem bytes
+// of memory in an arena file, that sends memory chunks from it with
+// sendfile: closed when the test ends.
+func sendingStore(t *testing.T, src Source, mem int64) *Store {
+	t.Helper()
+	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: mem, FetchMemory: 2 * testChunk})
+	t.Cleanup(func() { s.Close() })
+	if s.arena.file == nil {
+		t.Fatal("no arena file (see the warning logged)")
+	}
+	s.sendMin = 8 << 10 // the test's chunks are small
+	return s
+}
+
 // TestMemorySendfileOutlivesRelease sends an object's memory chunks with
 // sendfile to a client that reads nothing yet, so the chunks' pages sit
 // in the socket queues; then evicts them and fills the arena with other
@@ -89,13 +103,7 @@ func TestMemorySendfileOutlivesRelease(t *testing.T) {
 	for i := range 8 {
 		sizes["/other"+string(rune('a'+i))] = size
 	}
-	src := newFake(sizes)
-	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 4 * testChunk, FetchMemory: 2 * testChunk})
-	defer s.Close()
-	if s.arena.file == nil {
-		t.Fatal("no arena file (see the warning logged)")
-	}
-	s.sendMin = 8 << 10 // the test's chunks are small
+	s := sendingStore(t, newFake(sizes), 4*testChunk)
 	readRange(t, s, "/sent", 0, size)
 	for inFlight(s) > 0 {
 		time.Sleep(time.Millisecond)
@@ -240,13 +248,7 @@ func TestArenaDropFailure(t *testing.T) {
 // origin's.
 func TestHeldLeavesShortHotRanges(t *testing.T) {
 	size := int64(12 * testChunk) // more than memorySendfileRange
-	src := newFake(map[string]int64{"/hot": size})
-	s := mustNew(t, src, Options{ChunkSize: testChunk, Memory: 64 * testChunk, FetchMemory: 2 * testChunk})
-	defer s.Close()
-	if s.arena.file == nil {
-		t.Fatal("no arena file (see the warning logged)")
-	}
-	s.sendMin = 8 << 10 // the test's chunks are small
+	s := sendingStore(t, newFake(map[string]int64{"/hot": size}), 64*testChunk)
 	readRange(t, s, "/hot", 0, size)
 	meta, _, err := s.Lookup(context.Background(), NewKey("/hot"), 0, nil)
 	if err != nil {
