@@ -181,6 +181,7 @@ type BaseURLError struct {
 	Reason string // what is wrong with it
 }
 
+// Error implements error: the URL, quoted, and the reason.
 func (e *BaseURLError) Error() string { return fmt.Sprintf("%q: %s", e.URL, e.Reason) }
 
 // ParseBaseURL parses and checks an origin's base URL: http or https, a
