@@ -484,11 +484,11 @@ func (r *Reader) memorySection() (fileSection, bool) {
 // send (shmem's splice, unlike a disk file system's, has no batched page
 // lookup: perf showed about 14% of a 1 MiB hit's CPU in it). 512 KiB is
 // what the server's default send buffer (256 KiB, doubled by the kernel)
-// takes at once. Measured with
-// the peers harness's loads (srv_us, server pinned to one core, one daemon
-// per run, alternating; copied against sent): a 256 KiB range of an 8 MiB
-// object 55-61 against 46-53; whole objects of 256 KiB 38-47 against
-// 32-34, of 512 KiB 70-79 against 63-74, of 1 MiB 153-174 against 173-315.
+// takes at once. Measured with the peers harness's loads (srv_us, server
+// pinned to one core, one daemon per run, alternating; copied against
+// sent): a 256 KiB range of an 8 MiB object 55-61 against 46-53; whole
+// objects of 256 KiB 38-47 against 32-34, of 512 KiB 70-79 against 63-74,
+// of 1 MiB 153-174 against 173-315.
 const memorySendfileRange = 512 << 10
 
 // Held appends to dst the bytes of the range, from the Reader's position
