@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -279,7 +278,7 @@ func (s *Store) writeQueued(j diskJob) (replaced bool) {
 			cause = "no disk"
 		case errors.Is(err, disk.ErrClosed):
 			cause = "closed"
-		case errors.Is(err, syscall.ENOSPC):
+		case disk.NoSpace(err):
 			cause = "disk full"
 		}
 		s.disk.warn.Log(slog.LevelWarn, "write error: "+cause, "chunk not written to disk",

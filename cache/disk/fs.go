@@ -128,9 +128,9 @@ func openRead(fsys FS, path string) (File, fs.FileInfo, error) {
 
 // diskFault reports whether err is a failure of the disk itself (EIO,
 // EROFS, EACCES, ...) rather than a missing or damaged file, or a full
-// file system (noSpace, full.go). Callers at run time check
+// file system (NoSpace, full.go). Callers at run time check
 // shortOfResources first.
 func diskFault(err error) bool {
-	return err != nil && !notExist(err) && !truncated(err) && !noSpace(err) &&
+	return err != nil && !notExist(err) && !truncated(err) && !NoSpace(err) &&
 		!errors.Is(err, errCorrupt) && !errors.Is(err, ErrChecksum) && !errors.Is(err, errForeign)
 }

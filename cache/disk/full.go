@@ -21,9 +21,9 @@ import (
 // budget grows back as room is freed, and a budget set larger than the file
 // system is cut before the first write fails.
 
-// noSpace reports whether err is a file system out of room: ENOSPC, or
-// EDQUOT.
-func noSpace(err error) bool {
+// NoSpace reports whether err is a file system out of room: ENOSPC, or
+// EDQUOT (a Put's error says so when its disk is full).
+func NoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 

@@ -857,7 +857,7 @@ func (s *Store) put(id ID, version string, meta []byte, payload []byte, sum *uin
 			s.resourceErrors.Add(1)
 			return err
 		}
-		if noSpace(err) {
+		if NoSpace(err) {
 			s.diskFull(r.d, size, err)
 			if full++; full == 1 {
 				continue // once more: the cut budget makes room first
